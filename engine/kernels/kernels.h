@@ -1,0 +1,129 @@
+// The hot loops of the engine, as a table of function pointers. Every entry has a scalar reference
+// implementation (engine/kernels/ref/) and may have AVX2, AVX-512 and NEON versions with the same
+// signature; dispatch picks the table once at start-up (PLASMO_ISA=ref|avx2|avx512|neon forces one).
+//
+// Conventions shared by every kernel:
+// - Plain pointers plus named dims; all tensors dense row-major (NCHW for images).
+// - A kernel never allocates and never throws; the caller owns all memory, including scratch space
+//   whose size the kernel table tells (conv2d_scratch_floats).
+// - A kernel is single-threaded; callers split work across the thread pool (batch slices, channel
+//   ranges) so results do not depend on how a kernel is scheduled.
+// - "overwrites" means the output is fully written; "accumulates" means out += result.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace plasmo::kernels {
+
+// Geometry of a 2-D convolution over a batch slice.
+//   x [batch, in_channels, in_h, in_w], weight [out_channels, in_channels/groups, kernel_h, kernel_w],
+//   bias [out_channels], y [batch, out_channels, out_h, out_w],
+//   out_h = (in_h + 2*pad_h - kernel_h) / stride_h + 1 (same for w). groups == in_channels is depthwise.
+struct ConvGeom {
+  int batch = 1;
+  int in_channels = 1, in_h = 1, in_w = 1;
+  int out_channels = 1, out_h = 1, out_w = 1;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int groups = 1;
+};
+// Fills out_h/out_w from the rest; the caller checks they are >= 1.
+ConvGeom make_conv_geom(int batch, int in_channels, int in_h, int in_w, int out_channels, int kernel, int stride,
+                        int pad, int groups);
+
+// Geometry of 2-D pooling over batch*channels planes. Padding counts as -inf for max and as 0 (and is
+// counted in the divisor, count_include_pad=True as PyTorch's default) for average.
+struct PoolGeom {
+  int planes = 1;  // batch * channels
+  int in_h = 1, in_w = 1, out_h = 1, out_w = 1;
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+};
+PoolGeom make_pool_geom(int planes, int in_h, int in_w, int kernel, int stride, int pad);
+
+struct KernelTable {
+  const char* isa = "ref";
+
+  // ---- matrix multiply --------------------------------------------------------------------------
+  // C[M x N] = op(A)[M x K] * op(B)[K x N]  (+ C when accumulate); op(X) = X^T when trans_x.
+  // Row-major with leading dimensions lda/ldb/ldc (of A and B as stored, before op).
+  void (*sgemm)(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+                float* C, int ldc, bool accumulate) = nullptr;
+
+  // ---- convolution (any kernel/stride/padding/groups) ---------------------------------------------
+  // Scratch floats the three conv entries below need for this geometry (0 allowed).
+  size_t (*conv2d_scratch_floats)(const ConvGeom& g) = nullptr;
+  // y = conv(x, weight) + bias (bias may be null). Overwrites y.
+  void (*conv2d_forward)(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                         float* scratch) = nullptr;
+  // dx = conv_transpose(dy, weight). Overwrites dx.
+  void (*conv2d_backward_data)(const ConvGeom& g, const float* dy, const float* weight, float* dx,
+                               float* scratch) = nullptr;
+  // dweight += sum over the batch of dy (*) x; dbias += sum of dy over batch and space (dbias may be null).
+  void (*conv2d_backward_weight)(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                                 float* scratch) = nullptr;
+
+  // ---- pooling and resampling (planes = batch * channels) ---------------------------------------------
+  // argmax[o] = index h*in_w + w (within its plane) of the max feeding output o; first max wins on ties.
+  void (*maxpool2d_forward)(const PoolGeom& g, const float* x, float* y, int32_t* argmax) = nullptr;
+  void (*maxpool2d_backward)(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) = nullptr;  // overwrites dx
+  void (*avgpool2d_forward)(const PoolGeom& g, const float* x, float* y) = nullptr;
+  void (*avgpool2d_backward)(const PoolGeom& g, const float* dy, float* dx) = nullptr;  // overwrites dx
+  // y[p] = mean of plane p (plane_size = H*W).
+  void (*global_avgpool_forward)(int planes, int plane_size, const float* x, float* y) = nullptr;
+  void (*global_avgpool_backward)(int planes, int plane_size, const float* dy, float* dx) = nullptr;  // overwrites
+  // Nearest-neighbour x2: y[2h+i][2w+j] = x[h][w]; backward sums the four.
+  void (*upsample2x_forward)(int planes, int in_h, int in_w, const float* x, float* y) = nullptr;
+  void (*upsample2x_backward)(int planes, int in_h, int in_w, const float* dy, float* dx) = nullptr;  // overwrites
+
+  // ---- per-channel ops over [N, C, HW] (BatchNorm) -----------------------------------------------
+  // mean[c] and biased var[c] over N*HW values.
+  void (*channel_mean_var)(int N, int C, int HW, const float* x, float* mean, float* var) = nullptr;
+  // y = x * scale[c] + shift[c]
+  void (*channel_affine)(int N, int C, int HW, const float* x, const float* scale, const float* shift,
+                         float* y) = nullptr;
+  // sum_dy[c] = sum dy,  sum_dy_x[c] = sum dy * x   (overwrite)
+  void (*channel_grad_sums)(int N, int C, int HW, const float* dy, const float* x, float* sum_dy,
+                            float* sum_dy_x) = nullptr;
+  // dx = dy * a[c] + x * b[c] + k[c]   (overwrites dx)
+  void (*channel_affine2)(int N, int C, int HW, const float* dy, const float* x, const float* a, const float* b,
+                          const float* k, float* dx) = nullptr;
+
+  // ---- elementwise over n floats ------------------------------------------------------------------
+  void (*relu_forward)(size_t n, const float* x, float* y) = nullptr;                    // y = max(x, 0)
+  void (*relu_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr;  // dx = dy * [y > 0]
+  void (*relu6_forward)(size_t n, const float* x, float* y) = nullptr;                   // y = min(max(x,0),6)
+  void (*relu6_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr; // dx = dy*[0<y<6]
+  void (*sigmoid_forward)(size_t n, const float* x, float* y) = nullptr;                 // y = 1/(1+e^-x)
+  void (*sigmoid_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr; // dx = dy*y*(1-y)
+  void (*add)(size_t n, const float* a, const float* b, float* y) = nullptr;              // y = a + b
+  void (*mul)(size_t n, const float* a, const float* b, float* y) = nullptr;              // y = a * b
+  void (*axpy)(size_t n, float alpha, const float* x, float* y) = nullptr;                // y += alpha * x
+  void (*scale)(size_t n, float alpha, const float* x, float* y) = nullptr;               // y = alpha * x
+
+  // ---- optimizer updates (PyTorch's rules; see engine/optim.h) -------------------------------------
+  // SGD: g' = g + weight_decay*w; buf = first ? g' : momentum*buf + (1-dampening)*g';
+  //      step = nesterov ? g' + momentum*buf : (momentum != 0 ? buf : g'); w -= lr*step.
+  void (*sgd_step)(size_t n, float* w, const float* g, float* buf, float lr, float momentum, float dampening,
+                   float weight_decay, bool nesterov, bool first) = nullptr;
+  // Adam (step t >= 1): g' = g + wd*w; m = b1*m + (1-b1)*g'; v = b2*v + (1-b2)*g'^2;
+  //      w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+  void (*adam_step)(size_t n, float* w, const float* g, float* m, float* v, float lr, float beta1, float beta2,
+                    float eps, float weight_decay, int64_t t) = nullptr;
+  // RMSprop: g' = g + wd*w; sq = alpha*sq + (1-alpha)*g'^2; avg = sqrt(sq) + eps;
+  //      momentum > 0: buf = momentum*buf + g'/avg; w -= lr*buf;  else w -= lr*g'/avg.
+  void (*rmsprop_step)(size_t n, float* w, const float* g, float* sq, float* buf, float lr, float alpha, float eps,
+                       float weight_decay, float momentum) = nullptr;
+};
+
+// The table in use: chosen on first call from the CPU's features or PLASMO_ISA, then fixed.
+const KernelTable& K();
+// Tables by name, for tests and benchmarks: "ref", "avx2", "avx512", "neon". Returns null when this
+// build or this CPU cannot run it.
+const KernelTable* table_for(const char* isa);
+// Names of the ISAs this build can run on this CPU, best last (always starts with "ref").
+int available_isas(const char* names[4]);
+// Forces the table (tests, --isa); throws UsageError for an unavailable ISA.
+void select_isa(const char* isa);
+
+}  // namespace plasmo::kernels

@@ -1,0 +1,56 @@
+// Scalar reference kernels: the definition of what every fast kernel must compute. Written for
+// clarity (loops read like the formulas in docs/math.md), not speed. See kernels.h for the contracts.
+#pragma once
+#include "engine/kernels/kernels.h"
+
+namespace plasmo::kernels::ref {
+
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+           float* C, int ldc, bool accumulate);
+
+size_t conv2d_scratch_floats(const ConvGeom& g);
+void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                    float* scratch);
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch);
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                            float* scratch);
+// im2col for one image and one group: cols[(ci*kernel_h + kh)*kernel_w + kw][oh*out_w + ow], zero where
+// the window reads padding. ci runs over the group's in_channels/groups channels starting at x.
+void im2col(const ConvGeom& g, const float* x, float* cols);
+// The adjoint of im2col: adds every column entry back into dx (which the caller zeroed).
+void col2im(const ConvGeom& g, const float* cols, float* dx);
+
+void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax);
+void maxpool2d_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx);
+void avgpool2d_forward(const PoolGeom& g, const float* x, float* y);
+void avgpool2d_backward(const PoolGeom& g, const float* dy, float* dx);
+void global_avgpool_forward(int planes, int plane_size, const float* x, float* y);
+void global_avgpool_backward(int planes, int plane_size, const float* dy, float* dx);
+void upsample2x_forward(int planes, int in_h, int in_w, const float* x, float* y);
+void upsample2x_backward(int planes, int in_h, int in_w, const float* dy, float* dx);
+
+void channel_mean_var(int N, int C, int HW, const float* x, float* mean, float* var);
+void channel_affine(int N, int C, int HW, const float* x, const float* scale, const float* shift, float* y);
+void channel_grad_sums(int N, int C, int HW, const float* dy, const float* x, float* sum_dy, float* sum_dy_x);
+void channel_affine2(int N, int C, int HW, const float* dy, const float* x, const float* a, const float* b,
+                     const float* k, float* dx);
+
+void relu_forward(size_t n, const float* x, float* y);
+void relu_backward(size_t n, const float* y, const float* dy, float* dx);
+void relu6_forward(size_t n, const float* x, float* y);
+void relu6_backward(size_t n, const float* y, const float* dy, float* dx);
+void sigmoid_forward(size_t n, const float* x, float* y);
+void sigmoid_backward(size_t n, const float* y, const float* dy, float* dx);
+void add(size_t n, const float* a, const float* b, float* y);
+void mul(size_t n, const float* a, const float* b, float* y);
+void axpy(size_t n, float alpha, const float* x, float* y);
+void scale(size_t n, float alpha, const float* x, float* y);
+
+void sgd_step(size_t n, float* w, const float* g, float* buf, float lr, float momentum, float dampening,
+              float weight_decay, bool nesterov, bool first);
+void adam_step(size_t n, float* w, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
+               float weight_decay, int64_t t);
+void rmsprop_step(size_t n, float* w, const float* g, float* sq, float* buf, float lr, float alpha, float eps,
+                  float weight_decay, float momentum);
+
+}  // namespace plasmo::kernels::ref

@@ -1,0 +1,44 @@
+// Conv2d: y[n][oc] = b[oc] + sum_{ci in group(oc), kh, kw} W[oc][ci][kh][kw] * x[n][ci][oh*s-p+kh][ow*s-p+kw]
+// x [N, in_channels, H, W] -> y [N, out_channels, OH, OW]; weight [out, in/groups, k, k] (PyTorch layout).
+// groups == in_channels == out_channels is a depthwise convolution.
+#pragma once
+#include "engine/kernels/kernels.h"
+#include "engine/layer.h"
+#include "engine/rng.h"
+
+namespace plasmo {
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0, int groups = 1,
+         bool bias = true);
+  const char* kind() const override { return "Conv2d"; }
+  std::string summary() const override;
+  Shape out_shape(const Shape& in) const override;
+  const Tensor& forward(const Tensor& x, Mode mode) override;
+  const Tensor& backward(const Tensor& dy) override;
+  void params(const std::string& prefix, std::vector<Param>& out) override;
+  int64_t macs(const Shape& in) const override;
+
+  // PyTorch's default: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in/groups * k * k.
+  void init_default(Rng& rng);
+
+  int in_channels() const { return in_channels_; }
+  int out_channels() const { return out_channels_; }
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+  int groups() const { return groups_; }
+  bool has_bias() const { return has_bias_; }
+
+  Tensor weight, weight_grad;  // [out_channels, in_channels/groups, kernel, kernel]
+  Tensor bias, bias_grad;      // [out_channels]; empty when bias is off
+
+ private:
+  int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
+  bool has_bias_;
+  const Tensor* x_ = nullptr;  // input of the last forward, read by backward
+  Tensor y_, dx_;
+};
+
+}  // namespace plasmo
