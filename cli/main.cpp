@@ -1,19 +1,40 @@
 // `plasmo`: one binary, one subcommand per job. Errors reach here as typed exceptions and leave as
 // one line on stderr, `plasmo: error: ...`, with exit status 2 for bad usage and 1 for failures.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <new>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
+#include "engine/threads.h"
 
 namespace plasmo::cli {
 
-const std::vector<Command>& commands() {
-  static const std::vector<Command> list = {};
+namespace {
+std::vector<Command>& registry() {
+  static std::vector<Command> list;
   return list;
+}
+}  // namespace
+
+CommandRegistrar::CommandRegistrar(const Command& command) { registry().push_back(command); }
+
+std::vector<Command> commands() {
+  std::vector<Command> sorted = registry();
+  std::sort(sorted.begin(), sorted.end(), [](const Command& a, const Command& b) { return a.order < b.order; });
+  return sorted;
+}
+
+void apply_common_options(const Args& args) {
+  if (args.has("threads")) {
+    int threads = args.get_int("threads", 0);
+    if (threads < 1) throw UsageError("--threads wants a positive integer");
+    set_thread_count(threads);
+  }
 }
 
 }  // namespace plasmo::cli
