@@ -4,8 +4,9 @@
 // Parity with the reference (engine/kernels/ref/pool.cpp): bit-exact everywhere except the vector path
 // of global_avgpool_forward.
 // - maxpool2d_forward: each lane walks its window in the reference's order (kh, then kw) with the
-//   reference's rule "take v when v > best or nothing taken yet", so the first max wins and argmax
-//   (index ih*in_w + iw within the plane) is the reference's.
+//   reference's rule "take v when v > best, or when it is the first element inside the image", so the
+//   first max wins and argmax (index ih*in_w + iw within the plane) is the reference's. Inputs are
+//   assumed NaN-free, as in the reference.
 // - avgpool2d_forward: each lane adds its window in the reference's order; padding reads +0, and adding
 //   +0 to a sum that started at +0 changes nothing, so the sum is the reference's.
 // - avgpool2d_backward: the reference scatters outputs in (oh, ow) order. Here a row of outputs is
@@ -40,15 +41,18 @@ namespace {
 constexpr int kPoolChunk = 128;     // outputs of one row handled per pass (a multiple of every W)
 constexpr int kPoolMaxKernel = 8;   // larger windows run the reference
 // Floats of one padded input row segment: stride * kPoolChunk + kernel + 1 (the stride-2 loads read
-// pairs, so up to one float past the last one used), rounded up.
-constexpr int kPoolRowFloats = 2 * kPoolChunk + kPoolMaxKernel + 8;
+// pairs, so up to one float past the last one used), rounded up to a multiple of every W.
+constexpr int kPoolRowFloats = 2 * kPoolChunk + kPoolMaxKernel + 32;
 
 inline bool pool_vectorizable(const PoolGeom& g) {
   return (g.stride_w == 1 || g.stride_w == 2) && g.kernel_w >= 1 && g.kernel_w <= kPoolMaxKernel &&
          g.kernel_h >= 1 && g.kernel_h <= kPoolMaxKernel && g.stride_h >= 1;
 }
 
-// dst[q] = row[start + q] for start + q in [0, in_w), else fill; q in [0, length).
+// dst[q] = row[start + q] for start + q in [0, in_w), else fill; q in [0, length). Vector stores: the
+// segments are short (a 32-wide row gives 36 floats), where memcpy's start-up cost would dominate.
+// dst has room for length rounded up to W.
+template <class V>
 inline void copy_padded_row(const float* row, int in_w, int start, int length, float fill, float* dst) {
   int lo = -start;  // first q inside the row
   if (lo < 0) lo = 0;
@@ -56,9 +60,12 @@ inline void copy_padded_row(const float* row, int in_w, int start, int length, f
   int hi = in_w - start;  // first q past the row
   if (hi < lo) hi = lo;
   if (hi > length) hi = length;
-  for (int q = 0; q < lo; ++q) dst[q] = fill;
-  if (hi > lo) std::memcpy(dst + lo, row + start + lo, sizeof(float) * static_cast<size_t>(hi - lo));
-  for (int q = hi; q < length; ++q) dst[q] = fill;
+  const auto fill_v = V::set1(fill);
+  if (lo > 0 || hi < length)
+    for (int q = 0; q < length; q += V::W) V::store(dst + q, fill_v);
+  int q = lo;
+  for (; q + V::W <= hi; q += V::W) V::store(dst + q, V::load(row + start + q));
+  if (q < hi) V::store_partial(dst + q, V::load_partial(row + start + q, hi - q), hi - q);
 }
 
 // Valid window rows of output row oh: kh in [kh_lo, kh_hi) has ih = oh*stride_h - pad_h + kh in [0, in_h).
@@ -90,40 +97,41 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
   if (!pool_vectorizable(g)) return ref::maxpool2d_forward(g, x, y, argmax);
   using F = typename V::F;
   using I = typename V::I;
-  using M = typename V::M;
   const size_t in_size = static_cast<size_t>(g.in_h) * g.in_w, out_size = static_cast<size_t>(g.out_h) * g.out_w;
   const int stride = g.stride_w, kernel_w = g.kernel_w;
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  const I zero = V::iset1(0);
   alignas(64) float segments[kPoolMaxKernel][kPoolRowFloats];
-  const F minus_inf = V::set1(-std::numeric_limits<float>::infinity());
-  const I none = V::iset1(-1), in_w_v = V::iset1(g.in_w);
   for (int plane = 0; plane < g.planes; ++plane) {
     const float* xp = x + plane * in_size;
     for (int oh = 0; oh < g.out_h; ++oh) {
       int kh_lo, kh_hi;
       window_rows(g, oh, kh_lo, kh_hi);
+      const int top = oh * g.stride_h - g.pad_h;  // input row of window row 0
       for (int ow0 = 0; ow0 < g.out_w; ow0 += kPoolChunk) {
         const int chunk = g.out_w - ow0 < kPoolChunk ? g.out_w - ow0 : kPoolChunk;
         const int padded_chunk = (chunk + V::W - 1) / V::W * V::W;
         const int start = ow0 * stride - g.pad_w;  // input column of segment position 0
+        // Padding reads -inf, which is never > best: only the first element of a window could take it
+        // under the reference's rule, and that element is set up front instead (below).
         for (int kh = kh_lo; kh < kh_hi; ++kh)
-          copy_padded_row(xp + static_cast<size_t>(oh * g.stride_h - g.pad_h + kh) * g.in_w, g.in_w, start,
-                          padded_chunk * stride + kernel_w + 1, 0.0f, segments[kh]);
+          copy_padded_row<V>(xp + static_cast<size_t>(top + kh) * g.in_w, g.in_w, start,
+                             padded_chunk * stride + kernel_w + 1, minus_inf, segments[kh]);
         for (int j0 = 0; j0 < chunk; j0 += V::W) {
-          // Input column of window column 0 for each lane, and which window columns lie inside the row.
+          // Window of lane j: rows top + kh, columns column0[j] + kw. best_offset = kh*in_w + kw of the
+          // element taken so far; the reference takes the window's first element inside the image
+          // whatever its value, (kh_lo, max(column0, 0)), and afterwards only v > best.
           const I column0 = V::iadd(V::imul(V::iadd(V::iset1(ow0 + j0), V::iota()), stride), V::iset1(-g.pad_w));
-          F best = minus_inf;
-          I best_index = none;
-          for (int kh = kh_lo; kh < kh_hi; ++kh) {
-            const I row_index = V::iset1((oh * g.stride_h - g.pad_h + kh) * g.in_w);
+          const I first_column_offset = V::iselect(V::icmp_gt(zero, column0), V::isub(zero, column0), zero);
+          I best_offset = V::iadd(V::iset1(kh_lo * g.in_w), first_column_offset);
+          F best = V::set1(minus_inf);
+          for (int kh = kh_lo; kh < kh_hi; ++kh)
             for_each_window_column<V>(segments[kh], j0, stride, kernel_w, [&](int kw, F v) {
-              const I column = V::iadd(column0, V::iset1(kw));
-              const M inside = V::mand(V::icmp_gt(column, none), V::icmp_gt(in_w_v, column));
-              // The reference's rule: v > best, or the first element of the window.
-              const M take = V::mand(inside, V::mor(V::cmp_gt(v, best), V::icmp_gt(V::iset1(0), best_index)));
+              const auto take = V::cmp_gt(v, best);
               best = V::select(take, v, best);
-              best_index = V::iselect(take, V::iadd(row_index, column), best_index);
+              best_offset = V::iselect(take, V::iset1(kh * g.in_w + kw), best_offset);
             });
-          }
+          const I best_index = V::iadd(best_offset, V::iadd(V::iset1(top * g.in_w), column0));
           const int lanes = chunk - j0 < V::W ? chunk - j0 : V::W;
           const size_t o = plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0 + j0;
           if (lanes == V::W) {
@@ -205,7 +213,7 @@ void avgpool2d_forward(const PoolGeom& g, const float* x, float* y) {
         const int padded_chunk = (chunk + V::W - 1) / V::W * V::W;
         const int start = ow0 * stride - g.pad_w;
         for (int kh = kh_lo; kh < kh_hi; ++kh)
-          copy_padded_row(xp + static_cast<size_t>(oh * g.stride_h - g.pad_h + kh) * g.in_w, g.in_w, start,
+          copy_padded_row<V>(xp + static_cast<size_t>(oh * g.stride_h - g.pad_h + kh) * g.in_w, g.in_w, start,
                           padded_chunk * stride + kernel_w + 1, 0.0f, segments[kh]);
         for (int j0 = 0; j0 < chunk; j0 += V::W) {
           F sum = V::zero();
