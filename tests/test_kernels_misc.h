@@ -93,8 +93,8 @@ inline std::string bit_difference(const float* got, const float* want, size_t n)
     if (bits_of(got[i]) != bits_of(want[i]) && !(std::isnan(got[i]) && std::isnan(want[i]))) {
       std::ostringstream out;
       out.precision(9);
-      out << "[" << i << "] got " << got[i] << " (0x" << std::hex << bits_of(got[i]) << ") want " << std::dec
-          << want[i] << " (0x" << std::hex << bits_of(want[i]) << ")";
+      out << "[" << i << "] got " << got[i] << " (0x" << std::hex << bits_of(got[i]) << ") want " << std::dec << want[i]
+          << " (0x" << std::hex << bits_of(want[i]) << ")";
       return out.str();
     }
   return "";

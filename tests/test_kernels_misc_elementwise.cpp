@@ -18,8 +18,18 @@ const size_t kLengths[] = {1, 3, 7, 15, 16, 17, 31, 33, 1000};
 // Normal values (scale 4, so relu6's 6 is crossed) with special values planted at fixed places.
 std::vector<float> activation_inputs(size_t n, Rng& rng) {
   std::vector<float> x = normal_values(n, rng, 4.0f);
-  const float specials[] = {0.0f, -0.0f, 6.0f, -6.0f, 1e-40f, -1e-40f, std::numeric_limits<float>::infinity(),
-                            -std::numeric_limits<float>::infinity(), 5.9999995f, 6.0000005f, 1e30f, -1e30f,
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            6.0f,
+                            -6.0f,
+                            1e-40f,
+                            -1e-40f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            5.9999995f,
+                            6.0000005f,
+                            1e30f,
+                            -1e30f,
                             std::numeric_limits<float>::quiet_NaN()};
   for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); ++i)
     if (3 * i < n) x[3 * i] = specials[i];
@@ -54,9 +64,9 @@ double sigmoid_exact(double x) { return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : st
 
 // The stated tolerance of the vector sigmoid against the reference: 4 ulp where the result is a normal
 // float, 2 subnormal steps (2^-148) below that. Measured over [-110, 30] in 2^-10 steps on AVX2,
-// AVX-512 and NEON: worst 2 ulp from the reference, relative error 1.72e-7 from the exact value. Derivation: exp_nonpositive is within 2 ulp of e^-|x| (Cephes polynomial
-// ~1 ulp, reduction and scaling ~0.5), then 1+e and the division add 0.5 ulp each, against the
-// reference's glibc expf (< 1 ulp) and the same two operations.
+// AVX-512 and NEON: worst 2 ulp from the reference, relative error 1.72e-7 from the exact value. Derivation:
+// exp_nonpositive is within 2 ulp of e^-|x| (Cephes polynomial ~1 ulp, reduction and scaling ~0.5), then 1+e and the
+// division add 0.5 ulp each, against the reference's glibc expf (< 1 ulp) and the same two operations.
 bool sigmoid_close(float got, float want) {
   if (std::isnan(want)) return std::isnan(got);
   if (std::fabs(want) < std::numeric_limits<float>::min()) return std::fabs(got - want) <= 0x1p-148f;
@@ -156,7 +166,7 @@ TEST_CASE("Kernel parity: sigmoid forward over [-110, 30] in 2^-10 steps, satura
   ref_table().sigmoid_forward(count, x.data(), want.data());
   for (const KernelTable* fast : fast_tables()) {
     const std::string isa = fast->isa;
-        CAPTURE(isa);
+    CAPTURE(isa);
     fast->sigmoid_forward(count, x.data(), got.data());
     int64_t worst_ulp_vs_ref = 0;
     double worst_relative_vs_exact = 0.0;
@@ -176,8 +186,19 @@ TEST_CASE("Kernel parity: sigmoid forward over [-110, 30] in 2^-10 steps, satura
 
     // Saturation and special values.
     const float inf = std::numeric_limits<float>::infinity();
-    const std::vector<float> special = {inf, 1e30f, 200.0f, 88.8f, 17.0f, 0.0f, -0.0f, -87.0f, -103.0f, -200.0f,
-                                        -1e30f, -inf, std::numeric_limits<float>::quiet_NaN()};
+    const std::vector<float> special = {inf,
+                                        1e30f,
+                                        200.0f,
+                                        88.8f,
+                                        17.0f,
+                                        0.0f,
+                                        -0.0f,
+                                        -87.0f,
+                                        -103.0f,
+                                        -200.0f,
+                                        -1e30f,
+                                        -inf,
+                                        std::numeric_limits<float>::quiet_NaN()};
     std::vector<float> special_y(special.size()), special_want(special.size());
     fast->sigmoid_forward(special.size(), special.data(), special_y.data());
     ref_table().sigmoid_forward(special.size(), special.data(), special_want.data());
@@ -192,7 +213,7 @@ TEST_CASE("Kernel parity: sigmoid forward over [-110, 30] in 2^-10 steps, satura
     CHECK(special_y[4] == 1.0f);  // 1 + e^-17 rounds to 1, as in the reference
     CHECK(special_y[5] == 0.5f);
     CHECK(special_y[6] == 0.5f);
-    CHECK(special_y[7] > 0.0f);  // e^-87 ~ 1.6e-38: still a (barely) normal float
+    CHECK(special_y[7] > 0.0f);        // e^-87 ~ 1.6e-38: still a (barely) normal float
     CHECK(special_y[8] == 0x1p-149f);  // e^-103 ~ 1.9e-45 rounds to the smallest subnormal
     CHECK(special_y[9] == 0.0f);
     CHECK(special_y[10] == 0.0f);

@@ -57,8 +57,8 @@ TEST_CASE("Kernel parity: sgd_step is bit-exact on every ISA (momentum, dampenin
     float momentum, dampening, weight_decay;
     bool nesterov;
   };
-  const Options options[] = {{0.0f, 0.0f, 0.0f, false}, {0.0f, 0.0f, 1e-4f, false}, {0.9f, 0.0f, 0.0f, false},
-                             {0.9f, 0.1f, 5e-4f, false}, {0.9f, 0.0f, 5e-4f, true}, {0.5f, 0.0f, 0.0f, true}};
+  const Options options[] = {{0.0f, 0.0f, 0.0f, false},  {0.0f, 0.0f, 1e-4f, false}, {0.9f, 0.0f, 0.0f, false},
+                             {0.9f, 0.1f, 5e-4f, false}, {0.9f, 0.0f, 5e-4f, true},  {0.5f, 0.0f, 0.0f, true}};
   for (const KernelTable* fast : fast_tables())
     for (size_t n : kLengths)
       for (const Options& o : options) {
@@ -76,8 +76,8 @@ TEST_CASE("Kernel parity: sgd_step is bit-exact on every ISA (momentum, dampenin
           new_gradient(want, got, n, rng);
           ref_table().sgd_step(n, want.w.data(), want.g.data(), want.a.data(), 0.05f, o.momentum, o.dampening,
                                o.weight_decay, o.nesterov, step == 0);
-          fast->sgd_step(n, got.w.data(), got.g.data(), got.a.data(), 0.05f, o.momentum, o.dampening,
-                         o.weight_decay, o.nesterov, step == 0);
+          fast->sgd_step(n, got.w.data(), got.g.data(), got.a.data(), 0.05f, o.momentum, o.dampening, o.weight_decay,
+                         o.nesterov, step == 0);
           check_same(got, want, n);
         }
       }
@@ -99,8 +99,8 @@ TEST_CASE("Kernel parity: adam_step is bit-exact on every ISA (steps 1-3 and 100
             const int64_t t = first_step + step;
             CAPTURE(t);
             new_gradient(want, got, n, rng);
-            ref_table().adam_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-3f, 0.9f,
-                                  0.999f, 1e-8f, weight_decay, t);
+            ref_table().adam_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-3f, 0.9f, 0.999f,
+                                  1e-8f, weight_decay, t);
             fast->adam_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), 1e-3f, 0.9f, 0.999f, 1e-8f,
                             weight_decay, t);
             check_same(got, want, n);
@@ -124,8 +124,8 @@ TEST_CASE("Kernel parity: rmsprop_step is bit-exact on every ISA (momentum, weig
           for (int step = 0; step < kSteps; ++step) {
             CAPTURE(step);
             new_gradient(want, got, n, rng);
-            ref_table().rmsprop_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-2f, 0.99f,
-                                     1e-8f, weight_decay, momentum);
+            ref_table().rmsprop_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-2f, 0.99f, 1e-8f,
+                                     weight_decay, momentum);
             fast->rmsprop_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), 1e-2f, 0.99f, 1e-8f,
                                weight_decay, momentum);
             check_same(got, want, n);

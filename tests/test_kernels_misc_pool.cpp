@@ -31,8 +31,8 @@ struct Window {
 // Every pooling geometry of the parity tests.
 std::vector<PoolGeom> pool_geometries() {
   std::vector<PoolGeom> geometries;
-  const Window windows[] = {{1, 1, 0}, {2, 2, 0}, {2, 1, 0}, {3, 1, 1}, {3, 2, 1}, {3, 2, 0},
-                            {5, 2, 2}, {4, 2, 1}, {3, 3, 0}, {3, 3, 1}};
+  const Window windows[] = {{1, 1, 0}, {2, 2, 0}, {2, 1, 0}, {3, 1, 1}, {3, 2, 1},
+                            {3, 2, 0}, {5, 2, 2}, {4, 2, 1}, {3, 3, 0}, {3, 3, 1}};
   for (int batch : {1, 5})
     for (int channels : {1, 3, 5, 17})
       for (int in_h : {1, 7, 31})
@@ -49,10 +49,10 @@ std::vector<PoolGeom> pool_geometries() {
   geometries.push_back(kernels::make_pool_geom(10, 32, 32, 3, 2, 1));  // ResNet stem @64: 2 images x 5 channels
   geometries.push_back(kernels::make_pool_geom(3, 64, 64, 3, 2, 1));   // ResNet stem @128
   for (int size : {32, 16, 8, 4}) geometries.push_back(kernels::make_pool_geom(6, size, size, 2, 2, 0));
-  geometries.push_back(kernels::make_pool_geom(2, 9, 7, 2, 2, 0));     // odd sizes: a row and column unused
-  geometries.push_back(kernels::make_pool_geom(2, 3, 300, 3, 1, 1));   // 300 outputs per row: 3 passes
-  geometries.push_back(kernels::make_pool_geom(2, 5, 301, 3, 2, 1));   // 151 outputs per row: 2 passes
-  geometries.push_back(kernels::make_pool_geom(2, 5, 40, 9, 1, 4));    // 9x9 window: the reference path
+  geometries.push_back(kernels::make_pool_geom(2, 9, 7, 2, 2, 0));    // odd sizes: a row and column unused
+  geometries.push_back(kernels::make_pool_geom(2, 3, 300, 3, 1, 1));  // 300 outputs per row: 3 passes
+  geometries.push_back(kernels::make_pool_geom(2, 5, 301, 3, 2, 1));  // 151 outputs per row: 2 passes
+  geometries.push_back(kernels::make_pool_geom(2, 5, 40, 9, 1, 4));   // 9x9 window: the reference path
   return geometries;
 }
 

@@ -56,8 +56,8 @@ struct Vec {
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F sqrt(F a) { return _mm256_sqrt_ps(a); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }  // a*b + c, one rounding
-  static F max_gt(F a, F b) { return _mm256_max_ps(a, b); }  // a > b ? a : b (exactly maxps)
-  static F min_lt(F a, F b) { return _mm256_min_ps(a, b); }  // a < b ? a : b (exactly minps)
+  static F max_gt(F a, F b) { return _mm256_max_ps(a, b); }           // a > b ? a : b (exactly maxps)
+  static F min_lt(F a, F b) { return _mm256_min_ps(a, b); }           // a < b ? a : b (exactly minps)
   static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
   static F round_nearest(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static float reduce_add(F v) {
@@ -73,7 +73,7 @@ struct Vec {
   static M mand(M a, M b) { return _mm256_and_ps(a, b); }
   static M mor(M a, M b) { return _mm256_or_ps(a, b); }
   static F select(M m, F a, F b) { return _mm256_blendv_ps(b, a, m); }  // m ? a : b
-  static F keep(M m, F a) { return _mm256_and_ps(m, a); }              // m ? a : +0
+  static F keep(M m, F a) { return _mm256_and_ps(m, a); }               // m ? a : +0
 
   // ---- int32 lanes ------------------------------------------------------------------------------
   static I iset1(int32_t v) { return _mm256_set1_epi32(v); }

@@ -47,7 +47,7 @@ template <class V>
 inline typename V::F exp_nonpositive(typename V::F r) {
   using F = typename V::F;
   using I = typename V::I;
-  r = V::max_gt(V::set1(-105.0f), r);  // -105 > r ? -105 : r; a NaN r stays NaN
+  r = V::max_gt(V::set1(-105.0f), r);                                      // -105 > r ? -105 : r; a NaN r stays NaN
   const F n = V::round_nearest(V::mul(r, V::set1(1.44269504088896341f)));  // n = round(r / ln2)
   F f = V::fmadd(n, V::set1(-0.693359375f), r);                            // r - n*ln2_hi (exact)
   f = V::fmadd(n, V::set1(2.12194440e-4f), f);                             // - n*ln2_lo
@@ -68,7 +68,8 @@ inline typename V::F exp_nonpositive(typename V::F r) {
 template <class V>
 void relu_forward(size_t n, const float* x, float* y) {
   const auto zero = V::zero();
-  for_each_vector<V>(n, [&](size_t i, int count) { store_n<V>(y + i, V::max_gt(load_n<V>(x + i, count), zero), count); });
+  for_each_vector<V>(n,
+                     [&](size_t i, int count) { store_n<V>(y + i, V::max_gt(load_n<V>(x + i, count), zero), count); });
 }
 // dx = y > 0 ? dy : 0
 template <class V>
@@ -142,9 +143,8 @@ void axpy(size_t n, float alpha, const float* x, float* y) {
 template <class V>
 void scale(size_t n, float alpha, const float* x, float* y) {
   const auto alpha_v = V::set1(alpha);
-  for_each_vector<V>(n, [&](size_t i, int count) {
-    store_n<V>(y + i, V::mul(alpha_v, load_n<V>(x + i, count)), count);
-  });
+  for_each_vector<V>(n,
+                     [&](size_t i, int count) { store_n<V>(y + i, V::mul(alpha_v, load_n<V>(x + i, count)), count); });
 }
 
 }  // namespace

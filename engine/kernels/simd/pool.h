@@ -38,15 +38,15 @@ namespace plasmo::kernels::simd {
 // shared between those copies by the linker.
 namespace {
 
-constexpr int kPoolChunk = 128;     // outputs of one row handled per pass (a multiple of every W)
-constexpr int kPoolMaxKernel = 8;   // larger windows run the reference
+constexpr int kPoolChunk = 128;    // outputs of one row handled per pass (a multiple of every W)
+constexpr int kPoolMaxKernel = 8;  // larger windows run the reference
 // Floats of one padded input row segment: stride * kPoolChunk + kernel + 1 (the stride-2 loads read
 // pairs, so up to one float past the last one used), rounded up to a multiple of every W.
 constexpr int kPoolRowFloats = 2 * kPoolChunk + kPoolMaxKernel + 32;
 
 inline bool pool_vectorizable(const PoolGeom& g) {
-  return (g.stride_w == 1 || g.stride_w == 2) && g.kernel_w >= 1 && g.kernel_w <= kPoolMaxKernel &&
-         g.kernel_h >= 1 && g.kernel_h <= kPoolMaxKernel && g.stride_h >= 1;
+  return (g.stride_w == 1 || g.stride_w == 2) && g.kernel_w >= 1 && g.kernel_w <= kPoolMaxKernel && g.kernel_h >= 1 &&
+         g.kernel_h <= kPoolMaxKernel && g.stride_h >= 1;
 }
 
 // dst[q] = row[start + q] for start + q in [0, in_w), else fill; q in [0, length). Vector stores: the
@@ -150,8 +150,8 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
 // dx[argmax[o]] += dy[o] over a zeroed dx.
 template <class V>
 void maxpool2d_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
-  const bool two_by_two = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 &&
-                          g.pad_h == 0 && g.pad_w == 0;
+  const bool two_by_two =
+      g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
   if (!two_by_two) return ref::maxpool2d_backward(g, dy, argmax, dx);
   using F = typename V::F;
   using I = typename V::I;
@@ -214,13 +214,14 @@ void avgpool2d_forward(const PoolGeom& g, const float* x, float* y) {
         const int start = ow0 * stride - g.pad_w;
         for (int kh = kh_lo; kh < kh_hi; ++kh)
           copy_padded_row<V>(xp + static_cast<size_t>(oh * g.stride_h - g.pad_h + kh) * g.in_w, g.in_w, start,
-                          padded_chunk * stride + kernel_w + 1, 0.0f, segments[kh]);
+                             padded_chunk * stride + kernel_w + 1, 0.0f, segments[kh]);
         for (int j0 = 0; j0 < chunk; j0 += V::W) {
           F sum = V::zero();
           for (int kh = kh_lo; kh < kh_hi; ++kh)
             for_each_window_column<V>(segments[kh], j0, stride, kernel_w, [&](int, F v) { sum = V::add(sum, v); });
           const int lanes = chunk - j0 < V::W ? chunk - j0 : V::W;
-          store_n<V>(y + plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0 + j0, V::mul(sum, inv_count), lanes);
+          store_n<V>(y + plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0 + j0, V::mul(sum, inv_count),
+                     lanes);
         }
       }
     }
@@ -283,8 +284,7 @@ void global_avgpool_forward(int planes, int plane_size, const float* x, float* y
     double sum = 0.0;
     for (int start = 0; start < plane_size; start += kSumBlock) {
       float block = 0.0f;
-      block_sums<V>(plane_size - start < kSumBlock ? plane_size - start : kSumBlock, xp + start, 0.0f, &block,
-                    nullptr);
+      block_sums<V>(plane_size - start < kSumBlock ? plane_size - start : kSumBlock, xp + start, 0.0f, &block, nullptr);
       sum += block;
     }
     y[plane] = static_cast<float>(sum) / static_cast<float>(plane_size);
@@ -297,7 +297,8 @@ void global_avgpool_backward(int planes, int plane_size, const float* dy, float*
   for (int plane = 0; plane < planes; ++plane) {
     const auto share = V::set1(dy[plane] / static_cast<float>(plane_size));
     float* dxp = dx + static_cast<size_t>(plane) * plane_size;
-    for_each_vector<V>(static_cast<size_t>(plane_size), [&](size_t i, int count) { store_n<V>(dxp + i, share, count); });
+    for_each_vector<V>(static_cast<size_t>(plane_size),
+                       [&](size_t i, int count) { store_n<V>(dxp + i, share, count); });
   }
 }
 
