@@ -1,6 +1,7 @@
 // AVX2 per-channel (BatchNorm) kernels: the generic versions of engine/kernels/simd/channel.h built for AVX2.
+#include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
+
 #include "engine/kernels/simd/channel.h"
-#include "engine/kernels/avx2/vec_avx2.h"
 
 namespace plasmo::kernels {
 

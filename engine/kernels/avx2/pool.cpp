@@ -1,6 +1,7 @@
 // AVX2 pooling and upsample kernels: the generic versions of engine/kernels/simd/pool.h built for AVX2.
+#include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
+
 #include "engine/kernels/simd/pool.h"
-#include "engine/kernels/avx2/vec_avx2.h"
 
 namespace plasmo::kernels {
 

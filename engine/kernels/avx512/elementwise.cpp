@@ -1,6 +1,7 @@
 // AVX-512 elementwise kernels: the generic versions of engine/kernels/simd/elementwise.h built for AVX-512.
+#include "engine/kernels/avx512/vec_avx512.h"  // first: it sets up the intrinsics headers
+
 #include "engine/kernels/simd/elementwise.h"
-#include "engine/kernels/avx512/vec_avx512.h"
 
 namespace plasmo::kernels {
 

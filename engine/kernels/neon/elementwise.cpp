@@ -1,7 +1,8 @@
 // NEON elementwise kernels: the generic versions of engine/kernels/simd/elementwise.h built for NEON.
 #if defined(__aarch64__)
+#include "engine/kernels/neon/vec_neon.h"  // first: it sets up the intrinsics headers
+
 #include "engine/kernels/simd/elementwise.h"
-#include "engine/kernels/neon/vec_neon.h"
 
 namespace plasmo::kernels {
 
