@@ -34,8 +34,7 @@ RowLse row_logsumexp(const float* row, int classes) {
 }
 
 // Softmax cross-entropy; dlogits null means value only.
-double softmax_cross_entropy_impl(const Tensor& logits, const int32_t* labels, size_t label_count,
-                                  Tensor* dlogits) {
+double softmax_cross_entropy_impl(const Tensor& logits, const int32_t* labels, size_t label_count, Tensor* dlogits) {
   const char* where = "softmax_cross_entropy";
   check_logits_2d(where, logits);
   const int N = logits.dim(0), classes = logits.dim(1);
@@ -45,9 +44,8 @@ double softmax_cross_entropy_impl(const Tensor& logits, const int32_t* labels, s
   if (N > 0 && labels == nullptr) throw UsageError(std::string(where) + ": labels pointer is null");
   for (int n = 0; n < N; ++n)
     if (labels[n] < 0 || labels[n] >= classes)
-      throw UsageError(std::string(where) + ": label " + std::to_string(labels[n]) + " of sample " +
-                       std::to_string(n) + " is outside [0, " + std::to_string(classes) + ") for logits " +
-                       logits.shape().str());
+      throw UsageError(std::string(where) + ": label " + std::to_string(labels[n]) + " of sample " + std::to_string(n) +
+                       " is outside [0, " + std::to_string(classes) + ") for logits " + logits.shape().str());
   if (dlogits) dlogits->resize(logits.shape());
 
   const double inv_N = 1.0 / N;
@@ -73,15 +71,12 @@ double softmax_cross_entropy_impl(const Tensor& logits, const int32_t* labels, s
 int check_binary_logits(const char* where, const Tensor& logits, const Tensor& targets) {
   const bool shape_ok = (logits.rank() == 1 || (logits.rank() == 2 && logits.dim(1) == 1)) && logits.dim(0) >= 1;
   if (!shape_ok)
-    throw ShapeError(std::string(where) + ": logits must be [N] or [N, 1] with N >= 1, found " +
-                     logits.shape().str());
+    throw ShapeError(std::string(where) + ": logits must be [N] or [N, 1] with N >= 1, found " + logits.shape().str());
   const int N = logits.dim(0);
-  const bool targets_ok = (targets.rank() == 1 || (targets.rank() == 2 && targets.dim(1) == 1)) &&
-                          targets.dim(0) == N;
+  const bool targets_ok = (targets.rank() == 1 || (targets.rank() == 2 && targets.dim(1) == 1)) && targets.dim(0) == N;
   if (!targets_ok)
-    throw ShapeError(std::string(where) + ": targets must be [" + std::to_string(N) + "] or [" +
-                     std::to_string(N) + ", 1] for logits " + logits.shape().str() + ", found " +
-                     targets.shape().str());
+    throw ShapeError(std::string(where) + ": targets must be [" + std::to_string(N) + "] or [" + std::to_string(N) +
+                     ", 1] for logits " + logits.shape().str() + ", found " + targets.shape().str());
   for (int n = 0; n < N; ++n)
     if (!(targets[n] >= 0.0f && targets[n] <= 1.0f))  // also refuses NaN
       throw UsageError(std::string(where) + ": target " + std::to_string(targets[n]) + " of sample " +

@@ -100,15 +100,16 @@ void Optimizer::step() {
                        " elements as at construction");
   }
   const int64_t t = step_count_ + 1;
+  prepare(t);
   // Updates the elements in blocks [block_begin, block_end) of the concatenated parameters.
-  auto run_blocks = [this, t](int64_t block_begin, int64_t block_end, int /*worker*/) {
+  auto run_blocks = [this](int64_t block_begin, int64_t block_end, int /*worker*/) {
     for (size_t index = 0; index < params_.size(); ++index) {
       const int64_t first = first_block_[index], last = first_block_[index + 1];
       if (last <= block_begin) continue;
       if (first >= block_end) break;
       const size_t begin = static_cast<size_t>((std::max(first, block_begin) - first) * kBlock);
       const size_t end = std::min(sizes_[index], static_cast<size_t>((std::min(last, block_end) - first) * kBlock));
-      if (begin < end) update(index, begin, end, t);
+      if (begin < end) update(index, begin, end);
     }
   };
   const int64_t blocks = first_block_.back();
@@ -122,7 +123,8 @@ void Optimizer::step() {
 
 // ---- SGD -------------------------------------------------------------------------------------------------
 
-SGD::SGD(std::vector<Param> params, const SGDOptions& options) : Optimizer(std::move(params), options.lr), options_(options) {
+SGD::SGD(std::vector<Param> params, const SGDOptions& options)
+    : Optimizer(std::move(params), options.lr), options_(options) {
   check_nonnegative("sgd", "momentum", options.momentum);
   check_nonnegative("sgd", "weight_decay", options.weight_decay);
   require(std::isfinite(options.dampening), "sgd: dampening " + num(options.dampening) + " must be finite");
@@ -133,24 +135,31 @@ SGD::SGD(std::vector<Param> params, const SGDOptions& options) : Optimizer(std::
       momentum_buffer_.push_back(&add_state(index, "momentum_buffer"));
 }
 
-void SGD::update(size_t index, size_t begin, size_t end, int64_t t) {
+// Scalars rounded once from double, as PyTorch rounds its Python floats (see kernels.h).
+void SGD::prepare(int64_t t) {
+  step_.lr = static_cast<float>(lr_);
+  step_.momentum = static_cast<float>(options_.momentum);
+  step_.one_minus_dampening = static_cast<float>(1.0 - options_.dampening);
+  step_.weight_decay = static_cast<float>(options_.weight_decay);
+  step_.nesterov = options_.nesterov;
+  step_.first = t == 1;  // PyTorch creates the buffer as a copy of the first step's d
+}
+
+void SGD::update(size_t index, size_t begin, size_t end) {
   const Param& p = params_[index];
   float* buf = momentum_buffer_.empty() ? nullptr : momentum_buffer_[index]->data() + begin;
-  // PyTorch creates the buffer as a copy of the first step's gradient: `first` on step 1.
-  kernels::K().sgd_step(end - begin, p.value->data() + begin, p.grad->data() + begin, buf, static_cast<float>(lr_),
-                        static_cast<float>(options_.momentum), static_cast<float>(options_.dampening),
-                        static_cast<float>(options_.weight_decay), options_.nesterov, t == 1);
+  kernels::K().sgd_step(end - begin, p.value->data() + begin, p.grad->data() + begin, buf, step_);
 }
 
 std::string SGD::summary() const {
   return "SGD(lr=" + num(lr_) + ", momentum=" + num(options_.momentum) + ", dampening=" + num(options_.dampening) +
-         ", weight_decay=" + num(options_.weight_decay) + ", nesterov=" + (options_.nesterov ? "true" : "false") +
-         ")";
+         ", weight_decay=" + num(options_.weight_decay) + ", nesterov=" + (options_.nesterov ? "true" : "false") + ")";
 }
 
 // ---- Adam ------------------------------------------------------------------------------------------------
 
-Adam::Adam(std::vector<Param> params, const AdamOptions& options) : Optimizer(std::move(params), options.lr), options_(options) {
+Adam::Adam(std::vector<Param> params, const AdamOptions& options)
+    : Optimizer(std::move(params), options.lr), options_(options) {
   check_unit_interval("adam", "beta1", options.beta1);
   check_unit_interval("adam", "beta2", options.beta2);
   check_nonnegative("adam", "eps", options.eps);
@@ -161,12 +170,24 @@ Adam::Adam(std::vector<Param> params, const AdamOptions& options) : Optimizer(st
   }
 }
 
-void Adam::update(size_t index, size_t begin, size_t end, int64_t t) {
+void Adam::prepare(int64_t t) {
+  step_.beta1 = static_cast<float>(options_.beta1);
+  step_.one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
+  step_.beta2 = static_cast<float>(options_.beta2);
+  step_.one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
+  // torch: bias_correction1 = 1 - beta1 ** step; step_size = lr / bias_correction1;
+  //        bias_correction2_sqrt = math.sqrt(1 - beta2 ** step), all in double.
+  const double step = static_cast<double>(t);
+  step_.step_size = static_cast<float>(lr_ / (1.0 - std::pow(options_.beta1, step)));
+  step_.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(options_.beta2, step)));
+  step_.eps = static_cast<float>(options_.eps);
+  step_.weight_decay = static_cast<float>(options_.weight_decay);
+}
+
+void Adam::update(size_t index, size_t begin, size_t end) {
   const Param& p = params_[index];
   kernels::K().adam_step(end - begin, p.value->data() + begin, p.grad->data() + begin, exp_avg_[index]->data() + begin,
-                         exp_avg_sq_[index]->data() + begin, static_cast<float>(lr_),
-                         static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
-                         static_cast<float>(options_.eps), static_cast<float>(options_.weight_decay), t);
+                         exp_avg_sq_[index]->data() + begin, step_);
 }
 
 std::string Adam::summary() const {
@@ -188,13 +209,20 @@ RMSprop::RMSprop(std::vector<Param> params, const RMSpropOptions& options)
       momentum_buffer_.push_back(&add_state(index, "momentum_buffer"));
 }
 
-void RMSprop::update(size_t index, size_t begin, size_t end, int64_t /*t*/) {
+void RMSprop::prepare(int64_t /*t*/) {
+  step_.lr = static_cast<float>(lr_);
+  step_.alpha = static_cast<float>(options_.alpha);
+  step_.one_minus_alpha = static_cast<float>(1.0 - options_.alpha);
+  step_.eps = static_cast<float>(options_.eps);
+  step_.weight_decay = static_cast<float>(options_.weight_decay);
+  step_.momentum = static_cast<float>(options_.momentum);
+}
+
+void RMSprop::update(size_t index, size_t begin, size_t end) {
   const Param& p = params_[index];
   float* buf = momentum_buffer_.empty() ? nullptr : momentum_buffer_[index]->data() + begin;
   kernels::K().rmsprop_step(end - begin, p.value->data() + begin, p.grad->data() + begin,
-                            square_avg_[index]->data() + begin, buf, static_cast<float>(lr_),
-                            static_cast<float>(options_.alpha), static_cast<float>(options_.eps),
-                            static_cast<float>(options_.weight_decay), static_cast<float>(options_.momentum));
+                            square_avg_[index]->data() + begin, buf, step_);
 }
 
 std::string RMSprop::summary() const {

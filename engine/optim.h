@@ -1,7 +1,9 @@
 // Optimizers: SGD (momentum, dampening, Nesterov, L2 weight decay), Adam, RMSprop, with the update rules
 // and defaults of torch.optim 1.13 (single-tensor path, maximize=False, amsgrad=False, centered=False).
 // The per-element math is a kernel (kernels::K().sgd_step / adam_step / rmsprop_step; the scalar
-// reference in engine/kernels/ref/optim.cpp is the definition). Formulas: docs/math-optim.md.
+// reference in engine/kernels/ref/optim.cpp is the definition). It repeats ATen's operations and
+// roundings, and this file computes the step's scalars in double as PyTorch does, so trajectories are
+// bit-identical to torch.optim's (tests/test_optim.cpp). Formulas: docs/math-optim.md.
 //
 // Lifecycle: construct over a list of parameters (engine/layer.h Param: name, value, grad) -> every
 // state tensor is allocated then, zero-filled. Each training step: the network's backward fills the
@@ -43,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/kernels.h"
 #include "engine/layer.h"
 #include "engine/tensor.h"
 
@@ -54,8 +57,8 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
   virtual ~Optimizer() = default;
 
-  virtual const char* kind() const = 0;       // "sgd", "adam", "rmsprop" (make_optimizer's names)
-  virtual std::string summary() const = 0;    // hyperparameters, e.g. "Adam(lr=0.001, betas=(0.9, 0.999), ...)"
+  virtual const char* kind() const = 0;     // "sgd", "adam", "rmsprop" (make_optimizer's names)
+  virtual std::string summary() const = 0;  // hyperparameters, e.g. "Adam(lr=0.001, betas=(0.9, 0.999), ...)"
 
   // One update of every parameter from its gradient. ShapeError if a value or gradient changed size
   // since construction.
@@ -77,9 +80,11 @@ class Optimizer {
   // Allocates a zero-filled state tensor shaped like parameter `index`, named
   // "optim.<param name>.<state_name>". Constructors only. The returned reference stays valid.
   Tensor& add_state(size_t index, const char* state_name);
-  // Updates elements [begin, end) of parameter `index`; t = the step being taken (1 for the first).
-  // Runs on pool workers: must not allocate or touch anything outside those elements.
-  virtual void update(size_t index, size_t begin, size_t end, int64_t t) = 0;
+  // Computes the step's scalars (bias corrections...) for step t (1 for the first), once, before update().
+  virtual void prepare(int64_t t) = 0;
+  // Updates elements [begin, end) of parameter `index`. Runs on pool workers: must not allocate or touch
+  // anything outside those elements.
+  virtual void update(size_t index, size_t begin, size_t end) = 0;
 
   std::vector<Param> params_;
   double lr_;
@@ -117,8 +122,10 @@ class SGD : public Optimizer {
   std::string summary() const override;
 
  private:
-  void update(size_t index, size_t begin, size_t end, int64_t t) override;
+  void prepare(int64_t t) override;
+  void update(size_t index, size_t begin, size_t end) override;
   SGDOptions options_;
+  kernels::SGDStep step_;
   std::vector<Tensor*> momentum_buffer_;  // empty when momentum == 0
 };
 
@@ -144,8 +151,10 @@ class Adam : public Optimizer {
   std::string summary() const override;
 
  private:
-  void update(size_t index, size_t begin, size_t end, int64_t t) override;
+  void prepare(int64_t t) override;
+  void update(size_t index, size_t begin, size_t end) override;
   AdamOptions options_;
+  kernels::AdamStep step_;
   std::vector<Tensor*> exp_avg_, exp_avg_sq_;
 };
 
@@ -174,8 +183,10 @@ class RMSprop : public Optimizer {
   std::string summary() const override;
 
  private:
-  void update(size_t index, size_t begin, size_t end, int64_t t) override;
+  void prepare(int64_t t) override;
+  void update(size_t index, size_t begin, size_t end) override;
   RMSpropOptions options_;
+  kernels::RMSpropStep step_;
   std::vector<Tensor*> square_avg_, momentum_buffer_;  // momentum_buffer_ empty when momentum == 0
 };
 

@@ -45,10 +45,10 @@ class Schedule {
   Schedule() = default;
   Kind kind_ = Kind::Constant;
   double base_lr_ = 0.0;
-  int step_size_ = 1;    // Step
-  double gamma_ = 1.0;   // Step, Exponential
-  int T_max_ = 1;        // Cosine
-  double eta_min_ = 0.0; // Cosine
+  int step_size_ = 1;     // Step
+  double gamma_ = 1.0;    // Step, Exponential
+  int T_max_ = 1;         // Cosine
+  double eta_min_ = 0.0;  // Cosine
 };
 
 // Parses a --schedule spec (syntax above). total_epochs is cosine's default T_MAX (must be >= 1 then).

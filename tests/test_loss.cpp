@@ -34,8 +34,7 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
 // `input`: numeric = (L(x + h) - L(x - h)) / (x_plus - x_minus), where x_plus/x_minus are the float
 // values actually stored (so float rounding of x +- h does not bias the quotient). The loss sums in
 // double, so the quotient is accurate to ~h^2 * L''' (about 1e-7 here); the analytic gradient is float.
-void check_loss_gradient(Tensor& input, const std::function<double()>& loss, const Tensor& analytic,
-                         const char* what) {
+void check_loss_gradient(Tensor& input, const std::function<double()>& loss, const Tensor& analytic, const char* what) {
   REQUIRE(analytic.shape() == input.shape());
   const double h = 1e-3;
   int failed = 0;
@@ -50,8 +49,8 @@ void check_loss_gradient(Tensor& input, const std::function<double()>& loss, con
     const double numeric = (loss_plus - loss_minus) / (static_cast<double>(x_plus) - static_cast<double>(x_minus));
     const double allowed = 1e-7 + 1e-5 * std::fabs(numeric);
     if (std::fabs(analytic[i] - numeric) > allowed && ++failed <= 5)
-      FAIL_CHECK(what << " " << input.shape().str() << " element " << i << ": analytic " << analytic[i]
-                      << " numeric " << numeric);
+      FAIL_CHECK(what << " " << input.shape().str() << " element " << i << ": analytic " << analytic[i] << " numeric "
+                      << numeric);
   }
   CHECK_MESSAGE(failed == 0, what << ": " << failed << " of " << input.size() << " gradient entries off");
 }
@@ -79,8 +78,8 @@ TEST_CASE("Loss softmax cross-entropy gradient: finite differences, N in {1, 3, 
     Tensor dlogits;
     const double value = softmax_cross_entropy(logits, labels, dlogits);
     CHECK(value == softmax_cross_entropy(logits, labels));  // the value-only overload agrees exactly
-    check_loss_gradient(logits, [&] { return softmax_cross_entropy(logits, labels); }, dlogits,
-                        "softmax_cross_entropy");
+    check_loss_gradient(
+        logits, [&] { return softmax_cross_entropy(logits, labels); }, dlogits, "softmax_cross_entropy");
   }
 }
 
@@ -211,8 +210,9 @@ TEST_CASE("Loss BCE with logits gradient: finite differences, shapes [1], [3], [
     const double value = binary_cross_entropy_with_logits(logits, targets, dlogits);
     CHECK(value == binary_cross_entropy_with_logits(logits, targets));
     CHECK(dlogits.shape() == logits.shape());
-    check_loss_gradient(logits, [&] { return binary_cross_entropy_with_logits(logits, targets); }, dlogits,
-                        "binary_cross_entropy_with_logits");
+    check_loss_gradient(
+        logits, [&] { return binary_cross_entropy_with_logits(logits, targets); }, dlogits,
+        "binary_cross_entropy_with_logits");
   }
 }
 
@@ -227,9 +227,9 @@ TEST_CASE("Loss BCE with logits value: hand-computed cases against -[y log s + (
     expected_grad.push_back((s - y) / 3.0);
   }
   // The terms by hand: log 2, log(1 + e^2), 0.75 + log(1 + e^-3).
-  CHECK(expected == doctest::Approx((std::log(2.0) + std::log1p(std::exp(2.0)) + 0.75 + std::log1p(std::exp(-3.0))) /
-                                    3.0)
-                        .epsilon(1e-12));
+  CHECK(expected ==
+        doctest::Approx((std::log(2.0) + std::log1p(std::exp(2.0)) + 0.75 + std::log1p(std::exp(-3.0))) / 3.0)
+            .epsilon(1e-12));
   Tensor dlogits;
   CHECK(binary_cross_entropy_with_logits(logits, targets, dlogits) == doctest::Approx(expected).epsilon(1e-12));
   for (int n = 0; n < 3; ++n) CHECK(dlogits[n] == doctest::Approx(expected_grad[n]).epsilon(1e-6));
@@ -284,7 +284,8 @@ TEST_CASE("Loss MSE gradient: finite differences, shapes [1], [3, 4], [1, 3, 2, 
     Tensor dprediction;
     const double value = mse_loss(prediction, target, dprediction);
     CHECK(value == mse_loss(prediction, target));
-    check_loss_gradient(prediction, [&] { return mse_loss(prediction, target); }, dprediction, "mse_loss");
+    check_loss_gradient(
+        prediction, [&] { return mse_loss(prediction, target); }, dprediction, "mse_loss");
   }
 }
 

@@ -1,6 +1,6 @@
 // Optimizers and learning-rate schedules.
-// - Trajectories on a fixed quadratic match torch.optim 1.13 to 1e-6 (numbers below from
-//   tools/optim_reference.py, which says how they were made), on every ISA this machine runs.
+// - Trajectories on a fixed quadratic match torch.optim 1.13 to 1e-6, in fact bit for bit (numbers below
+//   from tools/optim_reference.py, which says how they were made), on every ISA this machine runs.
 // - The split of large parameters across threads gives the same bits as one kernel call per tensor.
 // - State export/import continues bit-identically; state names follow torch.optim's.
 // - Schedules equal torch.optim.lr_scheduler's values and their closed forms; spec parsing and errors.
@@ -29,16 +29,20 @@ namespace {
 // ---- expected trajectories ----------------------------------------------------------------------------
 // f(w) = 0.5 * sum_i a_i (w_i - c_i)^2 over w = [fc.weight (3), fc.bias (2)], gradient a_i (w_i - c_i),
 // a = [1, 2, 0.5, 4, 0.25], c = [1, -1, 2, 0.5, -2], w0 = [0, 0.5, -1, 2, -0.3]. Row s = w after step s+1.
-// Output of `/usr/bin/python3 tools/optim_reference.py` (torch 1.13), pasted unchanged.
+// The output of `/usr/bin/python3 tools/optim_reference.py` (torch 1.13) follows, pasted unchanged
+// (then clang-formatted); the schedule values at its end are used by the Schedule tests.
 //
 // Hand checks of a few entries, element 0 (a = 1, c = 1, w0 = 0, so g = w - 1):
 // - SGD lr 0.1 momentum 0.9: g1 = -1, buf = -1, w1 = 0.1; g2 = -0.9, buf = 0.9*(-1) - 0.9 = -1.8,
 //   w2 = 0.1 + 0.18 = 0.28 (sgd_momentum[1][0]).
 // - SGD dampening 0.5: buf2 = 0.9*(-1) + 0.5*(-0.9) = -1.35, w2 = 0.1 + 0.135 = 0.235 (sgd_dampening[1][0]).
-// - Adam, first step: m/(1-b1) = g, sqrt(v/(1-b2)) = |g|, so w1 = w0 - lr*g/(|g| + eps) ~ 0 + 1e-3
-//   (adam_default[0][0] = 0.000999999931: the eps shaves 1e-11 off).
+// - Adam, first step: m/(1-b1) = g, sqrt(v/(1-b2)) = |g|, so w1 = w0 - lr*g/(|g| + eps) = 1e-3*(1 - 1e-8)
+//   (adam_default[0][0] = 0.000999999931: that, to float rounding).
 // - RMSprop alpha 0.99, first step: sqrt(0.01 g^2) = 0.1|g|, w1 = w0 - 0.01 * g / (0.1|g|) = 0.1
 //   (rmsprop_default[0][0]).
+//
+// torch 1.13.0a0
+// sgd_plain: SGD({'lr': 0.1}), lr changes {}
 const float sgd_plain[5][5] = {
     {0.100000001f, 0.199999988f, -0.850000024f, 1.39999998f, -0.342500001f},
     {0.189999998f, -0.0400000252f, -0.707500041f, 1.03999996f, -0.383937508f},
@@ -46,6 +50,7 @@ const float sgd_plain[5][5] = {
     {0.343899995f, -0.38560003f, -0.443518758f, 0.694400012f, -0.463730603f},
     {0.409509987f, -0.508480012f, -0.321342826f, 0.616640031f, -0.502137363f},
 };
+// sgd_momentum: SGD({'lr': 0.1, 'momentum': 0.9}), lr changes {}
 const float sgd_momentum[5][5] = {
     {0.100000001f, 0.199999988f, -0.850000024f, 1.39999998f, -0.342500001f},
     {0.280000001f, -0.310000002f, -0.57250005f, 0.49999997f, -0.422187507f},
@@ -53,6 +58,7 @@ const float sgd_momentum[5][5] = {
     {0.773199975f, -1.46289992f, 0.256118625f, -0.714999974f, -0.670065403f},
     {1.02916002f, -1.87062991f, 0.748531997f, -0.593499959f, -0.826356232f},
 };
+// sgd_dampening: SGD({'lr': 0.1, 'momentum': 0.9, 'dampening': 0.5}), lr changes {}
 const float sgd_dampening[5][5] = {
     {0.100000001f, 0.199999988f, -0.850000024f, 1.39999998f, -0.342500001f},
     {0.234999999f, -0.189999998f, -0.643750012f, 0.680000007f, -0.401468754f},
@@ -60,6 +66,7 @@ const float sgd_dampening[5][5] = {
     {0.568787456f, -1.04859996f, -0.105683647f, -0.518799961f, -0.559338868f},
     {0.7469818f, -1.4276799f, 0.204671308f, -0.77835995f, -0.653682113f},
 };
+// sgd_nesterov_wd: SGD({'lr': 0.1, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 0.01}), lr changes {}
 const float sgd_nesterov_wd[5][5] = {
     {0.189999998f, -0.0709500387f, -0.713100016f, 0.856200039f, -0.380180001f},
     {0.424539f, -0.667259216f, -0.331690639f, 0.0962412804f, -0.490581095f},
@@ -67,6 +74,7 @@ const float sgd_nesterov_wd[5][5] = {
     {0.903368354f, -1.48412418f, 0.58341825f, -0.0249263737f, -0.775848091f},
     {1.09979272f, -1.61749351f, 1.05716717f, 0.253598869f, -0.938256919f},
 };
+// sgd_momentum_wd: SGD({'lr': 0.05, 'momentum': 0.8, 'weight_decay': 0.1}), lr changes {}
 const float sgd_momentum_wd[5][5] = {
     {0.0500000007f, 0.347499996f, -0.920000017f, 1.69000006f, -0.319750011f},
     {0.137250006f, 0.0890124813f, -0.778400004f, 1.19555008f, -0.354954392f},
@@ -74,6 +82,7 @@ const float sgd_momentum_wd[5][5] = {
     {0.375579715f, -0.556184888f, -0.374709308f, 0.188129053f, -0.457434267f},
     {0.505785584f, -0.861034334f, -0.139821082f, -0.123856016f, -0.518851638f},
 };
+// sgd_lr_change: SGD({'lr': 0.1, 'momentum': 0.9}), lr changes {2: 0.03}
 const float sgd_lr_change[5][5] = {
     {0.100000001f, 0.199999988f, -0.850000024f, 1.39999998f, -0.342500001f},
     {0.280000001f, -0.310000002f, -0.57250005f, 0.49999997f, -0.422187507f},
@@ -81,6 +90,7 @@ const float sgd_lr_change[5][5] = {
     {0.432873994f, -0.680943966f, -0.319941521f, 0.0674600229f, -0.497134477f},
     {0.524294376f, -0.872746885f, -0.160000965f, -0.0512211584f, -0.545843959f},
 };
+// adam_default: Adam({'lr': 0.001}), lr changes {}
 const float adam_default[5][5] = {
     {0.000999999931f, 0.499000013f, -0.999000013f, 1.99899995f, -0.300999999f},
     {0.00199997379f, 0.498000026f, -0.998000026f, 1.99800003f, -0.301999986f},
@@ -88,6 +98,7 @@ const float adam_default[5][5] = {
     {0.00399977295f, 0.496000141f, -0.996000111f, 1.99600017f, -0.303999871f},
     {0.00499956403f, 0.495000273f, -0.995000184f, 1.99500036f, -0.304999739f},
 };
+// adam_wd: Adam({'lr': 0.1, 'betas': (0.8, 0.99), 'eps': 1e-06, 'weight_decay': 0.01}), lr changes {}
 const float adam_wd[5][5] = {
     {0.0999999046f, 0.400000036f, -0.900000036f, 1.89999998f, -0.399999768f},
     {0.199295014f, 0.300426811f, -0.800197065f, 1.8004247f, -0.499611974f},
@@ -95,6 +106,7 @@ const float adam_wd[5][5] = {
     {0.393378347f, 0.103878975f, -0.601739407f, 1.60385907f, -0.696493387f},
     {0.486755371f, 0.00762977451f, -0.503371358f, 1.50758958f, -0.793120086f},
 };
+// adam_lr_change: Adam({'lr': 0.1}), lr changes {3: 0.01}
 const float adam_lr_change[5][5] = {
     {0.0999999866f, 0.400000006f, -0.899999976f, 1.89999998f, -0.400000006f},
     {0.199587762f, 0.300239056f, -0.800102711f, 1.80023909f, -0.499796212f},
@@ -102,6 +114,7 @@ const float adam_lr_change[5][5] = {
     {0.308178425f, 0.191032469f, -0.690434694f, 1.69103253f, -0.609124243f},
     {0.317873985f, 0.181199178f, -0.68050313f, 1.68119919f, -0.618983805f},
 };
+// rmsprop_default: RMSprop({'lr': 0.01}), lr changes {}
 const float rmsprop_default[5][5] = {
     {0.0999999866f, 0.400000006f, -0.899999976f, 1.89999998f, -0.399999976f},
     {0.167082012f, 0.331585109f, -0.830317438f, 1.83158505f, -0.468718886f},
@@ -109,6 +122,8 @@ const float rmsprop_default[5][5] = {
     {0.264610946f, 0.230196059f, -0.725306332f, 1.730196f, -0.570981443f},
     {0.30353421f, 0.189025402f, -0.682053864f, 1.6890254f, -0.612656832f},
 };
+// rmsprop_momentum_wd: RMSprop({'lr': 0.01, 'alpha': 0.9, 'eps': 1e-06, 'weight_decay': 0.05, 'momentum': 0.9}), lr
+// changes {}
 const float rmsprop_momentum_wd[5][5] = {
     {0.0316226743f, 0.468377262f, -0.968377292f, 1.96837723f, -0.331622541f},
     {0.0826541409f, 0.417212099f, -0.917098343f, 1.91720712f, -0.382768154f},
@@ -116,12 +131,54 @@ const float rmsprop_momentum_wd[5][5] = {
     {0.220289648f, 0.27817136f, -0.776887536f, 1.77811563f, -0.521608055f},
     {0.299828023f, 0.196952f, -0.694298744f, 1.69683623f, -0.602590024f},
 };
-
-// torch.optim.lr_scheduler values for epochs 0..11 (base lr 1e-2), same script.
-const double lr_exp_0_9478[12] = {0.01, 0.0094780000000000003, 0.0089832483999999994, 0.0085143228335199991, 0.0080698751816102553, 0.0076486276971301998, 0.0072493693313400035, 0.0068709522522440551, 0.0065122885446769153, 0.0061723470826447798, 0.0058501505649307221, 0.0055447727054413381};
-const double lr_step_3_0_5[12] = {0.01, 0.01, 0.01, 0.0050000000000000001, 0.0050000000000000001, 0.0050000000000000001, 0.0025000000000000001, 0.0025000000000000001, 0.0025000000000000001, 0.00125, 0.00125, 0.00125};
-const double lr_cosine_10[12] = {0.01, 0.0097552825814757691, 0.009045084971874737, 0.0079389262614623663, 0.0065450849718747374, 0.0050000000000000001, 0.0034549150281252632, 0.0020610737385376348, 0.00095491502812526327, 0.00024471741852423234, 0, 0.00024471741852423234};
-const double lr_cosine_8_1e_3[12] = {0.01, 0.0096574578963007918, 0.0086819805153394644, 0.0072220754456429051, 0.0055000000000000005, 0.0037779245543570965, 0.0023180194846605367, 0.0013425421036992098, 0.001, 0.0013425421036992098, 0.0023180194846605376, 0.0037779245543570982};
+const double lr_exp_0_9478[12] = {0.01,
+                                  0.0094780000000000003,
+                                  0.0089832483999999994,
+                                  0.0085143228335199991,
+                                  0.0080698751816102553,
+                                  0.0076486276971301998,
+                                  0.0072493693313400035,
+                                  0.0068709522522440551,
+                                  0.0065122885446769153,
+                                  0.0061723470826447798,
+                                  0.0058501505649307221,
+                                  0.0055447727054413381};
+const double lr_step_3_0_5[12] = {0.01,
+                                  0.01,
+                                  0.01,
+                                  0.0050000000000000001,
+                                  0.0050000000000000001,
+                                  0.0050000000000000001,
+                                  0.0025000000000000001,
+                                  0.0025000000000000001,
+                                  0.0025000000000000001,
+                                  0.00125,
+                                  0.00125,
+                                  0.00125};
+const double lr_cosine_10[12] = {0.01,
+                                 0.0097552825814757691,
+                                 0.009045084971874737,
+                                 0.0079389262614623663,
+                                 0.0065450849718747374,
+                                 0.0050000000000000001,
+                                 0.0034549150281252632,
+                                 0.0020610737385376348,
+                                 0.00095491502812526327,
+                                 0.00024471741852423234,
+                                 0,
+                                 0.00024471741852423234};
+const double lr_cosine_8_1e_3[12] = {0.01,
+                                     0.0096574578963007918,
+                                     0.0086819805153394644,
+                                     0.0072220754456429051,
+                                     0.0055000000000000005,
+                                     0.0037779245543570965,
+                                     0.0023180194846605367,
+                                     0.0013425421036992098,
+                                     0.001,
+                                     0.0013425421036992098,
+                                     0.0023180194846605376,
+                                     0.0037779245543570982};
 
 constexpr int kSteps = 5;
 constexpr float kA[5] = {1.0f, 2.0f, 0.5f, 4.0f, 0.25f};
@@ -150,7 +207,7 @@ struct TorchCase {
   std::map<int, double> lr_changes;  // step index (0-based) -> lr from that step on
 };
 
-// Runs a case with make_optimizer and checks every weight after every step to 1e-6.
+// Runs a case with make_optimizer and checks every weight after every step to 1e-6, and bit for bit.
 void check_torch_case(const TorchCase& c) {
   CAPTURE(c.name);
   Quadratic q;
@@ -165,6 +222,9 @@ void check_torch_case(const TorchCase& c) {
       CAPTURE(step);
       CAPTURE(i);
       CHECK(std::fabs(q.w(i) - c.expected[step][i]) <= 1e-6f);
+      // Stronger: the kernels repeat ATen's operations and roundings (kernels.h), so the bits agree.
+      CHECK_MESSAGE(q.w(i) == c.expected[step][i],
+                    "not bit-identical to torch: " << q.w(i) << " vs " << c.expected[step][i]);
     }
   }
 }
@@ -348,16 +408,26 @@ TEST_CASE("Optimizer step: large parameters split across threads give the bits o
       for (size_t p = 0; p < values.size(); ++p)
         for (size_t i = 0; i < values[p].size(); ++i) grads[p][i] = rng.uniform(-1.0f, 1.0f);
       optimizer->step();
+      // The same step as one kernel call per whole tensor, scalars as engine/optim.cpp rounds them.
+      kernels::SGDStep sgd;
+      sgd.lr = 0.001f, sgd.momentum = 0.9f, sgd.one_minus_dampening = 1.0f, sgd.weight_decay = 0.01f;
+      sgd.nesterov = true, sgd.first = t == 1;
+      kernels::AdamStep adam;
+      adam.step_size = static_cast<float>(1e-3 / (1.0 - std::pow(0.9, t)));
+      adam.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(0.999, t)));
+      adam.one_minus_beta1 = static_cast<float>(1.0 - 0.9), adam.one_minus_beta2 = static_cast<float>(1.0 - 0.999);
+      adam.weight_decay = 0.01f;
+      kernels::RMSpropStep rmsprop;
+      rmsprop.lr = 0.01f, rmsprop.one_minus_alpha = static_cast<float>(1.0 - 0.99), rmsprop.weight_decay = 0.01f;
+      rmsprop.momentum = 0.9f;
       for (size_t p = 0; p < values.size(); ++p) {
         const size_t n = expected[p].size();
         if (std::string(name) == "sgd")
-          k.sgd_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), 0.001f, 0.9f, 0.0f, 0.01f, true, t == 1);
+          k.sgd_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), sgd);
         else if (std::string(name) == "adam")
-          k.adam_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), buf_b[p].data(), 0.001f, 0.9f, 0.999f,
-                      1e-8f, 0.01f, t);
+          k.adam_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), buf_b[p].data(), adam);
         else
-          k.rmsprop_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), buf_b[p].data(), 0.01f, 0.99f, 1e-8f,
-                         0.01f, 0.9f);
+          k.rmsprop_step(n, expected[p].data(), grads[p].data(), buf_a[p].data(), buf_b[p].data(), rmsprop);
       }
     }
     for (size_t p = 0; p < values.size(); ++p) {
@@ -376,16 +446,16 @@ TEST_CASE("Optimizer state: names follow torch.optim, one I64 step count") {
   CHECK(state_names(*make_optimizer("sgd", q.params(), sgd_options(0.1))) == Names{"optim.step"});
   CHECK(state_names(*make_optimizer("sgd", q.params(), sgd_options(0.1, 0.9))) ==
         Names{"optim.step", "optim.fc.weight.momentum_buffer", "optim.fc.bias.momentum_buffer"});
-  CHECK(state_names(*make_optimizer("adam", q.params())) ==
-        Names{"optim.step", "optim.fc.weight.exp_avg", "optim.fc.weight.exp_avg_sq", "optim.fc.bias.exp_avg",
-              "optim.fc.bias.exp_avg_sq"});
+  CHECK(state_names(*make_optimizer("adam", q.params())) == Names{"optim.step", "optim.fc.weight.exp_avg",
+                                                                  "optim.fc.weight.exp_avg_sq", "optim.fc.bias.exp_avg",
+                                                                  "optim.fc.bias.exp_avg_sq"});
   CHECK(state_names(*make_optimizer("rmsprop", q.params())) ==
         Names{"optim.step", "optim.fc.weight.square_avg", "optim.fc.bias.square_avg"});
   OptimizerOptions rmsprop_momentum;
   rmsprop_momentum.momentum = 0.5;
   CHECK(state_names(*make_optimizer("rmsprop", q.params(), rmsprop_momentum)) ==
-        Names{"optim.step", "optim.fc.weight.square_avg", "optim.fc.bias.square_avg",
-              "optim.fc.weight.momentum_buffer", "optim.fc.bias.momentum_buffer"});
+        Names{"optim.step", "optim.fc.weight.square_avg", "optim.fc.bias.square_avg", "optim.fc.weight.momentum_buffer",
+              "optim.fc.bias.momentum_buffer"});
 
   std::unique_ptr<Optimizer> adam = make_optimizer("adam", q.params());
   std::vector<Buffer> state = adam->state();
@@ -467,7 +537,8 @@ TEST_CASE("Optimizer factory: unknown names, foreign options and bad values thro
   CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(-0.1)), UsageError);
   CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(std::nan(""))), UsageError);
   CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(0.1, -0.9)), UsageError);
-  CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(0.1, 0.0, 0.0, true)), UsageError);  // Nesterov, no momentum
+  CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(0.1, 0.0, 0.0, true)),
+                  UsageError);  // Nesterov, no momentum
   CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(0.1, 0.9, 0.1, true)), UsageError);  // and dampening
   CHECK_THROWS_AS(make_optimizer("sgd", q.params(), sgd_options(0.1, 0.0, 0.0, false, -1.0)), UsageError);
   OptimizerOptions bad_beta;
@@ -568,10 +639,10 @@ TEST_CASE("Schedule constant: base lr at every epoch; specs round-trip") {
 }
 
 TEST_CASE("Schedule spec errors: unknown names, missing or bad numbers throw UsageError") {
-  const char* bad[] = {"",           "linear",    "exp",         "exp:",      "exp:abc",   "exp:0.9:1",
-                       "exp:-0.5",   "exp:0",     "step",        "step:0",    "step:1.5",  "step:-2:0.5",
-                       "step:10:x",  "step:10:0", "cosine:0",    "cosine:5:-1", "cosine:a", "constant:1",
-                       "Constant",   "exp:nan",   "exp:inf",     "step:10:0.5:1", "cosine:1:2:3"};
+  const char* bad[] = {"",          "linear",    "exp",      "exp:",          "exp:abc",     "exp:0.9:1",
+                       "exp:-0.5",  "exp:0",     "step",     "step:0",        "step:1.5",    "step:-2:0.5",
+                       "step:10:x", "step:10:0", "cosine:0", "cosine:5:-1",   "cosine:a",    "constant:1",
+                       "Constant",  "exp:nan",   "exp:inf",  "step:10:0.5:1", "cosine:1:2:3"};
   for (const char* spec : bad) {
     CAPTURE(spec);
     CHECK_THROWS_AS(parse_schedule(spec, 0.1, 10), UsageError);

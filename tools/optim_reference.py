@@ -8,7 +8,8 @@ Every case minimises the fixed quadratic
 over two float32 parameters, "fc.weight" (3 elements) and "fc.bias" (2), concatenated as w below. The
 gradient is computed as a * (w - c) in float32, exactly as the C++ test does. The script prints, per
 case, w after each of STEPS steps as C++ initializers (9 significant digits: enough to round-trip a
-float). It also prints torch.optim.lr_scheduler values for the schedule test.
+float; the test checks 1e-6 and also bit equality). It also prints torch.optim.lr_scheduler values for
+the schedule test.
 """
 import torch
 
