@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -199,6 +200,12 @@ struct Quadratic {
   std::vector<Param> params() { return {{"fc.weight", &weight, &weight_grad}, {"fc.bias", &bias, &bias_grad}}; }
 };
 
+std::string digits9(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
 struct TorchCase {
   const char* name;
   const char* optimizer;
@@ -224,7 +231,7 @@ void check_torch_case(const TorchCase& c) {
       CHECK(std::fabs(q.w(i) - c.expected[step][i]) <= 1e-6f);
       // Stronger: the kernels repeat ATen's operations and roundings (kernels.h), so the bits agree.
       CHECK_MESSAGE(q.w(i) == c.expected[step][i],
-                    "not bit-identical to torch: " << q.w(i) << " vs " << c.expected[step][i]);
+                    "not bit-identical to torch: " << digits9(q.w(i)) << " vs " << digits9(c.expected[step][i]));
     }
   }
 }
