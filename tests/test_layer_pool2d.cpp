@@ -104,6 +104,14 @@ TEST_CASE("MaxPool2d forward: padding never wins, even over negative inputs") {
   check_values(pool.forward(x, Mode::Eval), {-1, -2, -4, -5});
 }
 
+TEST_CASE("MaxPool2d forward/backward: on ties the first max in row-major order wins (as PyTorch)") {
+  MaxPool2d pool(2, 2);
+  Tensor x = from_values(Shape{1, 1, 2, 4}, {5, 5, 1, 7, 5, 5, 7, 7});
+  check_values(pool.forward(x, Mode::Train), {5, 7});
+  Tensor dy = from_values(Shape{1, 1, 1, 2}, {1, 2});
+  check_values(pool.backward(dy), {1, 0, 0, 2, 0, 0, 0, 0});
+}
+
 TEST_CASE("MaxPool2d forward: planes of a batch are pooled independently") {
   MaxPool2d pool(2, 2);
   Tensor x(Shape{2, 3, 2, 2});
