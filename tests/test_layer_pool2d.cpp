@@ -263,16 +263,16 @@ TEST_CASE("GlobalAvgPool shapes: [N, C, H, W] -> [N, C, 1, 1], other ranks refus
 // ---- threads and buffers ------------------------------------------------------------------------------
 
 TEST_CASE("MaxPool2d/AvgPool2d/GlobalAvgPool threads: a split over planes equals one kernel call over all planes") {
-  // Large enough (4*16*32*32 = 65536 floats) that the layers split planes over the workers.
-  const Shape in{4, 16, 32, 32};
-  Tensor x(in), dy_pool(Shape{4, 16, 16, 16}), dy_gap(Shape{4, 16, 1, 1});
+  // Large enough (4*16*48*48 = 147456 floats, over kMinFloatsToSplit) that the layers split the planes.
+  const Shape in{4, 16, 48, 48};
+  Tensor x(in), dy_pool(Shape{4, 16, 24, 24}), dy_gap(Shape{4, 16, 1, 1});
   Rng rng(9);
   plasmo::testing::fill_distinct(x, rng, 0.01f);
   plasmo::testing::fill_uniform(dy_pool, rng, -1.0f, 1.0f);
   plasmo::testing::fill_uniform(dy_gap, rng, -1.0f, 1.0f);
 
   const kernels::KernelTable& table = kernels::K();  // the table the layer uses
-  const kernels::PoolGeom g = kernels::make_pool_geom(4 * 16, 32, 32, 3, 2, 1);
+  const kernels::PoolGeom g = kernels::make_pool_geom(4 * 16, 48, 48, 3, 2, 1);
   const size_t out_count = static_cast<size_t>(g.planes) * g.out_h * g.out_w;
   std::vector<float> max_y(out_count), avg_y(out_count), max_dx(x.size()), avg_dx(x.size()), gap_y(64),
       gap_dx(x.size());
@@ -281,8 +281,8 @@ TEST_CASE("MaxPool2d/AvgPool2d/GlobalAvgPool threads: a split over planes equals
   table.maxpool2d_backward(g, dy_pool.data(), argmax.data(), max_dx.data());
   table.avgpool2d_forward(g, x.data(), avg_y.data());
   table.avgpool2d_backward(g, dy_pool.data(), avg_dx.data());
-  table.global_avgpool_forward(64, 32 * 32, x.data(), gap_y.data());
-  table.global_avgpool_backward(64, 32 * 32, dy_gap.data(), gap_dx.data());
+  table.global_avgpool_forward(64, 48 * 48, x.data(), gap_y.data());
+  table.global_avgpool_backward(64, 48 * 48, dy_gap.data(), gap_dx.data());
 
   auto same = [](const Tensor& got, const std::vector<float>& expected) {
     REQUIRE(got.size() == expected.size());

@@ -11,8 +11,10 @@
 
 namespace plasmo {
 
-// About 20-30 us of streaming work at a few GB/s per core; measured break-even is lower (~8K floats).
-constexpr int64_t kMinFloatsToSplit = 32768;
+// Measured on the 2-vCPU dev machine (scalar kernels): waking the second worker costs 3-60 us depending
+// on load; below 64K floats two threads never beat one (ReLU, Sigmoid, MaxPool 3x3/2), at 64K the
+// costlier kernels (Sigmoid, MaxPool) break even or gain.
+constexpr int64_t kMinFloatsToSplit = 65536;
 
 // Calls fn(begin, end) over [0, count): once on the calling thread for small work, else once per
 // worker on the pool's fixed chunk [count*t/T, count*(t+1)/T).
