@@ -41,9 +41,15 @@ struct ThreadCountGuard {
 void fill_for_relu6(Tensor& x, Rng& rng) {
   for (size_t i = 0; i < x.size(); ++i) {
     switch (rng.below(3)) {
-      case 0: x[i] = rng.uniform(-2.0f, -0.05f); break;
-      case 1: x[i] = rng.uniform(0.05f, 5.95f); break;
-      default: x[i] = rng.uniform(6.05f, 9.0f); break;
+      case 0:
+        x[i] = rng.uniform(-2.0f, -0.05f);
+        break;
+      case 1:
+        x[i] = rng.uniform(0.05f, 5.95f);
+        break;
+      default:
+        x[i] = rng.uniform(6.05f, 9.0f);
+        break;
     }
   }
 }

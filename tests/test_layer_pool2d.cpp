@@ -207,8 +207,7 @@ TEST_CASE("AvgPool2d gradient: k3 s1 p1 and k3 s2 p0 over H, W in {1,3,5,7,17}, 
 TEST_CASE("AvgPool2d shapes: errors name the shapes, no dx when not needed") {
   CHECK(AvgPool2d(2, 2).out_shape(Shape{3, 4, 17, 17}) == Shape{3, 4, 8, 8});
   CHECK(AvgPool2d(2, 2).summary() == "AvgPool2d(k2 s2 p0)");
-  CHECK_THROWS_WITH_AS(AvgPool2d(5, 1, 1).out_shape(Shape{1, 2, 2, 3}), doctest::Contains("[1, 2, 2, 3]"),
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(AvgPool2d(5, 1, 1).out_shape(Shape{1, 2, 2, 3}), doctest::Contains("[1, 2, 2, 3]"), ShapeError);
   CHECK_THROWS_WITH_AS(AvgPool2d(2, 2).out_shape(Shape{6}), doctest::Contains("[6]"), ShapeError);
   CHECK_THROWS_AS(AvgPool2d(2, 2, 2), UsageError);
   AvgPool2d pool(2, 2);

@@ -166,8 +166,8 @@ TEST_CASE("Sequential describe: one row per leaf with full name, summary, out sh
 TEST_CASE("Sequential out_shape: the chain of children's out_shape, equal to forward's shapes") {
   Sequential net;
   net.emplace<MaxPool2d>("pool", 3, 2, 1);  // 17 -> 9
-  net.emplace<Upsample2x>("up");           // 9 -> 18
-  net.emplace<AvgPool2d>("avg", 2, 2);     // 18 -> 9
+  net.emplace<Upsample2x>("up");            // 9 -> 18
+  net.emplace<AvgPool2d>("avg", 2, 2);      // 18 -> 9
   net.emplace<ReLU6>("act");
   net.emplace<GlobalAvgPool>("gap");  // -> 1x1
   net.emplace<Flatten>("flatten");    // -> [N, C]
@@ -188,7 +188,8 @@ TEST_CASE("Sequential out_shape: the chain of children's out_shape, equal to for
   CHECK(&empty.forward(x, Mode::Train) == &x);
 }
 
-TEST_CASE("Sequential gradient: ChannelScale, MaxPool, ReLU, Upsample, ReLU6, AvgPool, Sigmoid, Dropout, GAP, Flatten") {
+TEST_CASE(
+    "Sequential gradient: ChannelScale, MaxPool, ReLU, Upsample, ReLU6, AvgPool, Sigmoid, Dropout, GAP, Flatten") {
   for (int batch : {1, 3}) {
     CAPTURE(batch);
     Sequential net;

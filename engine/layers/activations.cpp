@@ -43,7 +43,9 @@ const Tensor& elementwise_backward(const char* who, BackwardKernel kernel, bool 
 }  // namespace
 
 // y = max(x, 0);  dx = dy * [y > 0]
-const Tensor& ReLU::forward(const Tensor& x, Mode mode) { return elementwise_forward(kernels::K().relu_forward, x, y_); }
+const Tensor& ReLU::forward(const Tensor& x, Mode mode) {
+  return elementwise_forward(kernels::K().relu_forward, x, y_);
+}
 const Tensor& ReLU::backward(const Tensor& dy) {
   return elementwise_backward(kind(), kernels::K().relu_backward, needs_input_grad_, y_, dy, dx_);
 }

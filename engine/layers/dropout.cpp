@@ -1,6 +1,7 @@
 // Dropout: the math and the way masks are drawn are in dropout.h and docs/math.md.
 #include "engine/layers/dropout.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -36,15 +37,13 @@ const Tensor& Dropout::forward(const Tensor& x, Mode mode) {
   const int64_t blocks = (static_cast<int64_t>(count) + kMaskBlock - 1) / kMaskBlock;
   // Blocks are fixed-size and each has its own generator, so any split over workers draws the same mask.
   split_items(blocks, kMaskBlock, [&](int64_t begin, int64_t end) {
-    const size_t first = static_cast<size_t>(begin * kMaskBlock);
-    const size_t last = static_cast<size_t>(end * kMaskBlock) < count ? static_cast<size_t>(end * kMaskBlock) : count;
+    const size_t first = static_cast<size_t>(begin) * kMaskBlock;
+    const size_t last = std::min(static_cast<size_t>(end) * kMaskBlock, count);
     for (int64_t block = begin; block < end; ++block) {
       Rng draws = Rng::derive(stream, static_cast<uint64_t>(block));
-      const size_t block_end = static_cast<size_t>(block + 1) * kMaskBlock < count
-                                   ? static_cast<size_t>(block + 1) * kMaskBlock
-                                   : count;
-      for (size_t i = static_cast<size_t>(block) * kMaskBlock; i < block_end; ++i)
-        mask_[i] = draws.uniform() >= p_ ? keep_scale : 0.0f;
+      const size_t block_first = static_cast<size_t>(block) * kMaskBlock;
+      const size_t block_last = std::min(block_first + kMaskBlock, count);
+      for (size_t i = block_first; i < block_last; ++i) mask_[i] = draws.uniform() >= p_ ? keep_scale : 0.0f;
     }
     kernels::K().mul(last - first, x.data() + first, mask_.data() + first, y_.data() + first);
   });

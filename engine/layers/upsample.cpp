@@ -33,8 +33,7 @@ const Tensor& Upsample2x::forward(const Tensor& x, Mode mode) {
 const Tensor& Upsample2x::backward(const Tensor& dy) {
   if (in_shape_.rank == 0) throw UsageError(summary() + ": backward called before forward");
   if (dy.shape() != y_.shape())
-    throw ShapeError(summary() + ": dy must have the output's shape " + y_.shape().str() + ", got " +
-                     dy.shape().str());
+    throw ShapeError(summary() + ": dy must have the output's shape " + y_.shape().str() + ", got " + dy.shape().str());
   if (!needs_input_grad_) {
     static const Tensor none;
     return none;
