@@ -12,10 +12,6 @@ FUZZ_SECONDS ?= 60
 CPPFLAGS += -I. -MMD -MP
 CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-math-errno
-# No silent a*b+c -> fma contraction (g++ contracts by default in C++, and always can on aarch64): the
-# reference kernels must round the same way on every target, and SIMD kernels that promise bit-exact
-# parity with them write each multiply and add as the reference does. Explicit fma intrinsics still fuse.
-CXXFLAGS += -ffp-contract=off
 LDLIBS   += -lpthread
 ifneq ($(SAN),)
   CXXFLAGS += -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=all
@@ -65,6 +61,12 @@ $(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+# The generic SIMD kernels (engine/kernels/simd/: pooling, BatchNorm, elementwise, optimizers) promise
+# bit-exact parity with the reference: GCC must not fuse their separate vector multiplies and adds
+# (it contracts intrinsics too). Their explicit fmadd calls still fuse.
+SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elementwise optim,\
+                   $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
+$(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
 .PHONY: all deps test test-isa test-arm demo clean install help format lint
 all: $(PLASMO) $(TESTS)

@@ -1,7 +1,9 @@
 // Parity of the optimizer updates of every ISA with the reference: bit-exact, over several steps and
 // every option, for every tail length (see tests/test_kernels_misc.h). The vector versions run the
-// reference's operations in the reference's order (engine/kernels/simd/optim.h), so any difference at
-// all is a bug.
+// reference's operations in the reference's order with its fma placement (engine/kernels/simd/optim.h),
+// so any difference at all is a bug. (The reference itself is checked against torch.optim in
+// tests/test_optim.cpp.)
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -74,16 +76,36 @@ TEST_CASE("Kernel parity: sgd_step is bit-exact on every ISA (momentum, dampenin
         for (int step = 0; step < kSteps; ++step) {
           CAPTURE(step);
           new_gradient(want, got, n, rng);
-          ref_table().sgd_step(n, want.w.data(), want.g.data(), want.a.data(), 0.05f, o.momentum, o.dampening,
-                               o.weight_decay, o.nesterov, step == 0);
-          fast->sgd_step(n, got.w.data(), got.g.data(), got.a.data(), 0.05f, o.momentum, o.dampening, o.weight_decay,
-                         o.nesterov, step == 0);
+          kernels::SGDStep sgd;
+          sgd.lr = 0.05f;
+          sgd.momentum = o.momentum;
+          sgd.one_minus_dampening = static_cast<float>(1.0 - static_cast<double>(o.dampening));
+          sgd.weight_decay = o.weight_decay;
+          sgd.nesterov = o.nesterov;
+          sgd.first = step == 0;
+          ref_table().sgd_step(n, want.w.data(), want.g.data(), want.a.data(), sgd);
+          fast->sgd_step(n, got.w.data(), got.g.data(), got.a.data(), sgd);
           check_same(got, want, n);
         }
       }
 }
 
-TEST_CASE("Kernel parity: adam_step is bit-exact on every ISA (steps 1-3 and 1000, weight decay)") {
+// Adam's scalars as engine/optim.cpp makes them: in double, rounded once.
+static kernels::AdamStep adam_scalars(double lr, double beta1, double beta2, double eps, float weight_decay,
+                                      int64_t t) {
+  kernels::AdamStep step;
+  step.beta1 = static_cast<float>(beta1);
+  step.one_minus_beta1 = static_cast<float>(1.0 - beta1);
+  step.beta2 = static_cast<float>(beta2);
+  step.one_minus_beta2 = static_cast<float>(1.0 - beta2);
+  step.step_size = static_cast<float>(lr / (1.0 - std::pow(beta1, static_cast<double>(t))));
+  step.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, static_cast<double>(t))));
+  step.eps = static_cast<float>(eps);
+  step.weight_decay = weight_decay;
+  return step;
+}
+
+TEST_CASE("Kernel parity: adam_step is bit-exact on every ISA (steps 1-3 and 1000-1002, weight decay)") {
   Rng rng(505);
   for (const KernelTable* fast : fast_tables())
     for (size_t n : kLengths)
@@ -99,10 +121,9 @@ TEST_CASE("Kernel parity: adam_step is bit-exact on every ISA (steps 1-3 and 100
             const int64_t t = first_step + step;
             CAPTURE(t);
             new_gradient(want, got, n, rng);
-            ref_table().adam_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-3f, 0.9f, 0.999f,
-                                  1e-8f, weight_decay, t);
-            fast->adam_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), 1e-3f, 0.9f, 0.999f, 1e-8f,
-                            weight_decay, t);
+            const kernels::AdamStep adam = adam_scalars(1e-3, 0.9, 0.999, 1e-8, weight_decay, t);
+            ref_table().adam_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), adam);
+            fast->adam_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), adam);
             check_same(got, want, n);
           }
         }
@@ -121,13 +142,18 @@ TEST_CASE("Kernel parity: rmsprop_step is bit-exact on every ISA (momentum, weig
           CAPTURE(weight_decay);
           State want(n, rng, true), got(n, rng, true);
           want.copy_to(got);
+          kernels::RMSpropStep rmsprop;
+          rmsprop.lr = 1e-2f;
+          rmsprop.alpha = 0.99f;
+          rmsprop.one_minus_alpha = static_cast<float>(1.0 - 0.99);
+          rmsprop.eps = 1e-8f;
+          rmsprop.weight_decay = weight_decay;
+          rmsprop.momentum = momentum;
           for (int step = 0; step < kSteps; ++step) {
             CAPTURE(step);
             new_gradient(want, got, n, rng);
-            ref_table().rmsprop_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), 1e-2f, 0.99f, 1e-8f,
-                                     weight_decay, momentum);
-            fast->rmsprop_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), 1e-2f, 0.99f, 1e-8f,
-                               weight_decay, momentum);
+            ref_table().rmsprop_step(n, want.w.data(), want.g.data(), want.a.data(), want.b.data(), rmsprop);
+            fast->rmsprop_step(n, got.w.data(), got.g.data(), got.a.data(), got.b.data(), rmsprop);
             check_same(got, want, n);
           }
         }
