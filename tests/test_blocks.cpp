@@ -266,3 +266,129 @@ TEST_CASE("BasicBlock describe: leaf rows named as torchvision's modules, MACs a
   CHECK(rows.front().name == "features.3.conv.0.0");
   CHECK(rows.back().name == "features.3.conv.3");
 }
+
+// PyTorch parity: the same blocks in float64 with torchvision 0.14 (parameters, x and r set by formulas),
+// L = sum(y * r) backpropagated; per tensor two summaries, sum(t[i] * cos(0.7 i)) and sum(|t[i]|), of y,
+// dx, every parameter gradient and every running statistic after one train step. The script, run once
+// with /usr/bin/python3 (its output pasted below):
+//   k-th parameter p (named_parameters order), i = 0..numel-1:
+//     BN weight 1 + 0.3 sin(0.37 i + 1.1 k), BN bias 0.2 sin(0.37 i + 1.1 k), conv weight 0.4 sin(0.37 i + 1.1 k)
+//   x[i] = sin(0.23 i + 0.5), r[i] = cos(0.41 i);  m.train(); y = m(x); (y * r).sum().backward()
+namespace {
+
+struct Summary {
+  const char* name;
+  double cos_sum, abs_sum;
+};
+
+void fill_formula(Tensor& t, double scale_sin, double base, double freq, double phase) {
+  for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(base + scale_sin * std::sin(freq * i + phase));
+}
+
+void check_summary(const char* name, const Tensor& t, const std::vector<Summary>& expected) {
+  for (const Summary& s : expected) {
+    if (std::string(s.name) != name) continue;
+    double cos_sum = 0, abs_sum = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      cos_sum += t[i] * std::cos(0.7 * static_cast<double>(i));
+      abs_sum += std::abs(t[i]);
+    }
+    INFO(name << ": cos sum " << cos_sum << " (torch " << s.cos_sum << "), abs sum " << abs_sum << " (torch "
+              << s.abs_sum << ")");
+    CHECK(std::abs(cos_sum - s.cos_sum) <= 2e-6 * s.abs_sum + 1e-6);
+    CHECK(std::abs(abs_sum - s.abs_sum) <= 2e-6 * s.abs_sum + 1e-6);
+    return;
+  }
+  FAIL_CHECK("no PyTorch summary for " << name);
+}
+
+void check_parity(Layer& block, const Shape& in, const std::vector<Summary>& expected) {
+  std::vector<Param> params = collect_params(block);
+  for (size_t k = 0; k < params.size(); ++k) {
+    Tensor& p = *params[k].value;
+    const bool is_bn = p.rank() == 1;
+    const bool is_weight = params[k].name.size() >= 6 && params[k].name.rfind("weight") == params[k].name.size() - 6;
+    const double phase = 1.1 * static_cast<double>(k);
+    if (is_bn && is_weight) fill_formula(p, 0.3, 1.0, 0.37, phase);
+    else if (is_bn) fill_formula(p, 0.2, 0.0, 0.37, phase);
+    else fill_formula(p, 0.4, 0.0, 0.37, phase);
+    params[k].grad->zero();
+  }
+  Tensor x(in);
+  fill_formula(x, 1.0, 0.0, 0.23, 0.5);
+  const Tensor& y = block.forward(x, Mode::Train);
+  Tensor r(y.shape());
+  for (size_t i = 0; i < r.size(); ++i) r[i] = static_cast<float>(std::cos(0.41 * static_cast<double>(i)));
+  check_summary("y", y, expected);
+  check_summary("dx", block.backward(r), expected);
+  for (const Param& p : params) check_summary(p.name.c_str(), *p.grad, expected);
+  for (const Buffer& b : collect_buffers(block))
+    if (b.f32) check_summary(b.name.c_str(), *b.f32, expected);
+    else CHECK(*b.i64 == 1);
+}
+
+}  // namespace
+
+TEST_CASE("BasicBlock parity: forward, gradients and running statistics match torchvision in float64") {
+  auto block = make_basic_block(3, 6, 2);
+  check_parity(*block, Shape{2, 3, 7, 7},
+               {
+      {"y", -28.067310301, 138.468669045},
+      {"dx", 0.592813181332, 297.808653847},
+      {"conv1.weight", 42.396691014, 445.570050808},
+      {"bn1.weight", -2.06479635112, 11.0603404841},
+      {"bn1.bias", 0.165481437356, 5.9978432798},
+      {"conv2.weight", 16.9840888529, 356.784486876},
+      {"bn2.weight", -26.2664352881, 33.4515412291},
+      {"bn2.bias", -9.7264655144, 12.7732642584},
+      {"downsample.0.weight", -15.5849435368, 70.8181369338},
+      {"downsample.1.weight", -0.328412604764, 1.82285066539},
+      {"downsample.1.bias", -9.7264655144, 12.7732642584},
+      {"bn1.running_mean", 0.000268648995057, 0.00814837704269},
+      {"bn1.running_var", -0.399266109136, 5.7057415418},
+      {"bn2.running_mean", -0.125158256806, 0.224719302084},
+      {"bn2.running_var", -0.471924225252, 6.46516027285},
+      {"downsample.1.running_mean", -0.000541120501006, 0.00169477232125},
+      {"downsample.1.running_var", -0.403853759195, 5.45441707247},
+               });
+}
+
+TEST_CASE("InvertedResidual parity: forward, gradients and running statistics match torchvision in float64") {
+  auto residual = make_inverted_residual(4, 4, 1, 6);
+  check_parity(*residual, Shape{2, 4, 5, 5},
+               {
+      {"y", 2.05936604969, 235.691689652},
+      {"dx", 37.562034927, 208.031783399},
+      {"conv.0.0.weight", 80.3646964755, 575.395756291},
+      {"conv.0.1.weight", 1.95422248281, 5.96580696824},
+      {"conv.0.1.bias", 10.1772434087, 45.3027386612},
+      {"conv.1.0.weight", 25.0353079321, 409.323421332},
+      {"conv.1.1.weight", -35.3712279019, 138.732777169},
+      {"conv.1.1.bias", -9.37670907494, 103.278576478},
+      {"conv.2.weight", 29.6600912645, 554.314803514},
+      {"conv.3.weight", 28.7532486752, 55.0096606659},
+      {"conv.3.bias", 0.0648598345365, 1.92582027683},
+      {"conv.0.1.running_mean", 0.00109163555436, 0.0792346592128},
+      {"conv.0.1.running_var", -0.44980993557, 22.6100289132},
+      {"conv.1.1.running_mean", -0.0515537575913, 1.44215749496},
+      {"conv.1.1.running_var", -0.376069284218, 23.2697850517},
+      {"conv.3.running_mean", 0.0451134842583, 0.318716320736},
+      {"conv.3.running_var", 1.39022613066, 3.84883173881},
+               });
+  auto plain = make_inverted_residual(4, 6, 2, 1);
+  check_parity(*plain, Shape{3, 4, 5, 5},
+               {
+      {"y", 7.99205817012, 107.617834525},
+      {"dx", -0.395005084969, 34.092269901},
+      {"conv.0.0.weight", -1.00897750261, 30.8644287966},
+      {"conv.0.1.weight", 3.64678704798, 9.71360742455},
+      {"conv.0.1.bias", 2.06101768465, 11.5593584389},
+      {"conv.1.weight", -10.0415400205, 512.826101909},
+      {"conv.2.weight", 10.4965489864, 28.2456538372},
+      {"conv.2.bias", 0.580617192186, 17.0274778233},
+      {"conv.0.1.running_mean", -6.87045833333e-05, 0.000472620820517},
+      {"conv.0.1.running_var", 1.39570161698, 3.90220311915},
+      {"conv.2.running_mean", -0.0380142423652, 0.358940014669},
+      {"conv.2.running_var", -0.407378502695, 5.42725158828},
+               });
+}
