@@ -73,9 +73,12 @@ void for_each_leaf(Layer& root, const std::function<void(Layer&)>& fn) {
 
 void init_default(Layer& root, Rng& rng) {
   for_each_leaf(root, [&](Layer& layer) {
-    if (auto* conv = dynamic_cast<Conv2d*>(&layer)) conv->init_default(rng);
-    else if (auto* dense = dynamic_cast<Dense*>(&layer)) dense->init_default(rng);
-    else if (auto* bn = dynamic_cast<BatchNorm2d*>(&layer)) bn->init_default(rng);
+    if (auto* conv = dynamic_cast<Conv2d*>(&layer))
+      conv->init_default(rng);
+    else if (auto* dense = dynamic_cast<Dense*>(&layer))
+      dense->init_default(rng);
+    else if (auto* bn = dynamic_cast<BatchNorm2d*>(&layer))
+      bn->init_default(rng);
   });
 }
 

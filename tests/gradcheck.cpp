@@ -37,8 +37,7 @@ bool within(double analytic, double numeric, double atol, double rtol) {
   return std::abs(analytic - numeric) <= atol + rtol * std::max(std::abs(analytic), std::abs(numeric));
 }
 
-void record(const std::string& name, size_t index, double analytic, double numeric, bool ok,
-            GradCheckReport& report) {
+void record(const std::string& name, size_t index, double analytic, double numeric, bool ok, GradCheckReport& report) {
   const double error = std::abs(analytic - numeric);
   report.checked++;
   char text[160];
@@ -76,8 +75,13 @@ void check_entry(Layer& layer, const Tensor& x, const Tensor& r, float& v, const
     if (!ok && options.kink_retries > 0) {
       const double forward = (plus - at_saved) / (static_cast<double>(up) - saved);
       const double backward = (at_saved - minus) / (static_cast<double>(saved) - down);
-      if (within(analytic, forward, atol, options.rtol)) ok = true, numeric = forward;
-      else if (within(analytic, backward, atol, options.rtol)) ok = true, numeric = backward;
+      if (within(analytic, forward, atol, options.rtol)) {
+        ok = true;
+        numeric = forward;
+      } else if (within(analytic, backward, atol, options.rtol)) {
+        ok = true;
+        numeric = backward;
+      }
     }
     if (ok) {
       if (numeric != central || attempt > 0) report.retried++;
@@ -146,8 +150,8 @@ GradCheckReport check_layer_gradients(Layer& layer, const Tensor& x_in, const Gr
       }
     }
   }
-  CHECK_MESSAGE(report.failed == 0, report.failed << " of " << report.checked << " gradient entries off; worst "
-                                                  << report.worst);
+  CHECK_MESSAGE(report.failed == 0,
+                report.failed << " of " << report.checked << " gradient entries off; worst " << report.worst);
   CHECK(report.checked > 0);
   CHECK_MESSAGE(report.retried <= options.max_retried_fraction * report.checked,
                 report.retried << " of " << report.checked

@@ -174,8 +174,7 @@ TEST_CASE("InvertedResidual gradient: expand 1 and 6, stride 1 and 2, with and w
       {3, 3, 2, 1, Shape{1, 3, 5, 5}},  // expand 1, stride 2
   };
   for (const Case& c : cases) {
-    INFO("InvertedResidual " << c.in << "->" << c.out << " s" << c.stride << " t" << c.expand << " "
-                             << c.shape.str());
+    INFO("InvertedResidual " << c.in << "->" << c.out << " s" << c.stride << " t" << c.expand << " " << c.shape.str());
     auto block = make_inverted_residual(c.in, c.out, c.stride, c.expand);
     const bool residual = dynamic_cast<Residual*>(block.get()) != nullptr;
     CHECK(residual == (c.stride == 1 && c.in == c.out));
@@ -189,20 +188,19 @@ TEST_CASE("InvertedResidual gradient: expand 1 and 6, stride 1 and 2, with and w
 // BasicBlock(64, 64, 1), BasicBlock(64, 128, 2, downsample) and InvertedResidual(inp, oup, stride, t).
 TEST_CASE("BasicBlock names: torchvision's state_dict keys") {
   auto plain = make_basic_block(64, 64, 1);
-  CHECK(param_names(*plain) == std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight",
-                                                        "bn2.weight", "bn2.bias"});
-  CHECK(buffer_names(*plain) ==
-        std::vector<std::string>{"bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
-                                 "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked"});
+  CHECK(param_names(*plain) ==
+        std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias"});
+  CHECK(buffer_names(*plain) == std::vector<std::string>{"bn1.running_mean", "bn1.running_var",
+                                                         "bn1.num_batches_tracked", "bn2.running_mean",
+                                                         "bn2.running_var", "bn2.num_batches_tracked"});
   auto down = make_basic_block(64, 128, 2);
   CHECK(param_names(*down) == std::vector<std::string>{"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight",
                                                        "bn2.weight", "bn2.bias", "downsample.0.weight",
                                                        "downsample.1.weight", "downsample.1.bias"});
   CHECK(buffer_names(*down) ==
-        std::vector<std::string>{"bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
-                                 "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked",
-                                 "downsample.1.running_mean", "downsample.1.running_var",
-                                 "downsample.1.num_batches_tracked"});
+        std::vector<std::string>{"bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked", "bn2.running_mean",
+                                 "bn2.running_var", "bn2.num_batches_tracked", "downsample.1.running_mean",
+                                 "downsample.1.running_var", "downsample.1.num_batches_tracked"});
   // Inside a model: "layer2.0." + the same keys; shapes as torchvision's.
   std::vector<Param> ps;
   down->params("layer2.0.", ps);
@@ -215,9 +213,9 @@ TEST_CASE("BasicBlock names: torchvision's state_dict keys") {
 TEST_CASE("InvertedResidual names: torchvision's state_dict keys for expand 1 and 6") {
   const std::vector<std::string> expand1_params = {"conv.0.0.weight", "conv.0.1.weight", "conv.0.1.bias",
                                                    "conv.1.weight",   "conv.2.weight",   "conv.2.bias"};
-  const std::vector<std::string> expand1_buffers = {
-      "conv.0.1.running_mean", "conv.0.1.running_var", "conv.0.1.num_batches_tracked",
-      "conv.2.running_mean",   "conv.2.running_var",   "conv.2.num_batches_tracked"};
+  const std::vector<std::string> expand1_buffers = {"conv.0.1.running_mean",        "conv.0.1.running_var",
+                                                    "conv.0.1.num_batches_tracked", "conv.2.running_mean",
+                                                    "conv.2.running_var",           "conv.2.num_batches_tracked"};
   const std::vector<std::string> expand6_params = {"conv.0.0.weight", "conv.0.1.weight", "conv.0.1.bias",
                                                    "conv.1.0.weight", "conv.1.1.weight", "conv.1.1.bias",
                                                    "conv.2.weight",   "conv.3.weight",   "conv.3.bias"};
@@ -309,9 +307,12 @@ void check_parity(Layer& block, const Shape& in, const std::vector<Summary>& exp
     const bool is_bn = p.rank() == 1;
     const bool is_weight = params[k].name.size() >= 6 && params[k].name.rfind("weight") == params[k].name.size() - 6;
     const double phase = 1.1 * static_cast<double>(k);
-    if (is_bn && is_weight) fill_formula(p, 0.3, 1.0, 0.37, phase);
-    else if (is_bn) fill_formula(p, 0.2, 0.0, 0.37, phase);
-    else fill_formula(p, 0.4, 0.0, 0.37, phase);
+    if (is_bn && is_weight)
+      fill_formula(p, 0.3, 1.0, 0.37, phase);
+    else if (is_bn)
+      fill_formula(p, 0.2, 0.0, 0.37, phase);
+    else
+      fill_formula(p, 0.4, 0.0, 0.37, phase);
     params[k].grad->zero();
   }
   Tensor x(in);
@@ -323,8 +324,10 @@ void check_parity(Layer& block, const Shape& in, const std::vector<Summary>& exp
   check_summary("dx", block.backward(r), expected);
   for (const Param& p : params) check_summary(p.name.c_str(), *p.grad, expected);
   for (const Buffer& b : collect_buffers(block))
-    if (b.f32) check_summary(b.name.c_str(), *b.f32, expected);
-    else CHECK(*b.i64 == 1);
+    if (b.f32)
+      check_summary(b.name.c_str(), *b.f32, expected);
+    else
+      CHECK(*b.i64 == 1);
 }
 
 }  // namespace
@@ -333,23 +336,23 @@ TEST_CASE("BasicBlock parity: forward, gradients and running statistics match to
   auto block = make_basic_block(3, 6, 2);
   check_parity(*block, Shape{2, 3, 7, 7},
                {
-      {"y", -28.067310301, 138.468669045},
-      {"dx", 0.592813181332, 297.808653847},
-      {"conv1.weight", 42.396691014, 445.570050808},
-      {"bn1.weight", -2.06479635112, 11.0603404841},
-      {"bn1.bias", 0.165481437356, 5.9978432798},
-      {"conv2.weight", 16.9840888529, 356.784486876},
-      {"bn2.weight", -26.2664352881, 33.4515412291},
-      {"bn2.bias", -9.7264655144, 12.7732642584},
-      {"downsample.0.weight", -15.5849435368, 70.8181369338},
-      {"downsample.1.weight", -0.328412604764, 1.82285066539},
-      {"downsample.1.bias", -9.7264655144, 12.7732642584},
-      {"bn1.running_mean", 0.000268648995057, 0.00814837704269},
-      {"bn1.running_var", -0.399266109136, 5.7057415418},
-      {"bn2.running_mean", -0.125158256806, 0.224719302084},
-      {"bn2.running_var", -0.471924225252, 6.46516027285},
-      {"downsample.1.running_mean", -0.000541120501006, 0.00169477232125},
-      {"downsample.1.running_var", -0.403853759195, 5.45441707247},
+                   {"y", -28.067310301, 138.468669045},
+                   {"dx", 0.592813181332, 297.808653847},
+                   {"conv1.weight", 42.396691014, 445.570050808},
+                   {"bn1.weight", -2.06479635112, 11.0603404841},
+                   {"bn1.bias", 0.165481437356, 5.9978432798},
+                   {"conv2.weight", 16.9840888529, 356.784486876},
+                   {"bn2.weight", -26.2664352881, 33.4515412291},
+                   {"bn2.bias", -9.7264655144, 12.7732642584},
+                   {"downsample.0.weight", -15.5849435368, 70.8181369338},
+                   {"downsample.1.weight", -0.328412604764, 1.82285066539},
+                   {"downsample.1.bias", -9.7264655144, 12.7732642584},
+                   {"bn1.running_mean", 0.000268648995057, 0.00814837704269},
+                   {"bn1.running_var", -0.399266109136, 5.7057415418},
+                   {"bn2.running_mean", -0.125158256806, 0.224719302084},
+                   {"bn2.running_var", -0.471924225252, 6.46516027285},
+                   {"downsample.1.running_mean", -0.000541120501006, 0.00169477232125},
+                   {"downsample.1.running_var", -0.403853759195, 5.45441707247},
                });
 }
 
@@ -357,38 +360,38 @@ TEST_CASE("InvertedResidual parity: forward, gradients and running statistics ma
   auto residual = make_inverted_residual(4, 4, 1, 6);
   check_parity(*residual, Shape{2, 4, 5, 5},
                {
-      {"y", 2.05936604969, 235.691689652},
-      {"dx", 37.562034927, 208.031783399},
-      {"conv.0.0.weight", 80.3646964755, 575.395756291},
-      {"conv.0.1.weight", 1.95422248281, 5.96580696824},
-      {"conv.0.1.bias", 10.1772434087, 45.3027386612},
-      {"conv.1.0.weight", 25.0353079321, 409.323421332},
-      {"conv.1.1.weight", -35.3712279019, 138.732777169},
-      {"conv.1.1.bias", -9.37670907494, 103.278576478},
-      {"conv.2.weight", 29.6600912645, 554.314803514},
-      {"conv.3.weight", 28.7532486752, 55.0096606659},
-      {"conv.3.bias", 0.0648598345365, 1.92582027683},
-      {"conv.0.1.running_mean", 0.00109163555436, 0.0792346592128},
-      {"conv.0.1.running_var", -0.44980993557, 22.6100289132},
-      {"conv.1.1.running_mean", -0.0515537575913, 1.44215749496},
-      {"conv.1.1.running_var", -0.376069284218, 23.2697850517},
-      {"conv.3.running_mean", 0.0451134842583, 0.318716320736},
-      {"conv.3.running_var", 1.39022613066, 3.84883173881},
+                   {"y", 2.05936604969, 235.691689652},
+                   {"dx", 37.562034927, 208.031783399},
+                   {"conv.0.0.weight", 80.3646964755, 575.395756291},
+                   {"conv.0.1.weight", 1.95422248281, 5.96580696824},
+                   {"conv.0.1.bias", 10.1772434087, 45.3027386612},
+                   {"conv.1.0.weight", 25.0353079321, 409.323421332},
+                   {"conv.1.1.weight", -35.3712279019, 138.732777169},
+                   {"conv.1.1.bias", -9.37670907494, 103.278576478},
+                   {"conv.2.weight", 29.6600912645, 554.314803514},
+                   {"conv.3.weight", 28.7532486752, 55.0096606659},
+                   {"conv.3.bias", 0.0648598345365, 1.92582027683},
+                   {"conv.0.1.running_mean", 0.00109163555436, 0.0792346592128},
+                   {"conv.0.1.running_var", -0.44980993557, 22.6100289132},
+                   {"conv.1.1.running_mean", -0.0515537575913, 1.44215749496},
+                   {"conv.1.1.running_var", -0.376069284218, 23.2697850517},
+                   {"conv.3.running_mean", 0.0451134842583, 0.318716320736},
+                   {"conv.3.running_var", 1.39022613066, 3.84883173881},
                });
   auto plain = make_inverted_residual(4, 6, 2, 1);
   check_parity(*plain, Shape{3, 4, 5, 5},
                {
-      {"y", 7.99205817012, 107.617834525},
-      {"dx", -0.395005084969, 34.092269901},
-      {"conv.0.0.weight", -1.00897750261, 30.8644287966},
-      {"conv.0.1.weight", 3.64678704798, 9.71360742455},
-      {"conv.0.1.bias", 2.06101768465, 11.5593584389},
-      {"conv.1.weight", -10.0415400205, 512.826101909},
-      {"conv.2.weight", 10.4965489864, 28.2456538372},
-      {"conv.2.bias", 0.580617192186, 17.0274778233},
-      {"conv.0.1.running_mean", -6.87045833333e-05, 0.000472620820517},
-      {"conv.0.1.running_var", 1.39570161698, 3.90220311915},
-      {"conv.2.running_mean", -0.0380142423652, 0.358940014669},
-      {"conv.2.running_var", -0.407378502695, 5.42725158828},
+                   {"y", 7.99205817012, 107.617834525},
+                   {"dx", -0.395005084969, 34.092269901},
+                   {"conv.0.0.weight", -1.00897750261, 30.8644287966},
+                   {"conv.0.1.weight", 3.64678704798, 9.71360742455},
+                   {"conv.0.1.bias", 2.06101768465, 11.5593584389},
+                   {"conv.1.weight", -10.0415400205, 512.826101909},
+                   {"conv.2.weight", 10.4965489864, 28.2456538372},
+                   {"conv.2.bias", 0.580617192186, 17.0274778233},
+                   {"conv.0.1.running_mean", -6.87045833333e-05, 0.000472620820517},
+                   {"conv.0.1.running_var", 1.39570161698, 3.90220311915},
+                   {"conv.2.running_mean", -0.0380142423652, 0.358940014669},
+                   {"conv.2.running_var", -0.407378502695, 5.42725158828},
                });
 }

@@ -35,9 +35,7 @@ void check_close(const Tensor& got, const std::vector<double>& expected, double 
 }
 
 // The 2x2x2x2 case PyTorch ran (see the test below).
-Tensor torch_case_x() {
-  return make({2, 2, 2, 2}, {1, 2, 3, 6, 0, -1, 4, 2, -2, 0, 1, 1, 3, 3, -1, 5});
-}
+Tensor torch_case_x() { return make({2, 2, 2, 2}, {1, 2, 3, 6, 0, -1, 4, 2, -2, 0, 1, 1, 3, 3, -1, 5}); }
 Tensor torch_case_dy() {
   return make({2, 2, 2, 2}, {0.5f, -1, 2, 0.25f, 1, 0, -0.5f, 3, 0, 1.5f, -2, 1, 0.75f, -1.25f, 2, 0.5f});
 }
@@ -76,9 +74,9 @@ TEST_CASE("BatchNorm2d forward: train mode, hand-computed statistics and running
   const float rm = bn.running_mean[0], rv = bn.running_var[0];
   const Tensor& ye = bn.forward(x, Mode::Eval);
   const double einv = 1.0 / std::sqrt(static_cast<double>(rv) + 1e-5);
-  check_close(ye, {2 * (1 - rm) * einv + 0.5, 2 * (2 - rm) * einv + 0.5, 2 * (3 - rm) * einv + 0.5,
-                   2 * (6 - rm) * einv + 0.5},
-              1e-6, "eval y");
+  check_close(
+      ye, {2 * (1 - rm) * einv + 0.5, 2 * (2 - rm) * einv + 0.5, 2 * (3 - rm) * einv + 0.5, 2 * (6 - rm) * einv + 0.5},
+      1e-6, "eval y");
   CHECK(bn.running_mean[0] == rm);
   CHECK(bn.running_var[0] == rv);
   CHECK(bn.num_batches_tracked == 2);
@@ -99,10 +97,10 @@ TEST_CASE("BatchNorm2d forward and backward: PyTorch 1.13 values, train then eva
               1e-6, "train y");
   const Tensor& dx = bn.backward(dy);
   check_close(dx,
-              {0.22035956382751465, -1.1953753232955933, 1.5183684825897217, -0.2052661031484604,
-               0.013815253041684628, 0.2928869426250458, 0.1784166693687439, -0.5443281531333923,
-               -0.12074528634548187, 1.177263617515564, -2.0737953186035156, 0.6791905760765076,
-               -0.06651134788990021, 0.39926615357398987, -0.1728905737400055, -0.10065501183271408},
+              {0.22035956382751465, -1.1953753232955933, 1.5183684825897217, -0.2052661031484604, 0.013815253041684628,
+               0.2928869426250458, 0.1784166693687439, -0.5443281531333923, -0.12074528634548187, 1.177263617515564,
+               -2.0737953186035156, 0.6791905760765076, -0.06651134788990021, 0.39926615357398987, -0.1728905737400055,
+               -0.10065501183271408},
               1e-6, "train dx");
   check_close(bn.weight_grad, {0.7456003427505493, -3.4059979915618896}, 1e-6, "train dweight");
   check_close(bn.bias_grad, {2.25, 5.5}, 1e-6, "train dbias");
@@ -116,8 +114,8 @@ TEST_CASE("BatchNorm2d forward and backward: PyTorch 1.13 values, train then eva
   check_close(ye,
               {1.9152584075927734, 3.580268144607544, 5.2452778816223145, 10.240307807922363, 1.0784857273101807,
                1.4970760345458984, -0.5958752632141113, 0.24130523204803467, -3.0797712802886963, 0.250248521566391,
-               1.9152584075927734, 1.9152584075927734, -0.17728501558303833, -0.17728501558303833,
-               1.4970760345458984, -1.014465570449829},
+               1.9152584075927734, 1.9152584075927734, -0.17728501558303833, -0.17728501558303833, 1.4970760345458984,
+               -1.014465570449829},
               1e-6, "eval y");
   const Tensor& dxe = bn.backward(dy);
   check_close(dxe,
@@ -134,8 +132,8 @@ TEST_CASE("BatchNorm2d gradient: train mode through the batch statistics, many s
   struct Case {
     int N, C, H, W;
   };
-  const Case cases[] = {{1, 3, 5, 5}, {3, 2, 1, 1}, {3, 4, 7, 3}, {1, 2, 17, 17}, {2, 3, 3, 3}, {3, 1, 1, 5},
-                        {1, 2, 1, 3}, {2, 2, 5, 7}};
+  const Case cases[] = {{1, 3, 5, 5}, {3, 2, 1, 1}, {3, 4, 7, 3}, {1, 2, 17, 17},
+                        {2, 3, 3, 3}, {3, 1, 1, 5}, {1, 2, 1, 3}, {2, 2, 5, 7}};
   for (const Case& c : cases) {
     INFO("BatchNorm2d N" << c.N << " C" << c.C << " " << c.H << "x" << c.W);
     BatchNorm2d bn(c.C);

@@ -22,10 +22,9 @@ struct ConvCase {
   int batch, in_channels, out_channels, H, W, kernel, stride, padding, groups;
   bool bias;
   std::string str() const {
-    return "N" + std::to_string(batch) + " " + std::to_string(in_channels) + "->" + std::to_string(out_channels) +
-           " " + std::to_string(H) + "x" + std::to_string(W) + " k" + std::to_string(kernel) + " s" +
-           std::to_string(stride) + " p" + std::to_string(padding) + " g" + std::to_string(groups) +
-           (bias ? " bias" : " no bias");
+    return "N" + std::to_string(batch) + " " + std::to_string(in_channels) + "->" + std::to_string(out_channels) + " " +
+           std::to_string(H) + "x" + std::to_string(W) + " k" + std::to_string(kernel) + " s" + std::to_string(stride) +
+           " p" + std::to_string(padding) + " g" + std::to_string(groups) + (bias ? " bias" : " no bias");
   }
 };
 
@@ -111,8 +110,8 @@ TEST_CASE("Conv2d forward: groups map output channels to their own input channel
 
 TEST_CASE("Conv2d forward: matches the direct formula on random geometries") {
   const ConvCase cases[] = {
-      {2, 3, 4, 7, 5, 3, 1, 1, 1, true},  {3, 4, 6, 9, 9, 3, 2, 1, 2, false}, {1, 6, 6, 8, 7, 3, 2, 1, 6, true},
-      {2, 3, 8, 17, 17, 7, 2, 3, 1, false}, {1, 4, 2, 5, 3, 1, 2, 0, 1, true}, {3, 2, 4, 1, 1, 3, 1, 1, 2, true},
+      {2, 3, 4, 7, 5, 3, 1, 1, 1, true},    {3, 4, 6, 9, 9, 3, 2, 1, 2, false}, {1, 6, 6, 8, 7, 3, 2, 1, 6, true},
+      {2, 3, 8, 17, 17, 7, 2, 3, 1, false}, {1, 4, 2, 5, 3, 1, 2, 0, 1, true},  {3, 2, 4, 1, 1, 3, 1, 1, 2, true},
   };
   for (const ConvCase& c : cases) {
     INFO("Conv2d " << c.str());
@@ -143,9 +142,9 @@ TEST_CASE("Conv2d gradient: stride 2 with padding 0, 1 and 3") {
 TEST_CASE("Conv2d gradient: groups 2 and depthwise (groups = C)") {
   check_conv({2, 4, 6, 5, 5, 3, 1, 1, 2, true});
   check_conv({3, 4, 4, 7, 3, 3, 2, 1, 2, false});
-  check_conv({2, 6, 6, 7, 7, 3, 1, 1, 6, false});   // depthwise
-  check_conv({3, 4, 4, 17, 5, 3, 2, 1, 4, true});   // depthwise, stride 2
-  check_conv({1, 3, 6, 5, 5, 3, 1, 1, 3, true});    // depthwise with multiplier 2
+  check_conv({2, 6, 6, 7, 7, 3, 1, 1, 6, false});  // depthwise
+  check_conv({3, 4, 4, 17, 5, 3, 2, 1, 4, true});  // depthwise, stride 2
+  check_conv({1, 3, 6, 5, 5, 3, 1, 1, 3, true});   // depthwise with multiplier 2
 }
 
 TEST_CASE("Conv2d gradient: bias off, batch 1 and 3") {

@@ -17,7 +17,7 @@ using plasmo::testing::fill_uniform;
 
 TEST_CASE("Dense forward: hand-computed y = x W^T + b and its backward") {
   Dense dense(3, 2);
-  const float w[6] = {1, 2, 3,    // row of output 0
+  const float w[6] = {1,  2, 3,      // row of output 0
                       -1, 0, 0.5f};  // row of output 1
   std::memcpy(dense.weight.data(), w, sizeof w);
   dense.bias[0] = 0.25f;

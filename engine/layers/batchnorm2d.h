@@ -45,10 +45,10 @@ class BatchNorm2d : public Layer {
   Mode last_mode_ = Mode::Eval;
   const Tensor* x_ = nullptr;
   Tensor y_, dx_;
-  Tensor centered_;        // x - mu of the last train forward (eval: filled by backward with running_mean)
-  Tensor mean_, var_, invstd_;  // statistics used by the last forward, per channel
-  Tensor ones_, neg_mean_;  // per channel: centered = x * 1 + (-mu)
-  Tensor scale_, shift_;   // per channel: the affine map that gives y
+  Tensor centered_;                  // x - mu (train: by forward; eval: by backward, mu = running_mean)
+  Tensor mean_, var_, invstd_;       // statistics used by the last forward, per channel
+  Tensor ones_, neg_mean_;           // per channel: centered = x * 1 + (-mu)
+  Tensor scale_, shift_;             // per channel: the affine map that gives y
   Tensor sum_dy_, sum_dy_centered_;  // per channel, backward
   Tensor work_a_, work_b_, work_k_;  // backward coefficients, per channel: dx = dy*a + centered*b + k
 };

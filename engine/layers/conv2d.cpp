@@ -75,8 +75,8 @@ Shape Conv2d::out_shape(const Shape& in) const {
                      ", H, W]");
   const int padded_h = in.h() + 2 * padding_, padded_w = in.w() + 2 * padding_;
   if (padded_h < kernel_ || padded_w < kernel_)
-    throw ShapeError(summary() + ": input x is " + in.str() + ", its padded plane " + std::to_string(padded_h) +
-                     "x" + std::to_string(padded_w) + " is smaller than the " + std::to_string(kernel_) + "x" +
+    throw ShapeError(summary() + ": input x is " + in.str() + ", its padded plane " + std::to_string(padded_h) + "x" +
+                     std::to_string(padded_w) + " is smaller than the " + std::to_string(kernel_) + "x" +
                      std::to_string(kernel_) + " kernel");
   return Shape{in.n(), out_channels_, (padded_h - kernel_) / stride_ + 1, (padded_w - kernel_) / stride_ + 1};
 }
@@ -162,8 +162,8 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
     slice.batch = static_cast<int>(end - begin);
     float* worker_scratch_base = scratch + worker * scratch_stride_;
     const float* dy_slice = dy.data() + begin * y_image;
-    if (want_dx) kt.conv2d_backward_data(slice, dy_slice, weight.data(), dx_.data() + begin * x_image,
-                                         worker_scratch_base);
+    if (want_dx)
+      kt.conv2d_backward_data(slice, dy_slice, weight.data(), dx_.data() + begin * x_image, worker_scratch_base);
     float* dweight = weight_grad.data();
     float* dbias = has_bias_ ? bias_grad.data() : nullptr;
     if (worker > 0) {

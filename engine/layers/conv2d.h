@@ -50,9 +50,9 @@ class Conv2d : public Layer {
   bool has_bias_;
   const Tensor* x_ = nullptr;  // input of the last forward, read by backward
   Tensor y_, dx_;
-  Scratch scratch_;             // workers x scratch_stride_ floats of kernel scratch
+  Scratch scratch_;  // workers x scratch_stride_ floats of kernel scratch
   size_t scratch_stride_ = 0;
-  Scratch partials_;            // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
+  Scratch partials_;              // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
 };
 

@@ -75,8 +75,8 @@ const Tensor& Dense::forward(const Tensor& x, Mode mode) {
   x_ = &x;
   y_.resize(out);
   if (has_bias_)
-    for (int n = 0; n < N; ++n) std::memcpy(y_.data() + static_cast<size_t>(n) * out_features_, bias.data(),
-                                            sizeof(float) * out_features_);
+    for (int n = 0; n < N; ++n)
+      std::memcpy(y_.data() + static_cast<size_t>(n) * out_features_, bias.data(), sizeof(float) * out_features_);
   kernels::K().sgemm(false, true, N, out_features_, in_features_, x.data(), in_features_, weight.data(), in_features_,
                      y_.data(), out_features_, has_bias_);
   return y_;

@@ -42,8 +42,8 @@ Shape Residual::out_shape(const Shape& in) const {
   const Shape shortcut_out = shortcut_ ? shortcut_->out_shape(in) : in;
   if (body_out != shortcut_out)
     throw ShapeError("Residual: for input " + in.str() + " the body gives " + body_out.str() + " but the " +
-                     (shortcut_ ? "shortcut '" + shortcut_name_ + "'" : std::string("identity shortcut")) +
-                     " gives " + shortcut_out.str() + "; they must match to be added");
+                     (shortcut_ ? "shortcut '" + shortcut_name_ + "'" : std::string("identity shortcut")) + " gives " +
+                     shortcut_out.str() + "; they must match to be added");
   return body_out;
 }
 
@@ -94,9 +94,7 @@ void Residual::buffers(const std::string& prefix, std::vector<Buffer>& out) {
   if (shortcut_) shortcut_->buffers(child_prefix(prefix, shortcut_name_), out);
 }
 
-int64_t Residual::macs(const Shape& in) const {
-  return body_->macs(in) + (shortcut_ ? shortcut_->macs(in) : 0);
-}
+int64_t Residual::macs(const Shape& in) const { return body_->macs(in) + (shortcut_ ? shortcut_->macs(in) : 0); }
 
 void Residual::describe(const std::string& name, const Shape& in, std::vector<LayerInfo>& out) const {
   body_->describe(join_name(name, body_prefix_), in, out);
