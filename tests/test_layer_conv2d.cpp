@@ -159,6 +159,15 @@ TEST_CASE("Conv2d gradient: 1x1 kernels and a 7x7 stride 2 padding 3 stem") {
   check_conv({1, 3, 2, 7, 5, 7, 2, 3, 1, true});
 }
 
+TEST_CASE("Conv2d gradient: a batch split across 2 and 3 threads (partial weight gradients)") {
+  for (int threads : {2, 3}) {
+    set_thread_count(threads);
+    check_conv({3, 4, 8, 17, 17, 3, 1, 1, 1, true});  // 3 * 8 * 17*17 * 36 = 249696 MACs
+    check_conv({5, 6, 6, 9, 9, 3, 2, 1, 6, true});    // depthwise: 5 * 6 * 25 * 9 = 6750 MACs, one thread
+  }
+  set_thread_count(0);
+}
+
 TEST_CASE("Conv2d gradient: without the input gradient only the parameters are updated") {
   Conv2d conv(3, 4, 3, 2, 1, 1, true);
   Rng rng(11);
@@ -175,10 +184,11 @@ TEST_CASE("Conv2d gradient: without the input gradient only the parameters are u
 }
 
 TEST_CASE("Conv2d threads: forward and dx bit-identical for 1, 2 and 3 threads; weight grads repeatable") {
+  // 5 * 6 * 16*16 * 18 = 138240 MACs: above the size that stays on one thread.
   Conv2d conv(4, 6, 3, 1, 1, 2, true);
   Rng rng(5);
   conv.init_default(rng);
-  Tensor x({5, 4, 9, 9});
+  Tensor x({5, 4, 16, 16});
   fill_uniform(x, rng, -1.0f, 1.0f);
   Tensor dy(conv.out_shape(x.shape()));
   fill_uniform(dy, rng, -1.0f, 1.0f);
@@ -220,8 +230,8 @@ TEST_CASE("Conv2d threads: forward and dx bit-identical for 1, 2 and 3 threads; 
 
 TEST_CASE("Conv2d: buffers are reused after the first batch of a size") {
   set_thread_count(2);
-  Conv2d conv(3, 4, 3, 1, 1, 1, true);
-  Tensor x({4, 3, 8, 8}), dy({4, 4, 8, 8});
+  Conv2d conv(3, 8, 3, 1, 1, 1, true);  // 221184 MACs per batch: split across the workers
+  Tensor x({4, 3, 16, 16}), dy({4, 8, 16, 16});
   const float* y_first = conv.forward(x, Mode::Train).data();
   const float* dx_first = conv.backward(dy).data();
   for (int step = 0; step < 3; ++step) {
@@ -229,7 +239,7 @@ TEST_CASE("Conv2d: buffers are reused after the first batch of a size") {
     CHECK(conv.backward(dy).data() == dx_first);
   }
   // A smaller batch fits in the same memory.
-  Tensor x_small({2, 3, 8, 8}), dy_small({2, 4, 8, 8});
+  Tensor x_small({2, 3, 16, 16}), dy_small({2, 8, 16, 16});
   CHECK(conv.forward(x_small, Mode::Train).data() == y_first);
   CHECK(conv.backward(dy_small).data() == dx_first);
   set_thread_count(0);

@@ -14,8 +14,8 @@
 // Keeping xc = x - mu (one rounding, exact when x and mu are close) rather than x avoids the cancellation of
 // sum(dy * x) - mu * sum(dy) when |mu| >> std. Per-channel coefficients are computed here (C values, in
 // double); every pass over the data is a kernel (channel_mean_var, channel_affine, channel_grad_sums,
-// channel_affine2), the elementwise ones with the batch split across the thread pool (an image's result
-// does not depend on the split).
+// channel_affine2), the elementwise ones with the batch split across the thread pool by split_items (an
+// image's result does not depend on the split).
 #include "engine/layers/batchnorm2d.h"
 
 #include <cmath>
@@ -23,7 +23,7 @@
 
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
-#include "engine/threads.h"
+#include "engine/layers/split.h"
 
 namespace plasmo {
 
@@ -39,7 +39,7 @@ void affine_parallel(const Shape& shape, const float* x, const float* scale, con
   const int C = shape.c(), HW = shape.h() * shape.w();
   const size_t image = static_cast<size_t>(C) * HW;
   const kernels::KernelTable& kt = kernels::K();
-  thread_pool().parallel_for(shape.n(), [&](int64_t begin, int64_t end, int) {
+  split_items(shape.n(), static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
     kt.channel_affine(static_cast<int>(end - begin), C, HW, x + begin * image, scale, shift, y + begin * image);
   });
 }
@@ -172,7 +172,7 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
     work_k_[c] = static_cast<float>(-a * sum_dy_[c] / count);
   }
   const size_t image = static_cast<size_t>(C) * HW;
-  thread_pool().parallel_for(N, [&](int64_t begin, int64_t end, int) {
+  split_items(N, static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
     kt.channel_affine2(static_cast<int>(end - begin), C, HW, dy.data() + begin * image,
                        centered_.data() + begin * image, work_a_.data(), work_b_.data(), work_k_.data(),
                        dx_.data() + begin * image);

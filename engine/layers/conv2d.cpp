@@ -14,6 +14,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/layers/split.h"
 #include "engine/threads.h"
 
 namespace plasmo {
@@ -29,10 +30,27 @@ const Tensor& no_input_grad() {
   return empty;
 }
 
-// The largest batch slice parallel_for hands one worker (the whole batch when it runs serially).
-int max_chunk(int batch, int workers) {
-  if (workers <= 1 || ThreadPool::in_worker()) return batch;
-  return (batch + workers - 1) / workers;
+// Below this many multiply-accumulates per batch the batch stays on the calling thread: waking a worker
+// costs 3-60 us on an idle machine (engine/layers/split.h) and up to a millisecond when the other core is
+// busy, while 64K MACs of scalar convolution take about 0.1 ms forward (measured on the dev machine).
+constexpr int64_t kMinMacsToSplit = 65536;
+
+// How many workers share the batch: the pool's size when the work is worth splitting, else 1.
+int batch_workers(const ThreadPool& pool, const kernels::ConvGeom& g) {
+  const int64_t macs = static_cast<int64_t>(g.batch) * g.out_channels * g.out_h * g.out_w * (g.in_channels / g.groups) *
+                       g.kernel_h * g.kernel_w;
+  const bool split = pool.size() > 1 && g.batch > 1 && !ThreadPool::in_worker() && macs >= kMinMacsToSplit;
+  return split ? pool.size() : 1;
+}
+
+// Calls fn(begin, end, worker) on the pool's fixed chunks of [0, batch) when workers > 1, else once
+// with the whole batch as worker 0.
+template <class Fn>
+void for_batch(ThreadPool& pool, int batch, int workers, Fn&& fn) {
+  if (workers > 1)
+    pool.parallel_for(batch, fn);
+  else
+    fn(int64_t{0}, static_cast<int64_t>(batch), 0);
 }
 
 }  // namespace
@@ -108,7 +126,7 @@ void Conv2d::init_default(Rng& rng) {
 
 float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
   kernels::ConvGeom slice = g;
-  slice.batch = max_chunk(g.batch, workers);
+  slice.batch = (g.batch + workers - 1) / workers;  // the largest chunk parallel_for hands a worker
   scratch_stride_ = round_to_line(kernels::K().conv2d_scratch_floats(slice));
   return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
 }
@@ -119,12 +137,13 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   x_ = &x;
   y_.resize(out_shape(x.shape()));
   ThreadPool& pool = thread_pool();
-  float* scratch = worker_scratch(g, pool.size());
+  const int workers = batch_workers(pool, g);
+  float* scratch = worker_scratch(g, workers);
   const kernels::KernelTable& kt = kernels::K();
   const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
   const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
   const float* b = has_bias_ ? bias.data() : nullptr;
-  pool.parallel_for(g.batch, [&](int64_t begin, int64_t end, int worker) {
+  for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
     kernels::ConvGeom slice = g;
     slice.batch = static_cast<int>(end - begin);
     kt.conv2d_forward(slice, x.data() + begin * x_image, weight.data(), b, y_.data() + begin * y_image,
@@ -145,7 +164,7 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   if (want_dx) dx_.resize(x_->shape());
 
   ThreadPool& pool = thread_pool();
-  const int workers = pool.size();
+  const int workers = batch_workers(pool, g);
   float* scratch = worker_scratch(g, workers);
   // (an empty Tensor reports size 1: rank 0 is a scalar)
   const size_t weight_floats = weight.size(), bias_floats = has_bias_ ? bias.size() : 0;
@@ -157,7 +176,7 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const kernels::KernelTable& kt = kernels::K();
   const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
   const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
-  pool.parallel_for(g.batch, [&](int64_t begin, int64_t end, int worker) {
+  for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
     kernels::ConvGeom slice = g;
     slice.batch = static_cast<int>(end - begin);
     float* worker_scratch_base = scratch + worker * scratch_stride_;
@@ -182,7 +201,7 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   bool any_partial = false;
   for (int worker = 1; worker < workers; ++worker) any_partial = any_partial || worker_ran_[worker];
   if (any_partial) {
-    pool.parallel_for(blocks, [&](int64_t begin, int64_t end, int) {
+    split_items(blocks, kReduceBlock, [&](int64_t begin, int64_t end) {
       const size_t first = static_cast<size_t>(begin) * kReduceBlock;
       const size_t last = std::min(weight_floats, static_cast<size_t>(end) * kReduceBlock);
       for (int worker = 1; worker < workers; ++worker)
