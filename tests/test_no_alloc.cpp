@@ -116,8 +116,8 @@ int64_t allocations_during(Fn&& fn) {
   return g_allocations.load();
 }
 
-std::unique_ptr<Sequential> conv_bn(int in_channels, int out_channels, int kernel, int stride, int padding,
-                                    bool relu, Rng& rng, int groups = 1) {
+std::unique_ptr<Sequential> conv_bn(int in_channels, int out_channels, int kernel, int stride, int padding, bool relu,
+                                    Rng& rng, int groups = 1) {
   auto block = std::make_unique<Sequential>();
   block->emplace<Conv2d>("0", in_channels, out_channels, kernel, stride, padding, groups, false).init_default(rng);
   block->emplace<BatchNorm2d>("1", out_channels);
@@ -146,7 +146,7 @@ std::unique_ptr<Sequential> every_layer_net(Rng& rng) {
   }
   net->emplace<Conv2d>("depthwise", 16, 16, 3, 1, 1, 16).init_default(rng);
   net->emplace<ReLU6>("relu6");
-  net->emplace<Upsample2x>("up");             // 4 -> 8
+  net->emplace<Upsample2x>("up");            // 4 -> 8
   net->emplace<AvgPool2d>("avgpool", 2, 2);  // 8 -> 4
   net->emplace<Sigmoid>("sigmoid");
   net->emplace<GlobalAvgPool>("gap");
@@ -164,8 +164,7 @@ constexpr bool kCannotCount = false;
 constexpr bool kCannotCount = true;  // sanitizer or non-glibc build: see the header comment
 #endif
 
-TEST_CASE("No allocation: the counting allocator sees malloc, operator new and Tensor" *
-          doctest::skip(kCannotCount)) {
+TEST_CASE("No allocation: the counting allocator sees malloc, operator new and Tensor" * doctest::skip(kCannotCount)) {
   // The counter itself must work, or the test below could not fail.
   std::vector<float>* vector = nullptr;
   const int64_t by_new = allocations_during([&] { vector = new std::vector<float>(100); });
