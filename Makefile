@@ -68,7 +68,7 @@ SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elem
                    $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
 $(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
-.PHONY: all deps test test-isa test-arm demo clean install help format lint
+.PHONY: all deps test test-isa test-arm demo clean install help format lint bench bench-deps
 all: $(PLASMO) $(TESTS)
 
 deps:
@@ -136,8 +136,26 @@ help:
 	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
 	@echo "make test-isa   run the suite once per x86 ISA of this CPU (PLASMO_ISA=ref, avx2, avx512)"
 	@echo "make test-arm   cross-build for aarch64 (NEON) into build-arm/ and run the suite under qemu"
+	@echo "make bench      plasmo vs PyTorch: kernels, models, targets, profile (make bench-deps installs torch)"
 	@echo "make demo       build and run the demo"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+# ---- model benchmark: `make bench` prints one report (machine, FMA peak, kernel table when bench-kernels
+# exists, the three models vs PyTorch, targets, per-layer profile) and keeps it in $(BUILD)/bench/report.md.
+# Not a test. Knobs (environment or make variables): BENCH_MODELS, BENCH_THREADS (1,2), BENCH_REPS (5),
+# BENCH_MIN_TIME (0.5 s), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1), BENCH_TORCH (1); see bench/run_bench.sh.
+BENCH_MODELS_BIN := $(BUILD)/bench-models
+# bench-kernels' FMA probes (bench/peak.h) are linked in when present, so both benchmarks use one probe.
+BENCH_MODELS_OBJ := $(call obj,bench/bench_models.cpp bench/model_profile.cpp bench/report.cpp bench/fma_probe.cpp \
+                      $(if $(wildcard bench/peak.h),$(wildcard bench/peak_*.cpp)))
+$(BENCH_MODELS_BIN): $(BENCH_MODELS_OBJ) $(LIB)
+	$(CXX) $(LDFLAGS) $(BENCH_MODELS_OBJ) $(LIB) $(LDLIBS) -o $@
+bench: $(BENCH_MODELS_BIN)
+	@if [ -f bench/bench_kernels.cpp ]; then $(MAKE) --no-print-directory $(BUILD)/bench-kernels; fi
+	BUILD=$(BUILD) bench/run_bench.sh
+# PyTorch for the comparison columns (Debian's, seen by /usr/bin/python3 only).
+bench-deps:
+	@scripts/deps.sh python3-torch python3-torchvision
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_MODELS_OBJ:.o=.d)
