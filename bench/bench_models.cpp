@@ -116,7 +116,8 @@ std::string cpu_model() {
     const auto colon = line.find(':');
     if (colon == std::string::npos) continue;
     const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
-    if (key == "model name" || key == "Model" || key == "Hardware") return line.substr(line.find_first_not_of(" \t", colon + 1));
+    if (key == "model name" || key == "Model" || key == "Hardware")
+      return line.substr(line.find_first_not_of(" \t", colon + 1));
   }
   return "unknown";
 }
@@ -147,8 +148,7 @@ void emit_peak(int reps) {
            .add("gflops_max", peak.max));
 }
 
-void emit_timing(const std::string& model, int input, int threads, const char* metric, int batch,
-                 const Timing& t) {
+void emit_timing(const std::string& model, int input, int threads, const char* metric, int batch, const Timing& t) {
   const bool latency = std::strcmp(metric, "latency") == 0;
   // latency in microseconds per call; throughput in images per second
   auto value = [&](double seconds) { return latency ? 1e6 * seconds : batch / seconds; };

@@ -10,7 +10,7 @@
 namespace plasmo::bench {
 
 struct PeakResult {
-  const char* isa = "none";  // "avx512", "avx2" or "none" (no probe for this CPU / build)
+  const char* isa = "none";             // "avx512", "avx2" or "none" (no probe for this CPU / build)
   double median = 0, min = 0, max = 0;  // GFLOP/s over the repetitions
 };
 

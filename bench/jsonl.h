@@ -42,7 +42,8 @@ class JsonLine {
 
 using JsonObject = std::map<std::string, std::string>;
 
-// Parses one flat object; returns false (and leaves `out` partial) for anything else, e.g. a log line.
+// Parses one flat object; returns false (and leaves `out` partial) for anything else: a log line, a cut-off
+// line, a nested object or array.
 inline bool parse_json_line(const std::string& line, JsonObject& out) {
   size_t i = 0;
   auto skip = [&] {
@@ -74,7 +75,9 @@ inline bool parse_json_line(const std::string& line, JsonObject& out) {
       if (!string_at(value)) return false;
     } else {
       while (i < line.size() && line[i] != ',' && line[i] != '}' && line[i] != ' ') value += line[i++];
-      if (value.empty()) return false;
+      // Unquoted: a number or a literal; anything else ({, [) is not flat.
+      const bool literal = value == "true" || value == "false" || value == "null";
+      if (value.empty() || (!literal && value.find_first_not_of("0123456789+-.eE") != std::string::npos)) return false;
     }
     out[key] = value;
     skip();

@@ -120,8 +120,8 @@ class Profiler {
       const double before = leaves_forward_total_;
       walk_leaves_forward(block->body(), x, mode);
       if (block->shortcut()) walk_leaves_forward(*block->shortcut(), x, mode);
-      add_sample(name + ".(add)", "residual add" + std::string(block->relu_after() ? " + ReLU" : ""),
-                 "residual add", std::max(0.0, whole - (leaves_forward_total_ - before)), 0, nullptr);
+      add_sample(name + ".(add)", "residual add" + std::string(block->relu_after() ? " + ReLU" : ""), "residual add",
+                 std::max(0.0, whole - (leaves_forward_total_ - before)), 0, nullptr);
       return y;
     }
     return forward_leaf(layer, x, mode);
@@ -150,7 +150,8 @@ class Profiler {
   const Tensor& backward_layer(Layer& layer, const std::string& name, const Tensor& dy) {
     if (auto* seq = dynamic_cast<Sequential*>(&layer)) {
       const Tensor* current = &dy;
-      for (size_t i = seq->size(); i-- > 0;) current = &backward_layer(seq->at(i), join(name, seq->name_at(i)), *current);
+      for (size_t i = seq->size(); i-- > 0;)
+        current = &backward_layer(seq->at(i), join(name, seq->name_at(i)), *current);
       return *current;
     }
     if (auto* block = dynamic_cast<Residual*>(&layer)) {
@@ -202,8 +203,8 @@ class Profiler {
 
 }  // namespace
 
-ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<int32_t>& labels,
-                              Optimizer& optimizer, int reps, int calls) {
+ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<int32_t>& labels, Optimizer& optimizer,
+                              int reps, int calls) {
   Tensor dlogits;
   auto step = [&] {
     optimizer.zero_grad();

@@ -23,9 +23,9 @@
 namespace plasmo::bench {
 
 struct LayerTime {
-  std::string name;     // "layer1.0.conv1", "layer1.0.(add)", "(loss)", "(optimizer step)"
-  std::string summary;  // "Conv2d(64->64, k3 s1 p1, no bias)"
-  std::string group;    // for totals: "conv3x3", "conv1x1", "dw3x3", "batchnorm", "activation", "pool", ...
+  std::string name;           // "layer1.0.conv1", "layer1.0.(add)", "(loss)", "(optimizer step)"
+  std::string summary;        // "Conv2d(64->64, k3 s1 p1, no bias)"
+  std::string group;          // for totals: "conv3x3", "conv1x1", "dw3x3", "batchnorm", "activation", "pool", ...
   double forward_flops = 0;   // of the whole batch: 2 * MACs (conv, dense); 0 for other layers
   double backward_flops = 0;  // data + weight gradient: 2x forward, or 1x when the input gradient is skipped
   double forward = 0, backward = 0;  // seconds, median over repetitions
@@ -38,8 +38,8 @@ struct ModelProfile {
 
 // One training step per repetition, as bench-models times it: zero_grad, forward (train mode), softmax
 // cross-entropy, backward, optimizer step. `calls` steps per repetition (1 for big models).
-ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<int32_t>& labels,
-                              Optimizer& optimizer, int reps, int calls);
+ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<int32_t>& labels, Optimizer& optimizer,
+                              int reps, int calls);
 // One forward in eval mode per call (an inference or, with a batch of 1, the single-image latency).
 ModelProfile profile_inference(Model& model, const Tensor& x, int reps, int calls);
 

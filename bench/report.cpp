@@ -19,9 +19,9 @@ namespace {
 // The issue's targets (issue 6), measured on this table: plasmo / PyTorch at one thread.
 struct ModelTargets {
   const char* model;
-  const char* label;       // "autoencoder@32"
-  double train_ratio;      // plasmo training images/s >= this x PyTorch's
-  double latency_ratio;    // plasmo single-image latency <= this x PyTorch's
+  const char* label;     // "autoencoder@32"
+  double train_ratio;    // plasmo training images/s >= this x PyTorch's
+  double latency_ratio;  // plasmo single-image latency <= this x PyTorch's
   const char* latency_text;
 };
 const ModelTargets kTargets[] = {
@@ -35,10 +35,10 @@ constexpr double kConv3x3PeakTarget = 0.60;  // resnet18's 3x3 convs, forward, 1
 struct Data {
   std::map<std::string, JsonObject> env, end;  // by impl: the first env line, the last end line
   JsonObject peak;
-  std::map<std::pair<std::string, std::string>, JsonObject> params;  // (impl, model)
+  std::map<std::pair<std::string, std::string>, JsonObject> params;                      // (impl, model)
   std::map<std::tuple<std::string, std::string, int, std::string>, JsonObject> results;  // impl, model, T, metric
-  std::map<std::pair<std::string, std::string>, JsonObject> profiles;                   // (model, pass)
-  std::map<std::pair<std::string, std::string>, std::vector<JsonObject>> layers;       // (model, pass)
+  std::map<std::pair<std::string, std::string>, JsonObject> profiles;                    // (model, pass)
+  std::map<std::pair<std::string, std::string>, std::vector<JsonObject>> layers;         // (model, pass)
 };
 
 double num(const JsonObject& o, const std::string& key, double fallback = 0) {
@@ -64,8 +64,7 @@ Data read(const std::vector<std::string>& files) {
       if (kind == "end") d.end[impl] = o;
       if (kind == "peak" && d.peak.empty()) d.peak = o;
       if (kind == "params") d.params[{impl, model}] = o;
-      if (kind == "result")
-        d.results[{impl, model, static_cast<int>(num(o, "threads")), str(o, "metric")}] = o;
+      if (kind == "result") d.results[{impl, model, static_cast<int>(num(o, "threads")), str(o, "metric")}] = o;
       if (kind == "profile") {
         d.profiles[{model, str(o, "pass")}] = o;
         d.layers[{model, str(o, "pass")}].clear();  // a later profile of the same pass replaces it
@@ -155,16 +154,22 @@ void print_machine(const Data& d) {
     if (str(d.peak, "isa") == "none")
       std::printf("| fp32 FMA peak, 1 thread | n/a (no probe for this CPU) |\n");
     else
-      std::printf("| fp32 FMA peak, 1 thread | %.1f GFLOP/s %s (%.1f..%.1f; probe %s) |\n", num(d.peak, "gflops_median"),
-                  str(d.peak, "isa").c_str(), num(d.peak, "gflops_min"), num(d.peak, "gflops_max"),
-                  str(d.peak, "probe").c_str());
+      std::printf("| fp32 FMA peak, 1 thread | %.1f GFLOP/s %s (%.1f..%.1f; probe %s) |\n",
+                  num(d.peak, "gflops_median"), str(d.peak, "isa").c_str(), num(d.peak, "gflops_min"),
+                  num(d.peak, "gflops_max"), str(d.peak, "probe").c_str());
   }
-  if (torch)
+  if (torch) {
     std::printf("| PyTorch | torch %s, torchvision %s, ATen CPU capability %s, oneDNN %s, OPENBLAS_NUM_THREADS=%s |\n",
-                str(*torch, "torch").c_str(), str(*torch, "torchvision").c_str(),
-                str(*torch, "cpu_capability").c_str(), str(*torch, "mkldnn") == "true" ? "on" : "off",
-                str(*torch, "openblas_threads").c_str());
-  else
+                str(*torch, "torch").c_str(), str(*torch, "torchvision").c_str(), str(*torch, "cpu_capability").c_str(),
+                str(*torch, "mkldnn") == "true" ? "on" : "off", str(*torch, "openblas_threads").c_str());
+    const std::string blas = str(*torch, "blas", "unknown");
+    std::printf("| PyTorch's BLAS | %s%s |\n", blas.c_str(),
+                blas.rfind("netlib", 0) == 0
+                    ? " -- **the unoptimised reference BLAS**: torch runs small-batch convolutions and Linear on it, "
+                      "so its latency column is several times slower than with OpenBLAS (install libopenblas0-pthread "
+                      "or set BENCH_TORCH_BLAS)"
+                    : "");
+  } else
     std::printf("| PyTorch | not installed: PyTorch columns are n/a (`make bench-deps` installs it) |\n");
   std::string load;
   for (const auto& [impl, o] : d.env) load += impl + " start " + fmt(num(o, "load1")) + ", ";
@@ -312,10 +317,13 @@ void print_targets(const Data& d, const ReportOptions& options, int many) {
   double gflops = 0;
   const double fraction = resnet_conv3x3_forward_fraction(d, &gflops);
   if (fraction >= 0)
-    std::printf("| resnet18 3x3 convs forward >= 60%% of FMA peak, 1 thread (in the model, batch 64) | %s (%.1f GFLOP/s) | %s |\n",
-                percent(fraction).c_str(), gflops, verdict_at_least(fraction, kConv3x3PeakTarget).c_str());
+    std::printf(
+        "| resnet18 3x3 convs forward >= 60%% of FMA peak, 1 thread (in the model, batch 64) | %s (%.1f GFLOP/s) | %s "
+        "|\n",
+        percent(fraction).c_str(), gflops, verdict_at_least(fraction, kConv3x3PeakTarget).c_str());
   else
-    std::printf("| resnet18 3x3 convs forward >= 60%% of FMA peak, 1 thread | see the kernel table (no profile here) | |\n");
+    std::printf(
+        "| resnet18 3x3 convs forward >= 60%% of FMA peak, 1 thread | see the kernel table (no profile here) | |\n");
   std::printf("\n");
 }
 
@@ -350,11 +358,13 @@ void print_profile(const Data& d, const ReportOptions& options) {
       const bool train = std::string(pass) == "train";
       auto rate = [](double flops, double s) { return flops > 0 && s > 0 ? fmt(flops / s / 1e9) : std::string(""); };
       if (train)
-        std::printf("| group | forward ms | backward ms | share | forward GFLOP/s | backward GFLOP/s | forward %% of "
-                    "peak |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        std::printf(
+            "| group | forward ms | backward ms | share | forward GFLOP/s | backward GFLOP/s | forward %% of "
+            "peak |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
       else
-        std::printf("| group | forward ms | share | forward GFLOP/s | forward %% of peak |\n"
-                    "| --- | ---: | ---: | ---: | ---: |\n");
+        std::printf(
+            "| group | forward ms | share | forward GFLOP/s | forward %% of peak |\n"
+            "| --- | ---: | ---: | ---: | ---: |\n");
       std::vector<std::pair<std::string, GroupTotal>> sorted(groups.begin(), groups.end());
       std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
         return a.second.forward + a.second.backward > b.second.forward + b.second.backward;
@@ -365,8 +375,8 @@ void print_profile(const Data& d, const ReportOptions& options) {
         const std::string share = percent((g.forward + g.backward) / total);
         if (train)
           std::printf("| %s | %.3f | %.3f | %s | %s | %s | %s |\n", name.c_str(), 1e3 * g.forward, 1e3 * g.backward,
-                      share.c_str(), rate(g.forward_flops, g.forward).c_str(), rate(g.backward_flops, g.backward).c_str(),
-                      of_peak.c_str());
+                      share.c_str(), rate(g.forward_flops, g.forward).c_str(),
+                      rate(g.backward_flops, g.backward).c_str(), of_peak.c_str());
         else
           std::printf("| %s | %.3f | %s | %s | %s |\n", name.c_str(), 1e3 * g.forward, share.c_str(),
                       rate(g.forward_flops, g.forward).c_str(), of_peak.c_str());
@@ -379,11 +389,13 @@ void print_profile(const Data& d, const ReportOptions& options) {
       if (static_cast<int>(slowest.size()) > options.top_layers) slowest.resize(std::max(options.top_layers, 0));
       if (!slowest.empty()) {
         if (train)
-          std::printf("\nSlowest layers:\n\n| layer | what | forward ms | backward ms | share | forward GFLOP/s | "
-                      "backward GFLOP/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+          std::printf(
+              "\nSlowest layers:\n\n| layer | what | forward ms | backward ms | share | forward GFLOP/s | "
+              "backward GFLOP/s |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
         else
-          std::printf("\nSlowest layers:\n\n| layer | what | forward ms | share | forward GFLOP/s |\n"
-                      "| --- | --- | ---: | ---: | ---: |\n");
+          std::printf(
+              "\nSlowest layers:\n\n| layer | what | forward ms | share | forward GFLOP/s |\n"
+              "| --- | --- | ---: | ---: | ---: |\n");
         for (const JsonObject* l : slowest) {
           const double f = num(*l, "forward_s"), b = num(*l, "backward_s");
           const std::string share = percent((f + b) / total);

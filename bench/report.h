@@ -14,7 +14,7 @@ struct ReportOptions {
   // Which clock a row's numbers come from: "auto" = CPU time for 1 thread (what a dedicated core gives, even
   // on a busy machine), wall clock for more; "wall" or "cpu" for all rows. Scaling always uses the wall clock.
   std::string clock = "auto";
-  int top_layers = 10;  // slowest layers listed per profiled model and pass
+  int top_layers = 10;       // slowest layers listed per profiled model and pass
   std::string kernels_file;  // bench-kernels' output (markdown), printed after the machine; "" = none
 };
 

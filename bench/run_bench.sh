@@ -10,7 +10,10 @@
 # Raw results stay in $BUILD/bench/*.jsonl. Knobs (environment):
 #   BENCH_MODELS ("autoencoder resnet18 mobilenetv2"), BENCH_THREADS (1,2), BENCH_REPS (5),
 #   BENCH_MIN_TIME (0.5: seconds per repetition, at least), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1),
-#   BENCH_TORCH (1; 0 skips PyTorch), BENCH_KERNELS (1; 0 skips bench-kernels), PYTHON (/usr/bin/python3).
+#   BENCH_TORCH (1; 0 skips PyTorch), BENCH_KERNELS (1; 0 skips bench-kernels), PYTHON (/usr/bin/python3),
+#   BENCH_TORCH_BLAS (a folder holding libblas.so.3, put first on LD_LIBRARY_PATH for PyTorch: e.g. OpenBLAS's
+#   /usr/lib/x86_64-linux-gnu/openblas-pthread; without OpenBLAS, Debian's torch runs its small-batch
+#   convolutions and Linear layers on netlib's reference BLAS, and the report says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,7 +62,8 @@ for model in $MODELS; do
     >>"$plasmo_results"
   if [ "$torch" = 1 ]; then
     say "$model: PyTorch"
-    "$PYTHON" tools/bench_torch.py --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
+    LD_LIBRARY_PATH="${BENCH_TORCH_BLAS:+$BENCH_TORCH_BLAS:}${LD_LIBRARY_PATH:-}" \
+      "$PYTHON" tools/bench_torch.py --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
       >>"$torch_results"
   fi
 done

@@ -99,6 +99,27 @@ def load_average():
     return {"load1": one, "load5": five, "load15": fifteen}
 
 
+def blas_library():
+    """The BLAS torch loaded (libblas.so.3 is Debian's alternatives link: netlib's reference BLAS unless
+    OpenBLAS is installed or put first on LD_LIBRARY_PATH). torch runs small-batch convolutions and Linear
+    through it, so the reference BLAS makes PyTorch's single-image latency several times slower."""
+    paths = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            name = os.path.basename(path)
+            if name.startswith(("libblas.so", "libopenblas", "libmkl_rt", "libblis")):
+                paths.add(os.path.realpath(path))
+    if not paths:
+        return "unknown"
+    kinds = []
+    for folder in sorted({os.path.dirname(path) for path in paths}):
+        kind = "openblas" if "openblas" in folder else "mkl" if "mkl" in folder else "blis" if "blis" in folder \
+            else "netlib reference" if folder.endswith("/blas") else "unknown"
+        kinds.append(f"{kind} ({folder})")
+    return ", ".join(kinds)
+
+
 def cpu_capability():
     """ATen's vector ISA in use ("AVX2", "AVX512", "DEFAULT"), from torch's build summary."""
     for line in torch.__config__.show().splitlines():
@@ -203,7 +224,7 @@ def main():
     torch.set_num_interop_threads(1)
     emit({"kind": "env", "impl": "pytorch", "torch": torch.__version__, "torchvision": torchvision.__version__,
           "cpu_capability": cpu_capability(), "mkldnn": torch.backends.mkldnn.is_available(),
-          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), **load_average()})
+          "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"), "blas": blas_library(), **load_average()})
     for name in models:
         trained, total = count_params(name, build(name, MODELS[name]))
         emit({"kind": "params", "impl": "pytorch", "model": name, "params": trained, "params_total": total})
