@@ -1,5 +1,6 @@
 // make_model: names -> builders, with the checks every builder relies on.
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "engine/error.h"
@@ -11,6 +12,12 @@ namespace plasmo {
 std::vector<std::string> model_names() { return {"autoencoder", "resnet18", "mobilenetv2"}; }
 
 namespace {
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
 
 std::string known_names() {
   std::string out;
@@ -31,14 +38,14 @@ std::unique_ptr<Model> make_model(const ModelConfig& requested) {
   if (config.input_size == 0) config.input_size = default_input_size(config.arch);  // also checks the name
   else default_input_size(config.arch);
   if (!std::isfinite(config.width) || config.width <= 0.0 || config.width > 8.0)
-    throw UsageError("model " + config.arch + ": width " + std::to_string(config.width) + " is not in (0, 8]");
+    throw UsageError("model " + config.arch + ": width " + number(config.width) + " is not in (0, 8]");
   if (config.input_size < 8 || config.input_size > 4096)
     throw UsageError("model " + config.arch + ": input size " + std::to_string(config.input_size) +
                      " is not in [8, 4096]");
-  if (config.dropout > 1.0f) throw UsageError("model " + config.arch + ": dropout above 1");
+  if (config.dropout > 1.0f) throw UsageError("model " + config.arch + ": dropout " + number(config.dropout) + " above 1");
   if (config.arch == "autoencoder") {
     if (config.width != 1.0)
-      throw UsageError("model autoencoder has no width multiplier (got " + std::to_string(config.width) + ")");
+      throw UsageError("model autoencoder has no width multiplier (got " + number(config.width) + ")");
     if (config.input_size % 8 != 0)
       throw UsageError("model autoencoder: input size " + std::to_string(config.input_size) +
                        " is not a multiple of 8 (three 2x2 poolings)");

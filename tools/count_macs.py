@@ -21,7 +21,7 @@ import torch.nn as nn  # noqa: E402
 import torch_models  # noqa: E402
 
 
-def count(arch, width, size):
+def count(arch, width, size, reconstruction=False):
     model = torch_models.make(arch, width, size)
     model.eval()
     macs = [0]
@@ -40,7 +40,9 @@ def count(arch, width, size):
         elif isinstance(m, nn.Linear):
             m.register_forward_hook(linear_hook)
     with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))  # autoencoder: the classifier path (encoder + fc1 + fc2)
+        x = torch.zeros(1, 3, size, size)
+        # autoencoder: the classifier path (encoder + fc1 + fc2), or encoder + decoder
+        model.reconstruct(x) if reconstruction else model(x)
     params = sum(p.numel() for p in model.parameters())
     return params, macs[0]
 
@@ -69,6 +71,9 @@ def main():
     for arch, width, size in table:
         params, macs = count(arch, width, size)
         print("%-12s %6g %5d %12d %15d" % (arch, width, size, params, macs))
+        if arch == "autoencoder":
+            print("%-12s %6s %5s %12s %15d  (reconstruction: encoder + decoder)" %
+                  ("", "", "", "", count(arch, width, size, True)[1]))
 
 
 if __name__ == "__main__":

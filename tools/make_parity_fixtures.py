@@ -20,7 +20,11 @@ statistics) and writes two safetensors files (format by hand: the safetensors pa
                                (the Grad-CAM hook; Grad-CAM runs in eval mode)
     sgd.*                      torch.optim.SGD(lr 0.1, momentum 0.9) from the original state: step 1 with the
                                train.* gradients (momentum buffer starts at the gradient), a second train-mode
-                               forward + backward (sgd.loss1 [1]), step 2 -> sgd.step2.<param> for every parameter
+                               forward + backward (sgd.loss1 [1]), step 2 -> sgd.step2.<param> for every parameter.
+                               Not for mobilenetv2 at this size: after a step its train-mode loss is chaotic in the
+                               weights (a few BatchNorm channels see 8 values of variance ~eps): torch in float32 and
+                               in float64 from the same start give step-2 gradients 20% apart, so no float32
+                               implementation can be compared there. Its one-step check uses train.grad.*.
     recon.*                    (autoencoder) decoder(encoder(x)) with a sigmoid: output, loss (mean squared error
                                against x), grad.input and grad.<param> of encoder and decoder
 The model files keep the class-index convention: 0 Uninfected, 1 Parasitized.
@@ -51,11 +55,11 @@ import torch_models  # noqa: E402
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures")
 LR, MOMENTUM = 0.1, 0.9
 
-# name, arch, width, input size, batch, labels, seed
+# name, arch, width, input size, batch, labels, seed, SGD fixture
 FIXTURES = [
-    ("autoencoder", "autoencoder", 1.0, 32, 3, [1, 0, 1], 11),
-    ("resnet18_w0.0625", "resnet18", 0.0625, 40, 2, [0, 1], 12),
-    ("mobilenetv2_w0.05", "mobilenetv2", 0.05, 40, 2, [1, 0], 13),
+    ("autoencoder", "autoencoder", 1.0, 32, 3, [1, 0, 1], 11, True),
+    ("resnet18_w0.0625", "resnet18", 0.0625, 40, 2, [0, 1], 12, True),
+    ("mobilenetv2_w0.05", "mobilenetv2", 0.05, 40, 2, [1, 0], 13, False),
 ]
 
 
@@ -131,7 +135,7 @@ def run_classifier(arch, model, x, labels, train):
     return x, features, logits, loss
 
 
-def make_fixture(name, arch, width, size, batch, labels, seed):
+def make_fixture(name, arch, width, size, batch, labels, seed, with_sgd):
     torch.manual_seed(seed)
     if arch == "mobilenetv2":
         model = torch_models.mobilenetv2(width, dropout=0.0)  # train-mode dropout masks cannot be matched
@@ -169,17 +173,18 @@ def make_fixture(name, arch, width, size, batch, labels, seed):
 
     # two SGD-momentum steps from the original state (parameters without a gradient, the autoencoder's
     # decoder in the classifier path, are skipped by torch.optim and stay as they are)
-    model.load_state_dict(initial)
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    optimizer.zero_grad(set_to_none=True)
-    _, _, _, loss0 = run_classifier(arch, model, x, labels, True)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    _, _, _, loss1 = run_classifier(arch, model, x, labels, True)
-    optimizer.step()
-    expected["sgd.loss1"] = scalar(loss1)
-    for pname, p in params:
-        expected["sgd.step2." + pname] = p.detach().clone()
+    if with_sgd:
+        model.load_state_dict(initial)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        optimizer.zero_grad(set_to_none=True)
+        run_classifier(arch, model, x, labels, True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        _, _, _, loss1 = run_classifier(arch, model, x, labels, True)
+        optimizer.step()
+        expected["sgd.loss1"] = scalar(loss1)
+        for pname, p in params:
+            expected["sgd.step2." + pname] = p.detach().clone()
 
     if arch == "autoencoder":
         model.load_state_dict(initial)
