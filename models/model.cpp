@@ -136,8 +136,10 @@ std::vector<NamedRng> Model::rngs() {
   auto walk = [&out](Sequential& seq, const std::string& prefix, auto& self) -> void {
     for (size_t i = 0; i < seq.size(); ++i) {
       const std::string name = prefix.empty() ? seq.name_at(i) : prefix + "." + seq.name_at(i);
-      if (auto* dropout = dynamic_cast<Dropout*>(&seq.at(i))) out.push_back({name + ".rng", &dropout->rng()});
-      else if (auto* child = dynamic_cast<Sequential*>(&seq.at(i))) self(*child, name, self);
+      if (auto* dropout = dynamic_cast<Dropout*>(&seq.at(i)))
+        out.push_back({name + ".rng", &dropout->rng()});
+      else if (auto* child = dynamic_cast<Sequential*>(&seq.at(i)))
+        self(*child, name, self);
     }
   };
   walk(*trunk_, "", walk);

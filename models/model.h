@@ -102,7 +102,7 @@ class Model {
   int input_size() const { return meta_.input_size; }
   Shape input_shape(int batch = 1) const;     // [batch, 3, S, S]
   Shape features_shape(int batch = 1) const;  // [batch, C, h, w] of the trunk's output
-  ModelMeta& meta() { return meta_; }          // the trainer sets mean/std, the evaluator the threshold
+  ModelMeta& meta() { return meta_; }         // the trainer sets mean/std, the evaluator the threshold
   const ModelMeta& meta() const { return meta_; }
 
   // ---- classifier path ----------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ ModelMeta ModelMeta::from_metadata(const std::map<std::string, std::string>& met
   ModelMeta meta;
   const std::string* arch = find("arch");
   if (!arch || arch->empty())
-    throw FormatError(source + ": no 'arch' in the metadata: not a plasmo model file (a bare state_dict "
+    throw FormatError(source +
+                      ": no 'arch' in the metadata: not a plasmo model file (a bare state_dict "
                       "needs --arch)");
   meta.arch = *arch;
   if (const std::string* width = find("width")) {

@@ -35,14 +35,17 @@ int default_input_size(const std::string& arch) {
 
 std::unique_ptr<Model> make_model(const ModelConfig& requested) {
   ModelConfig config = requested;
-  if (config.input_size == 0) config.input_size = default_input_size(config.arch);  // also checks the name
-  else default_input_size(config.arch);
+  if (config.input_size == 0)
+    config.input_size = default_input_size(config.arch);  // also checks the name
+  else
+    default_input_size(config.arch);
   if (!std::isfinite(config.width) || config.width <= 0.0 || config.width > 8.0)
     throw UsageError("model " + config.arch + ": width " + number(config.width) + " is not in (0, 8]");
   if (config.input_size < 8 || config.input_size > 4096)
     throw UsageError("model " + config.arch + ": input size " + std::to_string(config.input_size) +
                      " is not in [8, 4096]");
-  if (config.dropout > 1.0f) throw UsageError("model " + config.arch + ": dropout " + number(config.dropout) + " above 1");
+  if (config.dropout > 1.0f)
+    throw UsageError("model " + config.arch + ": dropout " + number(config.dropout) + " above 1");
   if (config.arch == "autoencoder") {
     if (config.width != 1.0)
       throw UsageError("model autoencoder has no width multiplier (got " + number(config.width) + ")");

@@ -77,8 +77,8 @@ TEST_CASE("Models: registry names, default sizes and refused configurations") {
 TEST_CASE("Models: channel rules (torchvision's _make_divisible, resnet width rounding)") {
   // {v, torchvision.models._utils._make_divisible(v, 8)}, printed by /usr/bin/python3 with torchvision 0.14.
   const std::vector<std::pair<double, int>> table = {
-      {8.0, 8},     {9.6, 16},   {4.8, 8},    {1280.0, 1280}, {112.0, 112}, {8.4, 8},  {33.6, 32}, {120.0, 120},
-      {12.0, 16},   {1792.0, 1792}, {44.8, 48}, {17.0, 16},   {19.9, 24},   {20.0, 24}, {0.5, 8},  {75.0, 72}};
+      {8.0, 8},   {9.6, 16},      {4.8, 8},   {1280.0, 1280}, {112.0, 112}, {8.4, 8},   {33.6, 32}, {120.0, 120},
+      {12.0, 16}, {1792.0, 1792}, {44.8, 48}, {17.0, 16},     {19.9, 24},   {20.0, 24}, {0.5, 8},   {75.0, 72}};
   for (const auto& [value, expected] : table) {
     INFO("v = " << value);
     CHECK(make_divisible(value) == expected);
@@ -86,10 +86,10 @@ TEST_CASE("Models: channel rules (torchvision's _make_divisible, resnet width ro
   CHECK(resnet_channels(64, 1.0) == 64);
   CHECK(resnet_channels(512, 0.25) == 128);
   CHECK(resnet_channels(64, 0.0625) == 4);
-  CHECK(resnet_channels(64, 0.3) == 19);    // 19.2
-  CHECK(resnet_channels(256, 0.3) == 77);   // 76.8
+  CHECK(resnet_channels(64, 0.3) == 19);        // 19.2
+  CHECK(resnet_channels(256, 0.3) == 77);       // 76.8
   CHECK(resnet_channels(64, 0.5078125) == 33);  // 32.5: halves round up
-  CHECK(resnet_channels(64, 0.001) == 1);   // never zero channels
+  CHECK(resnet_channels(64, 0.001) == 1);       // never zero channels
 }
 
 TEST_CASE("Models: parameter counts and MACs equal PyTorch's") {
@@ -103,22 +103,14 @@ TEST_CASE("Models: parameter counts and MACs equal PyTorch's") {
     int64_t params, macs;
   };
   const Row rows[] = {
-      {"autoencoder", 1.0, 32, 6093, 757824},
-      {"resnet18", 1.0, 64, 11177538, 148046848},
-      {"mobilenetv2", 1.0, 64, 2226434, 24451072},
-      {"autoencoder", 1.0, 64, 12237, 3031104},
-      {"autoencoder", 1.0, 40, 7245, 1184064},
-      {"resnet18", 0.25, 64, 702354, 11059456},
-      {"resnet18", 0.5, 64, 2799394, 39420416},
-      {"resnet18", 1.0, 224, 11177538, 1813562368},
-      {"resnet18", 0.3, 48, 1013442, 9883723},
-      {"resnet18", 0.0625, 40, 44838, 548864},
-      {"mobilenetv2", 0.25, 64, 240674, 2934912},
-      {"mobilenetv2", 0.35, 64, 398690, 4737728},
-      {"mobilenetv2", 0.5, 64, 690242, 7827200},
-      {"mobilenetv2", 1.4, 64, 4319362, 47383488},
-      {"mobilenetv2", 1.0, 224, 2226434, 299496832},
-      {"mobilenetv2", 0.05, 40, 48930, 803680},
+      {"autoencoder", 1.0, 32, 6093, 757824},        {"resnet18", 1.0, 64, 11177538, 148046848},
+      {"mobilenetv2", 1.0, 64, 2226434, 24451072},   {"autoencoder", 1.0, 64, 12237, 3031104},
+      {"autoencoder", 1.0, 40, 7245, 1184064},       {"resnet18", 0.25, 64, 702354, 11059456},
+      {"resnet18", 0.5, 64, 2799394, 39420416},      {"resnet18", 1.0, 224, 11177538, 1813562368},
+      {"resnet18", 0.3, 48, 1013442, 9883723},       {"resnet18", 0.0625, 40, 44838, 548864},
+      {"mobilenetv2", 0.25, 64, 240674, 2934912},    {"mobilenetv2", 0.35, 64, 398690, 4737728},
+      {"mobilenetv2", 0.5, 64, 690242, 7827200},     {"mobilenetv2", 1.4, 64, 4319362, 47383488},
+      {"mobilenetv2", 1.0, 224, 2226434, 299496832}, {"mobilenetv2", 0.05, 40, 48930, 803680},
   };
   for (const Row& row : rows) {
     INFO(row.arch << " width " << row.width << " input " << row.size);
@@ -173,10 +165,10 @@ TEST_CASE("Models: parameter and buffer names follow PyTorch's state_dict") {
   auto autoencoder = make_model("autoencoder", 1.0, 32, 1);
   std::vector<std::string> names;
   for (const Param& p : autoencoder->state_params()) names.push_back(p.name);
-  const std::vector<std::string> expected = {
-      "enc1.weight", "enc1.bias", "enc2.weight", "enc2.bias", "enc3.weight", "enc3.bias", "dec1.weight",
-      "dec1.bias",   "dec2.weight", "dec2.bias", "dec3.weight", "dec3.bias", "dec4.weight", "dec4.bias",
-      "fc1.weight",  "fc1.bias",  "fc2.weight", "fc2.bias"};
+  const std::vector<std::string> expected = {"enc1.weight", "enc1.bias",   "enc2.weight", "enc2.bias",   "enc3.weight",
+                                             "enc3.bias",   "dec1.weight", "dec1.bias",   "dec2.weight", "dec2.bias",
+                                             "dec3.weight", "dec3.bias",   "dec4.weight", "dec4.bias",   "fc1.weight",
+                                             "fc1.bias",    "fc2.weight",  "fc2.bias"};
   CHECK(names == expected);
   CHECK(find_param(autoencoder->state_params(), "fc1.weight").value->shape() == Shape{32, 64});
   CHECK(autoencoder->buffers().empty());
@@ -191,12 +183,9 @@ TEST_CASE("Models: forward and backward shapes, features hook, reconstruction") 
     Shape features;
   };
   const Case cases[] = {
-      {"autoencoder", 1.0, 32, Shape{3, 4, 8, 8}},
-      {"autoencoder", 1.0, 24, Shape{3, 4, 6, 6}},
-      {"resnet18", 0.125, 64, Shape{3, 64, 2, 2}},
-      {"resnet18", 0.125, 48, Shape{3, 64, 2, 2}},
-      {"mobilenetv2", 0.25, 64, Shape{3, 1280, 2, 2}},
-      {"mobilenetv2", 0.25, 40, Shape{3, 1280, 2, 2}},
+      {"autoencoder", 1.0, 32, Shape{3, 4, 8, 8}},     {"autoencoder", 1.0, 24, Shape{3, 4, 6, 6}},
+      {"resnet18", 0.125, 64, Shape{3, 64, 2, 2}},     {"resnet18", 0.125, 48, Shape{3, 64, 2, 2}},
+      {"mobilenetv2", 0.25, 64, Shape{3, 1280, 2, 2}}, {"mobilenetv2", 0.25, 40, Shape{3, 1280, 2, 2}},
   };
   for (const Case& c : cases) {
     INFO(c.arch << " width " << c.width << " input " << c.size);
@@ -318,7 +307,7 @@ TEST_CASE("Models: a frozen encoder is left out of training and keeps its gradie
   REQUIRE(trainable.size() == 4);
   CHECK(trainable[0].name == "fc1.weight");
   CHECK(model->reconstruction_params().size() == 8);  // decoder only
-  CHECK(model->state_params().size() == 18);         // a model file still holds everything
+  CHECK(model->state_params().size() == 18);          // a model file still holds everything
 
   model->forward(x, Mode::Train);
   CHECK(model->backward(dlogits).empty());
@@ -405,10 +394,10 @@ TEST_CASE("Models: metadata round trip and refusals") {
   auto refused = [](std::map<std::string, std::string> m) {
     CHECK_THROWS_AS(ModelMeta::from_metadata(m, "bad.safetensors"), FormatError);
   };
-  refused({{"input", "3x64x64"}});                                   // no arch
-  refused({{"arch", "resnet18"}});                                   // no input
-  refused({{"arch", "resnet18"}, {"input", "1x64x64"}});             // not RGB
-  refused({{"arch", "resnet18"}, {"input", "3x64x32"}});             // not square
+  refused({{"input", "3x64x64"}});                        // no arch
+  refused({{"arch", "resnet18"}});                        // no input
+  refused({{"arch", "resnet18"}, {"input", "1x64x64"}});  // not RGB
+  refused({{"arch", "resnet18"}, {"input", "3x64x32"}});  // not square
   refused({{"arch", "resnet18"}, {"input", "3x64x64"}, {"width", "a"}});
   refused({{"arch", "resnet18"}, {"input", "3x64x64"}, {"mean", "0.5,0.5"}});
   refused({{"arch", "resnet18"}, {"input", "3x64x64"}, {"std", "0.5,0,0.5"}});
