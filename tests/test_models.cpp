@@ -18,6 +18,14 @@ using namespace plasmo;
 
 namespace {
 
+// Every element equal (bit-for-bit results: same code, same data, same thread count).
+bool same_values(const Tensor& a, const Tensor& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 Param find_param(std::vector<Param> params, const std::string& name) {
   for (const Param& p : params)
     if (p.name == name) return p;
@@ -241,7 +249,9 @@ TEST_CASE("Models: initialisation follows torchvision's rules and is determinist
   CHECK(std_of(stem) == doctest::Approx(std::sqrt(2.0 / (32 * 49))).epsilon(0.05));
   const Tensor& gamma = *find_param(params, "layer2.1.bn1.weight").value;
   const Tensor& beta = *find_param(params, "layer2.1.bn1.bias").value;
-  for (size_t i = 0; i < gamma.size(); ++i) REQUIRE((gamma[i] == 1.0f && beta[i] == 0.0f));
+  bool identity = true;
+  for (size_t i = 0; i < gamma.size(); ++i) identity &= gamma[i] == 1.0f && beta[i] == 0.0f;
+  CHECK(identity);
   const Tensor& fc = *find_param(params, "fc.weight").value;  // nn.Linear default: U(+-1/sqrt(256))
   float fc_max = 0;
   for (size_t i = 0; i < fc.size(); ++i) fc_max = std::max(fc_max, std::fabs(fc[i]));
@@ -319,7 +329,7 @@ TEST_CASE("Models: a frozen encoder is left out of training and keeps its gradie
   bool equal = true;
   for (size_t i = 0; i < fc1_grad.size(); ++i) equal &= fc1_grad[i] == fc1_grad_frozen[i];
   CHECK(equal);  // the head learns exactly as before
-  for (size_t i = 0; i < features_grad.size(); ++i) REQUIRE(features_grad[i] == model->features_grad()[i]);
+  CHECK(same_values(features_grad, model->features_grad()));
 
   // a frozen trunk still gives dL/dx when asked (saliency maps)
   model->set_needs_input_grad(true);
@@ -332,7 +342,7 @@ TEST_CASE("Models: mobilenetv2 dropout is on in train mode only, from its own st
   const Tensor x = random_input(model->input_shape(4), 2);
   const Tensor eval1 = model->forward(x, Mode::Eval).clone();
   const Tensor& eval2 = model->forward(x, Mode::Eval);
-  for (size_t i = 0; i < eval1.size(); ++i) REQUIRE(eval1[i] == eval2[i]);
+  CHECK(same_values(eval1, eval2));
   // two train forwards differ only through the dropout masks (BN uses batch statistics in both)
   const Tensor train1 = model->forward(x, Mode::Train).clone();
   const Tensor& train2 = model->forward(x, Mode::Train);
@@ -349,11 +359,10 @@ TEST_CASE("Models: mobilenetv2 dropout is on in train mode only, from its own st
   auto no_dropout = make_model(config);
   const Tensor a = no_dropout->forward(x, Mode::Train).clone();
   const Tensor& b = no_dropout->forward(x, Mode::Train);
-  for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == b[i]);
+  CHECK(same_values(a, b));
   // the dropout setting does not change the initial weights
   std::vector<Param> pa = model->state_params(), pb = no_dropout->state_params();
-  for (size_t i = 0; i < pa.size(); ++i)
-    for (size_t j = 0; j < pa[i].value->size(); ++j) REQUIRE((*pa[i].value)[j] == (*pb[i].value)[j]);
+  for (size_t i = 0; i < pa.size(); ++i) CHECK(same_values(*pa[i].value, *pb[i].value));
 }
 
 TEST_CASE("Models: metadata round trip and refusals") {
