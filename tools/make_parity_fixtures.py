@@ -33,8 +33,9 @@ Sizes: every tensor is stored whole (float32), so the widths are small enough fo
 stay under 2 MB (printed at the end): resnet18 at width 1/16 (channels 4, 8, 16, 32) and mobilenetv2 at width
 0.05 (8 channels almost everywhere, 16 at the end, last_channel 1280 as at any width <= 1; it still has every
 kind of block: residual with expand ratio 1 and 6, stride 2, stride 1 with a channel change). Width 0.25 does
-not fit: its weights alone are 2.8 MB (resnet18) and 0.96 MB (mobilenetv2). Input 40 gives odd map sizes (5 -> 3 -> 2) and a 2x2
-last stage, so train-mode BatchNorm never sees a single value per channel.
+not fit: its weights alone are 2.8 MB (resnet18) and 0.96 MB (mobilenetv2). Input 40 gives odd map sizes
+(5 -> 3 -> 2) and a 2x2 last stage, so train-mode BatchNorm never sees fewer than 8 values per channel.
+All fixtures: 1.67 MB. The script is deterministic: a second run rewrites the same bytes.
 """
 import json
 import os
