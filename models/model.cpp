@@ -48,13 +48,18 @@ const Tensor& Model::forward(const Tensor& x, Mode mode) {
   return head_->forward(*features_, mode);
 }
 
-const Tensor& Model::backward(const Tensor& dlogits) {
+const Tensor& Model::backward_features(const Tensor& dlogits) {
   if (features_ == nullptr) throw UsageError("model " + meta_.arch + ": backward called before forward");
   const Shape expected{features_->dim(0), kClasses};
   if (dlogits.shape() != expected)
     throw ShapeError("model " + meta_.arch + ": gradient dlogits is " + dlogits.shape().str() + ", expected " +
                      expected.str());
   features_grad_ = &head_->backward(dlogits);
+  return *features_grad_;
+}
+
+const Tensor& Model::backward(const Tensor& dlogits) {
+  backward_features(dlogits);
   // A frozen trunk learns nothing: skip its backward unless someone wants dL/dx.
   if (freeze_encoder_ && !needs_input_grad_) return empty_;
   const Tensor& dx = trunk_->backward(*features_grad_);

@@ -110,8 +110,11 @@ class Model {
   const Tensor& forward(const Tensor& x, Mode mode);
   // dlogits [N, 2] = dL/dlogits -> dL/dx when set_needs_input_grad(true), else an empty tensor.
   const Tensor& backward(const Tensor& dlogits);
+  // Only the head's backward: dlogits -> dL/dfeatures (returned, and kept for features_grad()). For Grad-CAM,
+  // which needs no trunk gradients; the head's parameter gradients are still added to.
+  const Tensor& backward_features(const Tensor& dlogits);
   // The Grad-CAM hook: the trunk's output of the last forward / reconstruct, and dL/dfeatures of the last
-  // backward (UsageError before a forward / a backward of the classifier path).
+  // backward or backward_features (UsageError before a forward / a backward of the classifier path).
   const Tensor& features() const;
   const Tensor& features_grad() const;
 

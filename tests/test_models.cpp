@@ -331,6 +331,19 @@ TEST_CASE("Models: a frozen encoder is left out of training and keeps its gradie
   CHECK(equal);  // the head learns exactly as before
   CHECK(same_values(features_grad, model->features_grad()));
 
+  // backward_features: the head only (Grad-CAM), same dL/dfeatures, the trunk untouched
+  model->set_freeze_encoder(false);
+  model->zero_grads();
+  model->forward(x, Mode::Train);
+  CHECK(same_values(model->backward_features(dlogits), features_grad));
+  CHECK(same_values(model->features_grad(), features_grad));
+  bool trunk_untouched = true;
+  for (const Param& p : model->state_params())
+    if (p.name.rfind("enc", 0) == 0)
+      for (size_t i = 0; i < p.grad->size(); ++i) trunk_untouched &= (*p.grad)[i] == 0.0f;
+  CHECK(trunk_untouched);
+  model->set_freeze_encoder(true);
+
   // a frozen trunk still gives dL/dx when asked (saliency maps)
   model->set_needs_input_grad(true);
   model->forward(x, Mode::Eval);
