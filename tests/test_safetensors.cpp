@@ -225,7 +225,8 @@ TEST_CASE("Safetensors: round trip of F32, I64, metadata, empty tensors and scal
 TEST_CASE("Safetensors: the writer lays out bytes as the reference implementation") {
   std::vector<float> b = {1.0f, 2.0f};
   int64_t a = 7;
-  Bytes bytes = encode_safetensors({{"b", DType::F32, {2}, b.data()}, {"a", DType::I64, {}, &a}}, {{"format", "plasmo"}});
+  Bytes bytes =
+      encode_safetensors({{"b", DType::F32, {2}, b.data()}, {"a", DType::I64, {}, &a}}, {{"format", "plasmo"}});
   // crc32 of the 16 data bytes (07 00.. 00, 1.0f, 2.0f), computed with Python's zlib.crc32.
   Bytes data;
   append_le<int64_t>(data, {7});
@@ -273,7 +274,7 @@ TEST_CASE("Safetensors: a file laid out by Python's safetensors reads back, F16 
   CHECK(half[0] == 1.0f);
   CHECK(half[1] == -2.0f);
   CHECK(half[2] == 0.5f);
-  CHECK(half[3] == 65504.0f);                // largest half
+  CHECK(half[3] == 65504.0f);               // largest half
   CHECK(half[4] == std::ldexp(1.0f, -24));  // smallest subnormal half
   CHECK(std::isinf(half[5]));
   CHECK(half[5] < 0);
@@ -296,9 +297,15 @@ TEST_CASE("Safetensors: F16 widening covers every class of value") {
     uint16_t bits;
     float value;
   };
-  const Case cases[] = {{0x0000, 0.0f},          {0x3C00, 1.0f},        {0x3555, 0.333251953125f},
-                        {0x0400, 6.103515625e-05f}, {0x03FF, 6.097555160522461e-05f}, {0x8001, -5.960464477539063e-08f},
-                        {0x7BFF, 65504.0f},      {0xC400, -4.0f},       {0x3BFF, 0.99951171875f}};
+  const Case cases[] = {{0x0000, 0.0f},
+                        {0x3C00, 1.0f},
+                        {0x3555, 0.333251953125f},
+                        {0x0400, 6.103515625e-05f},
+                        {0x03FF, 6.097555160522461e-05f},
+                        {0x8001, -5.960464477539063e-08f},
+                        {0x7BFF, 65504.0f},
+                        {0xC400, -4.0f},
+                        {0x3BFF, 0.99951171875f}};
   Bytes data;
   std::string json = "{";
   uint64_t offset = 0;
@@ -394,44 +401,50 @@ TEST_CASE("Safetensors: inconsistent files are refused, naming the file and the 
        "hole in the data section: bytes [4, 8]"},
       {"data not starting at 0", make_file(one("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}"), data8),
        "hole in the data section: bytes [0, 4]"},
-      {"trailing bytes", make_file(one("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}"), data8),
-       "cover 4"},
+      {"trailing bytes", make_file(one("{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}"), data8), "cover 4"},
       {"no tensors but data", make_file("{}", data8), "cover 0"},
-      {"offsets past the end",
-       make_file(one("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}"), data8), "run past the end"},
-      {"absurd shape", make_file(one("{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}"), data8),
+      {"offsets past the end", make_file(one("{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}"), data8),
+       "run past the end"},
+      {"absurd shape",
+       make_file(one("{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}"), data8),
        "absurdly large"},
-      {"header length past EOF", [] {
+      {"header length past EOF",
+       [] {
          Bytes bytes = make_file("{}", {});
          bytes[0] = 200;
          return bytes;
        }(),
        "runs past the end of the file"},
-      {"absurd header length", [] {
+      {"absurd header length",
+       [] {
          Bytes bytes = make_file("{}", {});
          bytes[7] = 1;
          return bytes;
        }(),
        "absurd"},
       {"shorter than 8 bytes", Bytes{1, 2, 3}, "shorter than the 8-byte header length"},
-      {"crc32 mismatch", [] {
+      {"crc32 mismatch",
+       [] {
          Bytes bytes = small_plasmo_file();
          bytes.back() ^= 1;
          return bytes;
        }(),
        "crc32 mismatch"},
       {"crc32 malformed",
-       make_file("{\"__metadata__\":{\"crc32\":\"CBF43926\"},\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-                 data8),
+       make_file(
+           "{\"__metadata__\":{\"crc32\":\"CBF43926\"},\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+           data8),
        "not 8 lowercase hex digits"},
       {"duplicate name",
        make_file("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                  "\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                  data8),
        "duplicate tensor name 't'"},
-      {"duplicate key", make_file(one("{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"), data8),
+      {"duplicate key",
+       make_file(one("{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"), data8),
        "duplicate key 'dtype'"},
-      {"duplicate metadata key", make_file("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", {}), "duplicate __metadata__ key"},
+      {"duplicate metadata key", make_file("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", {}),
+       "duplicate __metadata__ key"},
       {"two __metadata__", make_file("{\"__metadata__\":{},\"__metadata__\":{}}", {}), "duplicate __metadata__"},
       {"unknown key", make_file(one("{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}"), data8),
        "unknown key 'x'"},
@@ -443,7 +456,8 @@ TEST_CASE("Safetensors: inconsistent files are refused, naming the file and the 
        "fraction or exponent"},
       {"leading zero", make_file(one("{\"dtype\":\"F32\",\"shape\":[02],\"data_offsets\":[0,8]}"), data8),
        "leading zero"},
-      {"huge integer", make_file(one("{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}"), data8),
+      {"huge integer",
+       make_file(one("{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,8]}"), data8),
        "integer too large"},
       {"three offsets", make_file(one("{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8,8]}"), data8),
        "expected ']'"},
@@ -512,8 +526,7 @@ TEST_CASE("Safetensors: the header alone is read without the data") {
   // Offsets are still checked against the file's size.
   bytes.pop_back();
   write_bytes(dir.file("cut.safetensors"), bytes);
-  CHECK(format_error([&] { read_metadata(dir.file("cut.safetensors")); }).find("cut.safetensors") !=
-        std::string::npos);
+  CHECK(format_error([&] { read_metadata(dir.file("cut.safetensors")); }).find("cut.safetensors") != std::string::npos);
   // A file that does not exist is an IoError, not a FormatError.
   CHECK_THROWS_AS(read_metadata(dir.file("absent.safetensors")), IoError);
   CHECK_THROWS_AS(SafetensorsFile::read(dir.file("absent.safetensors")), IoError);
@@ -554,8 +567,9 @@ TEST_CASE("Safetensors: an atomic write leaves no .tmp and keeps the old file wh
     CHECK(fs::is_directory(dir.file("folder.safetensors")));
   }
   SUBCASE("the folder does not exist") {
-    CHECK_THROWS_AS(write_safetensors(dir.file("no/such/model.safetensors"), {{"w", DType::F32, {4}, old_values.data()}}, {}),
-                    IoError);
+    CHECK_THROWS_AS(
+        write_safetensors(dir.file("no/such/model.safetensors"), {{"w", DType::F32, {4}, old_values.data()}}, {}),
+        IoError);
   }
   SUBCASE("the folder is read-only") {
     if (geteuid() == 0) return;  // root writes anyway; the other subcases cover the failure path
@@ -674,8 +688,9 @@ TEST_CASE("State: a shape or dtype mismatch names the file, tensor, expected and
 
   int64_t count = 0;
   Tensor as_float(Shape{});
-  std::string message = format_error(
-      [&] { load_state(dir.file("m.safetensors"), {}, {{"bn.num_batches_tracked", &as_float, nullptr}}, {}, false); });
+  std::string message = format_error([&] {
+    load_state(dir.file("m.safetensors"), {}, {{"bn.num_batches_tracked", &as_float, nullptr}}, {}, false);
+  });
   CHECK(message.find("tensor 'bn.num_batches_tracked': expected a float tensor, found dtype I64") != std::string::npos);
   message = format_error([&] { load_state(dir.file("m.safetensors"), {}, {{"fc.bias", nullptr, &count}}, {}, false); });
   CHECK(message.find("tensor 'fc.bias': expected dtype I64, found F32") != std::string::npos);

@@ -127,22 +127,42 @@ class Cursor {
     if (pos_ >= size_) fail("unterminated string");
     char c = text_[pos_++];
     switch (c) {
-      case '"': out += '"'; return;
-      case '\\': out += '\\'; return;
-      case '/': out += '/'; return;
-      case 'b': out += '\b'; return;
-      case 'f': out += '\f'; return;
-      case 'n': out += '\n'; return;
-      case 'r': out += '\r'; return;
-      case 't': out += '\t'; return;
-      case 'u': break;
-      default: --pos_; fail("unknown escape '\\" + std::string(1, c) + "'");
+      case '"':
+        out += '"';
+        return;
+      case '\\':
+        out += '\\';
+        return;
+      case '/':
+        out += '/';
+        return;
+      case 'b':
+        out += '\b';
+        return;
+      case 'f':
+        out += '\f';
+        return;
+      case 'n':
+        out += '\n';
+        return;
+      case 'r':
+        out += '\r';
+        return;
+      case 't':
+        out += '\t';
+        return;
+      case 'u':
+        break;
+      default:
+        --pos_;
+        fail("unknown escape '\\" + std::string(1, c) + "'");
     }
     unsigned code = hex4();
     if (code >= 0xDC00 && code <= 0xDFFF) fail("lone low surrogate in a \\u escape");
     if (code >= 0xD800 && code <= 0xDBFF) {
       // A high surrogate must be followed by \u and a low surrogate: one code point above U+FFFF.
-      if (size_ - pos_ < 2 || text_[pos_] != '\\' || text_[pos_ + 1] != 'u') fail("lone high surrogate in a \\u escape");
+      if (size_ - pos_ < 2 || text_[pos_] != '\\' || text_[pos_ + 1] != 'u')
+        fail("lone high surrogate in a \\u escape");
       pos_ += 2;
       unsigned low = hex4();
       if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate not followed by a low one");
@@ -249,8 +269,6 @@ size_t utf8_error_offset(const char* text, size_t size) {
 ParsedHeader parse_header_json(const char* text, size_t size, const std::string& source) {
   Cursor cursor(text, size, source);
   ParsedHeader header;
-  bool has_metadata = false;
-  std::set<std::string> names;
   // The reference writer starts the header with '{' immediately; whitespace before it is refused too.
   if (size == 0 || text[0] != '{') cursor.fail("the header must start with '{'");
   size_t bad_utf8 = utf8_error_offset(text, size);
@@ -258,6 +276,8 @@ ParsedHeader parse_header_json(const char* text, size_t size, const std::string&
     throw FormatError(source + ": header JSON at byte " + std::to_string(bad_utf8) + ": invalid UTF-8");
   cursor.expect('{', "to open the header");
   if (!cursor.consume('}')) {
+    bool has_metadata = false;
+    std::set<std::string> names;
     do {
       std::string name = cursor.string_value("as a tensor name");
       cursor.expect(':', "after a tensor name");

@@ -21,20 +21,28 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assume
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::F32: return "F32";
-    case DType::I64: return "I64";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
+    case DType::F32:
+      return "F32";
+    case DType::I64:
+      return "I64";
+    case DType::F16:
+      return "F16";
+    case DType::BF16:
+      return "BF16";
   }
   return "?";
 }
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
-    case DType::F32: return 4;
-    case DType::I64: return 8;
-    case DType::F16: return 2;
-    case DType::BF16: return 2;
+    case DType::F32:
+      return 4;
+    case DType::I64:
+      return 8;
+    case DType::F16:
+      return 2;
+    case DType::BF16:
+      return 2;
   }
   return 0;
 }
@@ -82,15 +90,13 @@ uint64_t check_header_length(const uint8_t* first8, uint64_t file_size, const st
     throw FormatError(source + ": header length " + std::to_string(header_size) + " is absurd (limit " +
                       std::to_string(kMaxSafetensorsHeader) + " bytes); not a safetensors file?");
   if (header_size > file_size - 8)
-    throw FormatError(source + ": header length " + std::to_string(header_size) +
-                      " runs past the end of the file (" + std::to_string(file_size) +
-                      " bytes); truncated file?");
+    throw FormatError(source + ": header length " + std::to_string(header_size) + " runs past the end of the file (" +
+                      std::to_string(file_size) + " bytes); truncated file?");
   return header_size;
 }
 
 // Parses the JSON header and checks every entry against a data section of `data_size` bytes.
-SafetensorsHeader validate_header(const char* json, size_t json_size, uint64_t data_size,
-                                  const std::string& source) {
+SafetensorsHeader validate_header(const char* json, size_t json_size, uint64_t data_size, const std::string& source) {
   ParsedHeader parsed = parse_header_json(json, json_size, source);
   SafetensorsHeader header;
   header.metadata = std::move(parsed.metadata);
@@ -237,13 +243,27 @@ void append_json_string(std::string& out, const std::string& text) {
   for (char c : text) {
     unsigned char byte = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (byte < 0x20) {
           out += "\\u00";
@@ -419,7 +439,8 @@ void SafetensorsFile::read_f32(const TensorInfo& info, float* out) const {
         std::memcpy(&out[i], &bits, 4);
       }
       return;
-    case DType::I64: break;
+    case DType::I64:
+      break;
   }
   throw FormatError(source_ + ": tensor '" + info.name + "': expected a floating dtype, found " +
                     dtype_name(info.dtype));

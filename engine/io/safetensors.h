@@ -60,7 +60,7 @@ class SafetensorsFile {
   const std::string& source() const { return source_; }
   const Metadata& metadata() const { return header_.metadata; }
   const std::vector<TensorInfo>& tensors() const { return header_.tensors; }  // in data order
-  const TensorInfo* find(const std::string& name) const;                     // null when absent
+  const TensorInfo* find(const std::string& name) const;                      // null when absent
 
   // Copies a tensor's numel() elements into `out`. read_f32 widens F16 and BF16 and refuses I64;
   // read_i64 takes only I64 (FormatError naming file, tensor and dtype otherwise).

@@ -91,8 +91,8 @@ LoadResult load_state(const std::string& path, const std::vector<Param>& params,
   return load_state(SafetensorsFile::read(path), params, buffers, extras, strict);
 }
 
-LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& params,
-                      const std::vector<Buffer>& buffers, const std::vector<Buffer>& extras, bool strict) {
+LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& params, const std::vector<Buffer>& buffers,
+                      const std::vector<Buffer>& extras, bool strict) {
   std::vector<Slot> slots = slots_of(params, buffers, extras, "load_state");
   std::map<std::string, const TensorInfo*> in_file;
   for (const TensorInfo& info : file.tensors()) in_file.emplace(info.name, &info);
@@ -118,7 +118,8 @@ LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& par
     } else {
       if (info.dtype != DType::I64)
         throw FormatError(where + "expected dtype I64, found " + std::string(dtype_name(info.dtype)));
-      if (!info.shape.empty()) throw FormatError(where + "expected shape [] (an I64 scalar), found " + shape_str(info.shape));
+      if (!info.shape.empty())
+        throw FormatError(where + "expected shape [] (an I64 scalar), found " + shape_str(info.shape));
     }
     matches.emplace_back(&slot, &info);
   }

@@ -36,8 +36,8 @@ struct LoadResult {
 LoadResult load_state(const std::string& path, const std::vector<Param>& params, const std::vector<Buffer>& buffers,
                       const std::vector<Buffer>& extras = {}, bool strict = true);
 // The same from a file already read (e.g. after looking at its metadata to build the network).
-LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& params,
-                      const std::vector<Buffer>& buffers, const std::vector<Buffer>& extras = {}, bool strict = true);
+LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& params, const std::vector<Buffer>& buffers,
+                      const std::vector<Buffer>& extras = {}, bool strict = true);
 
 constexpr size_t kMaxListedNames = 20;
 
