@@ -83,6 +83,11 @@ uint64_t read_le64(const uint8_t* bytes) {
   return value;
 }
 
+[[noreturn]] void throw_too_short(const std::string& source, uint64_t size) {
+  throw FormatError(source + ": file is " + std::to_string(size) +
+                    " bytes, shorter than the 8-byte header length; truncated or not a safetensors file");
+}
+
 // Checks the 8-byte length field against the file size; returns the header length N.
 uint64_t check_header_length(const uint8_t* first8, uint64_t file_size, const std::string& source) {
   uint64_t header_size = read_le64(first8);
@@ -220,6 +225,19 @@ void read_exactly(int fd, uint8_t* out, size_t size, const std::string& path) {
     out += got;
     size -= static_cast<size_t>(got);
   }
+}
+
+// Reads and validates the length field and the header of an open file of `size` bytes, leaving the
+// file position at the data section, which starts at byte `data_start`.
+SafetensorsHeader read_header(int fd, uint64_t size, const std::string& path, size_t& data_start) {
+  if (size < 8) throw_too_short(path, size);
+  uint8_t first8[8];
+  read_exactly(fd, first8, 8, path);
+  uint64_t header_size = check_header_length(first8, size, path);
+  std::string json(static_cast<size_t>(header_size), '\0');
+  read_exactly(fd, reinterpret_cast<uint8_t*>(&json[0]), json.size(), path);
+  data_start = static_cast<size_t>(8 + header_size);
+  return validate_header(json.data(), json.size(), size - data_start, path);
 }
 
 void write_all(int fd, const void* data, size_t size, const std::string& path) {
@@ -396,9 +414,7 @@ SafetensorsFile SafetensorsFile::parse(std::vector<uint8_t> bytes, const std::st
   file.source_ = source;
   file.bytes_ = std::move(bytes);
   const uint64_t size = file.bytes_.size();
-  if (size < 8)
-    throw FormatError(source + ": file is " + std::to_string(size) +
-                      " bytes, shorter than the 8-byte header length; truncated or not a safetensors file");
+  if (size < 8) throw_too_short(source, size);
   uint64_t header_size = check_header_length(file.bytes_.data(), size, source);
   file.data_start_ = static_cast<size_t>(8 + header_size);
   file.header_ = validate_header(reinterpret_cast<const char*>(file.bytes_.data() + 8), header_size,
@@ -408,11 +424,20 @@ SafetensorsFile SafetensorsFile::parse(std::vector<uint8_t> bytes, const std::st
 }
 
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
+  // The header is read and validated first, so a large file that is not a model (or lies about its
+  // sizes) is refused before its data is read into memory.
   uint64_t size = 0;
   Fd fd(open_for_reading(path, size));
-  std::vector<uint8_t> bytes(size);
-  read_exactly(fd.get(), bytes.data(), bytes.size(), path);
-  return parse(std::move(bytes), path);
+  SafetensorsFile file;
+  file.source_ = path;
+  size_t data_start = 0;
+  file.header_ = read_header(fd.get(), size, path, data_start);
+  // Only the data section is kept.
+  file.bytes_.resize(static_cast<size_t>(size) - data_start);
+  file.data_start_ = 0;
+  read_exactly(fd.get(), file.bytes_.data(), file.bytes_.size(), path);
+  check_crc(file.header_.metadata, file.bytes_.data(), file.bytes_.size(), path);
+  return file;
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
@@ -455,15 +480,8 @@ void SafetensorsFile::read_i64(const TensorInfo& info, int64_t* out) const {
 SafetensorsHeader read_safetensors_header(const std::string& path) {
   uint64_t size = 0;
   Fd fd(open_for_reading(path, size));
-  if (size < 8)
-    throw FormatError(path + ": file is " + std::to_string(size) +
-                      " bytes, shorter than the 8-byte header length; truncated or not a safetensors file");
-  uint8_t first8[8];
-  read_exactly(fd.get(), first8, 8, path);
-  uint64_t header_size = check_header_length(first8, size, path);
-  std::string json(static_cast<size_t>(header_size), '\0');
-  read_exactly(fd.get(), reinterpret_cast<uint8_t*>(&json[0]), json.size(), path);
-  return validate_header(json.data(), json.size(), size - 8 - header_size, path);
+  size_t data_start = 0;
+  return read_header(fd.get(), size, path, data_start);
 }
 
 // ---- writing -------------------------------------------------------------------------------------

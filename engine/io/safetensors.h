@@ -71,8 +71,8 @@ class SafetensorsFile {
 
  private:
   std::string source_;
-  std::vector<uint8_t> bytes_;
-  size_t data_start_ = 0;  // 8 + header length
+  std::vector<uint8_t> bytes_;  // the whole file (parse) or only its data section (read)
+  size_t data_start_ = 0;       // where the data section starts in bytes_
   SafetensorsHeader header_;
 };
 
