@@ -105,6 +105,7 @@ clean:
 # error; the input is saved as build-fuzz/artifacts/<name>-crash-... (rerun: build-fuzz/fuzz_<name> FILE).
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CXX   ?= clang++
+FUZZ_ARGS  ?=# more libFuzzer options, e.g. FUZZ_ARGS=-max_len=65536
 
 fuzz:
 	@scripts/deps.sh $(FUZZ_PKGS)
@@ -123,7 +124,7 @@ fuzz-run: $(FUZZ_BIN)
 	  seeds=; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
 	  dict=; [ -f fuzz/$$name.dict ] && dict=-dict=fuzz/$$name.dict; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s (corpus $$corpus $$seeds)"; \
-	  $$bin $$dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	  $$bin $$dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_ARGS) \
 	    -artifact_prefix=$(BUILD)/artifacts/$$name- $$corpus $$seeds 2>$(BUILD)/fuzz_$$name.log \
 	    || { tail -n 60 $(BUILD)/fuzz_$$name.log; echo "fuzz: $$name FAILED, input in $(BUILD)/artifacts/"; exit 1; }; \
 	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done)' $(BUILD)/fuzz_$$name.log || true; \
