@@ -1,8 +1,9 @@
 // libFuzzer target: arbitrary bytes into the safetensors reader (`make fuzz`).
 // Properties checked beyond "no crash, no leak, no hang, no sanitizer report":
 // - the only exception a bad file may raise is FormatError;
-// - a file that parses decodes every tensor, and re-encoding what was read (floats as F32) parses back
-//   to the same names, shapes, values (bit for bit) and metadata.
+// - a file that parses decodes every tensor; re-encoding what was read (floats as F32) parses back to
+//   the same names, shapes, values (bit for bit) and metadata; it converts to a TensorMap or is refused
+//   with a FormatError (rank > 4).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
+#include "engine/io/state.h"
 
 using namespace plasmo;
 
@@ -66,6 +68,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     for (const auto& entry : file.metadata())
       if (entry.first != "crc32") check(reread.metadata().at(entry.first) == entry.second);
+    // Into Tensors, as tools load a file (refuses rank > 4 and dimensions past int with a FormatError).
+    TensorMap map = to_tensor_map(file);
+    check(map.f32.size() + map.i64.size() == file.tensors().size());
   } catch (const FormatError&) {
     // Refused cleanly: the expected outcome for most inputs.
   }
