@@ -14,7 +14,8 @@
 #define PLASMO_KERNEL_PEAK 1
 #endif
 
-#if defined(__x86_64__) || defined(__i386__)
+// The own probes: x86 only, and only when bench-kernels' are absent.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(PLASMO_KERNEL_PEAK)
 #define PLASMO_PROBE_X86 1
 // GCC 12's own _mm512_undefined_ps() trips -Wuninitialized inside the intrinsics header.
 #pragma GCC diagnostic push
@@ -33,7 +34,9 @@ volatile float peak_sink = 0.0f;
 
 namespace {
 
+#ifdef PLASMO_PROBE_X86
 volatile float sink = 0.0f;  // the chains' sum, so the compiler must compute them
+#endif
 
 double thread_seconds() {
   timespec t;
