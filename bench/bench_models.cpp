@@ -16,8 +16,8 @@
 //
 // Output: flat JSON lines on stdout (bench/jsonl.h), the format of tools/bench_torch.py; `--report` reads
 // both and prints the table (bench/report.cpp).
-//   bench-models [--model NAME]... [--threads 1,2] [--reps N] [--warmup N] [--min-time S] [--batch N]
-//                [--no-measure] [--peak] [--profile]
+//   bench-models [--model NAME]... [--metric train|infer|latency]... [--threads 1,2] [--reps N] [--warmup N]
+//                [--min-time S] [--batch N] [--seed N] [--no-measure] [--peak] [--profile]
 //   bench-models --report FILE... [--clock auto|wall|cpu] [--layers N] [--kernels FILE]
 // --peak adds the FMA peak probe's line; --profile adds per-layer times at one thread (bench/model_profile.h)
 // of a training step, an inference at --batch and a single-image forward.
@@ -53,6 +53,7 @@ struct Options {
   std::vector<int> threads = {1, 2};
   int reps = 5, warmup = 3, batch = 64;
   double min_time = 0.5;
+  std::vector<std::string> metrics = {"train", "infer", "latency"};
   bool measure = true, peak = false, profile = false;
   uint64_t seed = 1;
 };
@@ -199,19 +200,28 @@ void measure(const std::string& name, int threads, const Options& options) {
   auto model = make_model(name, 1.0, size, options.seed);
   auto optimizer = make_sgd(*model);
   const Batch b = make_batch(options.batch, size, options.seed);
+  auto wanted = [&](const char* metric) {
+    return std::find(options.metrics.begin(), options.metrics.end(), metric) != options.metrics.end();
+  };
   Tensor dlogits;
-  const Timing train = time_reps(options, threads, [&] {
-    optimizer->zero_grad();
-    const Tensor& logits = model->forward(b.x, Mode::Train);
-    softmax_cross_entropy(logits, b.labels, dlogits);
-    model->backward(dlogits);
-    optimizer->step();
-  });
-  emit_timing(name, size, threads, "train", options.batch, train);
-  const Timing infer = time_reps(options, threads, [&] { model->forward(b.x, Mode::Eval); });
-  emit_timing(name, size, threads, "infer", options.batch, infer);
-  const Timing latency = time_reps(options, threads, [&] { model->forward(b.x1, Mode::Eval); });
-  emit_timing(name, size, threads, "latency", 1, latency);
+  if (wanted("train")) {
+    const Timing train = time_reps(options, threads, [&] {
+      optimizer->zero_grad();
+      const Tensor& logits = model->forward(b.x, Mode::Train);
+      softmax_cross_entropy(logits, b.labels, dlogits);
+      model->backward(dlogits);
+      optimizer->step();
+    });
+    emit_timing(name, size, threads, "train", options.batch, train);
+  }
+  if (wanted("infer")) {
+    const Timing infer = time_reps(options, threads, [&] { model->forward(b.x, Mode::Eval); });
+    emit_timing(name, size, threads, "infer", options.batch, infer);
+  }
+  if (wanted("latency")) {
+    const Timing latency = time_reps(options, threads, [&] { model->forward(b.x1, Mode::Eval); });
+    emit_timing(name, size, threads, "latency", 1, latency);
+  }
 }
 
 void emit_params(const std::string& name, const Options& options) {
@@ -281,8 +291,9 @@ void profile(const std::string& name, const Options& options) {
 [[noreturn]] void usage(const char* error) {
   if (error) std::fprintf(stderr, "bench-models: error: %s\n", error);
   std::fprintf(stderr,
-               "usage: bench-models [--model NAME]... [--threads 1,2] [--reps N] [--warmup N] [--min-time S]\n"
-               "                    [--batch N] [--seed N] [--no-measure] [--peak] [--profile]\n"
+               "usage: bench-models [--model NAME]... [--metric train|infer|latency]... [--threads 1,2] [--reps N]\n"
+               "                    [--warmup N] [--min-time S] [--batch N] [--seed N] [--no-measure] [--peak]\n"
+               "                    [--profile]\n"
                "       bench-models --report FILE... [--clock auto|wall|cpu] [--layers N] [--kernels FILE]\n");
   std::exit(2);
 }
@@ -292,7 +303,7 @@ void profile(const std::string& name, const Options& options) {
 int main(int argc, char** argv) {
   Options options;
   bench::ReportOptions report;
-  bool reporting = false;
+  bool reporting = false, metrics_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -309,6 +320,12 @@ int main(int argc, char** argv) {
         options.threads.push_back(std::atoi(list.substr(pos, comma - pos).c_str()));
         pos = comma + 1;
       }
+    } else if (arg == "--metric") {
+      if (!metrics_given) options.metrics.clear();
+      metrics_given = true;
+      options.metrics.push_back(value());
+      if (options.metrics.back() != "train" && options.metrics.back() != "infer" && options.metrics.back() != "latency")
+        usage("--metric: train, infer or latency");
     } else if (arg == "--reps") {
       options.reps = std::atoi(value().c_str());
     } else if (arg == "--warmup") {

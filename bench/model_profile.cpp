@@ -41,68 +41,98 @@ std::string group_of(const Layer& layer) {
   return "other";  // Flatten, Dropout
 }
 
-// Walks a model, timing every leaf. Pass p accumulates into samples[entry][p]; entries are created on the
-// first walk and must come out in the same order on every later walk.
+// Walks a model's trunk and head as Sequential would, in one of two modes (see model_profile.h):
+//   Blocks: every Residual runs as a unit (its own forward/backward) and is timed as one;
+//   Leaves: every leaf is timed; a Residual's body and shortcut leaves run one by one from the block's
+//           input, and the walk continues from the block's output of the last Blocks pass (the same values:
+//           same input, same weights).
+// A Blocks pass must precede each Leaves pass. Samples accumulate per entry; result() takes medians.
 class Profiler {
  public:
+  enum class Walk { Blocks, Leaves };
+
   Profiler(Model& model, int batch) : model_(model), batch_(batch), infos_(model.describe()) {}
 
-  void begin_pass() { leaf_ = 0; }
+  void begin(Walk walk) {
+    walk_ = walk;
+    leaf_ = 0;
+    block_ = 0;
+  }
 
   const Tensor& forward(const Tensor& x, Mode mode) {
     const Tensor& features = forward_layer(model_.trunk(), "", x, mode);
-    return forward_layer(model_.head(), "", features, mode);
-  }
-  void backward(const Tensor& dlogits) {
-    const Tensor& dfeatures = backward_layer(model_.head(), "", dlogits);
-    backward_layer(model_.trunk(), "", dfeatures);
-  }
-  void check_leaf_count() const {
-    if (leaf_ != infos_.size())
+    const Tensor& logits = forward_layer(model_.head(), "", features, mode);
+    if (walk_ == Walk::Leaves && leaf_ != infos_.size())
       throw std::logic_error("profile: walked " + std::to_string(leaf_) + " leaves, describe() lists " +
                              std::to_string(infos_.size()));
+    return logits;
+  }
+  void backward(const Tensor& dlogits) {
+    block_ = blocks_.size();
+    const Tensor& dfeatures = backward_layer(model_.head(), dlogits);
+    backward_layer(model_.trunk(), dfeatures);
+    if (walk_ == Walk::Leaves && leaf_ != 0) throw std::logic_error("profile: backward met fewer leaves than forward");
   }
 
-  void check_backward_done() const {
-    if (leaf_ != 0) throw std::logic_error("profile: backward met fewer leaves than forward");
-  }
-
-  // A timed piece of work outside the layers: loss, optimizer step.
+  // Work outside the layers (loss, optimizer), timed in Leaves passes.
   template <class Fn>
   void extra(const char* name, const char* group, Fn&& fn) {
     const double start = thread_seconds();
     fn();
-    add_sample(name, "", group, thread_seconds() - start, 0, nullptr);
+    const double seconds = thread_seconds() - start;
+    if (walk_ == Walk::Leaves) samples(entry(name, "", group)).forward.push_back(seconds);
   }
 
   std::vector<LayerTime> result() const {
     std::vector<LayerTime> out = entries_;
     for (size_t i = 0; i < out.size(); ++i) {
-      out[i].forward = median(forward_samples_[i]);
-      out[i].backward = median(backward_samples_[i]);
+      out[i].forward = median(samples_[i].forward);
+      out[i].backward = median(samples_[i].backward);
+    }
+    // A block's "(add)": the block as a unit minus its leaves, each a median (never below 0).
+    for (const Block& block : blocks_) {
+      double forward = median(block.forward), backward = median(block.backward);
+      for (size_t leaf : block.leaves) {
+        forward -= out[leaf].forward;
+        backward -= out[leaf].backward;
+      }
+      out[block.add_entry].forward = std::max(0.0, forward);
+      out[block.add_entry].backward = std::max(0.0, backward);
     }
     return out;
   }
 
  private:
-  // Forward entries are appended in forward order on the first pass; backward finds them by name.
+  struct Samples {
+    std::vector<double> forward, backward;
+  };
+  struct Block {
+    Residual* layer = nullptr;
+    std::vector<double> forward, backward;  // the block as a unit, per Blocks pass
+    const Tensor* y = nullptr;              // output and input gradient of the last Blocks pass
+    const Tensor* dx = nullptr;
+    std::vector<size_t> leaves;  // its leaves' entries
+    size_t add_entry = 0;
+  };
+
   size_t entry(const std::string& name, const std::string& summary, const std::string& group) {
     auto it = index_.find(name);
     if (it != index_.end()) return it->second;
     entries_.push_back(LayerTime{name, summary, group});
-    forward_samples_.emplace_back();
-    backward_samples_.emplace_back();
+    samples_.emplace_back();
     index_[name] = entries_.size() - 1;
     return entries_.size() - 1;
   }
-  void add_sample(const std::string& name, const std::string& summary, const std::string& group, double seconds,
-                  int pass_kind, LayerTime* flops_from) {
-    const size_t e = entry(name, summary, group);
-    if (flops_from) {
-      entries_[e].forward_flops = flops_from->forward_flops;
-      entries_[e].backward_flops = flops_from->backward_flops;
+  Samples& samples(size_t e) { return samples_[e]; }
+
+  // Blocks are numbered in forward order on the first Blocks pass.
+  Block& block_at(size_t index, Residual* layer) {
+    if (index == blocks_.size()) {
+      blocks_.emplace_back();
+      blocks_.back().layer = layer;
     }
-    (pass_kind == 1 ? backward_samples_ : forward_samples_)[e].push_back(seconds);
+    if (index > blocks_.size() || blocks_[index].layer != layer) throw std::logic_error("profile: block order changed");
+    return blocks_[index];
   }
 
   const Tensor& forward_layer(Layer& layer, const std::string& name, const Tensor& x, Mode mode) {
@@ -112,17 +142,24 @@ class Profiler {
         current = &forward_layer(seq->at(i), join(name, seq->name_at(i)), *current, mode);
       return *current;
     }
-    if (auto* block = dynamic_cast<Residual*>(&layer)) {
-      const double start = thread_seconds();
-      const Tensor& y = block->forward(x, mode);
-      const double whole = thread_seconds() - start;
-      // The leaves again, one by one, with the same inputs (the block's own y is untouched).
-      const double before = leaves_forward_total_;
-      walk_leaves_forward(block->body(), x, mode);
-      if (block->shortcut()) walk_leaves_forward(*block->shortcut(), x, mode);
-      add_sample(name + ".(add)", "residual add" + std::string(block->relu_after() ? " + ReLU" : ""), "residual add",
-                 std::max(0.0, whole - (leaves_forward_total_ - before)), 0, nullptr);
-      return y;
+    if (auto* residual = dynamic_cast<Residual*>(&layer)) {
+      Block& block = block_at(block_++, residual);
+      if (walk_ == Walk::Blocks) {
+        const double start = thread_seconds();
+        block.y = &residual->forward(x, mode);
+        block.forward.push_back(thread_seconds() - start);
+        return *block.y;
+      }
+      if (!block.y) throw std::logic_error("profile: a Leaves pass before any Blocks pass");
+      const size_t first = leaf_;
+      walk_leaves_forward(residual->body(), x, mode);
+      if (residual->shortcut()) walk_leaves_forward(*residual->shortcut(), x, mode);
+      if (block.leaves.empty()) {
+        for (size_t i = first; i < leaf_; ++i) block.leaves.push_back(leaf_entries_[i]);
+        block.add_entry =
+            entry(name + ".(add)", residual->relu_after() ? "residual add + ReLU" : "residual add", "residual add");
+      }
+      return *block.y;
     }
     return forward_leaf(layer, x, mode);
   }
@@ -132,57 +169,51 @@ class Profiler {
   }
 
   const Tensor& forward_leaf(Layer& layer, const Tensor& x, Mode mode) {
+    if (walk_ == Walk::Blocks) return layer.forward(x, mode);
     if (leaf_ >= infos_.size()) throw std::logic_error("profile: more leaves than describe() lists");
-    const LayerInfo& info = infos_[leaf_++];
+    const LayerInfo& info = infos_[leaf_];
     const double start = thread_seconds();
     const Tensor& y = layer.forward(x, mode);
     const double seconds = thread_seconds() - start;
-    leaves_forward_total_ += seconds;
-    LayerTime flops;
-    flops.forward_flops = 2.0 * static_cast<double>(info.macs) * batch_;
-    flops.backward_flops = flops.forward_flops * (layer.needs_input_grad() ? 2 : 1);
-    add_sample(info.name, info.summary, group_of(layer), seconds, 0, &flops);
-    leaf_layers_.resize(std::max(leaf_layers_.size(), leaf_));
-    leaf_layers_[leaf_ - 1] = info.name;
+    const size_t e = entry(info.name, info.summary, group_of(layer));
+    entries_[e].forward_flops = 2.0 * static_cast<double>(info.macs) * batch_;
+    entries_[e].backward_flops = entries_[e].forward_flops * (layer.needs_input_grad() ? 2 : 1);
+    samples(e).forward.push_back(seconds);
+    if (leaf_entries_.size() <= leaf_) leaf_entries_.resize(leaf_ + 1);
+    leaf_entries_[leaf_++] = e;
     return y;
   }
 
-  const Tensor& backward_layer(Layer& layer, const std::string& name, const Tensor& dy) {
+  const Tensor& backward_layer(Layer& layer, const Tensor& dy) {
     if (auto* seq = dynamic_cast<Sequential*>(&layer)) {
       const Tensor* current = &dy;
-      for (size_t i = seq->size(); i-- > 0;)
-        current = &backward_layer(seq->at(i), join(name, seq->name_at(i)), *current);
+      for (size_t i = seq->size(); i-- > 0;) current = &backward_layer(seq->at(i), *current);
       return *current;
     }
-    if (auto* block = dynamic_cast<Residual*>(&layer)) {
-      const double start = thread_seconds();
-      const Tensor& dx = block->backward(dy);
-      const double whole = thread_seconds() - start;
-      // The leaves again from dy (not masked by the block's ReLU: the timing does not depend on the values).
-      const double before = leaves_backward_total_;
-      if (block->shortcut()) walk_leaves_backward(*block->shortcut(), dy);
-      walk_leaves_backward(block->body(), dy);
-      add_sample(name + ".(add)", "", "residual add", std::max(0.0, whole - (leaves_backward_total_ - before)), 1,
-                 nullptr);
-      return dx;
+    if (auto* residual = dynamic_cast<Residual*>(&layer)) {
+      Block& block = block_at(--block_, residual);
+      if (walk_ == Walk::Blocks) {
+        const double start = thread_seconds();
+        block.dx = &residual->backward(dy);
+        block.backward.push_back(thread_seconds() - start);
+        return *block.dx;
+      }
+      // dy is not masked by the block's ReLU here: a layer's time does not depend on the values.
+      if (residual->shortcut()) walk_leaves_backward(*residual->shortcut(), dy);
+      walk_leaves_backward(residual->body(), dy);
+      return *block.dx;
     }
-    return backward_leaf(layer, dy);
+    if (walk_ == Walk::Blocks) return layer.backward(dy);
+    if (leaf_ == 0) throw std::logic_error("profile: backward met more leaves than forward");
+    const size_t e = leaf_entries_[--leaf_];
+    const double start = thread_seconds();
+    const Tensor& dx = layer.backward(dy);
+    samples(e).backward.push_back(thread_seconds() - start);
+    return dx;
   }
   void walk_leaves_backward(Sequential& seq, const Tensor& dy) {
     const Tensor* current = &dy;
-    for (size_t i = seq.size(); i-- > 0;) current = &backward_layer(seq.at(i), "", *current);
-  }
-
-  // Leaves are met in reverse on the way back; the walk forward recorded which name each one has.
-  const Tensor& backward_leaf(Layer& layer, const Tensor& dy) {
-    if (leaf_ == 0) throw std::logic_error("profile: backward met more leaves than forward");
-    const std::string& name = leaf_layers_[--leaf_];
-    const double start = thread_seconds();
-    const Tensor& dx = layer.backward(dy);
-    const double seconds = thread_seconds() - start;
-    leaves_backward_total_ += seconds;
-    add_sample(name, "", "", seconds, 1, nullptr);
-    return dx;
+    for (size_t i = seq.size(); i-- > 0;) current = &backward_layer(seq.at(i), *current);
   }
 
   static std::string join(const std::string& name, const std::string& child) {
@@ -193,11 +224,13 @@ class Profiler {
   Model& model_;
   int batch_;
   std::vector<LayerInfo> infos_;
-  std::vector<std::string> leaf_layers_;  // leaf index -> name, from the forward walk
-  size_t leaf_ = 0;
-  double leaves_forward_total_ = 0, leaves_backward_total_ = 0;
+  Walk walk_ = Walk::Blocks;
+  size_t leaf_ = 0;                   // next leaf (forward) / leaves still to meet (backward)
+  size_t block_ = 0;                  // next block (forward) / blocks still to meet (backward)
+  std::vector<size_t> leaf_entries_;  // leaf index -> entry
+  std::vector<Block> blocks_;
   std::vector<LayerTime> entries_;
-  std::vector<std::vector<double>> forward_samples_, backward_samples_;
+  std::vector<Samples> samples_;
   std::map<std::string, size_t> index_;
 };
 
@@ -213,7 +246,7 @@ ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<i
     model.backward(dlogits);
     optimizer.step();
   };
-  step();  // warm-up: buffers sized, caches and the pool primed
+  step();  // warm-up: buffers sized, caches primed
   std::vector<double> steps;
   Profiler profiler(model, x.dim(0));
   for (int r = 0; r < reps; ++r) {
@@ -221,14 +254,14 @@ ModelProfile profile_training(Model& model, const Tensor& x, const std::vector<i
     for (int c = 0; c < calls; ++c) step();
     steps.push_back((thread_seconds() - start) / calls);
     for (int c = 0; c < calls; ++c) {
-      profiler.begin_pass();
-      profiler.extra("(zero grad)", "optimizer", [&] { optimizer.zero_grad(); });
-      const Tensor* logits = &profiler.forward(x, Mode::Train);
-      profiler.check_leaf_count();
-      profiler.extra("(loss)", "loss", [&] { softmax_cross_entropy(*logits, labels, dlogits); });
-      profiler.backward(dlogits);
-      profiler.check_backward_done();
-      profiler.extra("(optimizer step)", "optimizer", [&] { optimizer.step(); });
+      for (auto walk : {Profiler::Walk::Blocks, Profiler::Walk::Leaves}) {
+        profiler.begin(walk);
+        profiler.extra("(zero grad)", "optimizer", [&] { optimizer.zero_grad(); });
+        const Tensor& logits = profiler.forward(x, Mode::Train);
+        profiler.extra("(loss)", "loss", [&] { softmax_cross_entropy(logits, labels, dlogits); });
+        profiler.backward(dlogits);
+        profiler.extra("(optimizer step)", "optimizer", [&] { optimizer.step(); });
+      }
     }
   }
   ModelProfile out;
@@ -246,9 +279,10 @@ ModelProfile profile_inference(Model& model, const Tensor& x, int reps, int call
     for (int c = 0; c < calls; ++c) model.forward(x, Mode::Eval);
     runs.push_back((thread_seconds() - start) / calls);
     for (int c = 0; c < calls; ++c) {
-      profiler.begin_pass();
-      profiler.forward(x, Mode::Eval);
-      profiler.check_leaf_count();
+      for (auto walk : {Profiler::Walk::Blocks, Profiler::Walk::Leaves}) {
+        profiler.begin(walk);
+        profiler.forward(x, Mode::Eval);
+      }
     }
   }
   ModelProfile out;

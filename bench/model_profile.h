@@ -2,12 +2,14 @@
 // its time. Instrumentation lives here, not in the engine: the profiler walks the model's trunk and head
 // itself, calling each leaf layer's forward/backward in the order Sequential would and timing each call.
 //
-// Residual blocks (BasicBlock, InvertedResidual) are timed as a unit first (their own forward/backward, the
-// exact engine path), then their body and shortcut leaves are run again one by one with the same inputs and
-// timed individually; the block's time minus its leaves' is reported as "<block>.(add)" (the residual add,
-// the ReLU after it, buffer traffic). The leaves' second run finds warm caches, so that remainder can come
-// out slightly high, or negative (clamped to 0). Running a leaf twice changes BatchNorm's running
-// statistics and doubles gradient accumulation: the profiled model is for timing only.
+// Residual blocks (BasicBlock, InvertedResidual) cannot be entered without changing the engine, so each
+// profiled call runs twice: once with every block as a unit (its own forward/backward, the engine's exact
+// path; the block is timed as one), once with the blocks' body and shortcut leaves run one by one from the
+// block's input and timed individually (the walk then continues from the block's output of the first run,
+// the same values). The block's median minus its leaves' medians is reported as "<block>.(add)": the
+// residual add, the ReLU after it and whatever else the block does. Both runs see the caches a real step
+// leaves (the layer before has just run). Running twice changes BatchNorm's running statistics: the profiled
+// model is for timing only.
 //
 // Times are CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID): run with one thread. Each entry is the
 // median over the repetitions.

@@ -31,6 +31,9 @@ const ModelTargets kTargets[] = {
 };
 constexpr double kScalingTarget = 1.7;       // 2-thread training images/s >= 1.7x the model's own 1-thread
 constexpr double kConv3x3PeakTarget = 0.60;  // resnet18's 3x3 convs, forward, 1 thread, of the FMA peak
+// Below this cpu share (CPU time / (wall x threads)) a run waited for its cores much of the time: its wall-clock
+// figures, and a scaling from them, describe the machine's load rather than the code.
+constexpr double kBusyShare = 0.8;
 
 struct Data {
   std::map<std::string, JsonObject> env, end;  // by impl: the first env line, the last end line
@@ -134,6 +137,17 @@ std::string verdict_at_most(double measured, double target) {
   return text;
 }
 
+// A scaling verdict, unless either run was starved of its cores.
+std::string scaling_verdict(double scaling, const Value& one, const Value& many) {
+  if (one.share < kBusyShare || many.share < kBusyShare) {
+    char text[128];
+    std::snprintf(text, sizeof text, "not measurable: busy machine (cpu share %.2f / %.2f, needs >= %.1f)", one.share,
+                  many.share, kBusyShare);
+    return text;
+  }
+  return verdict_at_least(scaling, kScalingTarget);
+}
+
 std::string clock_for(const ReportOptions& options, int threads) {
   if (options.clock != "auto") return options.clock;
   return threads == 1 ? "cpu" : "wall";
@@ -187,6 +201,14 @@ void print_models(const Data& d, const ReportOptions& options, const std::vector
       "time x threads): the part of its cores a run had (well below 1: a busy machine).\n\n",
       options.clock == "auto" ? "CPU time of the calling thread at 1 thread, wall clock at 2 threads"
                               : (options.clock + " for every row").c_str());
+  double lowest = 1;
+  for (const auto& [key, o] : d.results) lowest = std::min(lowest, num(o, "cpu_share", 1));
+  if (lowest < kBusyShare)
+    std::printf(
+        "**Busy machine**: some runs had as little as %.0f%% of their cores. One-thread rows use CPU time and "
+        "hold up (cache sharing with other processes still slows them somewhat); wall-clock rows marked (busy) and "
+        "the scaling below measure the load, not the code: run `make bench` on a quiet machine for those.\n\n",
+        100 * lowest);
   std::printf(
       "| model | measure | threads | plasmo | PyTorch | plasmo / PyTorch | target | met | cpu share plasmo / "
       "PyTorch |\n| --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- |\n");
@@ -213,6 +235,9 @@ void print_models(const Data& d, const ReportOptions& options, const std::vector
           met = ratio == "n/a" ? "n/a" : verdict_at_most(p.median / q.median, target.latency_ratio);
         }
         std::string share = (p.present ? fmt(p.share) : "n/a") + " / " + (q.present ? fmt(q.share) : "n/a");
+        // Wall-clock rows of a starved run measure the load, not the code.
+        if (clock == "wall" && ((p.present && p.share < kBusyShare) || (q.present && q.share < kBusyShare)))
+          share += " (busy)";
         std::printf("| %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", target.label, metric.label, t,
                     with_spread(p).c_str(), with_spread(q).c_str(), ratio.c_str(), goal.c_str(), met.c_str(),
                     share.c_str());
@@ -241,7 +266,7 @@ void print_scaling(const Data& d, int many) {
     const Value one = value(d, "plasmo", target.model, 1, "train", "wall");
     const Value two = value(d, "plasmo", target.model, many, "train", "wall");
     std::printf("| %s | %s | %s | >= %.1fx | %s | %s / %s |\n", target.label, p.c_str(), q.c_str(), kScalingTarget,
-                p == "n/a" ? "n/a" : verdict_at_least(plasmo, kScalingTarget).c_str(),
+                p == "n/a" ? "n/a" : scaling_verdict(plasmo, one, two).c_str(),
                 one.present ? fmt(one.share).c_str() : "n/a", two.present ? fmt(two.share).c_str() : "n/a");
   }
   std::printf("\n");
@@ -312,7 +337,7 @@ void print_targets(const Data& d, const ReportOptions& options, int many) {
     if (one.present && two.present)
       std::printf("| %s training, %d threads >= %.1fx 1 thread (wall) | %s | %s |\n", target.label, many,
                   kScalingTarget, ratio_text(two.median / one.median).c_str(),
-                  verdict_at_least(two.median / one.median, kScalingTarget).c_str());
+                  scaling_verdict(two.median / one.median, one, two).c_str());
   }
   double gflops = 0;
   const double fraction = resnet_conv3x3_forward_fraction(d, &gflops);
