@@ -131,7 +131,8 @@ class Profiler {
       blocks_.emplace_back();
       blocks_.back().layer = layer;
     }
-    if (index > blocks_.size() || blocks_[index].layer != layer) throw std::logic_error("profile: block order changed");
+    if (index >= blocks_.size() || blocks_[index].layer != layer)
+      throw std::logic_error("profile: block order changed");
     return blocks_[index];
   }
 
