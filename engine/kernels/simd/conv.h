@@ -1,0 +1,165 @@
+// The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
+// next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
+//
+//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: per-plane vectors, no GEMM
+//   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
+//   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
+//
+// Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
+// in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths; other strides go
+// through GEMM + col2im.
+#pragma once
+#include <cstring>
+
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_depthwise.h"
+#include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_gemm.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V, class Micro>
+struct Conv {
+  using Gemm = ConvGemm<V, Micro>;
+  using Depthwise = ConvDepthwise<V>;
+  using Direct = ConvDirect<V>;
+
+  // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
+  static void chunk(long units, int part, int parts, long& begin, long& end) {
+    begin = units * part / parts;
+    end = units * (part + 1) / parts;
+  }
+
+  // ---- forward --------------------------------------------------------------------------------------
+  static size_t forward_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return 0;
+    if (Direct::applies(g)) return Direct::forward_scratch(g);
+    return Gemm::forward_scratch(g);
+  }
+
+  // Part `part` of `parts`: each part writes a disjoint piece of y, and every element is computed by the
+  // same operations whatever the split, so the union equals the unsplit forward bit for bit.
+  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                           float* scratch, int part, int parts) {
+    long begin, end;
+    if (Depthwise::applies(g)) {
+      chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+      Depthwise::forward(g, x, weight, bias, y, begin, end);
+      return;
+    }
+    if (Direct::applies(g)) {
+      Direct::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      return;
+    }
+    // GEMM: split the batch columns in whole slivers when each part gets at least two of them; else
+    // (one small image) split the output channels.
+    const long columns = static_cast<long>(g.batch) * g.out_h * g.out_w;
+    const long slivers = (columns + Micro::NR - 1) / Micro::NR;
+    const int group_out = g.out_channels / g.groups;
+    if (parts == 1 || slivers >= 2L * parts) {
+      chunk(slivers, part, parts, begin, end);
+      begin *= Micro::NR;
+      end = end * Micro::NR < columns ? end * Micro::NR : columns;
+      if (begin < end) Gemm::forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
+    } else {
+      chunk(group_out, part, parts, begin, end);
+      if (begin < end)
+        Gemm::forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
+    }
+  }
+
+  // ---- backward data ----------------------------------------------------------------------------------
+  // The stride-1 backward data as a forward convolution: x' = dy, y' = dx, weights W' = flip(W)^T.
+  static ConvGeom transposed_geom(const ConvGeom& g) {
+    ConvGeom t = g;
+    t.in_channels = g.out_channels;
+    t.in_h = g.out_h;
+    t.in_w = g.out_w;
+    t.out_channels = g.in_channels;
+    t.out_h = g.in_h;
+    t.out_w = g.in_w;
+    t.pad_h = g.kernel_h - 1 - g.pad_h;  // may be negative (pad > kernel-1): the windows just crop
+    t.pad_w = g.kernel_w - 1 - g.pad_w;
+    return t;
+  }
+  static bool backward_data_as_forward(const ConvGeom& g) { return g.stride_h == 1 && g.stride_w == 1; }
+  static size_t weight_floats(const ConvGeom& g) {
+    return static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+  }
+
+  static size_t backward_data_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return 0;
+    if (backward_data_as_forward(g)) return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
+    return Gemm::backward_data_scratch(g);
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    if (Depthwise::applies(g)) {
+      Depthwise::backward_data(g, dy, weight, dx, 0, static_cast<long>(g.batch) * g.in_channels);
+      return;
+    }
+    if (backward_data_as_forward(g)) {
+      // W'[grp*group_in + ci][co][kh][kw] = W[grp*group_out + co][ci][kernel_h-1-kh][kernel_w-1-kw]
+      const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+      const int taps = g.kernel_h * g.kernel_w;
+      float* flipped = scratch;
+      for (int grp = 0; grp < g.groups; ++grp)
+        for (int co = 0; co < group_out; ++co)
+          for (int ci = 0; ci < group_in; ++ci) {
+            const float* src = weight + (static_cast<long>(grp * group_out + co) * group_in + ci) * taps;
+            float* dst = flipped + (static_cast<long>(grp * group_in + ci) * group_out + co) * taps;
+            for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+          }
+      forward_part(transposed_geom(g), dy, flipped, nullptr, dx, scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0,
+                   1);
+      return;
+    }
+    Gemm::backward_data(g, dy, weight, dx, scratch);
+  }
+
+  // ---- backward weight ------------------------------------------------------------------------------
+  static size_t backward_weight_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return 0;
+    if (Direct::applies(g)) return 0;
+    return Gemm::backward_weight_scratch(g);
+  }
+
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                              float* scratch) {
+    if (Depthwise::applies(g)) {
+      Depthwise::backward_weight(g, x, dy, dweight, dbias);
+      return;
+    }
+    if (Direct::applies(g))
+      Direct::backward_weight(g, x, dy, dweight);
+    else
+      Gemm::backward_weight(g, x, dy, dweight, scratch);
+    if (dbias) add_bias_grad(g, dy, dbias);
+  }
+
+  // db[oc] += sum over images and pixels of dy[n][oc][p].
+  static void add_bias_grad(const ConvGeom& g, const float* dy, float* dbias) {
+    constexpr int W = V::width;
+    const int P = g.out_h * g.out_w;
+    for (int oc = 0; oc < g.out_channels; ++oc) {
+      typename V::reg acc = V::zero();
+      for (int n = 0; n < g.batch; ++n) {
+        const float* row = dy + (static_cast<long>(n) * g.out_channels + oc) * P;
+        int p = 0;
+        for (; p + W <= P; p += W) acc = V::add(acc, V::load(row + p));
+        if (p < P) acc = V::add(acc, V::load_partial(row + p, P - p));
+      }
+      dbias[oc] += V::hsum(acc);
+    }
+  }
+
+  static size_t scratch_floats(const ConvGeom& g) {
+    size_t need = forward_scratch(g);
+    const size_t data = backward_data_scratch(g), weight = backward_weight_scratch(g);
+    if (data > need) need = data;
+    if (weight > need) need = weight;
+    return need;
+  }
+};
+
+}  // namespace plasmo::kernels::simd

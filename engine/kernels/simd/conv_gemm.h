@@ -1,0 +1,150 @@
+// Convolution as GEMM on packed panels, for layers with many channels (ResNet-18's 3x3 and 1x1 convs,
+// MobileNetV2's 1x1 expand/project convs, the stems). Per group g (W_g: group_out x K, K = group_in*kh*kw,
+// columns j = (image, output pixel) of the whole batch slice):
+//
+//   forward          y_g[oc][j]   = b[oc] + sum_k W_g[oc][k] * cols[k][j]           M = group_out, N = J
+//   backward data    dcols[k][j]  = sum_oc W_g[oc][k] * dy_g[oc][j];  dx += col2im    M = K,  N = J'
+//   backward weight  dW_g[oc][k] += sum_j dy_g[oc][j] * cols[k][j]                  M = group_out, N = K
+//
+// cols is never stored whole: the B packer reads the windows straight from x (conv_pack.h), so a 1x1
+// stride-1 convolution is a plain GEMM on the NCHW planes, and the columns of several images share one
+// GEMM, which keeps N large where one image has few pixels (ResNet's 4x4 and 2x2 stages).
+#pragma once
+#include <cstring>
+
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_pack.h"
+#include "engine/kernels/simd/gemm_driver.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V, class Micro>
+struct ConvGemm {
+  static constexpr int MR = Micro::MR, NR = Micro::NR;
+  // KC x NR floats of B (32 KB for NR = 32) stay in L1 while the MC x KC block of A streams from L2.
+  static constexpr int KC = 256;
+  static constexpr int MC_MAX = 512 / MR * MR;
+  static constexpr int NC = 512 / NR * NR;
+  static constexpr long kTargetColumns = 256;  // batch columns per backward-data GEMM (bounds its scratch)
+
+  static Blocking blocking(int M) { return Blocking{min_int(round_up(M, MR), MC_MAX), KC, NC}; }
+  static size_t gemm_floats(int M) { return gemm_scratch_floats<Micro>(blocking(M)); }
+
+  // ---- forward --------------------------------------------------------------------------------------
+  static size_t forward_scratch(const ConvGeom& g) { return gemm_floats(g.out_channels / g.groups); }
+
+  // Output channels [row_begin, row_end) of every group, batch columns [col_begin, col_end).
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                      float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+    const long plane = static_cast<long>(g.in_h) * g.in_w;
+    const Blocking blk = blocking(group_out);
+    float* Ap = scratch;
+    float* Bp = scratch + static_cast<long>(blk.MC) * blk.KC;
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const int row0 = grp * group_out + row_begin;
+      const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row0) * K, K, false};
+      const PackWindows<V, NR> pack_b{&g, x + grp * group_in * plane, g.in_channels * plane, col_begin};
+      const PlanesTile<NR> tile{y + static_cast<long>(row0) * P, static_cast<long>(g.out_channels) * P, P, col_begin};
+      gemm_blocked<Micro>(row_end - row_begin, static_cast<int>(col_end - col_begin), K, pack_a, pack_b, tile, false,
+                          bias ? bias + row0 : nullptr, blk, Ap, Bp);
+    }
+  }
+
+  // ---- backward data (col2im route: any stride and padding) ---------------------------------------------
+  static int images_per_chunk(const ConvGeom& g) {
+    const int P = g.out_h * g.out_w;
+    return max_int(1, min_int(g.batch, static_cast<int>((kTargetColumns + P - 1) / P)));
+  }
+  static size_t backward_data_scratch(const ConvGeom& g) {
+    const int K = g.in_channels / g.groups * g.kernel_h * g.kernel_w;
+    const size_t cols = static_cast<size_t>(K) * images_per_chunk(g) * g.out_h * g.out_w;
+    return gemm_floats(K) + cols;
+  }
+
+  // dx[ci][ih][iw] += cols[(ci*kh_n + kh)*kw_n + kw][oh*out_w + ow] for one image and group (ld: cols row stride).
+  static void col2im_add(const ConvGeom& g, const float* cols, long ld, float* dx) {
+    const int group_in = g.in_channels / g.groups;
+    for (int ci = 0; ci < group_in; ++ci)
+      for (int kh = 0; kh < g.kernel_h; ++kh)
+        for (int kw = 0; kw < g.kernel_w; ++kw) {
+          const float* row = cols + ((ci * g.kernel_h + kh) * g.kernel_w + kw) * ld;
+          // Output columns ow whose input column iw = ow*stride - pad + kw lies in [0, in_w).
+          const int iw0 = kw - g.pad_w;
+          int lo = iw0 >= 0 ? 0 : (-iw0 + g.stride_w - 1) / g.stride_w;
+          int hi = iw0 >= g.in_w ? 0 : (g.in_w - iw0 + g.stride_w - 1) / g.stride_w;
+          if (hi > g.out_w) hi = g.out_w;
+          if (lo > hi) lo = hi;
+          for (int oh = 0; oh < g.out_h; ++oh) {
+            const int ih = oh * g.stride_h - g.pad_h + kh;
+            if (ih < 0 || ih >= g.in_h) continue;
+            float* dx_row = dx + (static_cast<long>(ci) * g.in_h + ih) * g.in_w + iw0;
+            const float* src = row + oh * g.out_w;
+            if (g.stride_w == 1) {
+              int ow = lo;
+              for (; ow + V::width <= hi; ow += V::width)
+                V::store(dx_row + ow, V::add(V::load(dx_row + ow), V::load(src + ow)));
+              for (; ow < hi; ++ow) dx_row[ow] += src[ow];
+            } else {
+              for (int ow = lo; ow < hi; ++ow) dx_row[ow * g.stride_w] += src[ow];
+            }
+          }
+        }
+  }
+
+  // dx = conv_transpose(dy, W) for the whole slice (overwrites dx).
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w;
+    std::memset(dx, 0, sizeof(float) * g.batch * g.in_channels * in_plane);
+    const Blocking blk = blocking(K);
+    float* Ap = scratch;
+    float* Bp = Ap + static_cast<long>(blk.MC) * blk.KC;
+    float* dcols = scratch + gemm_floats(K);
+    const int chunk = images_per_chunk(g);
+    for (int n0 = 0; n0 < g.batch; n0 += chunk) {
+      const int images = min_int(chunk, g.batch - n0);
+      const int J = images * P;
+      for (int grp = 0; grp < g.groups; ++grp) {
+        // dcols (K x J) = W_g^T (K x group_out) * dy_g (group_out x J)
+        const PackMatrix<V, MR> pack_a{weight + static_cast<long>(grp) * group_out * K, K, true};
+        const PackPlanes<V, NR> pack_b{dy + (static_cast<long>(n0) * g.out_channels + grp * group_out) * P,
+                                       static_cast<long>(g.out_channels) * P, P, 0};
+        gemm_blocked<Micro>(K, J, group_out, pack_a, pack_b, MatrixTile{dcols, J}, false, nullptr, blk, Ap, Bp);
+        for (int i = 0; i < images; ++i)
+          col2im_add(g, dcols + static_cast<long>(i) * P, J,
+                     dx + (static_cast<long>(n0 + i) * g.in_channels + grp * group_in) * in_plane);
+      }
+    }
+  }
+
+  // ---- backward weight ------------------------------------------------------------------------------------
+  static size_t backward_weight_scratch(const ConvGeom& g) {
+    return gemm_floats(g.out_channels / g.groups) + static_cast<size_t>(max_int(MR, NR)) * KC;
+  }
+
+  // dW_g (group_out x K) += dy_g (group_out x J) * cols^T (J x K), J = all batch columns; both operands are
+  // packed transposed (their rows run along J) from row buffers filled straight from dy and x.
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* scratch) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w;
+    const int J = g.batch * P;
+    const Blocking blk = blocking(group_out);
+    float* Ap = scratch;
+    float* Bp = Ap + static_cast<long>(blk.MC) * blk.KC;
+    float* tmp = scratch + gemm_floats(group_out);
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const PackTransposed<V, MR, PlaneRow> pack_a{
+          PlaneRow{dy + static_cast<long>(grp) * group_out * P, static_cast<long>(g.out_channels) * P, P}, tmp};
+      const PackTransposed<V, NR, WindowRow<V>> pack_b{
+          WindowRow<V>{&g, x + grp * group_in * in_plane, g.in_channels * in_plane}, tmp};
+      gemm_blocked<Micro>(group_out, K, J, pack_a, pack_b, MatrixTile{dweight + static_cast<long>(grp) * group_out * K, K},
+                          true, nullptr, blk, Ap, Bp);
+    }
+  }
+};
+
+}  // namespace plasmo::kernels::simd

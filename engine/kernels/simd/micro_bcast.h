@@ -1,0 +1,61 @@
+// The register-blocked GEMM microkernel for ISAs with a broadcast-from-memory FMA operand (x86).
+//
+//   C[MR x NR] = init + sum_{k < kc} Ap[k][0..MR) (outer) Bp[k][0..NR),   NR = NV * V::width
+//   init = C (accumulate), else row_init[r] broadcast along the row (when given), else 0.
+//
+// Ap is a packed A sliver (kc x MR, k-major), Bp a packed B sliver (kc x NR, k-major), both contiguous, so
+// the inner loop streams two arrays. The MR*NV accumulators live in registers for the whole k loop: per
+// k, NV vector loads of B and MR broadcasts of A feed MR*NV independent FMAs. Every element of C sees
+// the same sequence of operations (init, then k = 0, 1, ... in order) wherever its tile sits, so results
+// do not depend on how callers split M or N.
+#pragma once
+
+namespace plasmo::kernels::simd {
+
+template <class V, int MR_, int NV>
+struct MicroBcast {
+  static constexpr int MR = MR_;
+  static constexpr int NR = NV * V::width;
+  using reg = typename V::reg;
+
+  static inline void run(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc,
+                         bool accumulate, const float* row_init) {
+    reg acc[MR][NV];
+    if (accumulate) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::load(C + r * ldc + v * V::width);
+    } else if (row_init) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::set1(row_init[r]);
+    } else {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+    }
+#pragma GCC unroll 2
+    for (int k = 0; k < kc; ++k) {
+      reg b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = V::load(Bp + v * V::width);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const reg a = V::set1(Ap[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a, b[v], acc[r][v]);
+      }
+      Ap += MR;
+      Bp += NR;
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) V::store(C + r * ldc + v * V::width, acc[r][v]);
+  }
+};
+
+}  // namespace plasmo::kernels::simd
