@@ -53,6 +53,9 @@ struct Vec {
     return _mm512_permutex2var_ps(low, even, high);
   }
 
+  // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).
+  static inline reg load_even(const float* p) { return load_even_lanes(p, 0, width); }
+
   static inline float hsum(reg v) { return _mm512_reduce_add_ps(v); }
 
   // dst[j*ldd + i] = src[i*lds + j] for i < rows (<= 16), j < 16: a rows x 16 block, transposed.

@@ -31,10 +31,12 @@ inline typename V::reg load_window(const float* row, int first, int stride, int 
   int lo, hi;
   valid_lanes(first, stride, limit, count, lo, hi);
   if (lo == hi) return V::zero();
-  if (V::has_masked_io && stride <= 2) {
-    if (stride == 1) return lo == 0 && hi == W ? V::load(row + first) : V::load_lanes(row + first, lo, hi);
-    return V::load_even_lanes(row + first, lo, hi);
+  if (lo == 0 && hi == W) {
+    if (stride == 1) return V::load(row + first);
+    if (stride == 2) return V::load_even(row + first);
   }
+  if (V::has_masked_io && stride <= 2)
+    return stride == 1 ? V::load_lanes(row + first, lo, hi) : V::load_even_lanes(row + first, lo, hi);
   alignas(64) float lanes[W];
   for (int t = 0; t < W; ++t) lanes[t] = (t >= lo && t < hi) ? row[first + t * stride] : 0.0f;
   return V::load(lanes);

@@ -30,12 +30,15 @@ inline void copy_window_row(const float* row, int in_w, int iw0, int stride, int
   if (hi > count) hi = count;
   if (lo > hi) lo = hi;
   if (stride > 2 || !V::has_masked_io) {
+    // Zeros, the valid stretch (memcpy, or whole vectors of even elements for stride 2), zeros.
     int i = 0;
     for (; i < lo; ++i) dst[i] = 0.0f;
     if (stride == 1) {
       if (hi > lo) std::memcpy(dst + lo, row + iw0 + lo, sizeof(float) * (hi - lo));
       i = hi;
     } else {
+      if (stride == 2)
+        for (; i + W <= hi; i += W) V::store(dst + i, V::load_even(row + iw0 + 2 * i));
       for (; i < hi; ++i) dst[i] = row[iw0 + i * stride];
     }
     for (; i < count; ++i) dst[i] = 0.0f;
