@@ -3,7 +3,12 @@
 #include "bench/peak.h"
 
 #if defined(__AVX512F__)
+// GCC 12 reports its own _mm512_undefined_ps() as uninitialized (see engine/kernels/avx512/vec.h).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 namespace plasmo::bench {
 

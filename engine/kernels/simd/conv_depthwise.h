@@ -17,8 +17,8 @@ namespace plasmo::kernels::simd {
 
 // Lanes t in [0, count) with 0 <= first + t*stride < limit: [lo, hi) (empty when lo == hi).
 static inline void valid_lanes(int first, int stride, int limit, int count, int& lo, int& hi) {
-  lo = first >= 0 ? 0 : (-first + stride - 1) / stride;
-  hi = first >= limit ? 0 : (limit - first + stride - 1) / stride;
+  lo = first >= 0 ? 0 : ceil_div_stride(-first, stride);
+  hi = first >= limit ? 0 : ceil_div_stride(limit - first, stride);
   if (hi > count) hi = count;
   if (lo > hi) lo = hi;
 }

@@ -30,25 +30,61 @@ struct ConvGemm {
   static Blocking blocking(int M) { return Blocking{min_int(round_up(M, MR), MC_MAX), KC, NC}; }
   static size_t gemm_floats(int M) { return gemm_scratch_floats<Micro>(blocking(M)); }
 
+  // ---- windows: padded chunks of images ---------------------------------------------------------------
+  // With padding, windows are read from a zero-padded copy of a chunk of images (about kChunkColumns
+  // batch columns), so packing is plain vector copies; without padding, straight from x.
+  static constexpr int kChunkColumns = 512;
+  static bool padded(const ConvGeom& g) { return g.pad_h != 0 || g.pad_w != 0; }
+  static int chunk_images(const ConvGeom& g) {
+    if (!padded(g)) return g.batch;
+    const int P = g.out_h * g.out_w;
+    return max_int(1, min_int(g.batch, (kChunkColumns + P - 1) / P));
+  }
+  static size_t window_floats(const ConvGeom& g) {
+    if (!padded(g)) return 0;
+    return static_cast<size_t>(chunk_images(g)) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width;
+  }
+  // The source for images [n0, n0 + images), padding them into `buffer` when needed; group offset applied later.
+  static WindowSource window_source(const ConvGeom& g, const float* x, int n0, int images, float* buffer) {
+    if (!padded(g)) {
+      const long plane = static_cast<long>(g.in_h) * g.in_w;
+      return WindowSource{x, g.in_channels * plane, plane, g.in_w, 0};
+    }
+    pad_images(g, x, n0, images, buffer);
+    const long plane = static_cast<long>(padded_h(g)) * padded_w(g);
+    return WindowSource{buffer, g.in_channels * plane, plane, padded_w(g), n0};
+  }
+  static WindowSource group_source(WindowSource src, int first_channel) {
+    src.base += first_channel * src.plane;
+    return src;
+  }
+
   // ---- forward --------------------------------------------------------------------------------------
-  static size_t forward_scratch(const ConvGeom& g) { return gemm_floats(g.out_channels / g.groups); }
+  static size_t forward_scratch(const ConvGeom& g) { return gemm_floats(g.out_channels / g.groups) + window_floats(g); }
 
   // Output channels [row_begin, row_end) of every group, batch columns [col_begin, col_end).
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                       float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
-    const long plane = static_cast<long>(g.in_h) * g.in_w;
     const Blocking blk = blocking(group_out);
     float* Ap = scratch;
     float* Bp = scratch + static_cast<long>(blk.MC) * blk.KC;
-    for (int grp = 0; grp < g.groups; ++grp) {
-      const int row0 = grp * group_out + row_begin;
-      const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row0) * K, K, false};
-      const PackWindows<V, NR> pack_b{&g, x + grp * group_in * plane, g.in_channels * plane, col_begin};
-      const PlanesTile<NR> tile{y + static_cast<long>(row0) * P, static_cast<long>(g.out_channels) * P, P, col_begin};
-      gemm_blocked<Micro>(row_end - row_begin, static_cast<int>(col_end - col_begin), K, pack_a, pack_b, tile, false,
-                          bias ? bias + row0 : nullptr, blk, Ap, Bp);
+    float* windows = scratch + gemm_floats(group_out);
+    const int chunk = chunk_images(g);
+    for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
+      const int images = min_int(chunk, g.batch - n0);
+      const long c0 = col_begin > static_cast<long>(n0) * P ? col_begin : static_cast<long>(n0) * P;
+      const long c1 = col_end < static_cast<long>(n0 + images) * P ? col_end : static_cast<long>(n0 + images) * P;
+      const WindowSource src = window_source(g, x, n0, images, windows);
+      for (int grp = 0; grp < g.groups; ++grp) {
+        const int row0 = grp * group_out + row_begin;
+        const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row0) * K, K, false};
+        const PackWindows<V, NR> pack_b{&g, group_source(src, grp * group_in), c0};
+        const PlanesTile<NR> tile{y + static_cast<long>(row0) * P, static_cast<long>(g.out_channels) * P, P, c0};
+        gemm_blocked<Micro>(row_end - row_begin, static_cast<int>(c1 - c0), K, pack_a, pack_b, tile, false,
+                            bias ? bias + row0 : nullptr, blk, Ap, Bp);
+      }
     }
   }
 
@@ -122,27 +158,33 @@ struct ConvGemm {
 
   // ---- backward weight ------------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
-    return gemm_floats(g.out_channels / g.groups) + static_cast<size_t>(max_int(MR, NR)) * KC;
+    return gemm_floats(g.out_channels / g.groups) + static_cast<size_t>(max_int(MR, NR)) * KC + window_floats(g);
   }
 
-  // dW_g (group_out x K) += dy_g (group_out x J) * cols^T (J x K), J = all batch columns; both operands are
-  // packed transposed (their rows run along J) from row buffers filled straight from dy and x.
+  // dW_g (group_out x K) += dy_g (group_out x J) * cols^T (J x K) over the batch columns J, one chunk of
+  // images at a time; both operands are packed transposed (their rows run along J) from row buffers
+  // filled straight from dy and the windows.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* scratch) {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
-    const long in_plane = static_cast<long>(g.in_h) * g.in_w;
-    const int J = g.batch * P;
     const Blocking blk = blocking(group_out);
     float* Ap = scratch;
     float* Bp = Ap + static_cast<long>(blk.MC) * blk.KC;
     float* tmp = scratch + gemm_floats(group_out);
-    for (int grp = 0; grp < g.groups; ++grp) {
-      const PackTransposed<V, MR, PlaneRow> pack_a{
-          PlaneRow{dy + static_cast<long>(grp) * group_out * P, static_cast<long>(g.out_channels) * P, P}, tmp};
-      const PackTransposed<V, NR, WindowRow<V>> pack_b{
-          WindowRow<V>{&g, x + grp * group_in * in_plane, g.in_channels * in_plane}, tmp};
-      gemm_blocked<Micro>(group_out, K, J, pack_a, pack_b, MatrixTile{dweight + static_cast<long>(grp) * group_out * K, K},
-                          true, nullptr, blk, Ap, Bp);
+    float* windows = tmp + static_cast<long>(max_int(MR, NR)) * KC;
+    const int chunk = chunk_images(g);
+    for (int n0 = 0; n0 < g.batch; n0 += chunk) {
+      const int images = min_int(chunk, g.batch - n0);
+      const WindowSource src = window_source(g, x, n0, images, windows);
+      const float* dy_chunk = dy + static_cast<long>(n0) * g.out_channels * P;
+      for (int grp = 0; grp < g.groups; ++grp) {
+        const PackTransposed<V, MR, PlaneRow> pack_a{
+            PlaneRow{dy_chunk + static_cast<long>(grp) * group_out * P, static_cast<long>(g.out_channels) * P, P}, tmp};
+        const PackTransposed<V, NR, WindowRow<V>> pack_b{
+            WindowRow<V>{&g, group_source(src, grp * group_in), static_cast<long>(n0) * P}, tmp};
+        gemm_blocked<Micro>(group_out, K, images * P, pack_a, pack_b,
+                            MatrixTile{dweight + static_cast<long>(grp) * group_out * K, K}, true, nullptr, blk, Ap, Bp);
+      }
     }
   }
 };

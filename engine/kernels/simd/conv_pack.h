@@ -4,10 +4,11 @@
 //   column j of a batch slice  <->  image n = j / P, output pixel p = j % P = oh * out_w + ow   (P = out_h*out_w)
 //
 // PackWindows      B[k][j] = x[n][ci][oh*stride - pad + kh][ow*stride - pad + kw] (0 in the padding),
-//                  k = (ci*kernel_h + kh)*kernel_w + kw: im2col done while packing, never stored whole.
-// PackWindowsT     the same matrix transposed (k indexes slivers, j runs along the packed dimension).
+//                  k = (ci*kernel_h + kh)*kernel_w + kw: im2col done while packing, never stored whole,
+//                  read from a WindowSource (x, or a zero-padded copy of a few images: no bounds checks).
+// WindowRow        one row of that matrix (for packing it transposed: the weight gradient).
 // PackPlanes       B[row][j] = X[n][row][p] for a [batch, rows, P] tensor (dy in backward data).
-// PackPlanesT      the same transposed (dy as the A operand of the weight gradient).
+// PlaneRow         one row of that matrix (dy as the transposed A operand of the weight gradient).
 // PlanesTile       C[row][j] <-> Y[n][row0 + row][p]: the NCHW output of a GEMM over batch columns.
 //
 // A run is a stretch of columns in one image and one output row (for windows) or one image (for planes):
@@ -20,44 +21,65 @@
 
 namespace plasmo::kernels::simd {
 
-// dst[i] = row[iw0 + i*stride] where 0 <= iw0 + i*stride < in_w, else 0, for i < count.
+// dst[i] = src[i * stride] for i < count; every address read is inside the window (masked loads only
+// keep the tail from reading past it).
 template <class V>
-inline void copy_window_row(const float* row, int in_w, int iw0, int stride, int count, float* dst) {
+inline void copy_strided(const float* src, int stride, int count, float* dst) {
   constexpr int W = V::width;
-  // Valid i: [lo, hi).
-  int lo = iw0 >= 0 ? 0 : (-iw0 + stride - 1) / stride;
-  int hi = iw0 >= in_w ? 0 : (in_w - iw0 + stride - 1) / stride;
-  if (hi > count) hi = count;
-  if (lo > hi) lo = hi;
-  if (stride > 2 || !V::has_masked_io) {
-    // Zeros, the valid stretch (memcpy, or whole vectors of even elements for stride 2), zeros.
-    int i = 0;
-    for (; i < lo; ++i) dst[i] = 0.0f;
-    if (stride == 1) {
-      if (hi > lo) std::memcpy(dst + lo, row + iw0 + lo, sizeof(float) * (hi - lo));
-      i = hi;
-    } else {
-      if (stride == 2)
-        for (; i + W <= hi; i += W) V::store(dst + i, V::load_even(row + iw0 + 2 * i));
-      for (; i < hi; ++i) dst[i] = row[iw0 + i * stride];
+  int i = 0;
+  if (stride == 1) {
+    for (; i + W <= count; i += W) V::store(dst + i, V::load(src + i));
+    if (i < count) {
+      if (V::has_masked_io) {
+        V::store_partial(dst + i, V::load_partial(src + i, count - i), count - i);
+        return;
+      }
+      for (; i < count; ++i) dst[i] = src[i];
     }
-    for (; i < count; ++i) dst[i] = 0.0f;
     return;
   }
-  for (int c0 = 0; c0 < count; c0 += W) {
-    const int lane_lo = lo - c0, lane_hi = hi - c0;
-    typename V::reg v;
-    if (lane_lo <= 0 && lane_hi >= W)
-      v = stride == 1 ? V::load(row + iw0 + c0) : V::load_even_lanes(row + iw0 + 2 * c0, 0, W);
-    else if (lane_hi <= 0 || lane_lo >= W)
-      v = V::zero();
-    else
-      v = stride == 1 ? V::load_lanes(row + iw0 + c0, lane_lo, lane_hi)
-                      : V::load_even_lanes(row + iw0 + 2 * c0, lane_lo, lane_hi);
-    if (c0 + W <= count)
-      V::store(dst + c0, v);
-    else
-      V::store_partial(dst + c0, v, count - c0);
+  if (stride == 2) {
+    for (; i + W <= count; i += W) V::store(dst + i, V::load_even(src + 2 * i));
+    if (i < count && V::has_masked_io) {
+      V::store_partial(dst + i, V::load_even_lanes(src + 2 * i, 0, count - i), count - i);
+      return;
+    }
+  }
+  for (; i < count; ++i) dst[i] = src[i * stride];
+}
+
+// Where the packers read windows from: images laid out so that every window lies inside them. Window
+// row oh*stride_h + kh, column ow*stride_w + kw of channel ci of image n is at
+//   base + (n - n_first) * image_stride + ci * plane + row * row_len + column,
+// which is x itself for a convolution without padding, else a zero-padded copy made by pad_images.
+struct WindowSource {
+  const float* base;
+  long image_stride, plane;
+  int row_len, n_first;
+};
+
+inline int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
+inline int padded_w(const ConvGeom& g) { return g.in_w + 2 * g.pad_w; }
+
+// dst[i][c][sh][sw] = x[n_first + i][c][sh - pad_h][sw - pad_w], 0 outside x (a negative padding crops).
+inline void pad_images(const ConvGeom& g, const float* x, int n_first, int images, float* dst) {
+  const int Hs = padded_h(g), Ws = padded_w(g);
+  // Columns sw with 0 <= sw - pad_w < in_w.
+  const int col_lo = max_int(0, g.pad_w), col_hi = min_int(Ws, g.in_w + g.pad_w);
+  for (long plane = 0; plane < static_cast<long>(images) * g.in_channels; ++plane) {
+    const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * g.in_h * g.in_w;
+    float* out = dst + plane * Hs * Ws;
+    for (int sh = 0; sh < Hs; ++sh, out += Ws) {
+      const int ih = sh - g.pad_h;
+      if (ih < 0 || ih >= g.in_h || col_lo >= col_hi) {
+        std::memset(out, 0, sizeof(float) * Ws);
+        continue;
+      }
+      std::memset(out, 0, sizeof(float) * col_lo);
+      std::memcpy(out + col_lo, src + static_cast<long>(ih) * g.in_w + (col_lo - g.pad_w),
+                  sizeof(float) * (col_hi - col_lo));
+      std::memset(out + col_hi, 0, sizeof(float) * (Ws - col_hi));
+    }
   }
 }
 
@@ -83,38 +105,36 @@ inline int split_runs(long col, int count, int P, int row_len, Run* runs) {
 }
 
 // B[k][j] of the forward convolution for one group: k over group_in*kernel_h*kernel_w window taps, j over
-// the columns [col_offset, ...) of the batch. x points at the group's first channel of image 0.
+// the batch columns from col_offset on; src points at the group's first channel.
 template <class V, int R>
 struct PackWindows {
   const ConvGeom* g;
-  const float* x;
-  long image_stride;  // floats between images (in_channels * in_h * in_w)
+  WindowSource src;
   long col_offset;
 
   void operator()(int col0, int cols, int k0, int kc, float* dst) const {
     const ConvGeom& geo = *g;
     const int P = geo.out_h * geo.out_w;
-    const long plane = static_cast<long>(geo.in_h) * geo.in_w;
     Run runs[R];
+    const float* base[R];
     for (int s = 0; s < cols; s += R) {
       const int width = min_int(R, cols - s);
       const int num_runs = split_runs(col_offset + col0 + s, width, P, geo.out_w, runs);
+      for (int r = 0; r < num_runs; ++r)
+        base[r] = src.base + (runs[r].n - src.n_first) * src.image_stride +
+                  static_cast<long>(runs[r].oh * geo.stride_h) * src.row_len + runs[r].ow * geo.stride_w;
       float* d = dst + static_cast<long>(s) * kc;
       // Window tap k = (ci, kh, kw), advanced incrementally.
       int ci = k0 / (geo.kernel_h * geo.kernel_w), kh = (k0 / geo.kernel_w) % geo.kernel_h, kw = k0 % geo.kernel_w;
       for (int k = 0; k < kc; ++k, d += R) {
-        for (int r = 0; r < num_runs; ++r) {
-          const Run& run = runs[r];
-          const int ih = run.oh * geo.stride_h - geo.pad_h + kh;
-          if (ih < 0 || ih >= geo.in_h) {
-            std::memset(d + run.dst, 0, sizeof(float) * run.count);
-            continue;
-          }
-          const float* row = x + run.n * image_stride + ci * plane + static_cast<long>(ih) * geo.in_w;
-          copy_window_row<V>(row, geo.in_w, run.ow * geo.stride_w - geo.pad_w + kw, geo.stride_w, run.count,
-                             d + run.dst);
+        const long offset = ci * src.plane + static_cast<long>(kh) * src.row_len + kw;
+        if (num_runs == 1 && width == R && geo.stride_w == 1) {
+          copy_pad<V, R>(base[0] + offset, R, d);
+        } else {
+          for (int r = 0; r < num_runs; ++r)
+            copy_strided<V>(base[r] + offset, geo.stride_w, runs[r].count, d + runs[r].dst);
+          for (int i = width; i < R; ++i) d[i] = 0.0f;
         }
-        for (int i = width; i < R; ++i) d[i] = 0.0f;
         if (++kw == geo.kernel_w) {
           kw = 0;
           if (++kh == geo.kernel_h) {
@@ -144,29 +164,25 @@ inline void pack_rows_transposed(const FillRow& fill_row, int line0, int lines, 
   }
 }
 
-// One im2col row: tap k = (ci, kh, kw) over columns [j0, j0 + count) of the batch (see PackWindows).
+// One im2col row: tap k = (ci, kh, kw) over batch columns [col_offset + j0, ... + count) (see PackWindows).
 template <class V>
 struct WindowRow {
   const ConvGeom* g;
-  const float* x;
-  long image_stride;
+  WindowSource src;
+  long col_offset;
   void operator()(int k, long j0, int count, float* out) const {
     const ConvGeom& geo = *g;
     const int P = geo.out_h * geo.out_w;
     const int ci = k / (geo.kernel_h * geo.kernel_w), kh = (k / geo.kernel_w) % geo.kernel_h, kw = k % geo.kernel_w;
-    const long plane = static_cast<long>(geo.in_h) * geo.in_w;
+    const float* tap = src.base + ci * src.plane + static_cast<long>(kh) * src.row_len + kw;
     for (int done = 0; done < count;) {
-      const long j = j0 + done;
+      const long j = col_offset + j0 + done;
       const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
       const int oh = p / geo.out_w, ow = p % geo.out_w;
       const int len = min_int(geo.out_w - ow, count - done);
-      const int ih = oh * geo.stride_h - geo.pad_h + kh;
-      if (ih < 0 || ih >= geo.in_h) {
-        std::memset(out + done, 0, sizeof(float) * len);
-      } else {
-        const float* row = x + n * image_stride + ci * plane + static_cast<long>(ih) * geo.in_w;
-        copy_window_row<V>(row, geo.in_w, ow * geo.stride_w - geo.pad_w + kw, geo.stride_w, len, out + done);
-      }
+      copy_strided<V>(tap + (n - src.n_first) * src.image_stride + static_cast<long>(oh * geo.stride_h) * src.row_len +
+                          ow * geo.stride_w,
+                      geo.stride_w, len, out + done);
       done += len;
     }
   }

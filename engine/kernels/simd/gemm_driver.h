@@ -17,6 +17,8 @@
 //   for jc (NC columns): for pc (KC of K): pack B panel   [KC x NC: its NR-slivers are reused by all rows]
 //     for ic (MC rows): pack A block                     [MC x KC: stays in L2 for the whole panel]
 //       for jr (NR): for ir (MR): microkernel             [B sliver KC x NR stays in L1 across ir]
+// When all rows fit one block (M <= MC, the usual case for convolutions), each B sliver is packed just
+// before its microkernels run, so it goes from the packer to the FMAs through L1 only.
 // The first K block starts from init (C when accumulating, else the per-row row_init or 0); later
 // blocks add to C. Each element of C therefore sees: init, then k = 0 .. K-1 in order, whatever tile
 // or thread computes it.
@@ -32,6 +34,10 @@ struct Blocking {
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 static inline int max_int(int a, int b) { return a > b ? a : b; }
 static inline int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
+// ceil(value / stride) for value >= 0, without a division for the common strides 1 and 2.
+static inline int ceil_div_stride(int value, int stride) {
+  return stride == 1 ? value : stride == 2 ? (value + 1) >> 1 : (value + stride - 1) / stride;
+}
 
 // dst[j*ldd + r] = src[r*lds + j] for r < rows, j < cols (a transposing copy), using the ISA's register
 // transpose of (up to width) x width blocks, scalar copies for the last cols % width columns.
@@ -149,18 +155,33 @@ void gemm_blocked(int M, int N, int K, const PackA& pack_a, const PackB& pack_b,
     // K == 0 still runs one (empty) block so C gets its init.
     for (int pc = 0; pc < K || pc == 0; pc += blk.KC) {
       const int kc = min_int(blk.KC, K - pc);
-      pack_b(jc, nc, pc, kc, Bp);
       const bool acc = accumulate || pc > 0;
-      for (int ic = 0; ic < M; ic += blk.MC) {
-        const int mc = min_int(blk.MC, M - ic);
-        pack_a(ic, mc, pc, kc, Ap);
+      if (M <= blk.MC) {
+        // One block of rows: each B sliver is used once, right after packing it, so it is packed into
+        // the first sliver of Bp and never leaves L1.
+        pack_a(0, M, pc, kc, Ap);
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = min_int(NR, nc - jr);
-          for (int ir = 0; ir < mc; ir += MR) {
-            const int mr = min_int(MR, mc - ir);
-            const float* init = (!acc && row_init) ? row_init + ic + ir : nullptr;
-            gemm_tile<Micro>(ic + ir, jc + jr, mr, nr, kc, Ap + static_cast<long>(ir) * kc,
-                             Bp + static_cast<long>(jr) * kc, c, acc, init);
+          pack_b(jc + jr, nr, pc, kc, Bp);
+          for (int ir = 0; ir < M; ir += MR) {
+            const float* init = (!acc && row_init) ? row_init + ir : nullptr;
+            gemm_tile<Micro>(ir, jc + jr, min_int(MR, M - ir), nr, kc, Ap + static_cast<long>(ir) * kc, Bp, c, acc,
+                             init);
+          }
+        }
+      } else {
+        pack_b(jc, nc, pc, kc, Bp);
+        for (int ic = 0; ic < M; ic += blk.MC) {
+          const int mc = min_int(blk.MC, M - ic);
+          pack_a(ic, mc, pc, kc, Ap);
+          for (int jr = 0; jr < nc; jr += NR) {
+            const int nr = min_int(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+              const int mr = min_int(MR, mc - ir);
+              const float* init = (!acc && row_init) ? row_init + ic + ir : nullptr;
+              gemm_tile<Micro>(ic + ir, jc + jr, mr, nr, kc, Ap + static_cast<long>(ir) * kc,
+                               Bp + static_cast<long>(jr) * kc, c, acc, init);
+            }
           }
         }
       }
