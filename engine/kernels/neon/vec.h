@@ -76,12 +76,27 @@ struct Micro {
   static constexpr int NR = 12;
   static inline void run(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc,
                          bool accumulate, const float* row_init) {
+    run_with(kc, Ap, [Bp](int k, int v) { return vld1q_f32(Bp + k * NR + v * 4); }, C, ldc, accumulate, row_init);
+  }
+  // Vector v of B's row k at bvec[v] + offsets[k] (see simd::MicroBcast::run_indirect).
+  static inline void run_indirect(int kc, const float* __restrict Ap, const float* const* bvec, const int* offsets,
+                                  float* C, long ldc, bool accumulate, const float* row_init) {
+    const float *b0 = bvec[0], *b1 = bvec[1], *b2 = bvec[2];
+    run_with(kc, Ap,
+             [=](int k, int v) { return vld1q_f32((v == 0 ? b0 : v == 1 ? b1 : b2) + offsets[k]); }, C, ldc,
+             accumulate, row_init);
+  }
+
+  template <class LoadB>
+  static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b,
+                                                             float* C, long ldc, bool accumulate,
+                                                             const float* row_init) {
     float32x4_t acc[8][3];
     for (int r = 0; r < 8; ++r)
       for (int v = 0; v < 3; ++v)
         acc[r][v] = accumulate ? vld1q_f32(C + r * ldc + v * 4) : vdupq_n_f32(row_init ? row_init[r] : 0.0f);
     for (int k = 0; k < kc; ++k) {
-      const float32x4_t b0 = vld1q_f32(Bp), b1 = vld1q_f32(Bp + 4), b2 = vld1q_f32(Bp + 8);
+      const float32x4_t b0 = load_b(k, 0), b1 = load_b(k, 1), b2 = load_b(k, 2);
       const float32x4_t a_lo = vld1q_f32(Ap), a_hi = vld1q_f32(Ap + 4);
 #define PLASMO_NEON_ROW(r, a, lane)                   \
   acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, a, lane); \
@@ -97,7 +112,6 @@ struct Micro {
       PLASMO_NEON_ROW(7, a_hi, 3)
 #undef PLASMO_NEON_ROW
       Ap += 8;
-      Bp += 12;
     }
     for (int r = 0; r < 8; ++r)
       for (int v = 0; v < 3; ++v) vst1q_f32(C + r * ldc + v * 4, acc[r][v]);

@@ -82,9 +82,63 @@ struct ConvGemm {
         const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row0) * K, K, false};
         const PackWindows<V, NR> pack_b{&g, group_source(src, grp * group_in), c0};
         const PlanesTile<NR> tile{y + static_cast<long>(row0) * P, static_cast<long>(g.out_channels) * P, P, c0};
-        gemm_blocked<Micro>(row_end - row_begin, static_cast<int>(c1 - c0), K, pack_a, pack_b, tile, false,
-                            bias ? bias + row0 : nullptr, blk, Ap, Bp);
+        forward_gemm(g, group_source(src, grp * group_in), row_end - row_begin, c0, c1, K, pack_a, pack_b, tile,
+                     bias ? bias + row0 : nullptr, blk, Ap, Bp);
       }
+    }
+  }
+
+  // The forward GEMM of one group over batch columns [c0, c1). Like gemm_blocked, except that where a B
+  // sliver is whole vectors each lying in one row of the window source (stride 1 and output rows of
+  // whole vectors: 16 or 32 wide with AVX-512; or a pointwise convolution, whose images are contiguous),
+  // the microkernel reads B straight from the source through per-tap offsets and nothing is packed.
+  template <class PackA, class PackB, class Tile>
+  static void forward_gemm(const ConvGeom& g, const WindowSource& src, int M, long c0, long c1, int K,
+                           const PackA& pack_a, const PackB& pack_b, const Tile& tile, const float* row_init,
+                           const Blocking& blk, float* Ap, float* Bp) {
+    constexpr int W = V::width, NV = NR / W;
+    const int N = static_cast<int>(c1 - c0), P = g.out_h * g.out_w;
+    const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.pad_h == 0 && g.pad_w == 0;
+    const bool in_place = g.stride_w == 1 && (pointwise || g.out_w % W == 0);
+    int offsets[KC];
+    for (int pc = 0; pc < K || pc == 0; pc += blk.KC) {
+      const int kc = min_int(blk.KC, K - pc);
+      const bool acc = pc > 0;
+      for (int kk = 0; kk < kc; ++kk) {
+        const int k = pc + kk;
+        const int ci = k / (g.kernel_h * g.kernel_w), kh = (k / g.kernel_w) % g.kernel_h, kw = k % g.kernel_w;
+        offsets[kk] = static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw);
+      }
+      for (int ic = 0; ic < M; ic += blk.MC) {
+        const int mc = min_int(blk.MC, M - ic);
+        pack_a(ic, mc, pc, kc, Ap);
+        for (int jr = 0; jr < N; jr += NR) {
+          const int nr = min_int(NR, N - jr);
+          const float* bvec[NV];
+          bool direct = in_place && nr == NR;
+          for (int v = 0; v < NV && direct; ++v) {
+            const long j = c0 + jr + v * W;
+            const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
+            const int oh = p / g.out_w, ow = p % g.out_w;
+            direct = pointwise ? p + W <= P : ow + W <= g.out_w;
+            bvec[v] = src.base + (n - src.n_first) * src.image_stride + static_cast<long>(oh * g.stride_h) * src.row_len +
+                      ow;
+          }
+          if (!direct) pack_b(static_cast<int>(jr), nr, pc, kc, Bp);
+          for (int ir = 0; ir < mc; ir += MR) {
+            const float* a = Ap + static_cast<long>(ir) * kc;
+            const float* init = (!acc && row_init) ? row_init + ic + ir : nullptr;
+            if (direct)
+              gemm_tile_with<Micro>(ic + ir, jr, min_int(MR, mc - ir), nr, tile, acc, init,
+                                    [&](float* C, long ldc, bool accum, const float* start) {
+                                      Micro::run_indirect(kc, a, bvec, offsets, C, ldc, accum, start);
+                                    });
+            else
+              gemm_tile<Micro>(ic + ir, jr, min_int(MR, mc - ir), nr, kc, a, Bp, tile, acc, init);
+          }
+        }
+      }
+      if (K == 0) break;
     }
   }
 

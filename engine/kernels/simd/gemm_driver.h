@@ -117,15 +117,16 @@ inline size_t gemm_scratch_floats(const Blocking& b) {
   return static_cast<size_t>(b.MC) * b.KC + static_cast<size_t>(b.NC) * b.KC;
 }
 
-// One MR x NR tile (or its top-left rows x cols part at the edges).
-template <class Micro, class CTile>
-inline void gemm_tile(int row, int col, int rows, int cols, int kc, const float* Ap, const float* Bp, const CTile& c,
-                      bool accumulate, const float* row_init) {
+// One MR x NR tile (or its top-left rows x cols part at the edges): kernel(C, ldc, accumulate, row_init)
+// runs the microkernel on a full tile, either in place or on a buffer.
+template <class Micro, class CTile, class Kernel>
+inline void gemm_tile_with(int row, int col, int rows, int cols, const CTile& c, bool accumulate,
+                           const float* row_init, const Kernel& kernel) {
   constexpr int MR = Micro::MR, NR = Micro::NR;
   long ldc = 0;
   if (rows == MR && cols == NR) {
     if (float* dst = c.direct(row, col, ldc)) {
-      Micro::run(kc, Ap, Bp, dst, ldc, accumulate, row_init);
+      kernel(dst, ldc, accumulate, row_init);
       return;
     }
   }
@@ -140,8 +141,15 @@ inline void gemm_tile(int row, int col, int rows, int cols, int kc, const float*
   }
   for (int r = 0; r < MR; ++r)  // lanes outside the tile: defined values, never stored
     for (int j = (r < rows ? cols : 0); j < NR; ++j) tmp[r * NR + j] = 0.0f;
-  Micro::run(kc, Ap, Bp, tmp, NR, true, nullptr);
+  kernel(tmp, NR, true, nullptr);
   c.store(row, col, rows, cols, tmp, NR);
+}
+
+template <class Micro, class CTile>
+inline void gemm_tile(int row, int col, int rows, int cols, int kc, const float* Ap, const float* Bp, const CTile& c,
+                      bool accumulate, const float* row_init) {
+  gemm_tile_with<Micro>(row, col, rows, cols, c, accumulate, row_init,
+                        [=](float* C, long ldc, bool acc, const float* init) { Micro::run(kc, Ap, Bp, C, ldc, acc, init); });
 }
 
 // C = init + A * B over rows [0, M) and columns [0, N); Ap holds MC*KC floats, Bp KC*NC.

@@ -20,6 +20,23 @@ struct MicroBcast {
 
   static inline void run(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc,
                          bool accumulate, const float* row_init) {
+    run_with(kc, Ap, [Bp](int k, int v) { return V::load(Bp + k * NR + v * V::width); }, C, ldc, accumulate, row_init);
+  }
+
+  // B read in place instead of from a packed sliver: vector v of row k is at bvec[v] + offsets[k] (a
+  // convolution's window rows straight from the image, see conv_gemm.h).
+  static inline void run_indirect(int kc, const float* __restrict Ap, const float* const* bvec, const int* offsets,
+                                  float* C, long ldc, bool accumulate, const float* row_init) {
+    const float* b_at[NV];
+    for (int v = 0; v < NV; ++v) b_at[v] = bvec[v];
+    run_with(kc, Ap, [&b_at, offsets](int k, int v) { return V::load(b_at[v] + offsets[k]); }, C, ldc, accumulate,
+             row_init);
+  }
+
+  template <class LoadB>
+  static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b,
+                                                             float* C, long ldc, bool accumulate,
+                                                             const float* row_init) {
     reg acc[MR][NV];
     if (accumulate) {
 #pragma GCC unroll 16
@@ -41,7 +58,7 @@ struct MicroBcast {
     for (int k = 0; k < kc; ++k) {
       reg b[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) b[v] = V::load(Bp + v * V::width);
+      for (int v = 0; v < NV; ++v) b[v] = load_b(k, v);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const reg a = V::set1(Ap[r]);
@@ -49,7 +66,6 @@ struct MicroBcast {
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a, b[v], acc[r][v]);
       }
       Ap += MR;
-      Bp += NR;
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
