@@ -92,14 +92,20 @@ struct Run {
 // Splits columns [col, col + count) into runs that stay within one output row (row_len = out_w) or,
 // with row_len = P, within one image. Returns the number of runs.
 inline int split_runs(long col, int count, int P, int row_len, Run* runs) {
+  // One division to find the first column's place, then walk.
+  int n = static_cast<int>(col / P), p = static_cast<int>(col % P);
+  int oh = p / row_len, ow = p % row_len;
+  const int rows = P / row_len;
   int num = 0;
   for (int done = 0; done < count;) {
-    const long j = col + done;
-    const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
-    const int oh = p / row_len, ow = p % row_len;
     const int len = min_int(row_len - ow, count - done);
     runs[num++] = Run{n, oh, ow, len, done};
     done += len;
+    ow = 0;
+    if (++oh == rows) {
+      oh = 0;
+      ++n;
+    }
   }
   return num;
 }
@@ -175,15 +181,20 @@ struct WindowRow {
     const int P = geo.out_h * geo.out_w;
     const int ci = k / (geo.kernel_h * geo.kernel_w), kh = (k / geo.kernel_w) % geo.kernel_h, kw = k % geo.kernel_w;
     const float* tap = src.base + ci * src.plane + static_cast<long>(kh) * src.row_len + kw;
+    const long j = col_offset + j0;
+    int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
+    int oh = p / geo.out_w, ow = p % geo.out_w;
     for (int done = 0; done < count;) {
-      const long j = col_offset + j0 + done;
-      const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
-      const int oh = p / geo.out_w, ow = p % geo.out_w;
       const int len = min_int(geo.out_w - ow, count - done);
       copy_strided<V>(tap + (n - src.n_first) * src.image_stride + static_cast<long>(oh * geo.stride_h) * src.row_len +
                           ow * geo.stride_w,
                       geo.stride_w, len, out + done);
       done += len;
+      ow = 0;
+      if (++oh == geo.out_h) {
+        oh = 0;
+        ++n;
+      }
     }
   }
 };
@@ -194,12 +205,13 @@ struct PlaneRow {
   long image_stride;
   int P;
   void operator()(int row, long j0, int count, float* out) const {
+    int n = static_cast<int>(j0 / P), p = static_cast<int>(j0 % P);
     for (int done = 0; done < count;) {
-      const long j = j0 + done;
-      const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
       const int len = min_int(P - p, count - done);
       std::memcpy(out + done, X + n * image_stride + static_cast<long>(row) * P + p, sizeof(float) * len);
       done += len;
+      p = 0;
+      ++n;
     }
   }
 };
