@@ -87,6 +87,31 @@ struct Micro {
              accumulate, row_init);
   }
 
+  // A[r][k] = base[row_terms[r] + k_terms[k]] gathered in place (see simd::MicroBcast::run_gather).
+  static inline void run_gather(int kc, const float* base, const int* row_terms, const int* k_terms,
+                                const float* __restrict Bp, float* C, long ldc, bool accumulate,
+                                const float* row_init) {
+    int rows[8];
+    for (int r = 0; r < 8; ++r) rows[r] = row_terms[r];
+    float32x4_t acc[8][3];
+    for (int r = 0; r < 8; ++r)
+      for (int v = 0; v < 3; ++v)
+        acc[r][v] = accumulate ? vld1q_f32(C + r * ldc + v * 4) : vdupq_n_f32(row_init ? row_init[r] : 0.0f);
+    for (int k = 0; k < kc; ++k) {
+      const float32x4_t b0 = vld1q_f32(Bp), b1 = vld1q_f32(Bp + 4), b2 = vld1q_f32(Bp + 8);
+      const float* at = base + k_terms[k];
+      for (int r = 0; r < 8; ++r) {
+        const float32x4_t a = vld1q_dup_f32(at + rows[r]);
+        acc[r][0] = vfmaq_f32(acc[r][0], b0, a);
+        acc[r][1] = vfmaq_f32(acc[r][1], b1, a);
+        acc[r][2] = vfmaq_f32(acc[r][2], b2, a);
+      }
+      Bp += 12;
+    }
+    for (int r = 0; r < 8; ++r)
+      for (int v = 0; v < 3; ++v) vst1q_f32(C + r * ldc + v * 4, acc[r][v]);
+  }
+
   template <class LoadB>
   static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b,
                                                              float* C, long ldc, bool accumulate,

@@ -211,33 +211,92 @@ struct ConvGemm {
   }
 
   // ---- backward weight ------------------------------------------------------------------------------------
+  // dW_g^T (K x group_out) = sum over batch columns j of cols[tap][j] * dy_g[oc][j], as a GEMM with
+  //   A = the im2col matrix (rows: taps, inner: j), gathered straight from the window source by the
+  //       microkernel (run_gather: element = base[tap offset + window origin of column j]); no im2col
+  //       copy and no transpose of it;
+  //   B = dy_g^T (inner: j, columns: output channels), packed by transposing dy rows (dy is K/group_out
+  //       times smaller than the im2col matrix, and its packed panel serves every tap);
+  //   C = dW_g^T in scratch, added (transposed) into dW once at the end.
+  static int taps_padded(const ConvGeom& g) { return round_up(g.in_channels / g.groups * g.kernel_h * g.kernel_w, MR); }
+  static int outs_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, NR); }
   static size_t backward_weight_scratch(const ConvGeom& g) {
-    return gemm_floats(g.out_channels / g.groups) + static_cast<size_t>(max_int(MR, NR)) * KC + window_floats(g);
+    const size_t dwt = static_cast<size_t>(taps_padded(g)) * outs_padded(g);
+    const size_t panel = static_cast<size_t>(KC) * outs_padded(g), tmp = static_cast<size_t>(NR) * KC;
+    const size_t ints = static_cast<size_t>(KC) + taps_padded(g);  // window origins and tap offsets
+    return dwt + panel + tmp + ints + window_floats(g);
   }
 
-  // dW_g (group_out x K) += dy_g (group_out x J) * cols^T (J x K) over the batch columns J, one chunk of
-  // images at a time; both operands are packed transposed (their rows run along J) from row buffers
-  // filled straight from dy and the windows.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* scratch) {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
-    const Blocking blk = blocking(group_out);
-    float* Ap = scratch;
-    float* Bp = Ap + static_cast<long>(blk.MC) * blk.KC;
-    float* tmp = scratch + gemm_floats(group_out);
-    float* windows = tmp + static_cast<long>(max_int(MR, NR)) * KC;
+    const int K_pad = taps_padded(g), M_pad = outs_padded(g);
+    float* dwt = scratch;                                    // K_pad x M_pad
+    float* panel = dwt + static_cast<long>(K_pad) * M_pad;  // KC x M_pad: dy^T slivers
+    float* tmp = panel + static_cast<long>(KC) * M_pad;      // NR x KC
+    // Integer tables live in the float scratch (same size and alignment, only ever read back as int).
+    int* origins = reinterpret_cast<int*>(tmp + static_cast<long>(NR) * KC);  // KC
+    int* tap_offsets = origins + KC;                                          // K_pad
+    float* windows = reinterpret_cast<float*>(tap_offsets + K_pad);
     const int chunk = chunk_images(g);
-    for (int n0 = 0; n0 < g.batch; n0 += chunk) {
-      const int images = min_int(chunk, g.batch - n0);
-      const WindowSource src = window_source(g, x, n0, images, windows);
-      const float* dy_chunk = dy + static_cast<long>(n0) * g.out_channels * P;
-      for (int grp = 0; grp < g.groups; ++grp) {
-        const PackTransposed<V, MR, PlaneRow> pack_a{
-            PlaneRow{dy_chunk + static_cast<long>(grp) * group_out * P, static_cast<long>(g.out_channels) * P, P}, tmp};
-        const PackTransposed<V, NR, WindowRow<V>> pack_b{
-            WindowRow<V>{&g, group_source(src, grp * group_in), static_cast<long>(n0) * P}, tmp};
-        gemm_blocked<Micro>(group_out, K, images * P, pack_a, pack_b,
-                            MatrixTile{dweight + static_cast<long>(grp) * group_out * K, K}, true, nullptr, blk, Ap, Bp);
+    for (int grp = 0; grp < g.groups; ++grp) {
+      bool first = true;
+      for (int n0 = 0; n0 < g.batch; n0 += chunk) {
+        const int images = min_int(chunk, g.batch - n0);
+        const WindowSource src = group_source(window_source(g, x, n0, images, windows), grp * group_in);
+        for (int t = 0; t < K_pad; ++t) {
+          const int ci = t / (g.kernel_h * g.kernel_w), kh = (t / g.kernel_w) % g.kernel_h, kw = t % g.kernel_w;
+          tap_offsets[t] = t < K ? static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw) : 0;
+        }
+        const PlaneRow dy_rows{dy + (static_cast<long>(n0) * g.out_channels + grp * group_out) * P,
+                               static_cast<long>(g.out_channels) * P, P};
+        const int J = images * P;
+        for (int pc = 0; pc < J; pc += KC) {
+          const int kc = min_int(KC, J - pc);
+          // Window origin of each column: image, output row and column of j = pc .. pc + kc.
+          int n = (pc / P), p = pc % P, oh = p / g.out_w, ow = p % g.out_w;
+          for (int jj = 0; jj < kc; ++jj) {
+            origins[jj] = static_cast<int>(n * src.image_stride + static_cast<long>(oh * g.stride_h) * src.row_len +
+                                           ow * g.stride_w);
+            if (++ow == g.out_w) {
+              ow = 0;
+              if (++oh == g.out_h) {
+                oh = 0;
+                ++n;
+              }
+            }
+          }
+          for (int s = 0; s < M_pad; s += NR)
+            pack_rows_transposed<V, NR>(dy_rows, s, min_int(NR, group_out - s), pc, kc, tmp,
+                                        panel + static_cast<long>(s) * kc);
+          for (int s = 0; s < M_pad; s += NR)
+            for (int t = 0; t < K_pad; t += MR)
+              Micro::run_gather(kc, src.base, tap_offsets + t, origins, panel + static_cast<long>(s) * kc,
+                                dwt + static_cast<long>(t) * M_pad + s, M_pad, !first, nullptr);
+          first = false;
+        }
+      }
+      add_transposed(dwt, M_pad, K, group_out, dweight + static_cast<long>(grp) * group_out * K);
+    }
+  }
+
+  // dw[oc][t] += dwt[t][oc] (ld: dwt's row length), through 16 x 16 blocks transposed in registers so both
+  // sides are read and written along rows.
+  static void add_transposed(const float* dwt, long ld, int taps, int outs, float* dw) {
+    constexpr int B = 16;
+    alignas(64) float block[B * B];
+    for (int t0 = 0; t0 < taps; t0 += B) {
+      const int nt = min_int(B, taps - t0);
+      for (int o0 = 0; o0 < outs; o0 += B) {
+        const int no = min_int(B, outs - o0);
+        transpose_copy<V>(dwt + static_cast<long>(t0) * ld + o0, ld, nt, no, block, B);  // block[o][t]
+        for (int o = 0; o < no; ++o) {
+          float* row = dw + static_cast<long>(o0 + o) * taps + t0;
+          const float* add = block + o * B;
+          int t = 0;
+          for (; t + V::width <= nt; t += V::width) V::store(row + t, V::add(V::load(row + t), V::load(add + t)));
+          for (; t < nt; ++t) row[t] += add[t];
+        }
       }
     }
   }

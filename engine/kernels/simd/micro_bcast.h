@@ -20,7 +20,9 @@ struct MicroBcast {
 
   static inline void run(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc,
                          bool accumulate, const float* row_init) {
-    run_with(kc, Ap, [Bp](int k, int v) { return V::load(Bp + k * NR + v * V::width); }, C, ldc, accumulate, row_init);
+    run_with(
+        kc, [Ap](int k, int r) { return V::set1(Ap[k * MR + r]); },
+        [Bp](int k, int v) { return V::load(Bp + k * NR + v * V::width); }, C, ldc, accumulate, row_init);
   }
 
   // B read in place instead of from a packed sliver: vector v of row k is at bvec[v] + offsets[k] (a
@@ -29,14 +31,26 @@ struct MicroBcast {
                                   float* C, long ldc, bool accumulate, const float* row_init) {
     const float* b_at[NV];
     for (int v = 0; v < NV; ++v) b_at[v] = bvec[v];
-    run_with(kc, Ap, [&b_at, offsets](int k, int v) { return V::load(b_at[v] + offsets[k]); }, C, ldc, accumulate,
-             row_init);
+    run_with(
+        kc, [Ap](int k, int r) { return V::set1(Ap[k * MR + r]); },
+        [&b_at, offsets](int k, int v) { return V::load(b_at[v] + offsets[k]); }, C, ldc, accumulate, row_init);
   }
 
-  template <class LoadB>
-  static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b,
-                                                             float* C, long ldc, bool accumulate,
-                                                             const float* row_init) {
+  // A gathered in place instead of from a packed sliver: A[r][k] = base[row_terms[r] + k_terms[k]] (im2col
+  // elements broadcast straight from the image: rows are windows and k taps, or the reverse).
+  static inline void run_gather(int kc, const float* base, const int* row_terms, const int* k_terms,
+                                const float* __restrict Bp, float* C, long ldc, bool accumulate,
+                                const float* row_init) {
+    int rows[MR];
+    for (int r = 0; r < MR; ++r) rows[r] = row_terms[r];
+    run_with(
+        kc, [base, &rows, k_terms](int k, int r) { return V::set1(base[k_terms[k] + rows[r]]); },
+        [Bp](int k, int v) { return V::load(Bp + k * NR + v * V::width); }, C, ldc, accumulate, row_init);
+  }
+
+  template <class LoadA, class LoadB>
+  static inline __attribute__((always_inline)) void run_with(int kc, LoadA load_a, LoadB load_b, float* C, long ldc,
+                                                             bool accumulate, const float* row_init) {
     reg acc[MR][NV];
     if (accumulate) {
 #pragma GCC unroll 16
@@ -61,11 +75,10 @@ struct MicroBcast {
       for (int v = 0; v < NV; ++v) b[v] = load_b(k, v);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
-        const reg a = V::set1(Ap[r]);
+        const reg a = load_a(k, r);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = V::fma(a, b[v], acc[r][v]);
       }
-      Ap += MR;
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
