@@ -220,8 +220,10 @@ struct ConvGemm {
   //   C = dW_g^T in scratch, added (transposed) into dW once at the end.
   static int taps_padded(const ConvGeom& g) { return round_up(g.in_channels / g.groups * g.kernel_h * g.kernel_w, MR); }
   static int outs_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, NR); }
+  static constexpr long kScratchTiles = 256 * 1024;
   static size_t backward_weight_scratch(const ConvGeom& g) {
-    const size_t dwt = static_cast<size_t>(taps_padded(g)) * outs_padded(g);
+    const long tiles = static_cast<long>(taps_padded(g)) * outs_padded(g);
+    const size_t dwt = tiles <= kScratchTiles ? static_cast<size_t>(tiles) : 0;
     const size_t panel = static_cast<size_t>(KC) * outs_padded(g), tmp = static_cast<size_t>(NR) * KC;
     const size_t ints = static_cast<size_t>(KC) + taps_padded(g);  // window origins and tap offsets
     return dwt + panel + tmp + ints + window_floats(g);
@@ -231,8 +233,11 @@ struct ConvGemm {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
     const int K_pad = taps_padded(g), M_pad = outs_padded(g);
-    float* dwt = scratch;                                    // K_pad x M_pad
-    float* panel = dwt + static_cast<long>(K_pad) * M_pad;  // KC x M_pad: dy^T slivers
+    // Small dW^T (<= 1 MB) accumulates in scratch over all column blocks and is added to dW once; a
+    // large one would stream through L3 twice more than the GEMM's own tiles, so tiles go straight to dW.
+    const bool accumulate_in_scratch = static_cast<long>(K_pad) * M_pad <= kScratchTiles;
+    float* dwt = scratch;                                    // K_pad x M_pad (when accumulating there)
+    float* panel = dwt + (accumulate_in_scratch ? static_cast<long>(K_pad) * M_pad : 0);  // KC x M_pad: dy^T
     float* tmp = panel + static_cast<long>(KC) * M_pad;      // NR x KC
     // Integer tables live in the float scratch (same size and alignment, only ever read back as int).
     int* origins = reinterpret_cast<int*>(tmp + static_cast<long>(NR) * KC);  // KC
@@ -270,19 +275,30 @@ struct ConvGemm {
             pack_rows_transposed<V, NR>(dy_rows, s, min_int(NR, group_out - s), pc, kc, tmp,
                                         panel + static_cast<long>(s) * kc);
           for (int s = 0; s < M_pad; s += NR)
-            for (int t = 0; t < K_pad; t += MR)
-              Micro::run_gather(kc, src.base, tap_offsets + t, origins, panel + static_cast<long>(s) * kc,
-                                dwt + static_cast<long>(t) * M_pad + s, M_pad, !first, nullptr);
+            for (int t = 0; t < K_pad; t += MR) {
+              const float* b = panel + static_cast<long>(s) * kc;
+              if (!accumulate_in_scratch) {
+                // Tile straight into dW (transposed) from a zeroed buffer.
+                alignas(64) float tile[MR * NR];
+                Micro::run_gather(kc, src.base, tap_offsets + t, origins, b, tile, NR, false, nullptr);
+                add_transposed(tile, NR, min_int(MR, K - t), min_int(NR, group_out - s), K,
+                               dweight + (static_cast<long>(grp) * group_out + s) * K + t);
+              } else {
+                Micro::run_gather(kc, src.base, tap_offsets + t, origins, b, dwt + static_cast<long>(t) * M_pad + s,
+                                  M_pad, !first, nullptr);
+              }
+            }
           first = false;
         }
       }
-      add_transposed(dwt, M_pad, K, group_out, dweight + static_cast<long>(grp) * group_out * K);
+      if (accumulate_in_scratch)
+        add_transposed(dwt, M_pad, K, group_out, K, dweight + static_cast<long>(grp) * group_out * K);
     }
   }
 
-  // dw[oc][t] += dwt[t][oc] (ld: dwt's row length), through 16 x 16 blocks transposed in registers so both
-  // sides are read and written along rows.
-  static void add_transposed(const float* dwt, long ld, int taps, int outs, float* dw) {
+  // dw[oc * ld_dw + t] += dwt[t * ld + oc] for t < taps, oc < outs, through 16 x 16 blocks transposed in
+  // registers so both sides are read and written along rows.
+  static void add_transposed(const float* dwt, long ld, int taps, int outs, long ld_dw, float* dw) {
     constexpr int B = 16;
     alignas(64) float block[B * B];
     for (int t0 = 0; t0 < taps; t0 += B) {
@@ -291,7 +307,7 @@ struct ConvGemm {
         const int no = min_int(B, outs - o0);
         transpose_copy<V>(dwt + static_cast<long>(t0) * ld + o0, ld, nt, no, block, B);  // block[o][t]
         for (int o = 0; o < no; ++o) {
-          float* row = dw + static_cast<long>(o0 + o) * taps + t0;
+          float* row = dw + static_cast<long>(o0 + o) * ld_dw + t0;
           const float* add = block + o * B;
           int t = 0;
           for (; t + V::width <= nt; t += V::width) V::store(row + t, V::add(V::load(row + t), V::load(add + t)));
