@@ -60,12 +60,19 @@ struct Conv {
       chunk(slivers, part, parts, begin, end);
       begin *= Micro::NR;
       end = end * Micro::NR < columns ? end * Micro::NR : columns;
-      if (begin < end) Gemm::forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
+      if (begin < end) gemm_forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
     } else {
       chunk(group_out, part, parts, begin, end);
       if (begin < end)
-        Gemm::forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
+        gemm_forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
     }
+  }
+  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                           float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+    if (!Gemm::gathered(g))
+      Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+    else
+      Gemm::forward_gather(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
   }
 
   // ---- backward data ----------------------------------------------------------------------------------

@@ -60,7 +60,108 @@ struct ConvGemm {
   }
 
   // ---- forward --------------------------------------------------------------------------------------
-  static size_t forward_scratch(const ConvGeom& g) { return gemm_floats(g.out_channels / g.groups) + window_floats(g); }
+  // Two ways, by geometry:
+  //  - in place (stride 1 with output rows of whole vectors, or a pointwise conv over whole vectors of
+  //    pixels): y = W * cols with cols read by the microkernel straight from the image (forward_gemm);
+  //  - packed (other planes of 8 pixels per row or more): forward_gemm packing B slivers of windows;
+  //  - gathered (rows of 4 pixels or fewer, such as ResNet's 4x4 and 2x2 stages): y^T = cols^T * W^T, the rows of
+  //    cols^T (windows of 8 pixels) broadcast from the image (run_gather), W^T packed, y^T accumulated
+  //    in scratch and transposed into y. Nothing is packed per pixel, whatever the stride or plane size.
+  static bool pointwise(const ConvGeom& g) {
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+  }
+  static bool in_place(const ConvGeom& g) {
+    constexpr int W = V::width;
+    return g.stride_w == 1 && (pointwise(g) ? (g.out_h * g.out_w) % W == 0 : g.out_w % W == 0);
+  }
+  // Packing copies one run of pixels per output row and tap, so its overhead grows as rows shrink; the
+  // gathered form's (initialising and transposing y) does not. Measured on AVX-512 (ResNet-18@64): packing
+  // wins at 8-wide rows and more (16x16/2 -> 8x8: 99 vs 93 GFLOP/s; the 7x7/2 stem: 113 vs 78), gathering
+  // below (4x4: 102 -> 120; 2x2: 74 -> 108; 4x4/2 -> 2x2: 73 -> 107).
+  static bool gathered(const ConvGeom& g) { return !in_place(g) && g.out_w <= 4; }
+  static int gather_chunk_images(const ConvGeom& g) {
+    const int P = g.out_h * g.out_w;
+    return max_int(1, min_int(g.batch, (kChunkColumns + P - 1) / P));
+  }
+  static size_t forward_scratch(const ConvGeom& g) {
+    if (!gathered(g)) return gemm_floats(g.out_channels / g.groups) + window_floats(g);
+    const long M_pad = round_up(g.out_channels / g.groups, NR);
+    const long J_pad = round_up(gather_chunk_images(g) * g.out_h * g.out_w, MR);
+    const size_t windows = padded(g) ? static_cast<size_t>(gather_chunk_images(g)) * g.in_channels * padded_h(g) *
+                                           padded_w(g) + 2 * V::width
+                                     : 0;
+    // panel (KC x M_pad) + y^T (J_pad x M_pad) + origins (J_pad ints) + tap offsets (KC ints) + windows
+    return static_cast<size_t>(KC * M_pad + J_pad * M_pad + J_pad + KC) + windows;
+  }
+
+  // y for output channels [row_begin, row_end) of every group and batch columns [col_begin, col_end),
+  // by the gathered formulation above.
+  static void forward_gather(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                             float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+    const int M = row_end - row_begin, M_pad = round_up(group_out, NR);
+    const int chunk = gather_chunk_images(g);
+    const int J_max = round_up(chunk * P, MR);
+    float* panel = scratch;                                  // KC x M_pad: W^T slivers
+    float* yt = panel + static_cast<long>(KC) * M_pad;       // J_max x M_pad
+    int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * M_pad);  // J_max
+    int* offsets = origins + J_max;                                                 // KC
+    float* windows = reinterpret_cast<float*>(offsets + KC);
+    for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
+      const int images = min_int(chunk, g.batch - n0);
+      const long c0 = col_begin > static_cast<long>(n0) * P ? col_begin : static_cast<long>(n0) * P;
+      const long c1 = col_end < static_cast<long>(n0 + images) * P ? col_end : static_cast<long>(n0 + images) * P;
+      const int J = static_cast<int>(c1 - c0), J_pad = round_up(J, MR);
+      const WindowSource src = window_source(g, x, n0, images, windows);
+      // Window origin of each column (extra rows repeat column c0's: computed, never stored).
+      {
+        int n = static_cast<int>(c0 / P), p = static_cast<int>(c0 % P), oh = p / g.out_w, ow = p % g.out_w;
+        for (int j = 0; j < J; ++j) {
+          origins[j] = static_cast<int>((n - src.n_first) * src.image_stride +
+                                        static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w);
+          if (++ow == g.out_w) {
+            ow = 0;
+            if (++oh == g.out_h) {
+              oh = 0;
+              ++n;
+            }
+          }
+        }
+        for (int j = J; j < J_pad; ++j) origins[j] = origins[0];
+      }
+      for (int grp = 0; grp < g.groups; ++grp) {
+        const int row0 = grp * group_out + row_begin;
+        const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
+        for (int j = 0; j < J_pad; ++j)
+          for (int oc = 0; oc < M_pad; ++oc) yt[static_cast<long>(j) * M_pad + oc] = bias && oc < M ? bias[row0 + oc] : 0.0f;
+        const PackMatrix<V, NR> pack_w{weight + static_cast<long>(row0) * K, K, false};
+        for (int pc = 0; pc < K; pc += KC) {
+          const int kc = min_int(KC, K - pc);
+          for (int kk = 0; kk < kc; ++kk) {
+            const int k = pc + kk;
+            const int ci = k / (g.kernel_h * g.kernel_w), kh = (k / g.kernel_w) % g.kernel_h, kw = k % g.kernel_w;
+            offsets[kk] = static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw);
+          }
+          for (int s = 0; s < M_pad; s += NR) pack_w(s, min_int(NR, M - s), pc, kc, panel + static_cast<long>(s) * kc);
+          for (int jt = 0; jt < J_pad; jt += MR)
+            for (int s = 0; s < M_pad; s += NR)
+              Micro::run_gather(kc, base, origins + jt, offsets, panel + static_cast<long>(s) * kc,
+                                yt + static_cast<long>(jt) * M_pad + s, M_pad, true, nullptr);
+        }
+        // y[n][row0 + oc][p] = yt[j][oc], image by image.
+        long j = c0;
+        for (int done = 0; done < J;) {
+          const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
+          const int len = min_int(P - p, J - done);
+          transpose_copy<V>(yt + static_cast<long>(done) * M_pad, M_pad, len, M,
+                            y + (static_cast<long>(n) * g.out_channels + row0) * P + p, P);
+          done += len;
+          j += len;
+        }
+      }
+    }
+  }
 
   // Output channels [row_begin, row_end) of every group, batch columns [col_begin, col_end).
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
