@@ -127,7 +127,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return 0;
-    if (Direct::applies(g)) return 0;
+    if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
     return Gemm::backward_weight_scratch(g);
   }
 
@@ -138,7 +138,7 @@ struct Conv {
       return;
     }
     if (Direct::applies(g))
-      Direct::backward_weight(g, x, dy, dweight);
+      Direct::backward_weight(g, x, dy, dweight, scratch);
     else
       Gemm::backward_weight(g, x, dy, dweight, scratch);
     if (dbias) add_bias_grad(g, dy, dbias);
