@@ -145,7 +145,7 @@ struct ConvDirect {
       const int grp = static_cast<int>(rest % g.groups);
       const int n = static_cast<int>(rest / g.groups);
       if (n != padded_image) {
-        pad_images(g, x, n, 1, xpad);
+        pad_images<V>(g, x, n, 1, xpad);
         padded_image = n;
       }
       int num = 0;
@@ -186,13 +186,16 @@ struct ConvDirect {
     const int Ws = padded_w(g);
     const long plane = static_cast<long>(padded_h(g)) * Ws, out_plane = static_cast<long>(g.out_h) * g.out_w;
     long tap_offset[NT];
+#pragma GCC unroll 4
     for (int t = 0; t < NT; ++t) {
       const int tap = tap0 + t;
       const int ci = tap / (g.kernel_h * g.kernel_w), kh = (tap / g.kernel_w) % g.kernel_h, kw = tap % g.kernel_w;
       tap_offset[t] = ci * plane + static_cast<long>(kh) * Ws + kw;
     }
-    reg acc[NOC][NT];
+    reg acc[NOC][NT];  // every loop over it fully unrolled: constant indices keep it in registers
+#pragma GCC unroll 4
     for (int o = 0; o < NOC; ++o)
+#pragma GCC unroll 4
       for (int t = 0; t < NT; ++t) acc[o][t] = V::load(sums + (o * TT + t) * W);
     for (int oh = 0; oh < g.out_h; ++oh) {
       const float* x_row = xpad + static_cast<long>(oh) * Ws;
@@ -210,7 +213,9 @@ struct ConvDirect {
           for (int t = 0; t < NT; ++t) acc[o][t] = V::fma(dyv[o], xv[t], acc[o][t]);
       }
     }
+#pragma GCC unroll 4
     for (int o = 0; o < NOC; ++o)
+#pragma GCC unroll 4
       for (int t = 0; t < NT; ++t) V::store(sums + (o * TT + t) * W, acc[o][t]);
   }
 
@@ -239,7 +244,7 @@ struct ConvDirect {
     float* xpad = scratch + round_up(static_cast<int>(g.groups * per_group), 16);
     for (long i = 0; i < g.groups * per_group; ++i) sums[i] = 0.0f;
     for (int n = 0; n < g.batch; ++n) {
-      pad_images(g, x, n, 1, xpad);
+      pad_images<V>(g, x, n, 1, xpad);
       for (int grp = 0; grp < g.groups; ++grp) {
         const float* x_grp = xpad + grp * group_in * plane;
         const float* dy_img = dy + (static_cast<long>(n) * g.out_channels + grp * group_out) * out_plane;

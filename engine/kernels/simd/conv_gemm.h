@@ -50,7 +50,7 @@ struct ConvGemm {
       const long plane = static_cast<long>(g.in_h) * g.in_w;
       return WindowSource{x, g.in_channels * plane, plane, g.in_w, 0};
     }
-    pad_images(g, x, n0, images, buffer);
+    pad_images<V>(g, x, n0, images, buffer);
     const long plane = static_cast<long>(padded_h(g)) * padded_w(g);
     return WindowSource{buffer, g.in_channels * plane, plane, padded_w(g), n0};
   }

@@ -62,23 +62,29 @@ inline int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
 inline int padded_w(const ConvGeom& g) { return g.in_w + 2 * g.pad_w; }
 
 // dst[i][c][sh][sw] = x[n_first + i][c][sh - pad_h][sw - pad_w], 0 outside x (a negative padding crops).
+// Rows are short (4..70 floats here), so vector copies beat memcpy/memset calls.
+template <class V>
 inline void pad_images(const ConvGeom& g, const float* x, int n_first, int images, float* dst) {
   const int Hs = padded_h(g), Ws = padded_w(g);
   // Columns sw with 0 <= sw - pad_w < in_w.
   const int col_lo = max_int(0, g.pad_w), col_hi = min_int(Ws, g.in_w + g.pad_w);
+  auto zero = [](float* p, int count) {
+    int i = 0;
+    for (; i + V::width <= count; i += V::width) V::store(p + i, V::zero());
+    for (; i < count; ++i) p[i] = 0.0f;
+  };
   for (long plane = 0; plane < static_cast<long>(images) * g.in_channels; ++plane) {
     const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * g.in_h * g.in_w;
     float* out = dst + plane * Hs * Ws;
     for (int sh = 0; sh < Hs; ++sh, out += Ws) {
       const int ih = sh - g.pad_h;
       if (ih < 0 || ih >= g.in_h || col_lo >= col_hi) {
-        std::memset(out, 0, sizeof(float) * Ws);
+        zero(out, Ws);
         continue;
       }
-      std::memset(out, 0, sizeof(float) * col_lo);
-      std::memcpy(out + col_lo, src + static_cast<long>(ih) * g.in_w + (col_lo - g.pad_w),
-                  sizeof(float) * (col_hi - col_lo));
-      std::memset(out + col_hi, 0, sizeof(float) * (Ws - col_hi));
+      zero(out, col_lo);
+      copy_strided<V>(src + static_cast<long>(ih) * g.in_w + (col_lo - g.pad_w), 1, col_hi - col_lo, out + col_lo);
+      zero(out + col_hi, Ws - col_hi);
     }
   }
 }
