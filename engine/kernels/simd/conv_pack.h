@@ -78,6 +78,18 @@ inline void pad_images(const ConvGeom& g, const float* x, int n_first, int image
     float* out = dst + plane * Hs * Ws;
     for (int sh = 0; sh < Hs; ++sh, out += Ws) {
       const int ih = sh - g.pad_h;
+      if (V::has_masked_io && ih >= 0 && ih < g.in_h) {
+        // Whole padded row in vectors: lanes over x's columns load them, the others load 0.
+        const float* row = src + static_cast<long>(ih) * g.in_w - g.pad_w;  // row[sw] = x[ih][sw - pad_w]
+        for (int c0 = 0; c0 < Ws; c0 += V::width) {
+          const typename V::reg v = V::load_lanes(row + c0, col_lo - c0, col_hi - c0);
+          if (c0 + V::width <= Ws)
+            V::store(out + c0, v);
+          else
+            V::store_partial(out + c0, v, Ws - c0);
+        }
+        continue;
+      }
       if (ih < 0 || ih >= g.in_h || col_lo >= col_hi) {
         zero(out, Ws);
         continue;
