@@ -1,7 +1,7 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
-//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: per-plane vectors, no GEMM
+//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: channels-last vectors, no GEMM
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
@@ -32,7 +32,7 @@ struct Conv {
 
   // ---- forward --------------------------------------------------------------------------------------
   static size_t forward_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return 0;
+    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     return Gemm::forward_scratch(g);
   }
@@ -43,8 +43,7 @@ struct Conv {
                            float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
-      chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
-      Depthwise::forward(g, x, weight, bias, y, begin, end);
+      Depthwise::forward_part(g, x, weight, bias, y, scratch, part, parts);
       return;
     }
     if (Direct::applies(g)) {
@@ -95,14 +94,14 @@ struct Conv {
   }
 
   static size_t backward_data_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return 0;
+    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
     if (backward_data_as_forward(g)) return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
     return Gemm::backward_data_scratch(g);
   }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
     if (Depthwise::applies(g)) {
-      Depthwise::backward_data(g, dy, weight, dx, 0, static_cast<long>(g.batch) * g.in_channels);
+      Depthwise::backward_data(g, dy, weight, dx, scratch);
       return;
     }
     if (backward_data_as_forward(g)) {
@@ -126,7 +125,7 @@ struct Conv {
 
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return 0;
+    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
     return Gemm::backward_weight_scratch(g);
   }
@@ -134,7 +133,7 @@ struct Conv {
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                               float* scratch) {
     if (Depthwise::applies(g)) {
-      Depthwise::backward_weight(g, x, dy, dweight, dbias);
+      Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
     if (Direct::applies(g))

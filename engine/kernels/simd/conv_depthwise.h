@@ -1,195 +1,287 @@
-// Depthwise convolution (groups == in_channels == out_channels: one kernel_h x kernel_w filter per
-// channel; MobileNetV2's 3x3, stride 1 and 2). There is no channel sum to share a GEMM over, so every
-// path works plane by plane with vectors along the output row and the window taps as broadcast weights:
+// Depthwise convolution (one input and one output channel per group: MobileNetV2's 3x3, stride 1 and 2),
+// computed channels-last. There is no channel sum to share a GEMM over, and MobileNetV2's planes are
+// small (32x32 down to 2x2) while its channel counts are large (32..960), so vectors run along the
+// channels: each image is transposed to [pixel][channel] (zero-padded in space), every window tap is then
+// one vector load with no bounds checks, and the weights are vectors too:
 //
-//   forward          y[c][oh][ow] = b[c] + sum_{kh,kw} w[c][kh][kw] * x[c][oh*s - p + kh][ow*s - p + kw]
-//   backward data    dx[c][ih][iw] = sum over (kh, kw, oh, ow) with ih = oh*s - p + kh, iw = ow*s - p + kw
-//                    of w[c][kh][kw] * dy[c][oh][ow]  (computed per dx element: no scatter, no zeroing)
-//   backward weight  dw[c][kh][kw] += sum_{n,oh,ow} dy[n][c][oh][ow] * x[n][c][ih][iw];  db[c] += sum dy
+//   forward          y[p][c]  = b[c] + sum_tap w[tap][c] * xpad[window(p) + tap][c]
+//   backward data    dx[q][c] = sum over the taps that reach input pixel q of w[tap][c] * dypad[...][c]
+//                    (each input pixel gathers from dy: no scatter, and stride 2 is just fewer taps)
+//   backward weight  dw[tap][c] += sum_p dy[p][c] * xpad[window(p) + tap][c];  db[c] += sum_p dy[p][c]
+//                    (lanes are channels: no reduction across lanes)
 //
-// Lanes whose window falls in the padding load as 0 (masked loads); several output vectors are in
-// flight at once so the FMA chains overlap.
+// Eight output pixels are in flight per tap (eight FMA chains). Channel counts are padded to whole
+// vectors inside the transposed buffers.
 #pragma once
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/gemm_driver.h"
 
 namespace plasmo::kernels::simd {
 
-// Lanes t in [0, count) with 0 <= first + t*stride < limit: [lo, hi) (empty when lo == hi).
-static inline void valid_lanes(int first, int stride, int limit, int count, int& lo, int& hi) {
-  lo = first >= 0 ? 0 : ceil_div_stride(-first, stride);
-  hi = first >= limit ? 0 : ceil_div_stride(limit - first, stride);
-  if (hi > count) hi = count;
-  if (lo > hi) lo = hi;
-}
-
-// Lane t = row[first + t*stride] for valid lanes (see valid_lanes), 0 elsewhere; stride 1 or 2 use vector
-// loads, larger strides scalar ones.
-template <class V>
-inline typename V::reg load_window(const float* row, int first, int stride, int limit, int count) {
-  constexpr int W = V::width;
-  int lo, hi;
-  valid_lanes(first, stride, limit, count, lo, hi);
-  if (lo == hi) return V::zero();
-  if (lo == 0 && hi == W) {
-    if (stride == 1) return V::load(row + first);
-    if (stride == 2) return V::load_even(row + first);
-  }
-  if (V::has_masked_io && stride <= 2)
-    return stride == 1 ? V::load_lanes(row + first, lo, hi) : V::load_even_lanes(row + first, lo, hi);
-  alignas(64) float lanes[W];
-  for (int t = 0; t < W; ++t) lanes[t] = (t >= lo && t < hi) ? row[first + t * stride] : 0.0f;
-  return V::load(lanes);
-}
-
 template <class V>
 struct ConvDepthwise {
+  using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int kTiles = 4;  // output vectors in flight
+  static constexpr int U = 8;         // output pixels per register tile
+  static constexpr int kTapBlock = 9; // weight-gradient taps accumulated at once
 
   static bool applies(const ConvGeom& g) {
     return g.in_channels / g.groups == 1 && g.out_channels / g.groups == 1;
   }
 
-  // A vector of output positions: row oh, columns [ow, ow + count).
-  struct Tile {
-    int oh, ow, count;
+  static int channels_padded(const ConvGeom& g) { return round_up(g.in_channels, W); }
+  static int taps(const ConvGeom& g) { return g.kernel_h * g.kernel_w; }
+  // dy padded so that every tap reaching an input pixel reads inside it (backward data).
+  static int dy_pad_low(int kernel, int pad, int stride) { return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0; }
+  static int dy_pad_high(int in, int out, int pad, int stride) {
+    const int last = (in - 1 + pad) / stride;  // largest output index an input pixel reaches
+    return last > out - 1 ? last - (out - 1) : 0;
+  }
+  static long dy_padded_pixels(const ConvGeom& g) {
+    return static_cast<long>(g.out_h + dy_pad_low(g.kernel_h, g.pad_h, g.stride_h) +
+                             dy_pad_high(g.in_h, g.out_h, g.pad_h, g.stride_h)) *
+           (g.out_w + dy_pad_low(g.kernel_w, g.pad_w, g.stride_w) + dy_pad_high(g.in_w, g.out_w, g.pad_w, g.stride_w));
+  }
+
+  // Scratch: transposed weights and weight sums (taps x C_pad each, plus bias sums), one padded
+  // channels-last image (x or dy), one unpadded channels-last plane (y, dx or dy), one staging plane.
+  static size_t scratch_floats(const ConvGeom& g) {
+    const long C_pad = channels_padded(g);
+    const long in_pixels = static_cast<long>(g.in_h) * g.in_w, out_pixels = static_cast<long>(g.out_h) * g.out_w;
+    const long x_padded = static_cast<long>(g.in_h + 2 * g.pad_h) * (g.in_w + 2 * g.pad_w);
+    const long padded = x_padded > dy_padded_pixels(g) ? x_padded : dy_padded_pixels(g);
+    const long plane = in_pixels > out_pixels ? in_pixels : out_pixels;
+    return static_cast<size_t>(C_pad * (2 * taps(g) + 1) + C_pad * padded + 2 * C_pad * plane) + 2 * W;
+  }
+
+  struct Buffers {
+    float *wt, *sums, *bias_sums, *padded, *plane, *staging;
   };
-
-  // Planes [plane_begin, plane_end) of the batch (plane = n * channels + c).
-  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                      long plane_begin, long plane_end) {
-    const int C = g.out_channels, taps = g.kernel_h * g.kernel_w;
-    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
-    for (long plane = plane_begin; plane < plane_end; ++plane) {
-      const int c = static_cast<int>(plane % C);
-      const float* xp = x + plane * in_plane;
-      float* yp = y + plane * out_plane;
-      const float* w = weight + static_cast<long>(c) * taps;
-      const float b = bias ? bias[c] : 0.0f;
-      Tile tiles[kTiles];
-      int num = 0;
-      auto flush = [&]() {
-        typename V::reg acc[kTiles];
-        for (int u = 0; u < kTiles; ++u) acc[u] = V::set1(b);
-        for (int kh = 0; kh < g.kernel_h; ++kh)
-          for (int kw = 0; kw < g.kernel_w; ++kw) {
-            const typename V::reg wv = V::set1(w[kh * g.kernel_w + kw]);
-            for (int u = 0; u < num; ++u) {
-              const int ih = tiles[u].oh * g.stride_h - g.pad_h + kh;
-              if (ih < 0 || ih >= g.in_h) continue;
-              const typename V::reg xv = load_window<V>(xp + static_cast<long>(ih) * g.in_w,
-                                                        tiles[u].ow * g.stride_w - g.pad_w + kw, g.stride_w, g.in_w,
-                                                        tiles[u].count);
-              acc[u] = V::fma(wv, xv, acc[u]);
-            }
-          }
-        for (int u = 0; u < num; ++u) {
-          float* dst = yp + static_cast<long>(tiles[u].oh) * g.out_w + tiles[u].ow;
-          if (tiles[u].count == W)
-            V::store(dst, acc[u]);
-          else
-            V::store_partial(dst, acc[u], tiles[u].count);
-        }
-        num = 0;
-      };
-      for (int oh = 0; oh < g.out_h; ++oh)
-        for (int ow = 0; ow < g.out_w; ow += W) {
-          tiles[num++] = Tile{oh, ow, min_int(W, g.out_w - ow)};
-          if (num == kTiles) flush();
-        }
-      if (num) flush();
-    }
+  static Buffers buffers(const ConvGeom& g, float* scratch) {
+    const long C_pad = channels_padded(g);
+    const long in_pixels = static_cast<long>(g.in_h) * g.in_w, out_pixels = static_cast<long>(g.out_h) * g.out_w;
+    const long x_padded = static_cast<long>(g.in_h + 2 * g.pad_h) * (g.in_w + 2 * g.pad_w);
+    const long padded = x_padded > dy_padded_pixels(g) ? x_padded : dy_padded_pixels(g);
+    const long plane = in_pixels > out_pixels ? in_pixels : out_pixels;
+    Buffers b;
+    b.wt = scratch;
+    b.sums = b.wt + C_pad * taps(g);
+    b.bias_sums = b.sums + C_pad * taps(g);
+    b.padded = b.bias_sums + C_pad;
+    b.plane = b.padded + C_pad * padded;
+    b.staging = b.plane + C_pad * plane;
+    return b;
   }
 
-  // dx for planes [plane_begin, plane_end), overwritten. For an input column class q (iw = q + s*t) the
-  // taps kw with (q + p - kw) divisible by s read dy at ow = (q + p - kw)/s + t: contiguous in t.
-  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, long plane_begin,
-                            long plane_end) {
-    const int C = g.in_channels, taps = g.kernel_h * g.kernel_w;
-    const int sh = g.stride_h, sw = g.stride_w;
-    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
-    for (long plane = plane_begin; plane < plane_end; ++plane) {
-      const int c = static_cast<int>(plane % C);
-      const float* dyp = dy + plane * out_plane;
-      float* dxp = dx + plane * in_plane;
-      const float* w = weight + static_cast<long>(c) * taps;
-      for (int ih = 0; ih < g.in_h; ++ih) {
-        float* dx_row = dxp + static_cast<long>(ih) * g.in_w;
-        for (int q = 0; q < sw && q < g.in_w; ++q) {
-          const int class_len = (g.in_w - q + sw - 1) / sw;  // iw = q, q + sw, ... < in_w
-          for (int t0 = 0; t0 < class_len; t0 += W) {
-            const int count = min_int(W, class_len - t0);
-            typename V::reg acc = V::zero();
-            for (int kh = 0; kh < g.kernel_h; ++kh) {
-              const int num = ih + g.pad_h - kh;  // = oh * sh
-              if (num < 0 || num % sh) continue;
-              const int oh = num / sh;
-              if (oh >= g.out_h) continue;
-              const float* dy_row = dyp + static_cast<long>(oh) * g.out_w;
-              for (int kw = 0; kw < g.kernel_w; ++kw) {
-                const int col = q + g.pad_w - kw;  // = ow * sw for t = 0
-                if (((col % sw) + sw) % sw) continue;
-                const int ow0 = (col >= 0 ? col / sw : -((-col) / sw)) + t0;
-                acc = V::fma(V::set1(w[kh * g.kernel_w + kw]), load_window<V>(dy_row, ow0, 1, g.out_w, count), acc);
-              }
-            }
-            store_strided(dx_row + q + static_cast<long>(t0) * sw, sw, acc, count);
-          }
-        }
+  // wt[tap][c] = w[c][tap] for channels [c0, c1).
+  static void transpose_weights(const ConvGeom& g, const float* weight, int c0, int c1, float* wt) {
+    const int C_pad = channels_padded(g);
+    transpose_copy<V>(weight + static_cast<long>(c0) * taps(g), taps(g), c1 - c0, taps(g), wt + c0, C_pad);
+    for (int tap = 0; tap < taps(g); ++tap)
+      for (int c = g.in_channels; c < C_pad; ++c) wt[static_cast<long>(tap) * C_pad + c] = 0.0f;
+  }
+
+  // Channels [c0, c1) of one NCHW image (H x Wd) into out[((pt + h) * Ws + pl + w) * C_pad + c], zero in the
+  // border of the Hs x Ws padded plane. Planes narrower than a vector go through `staging` (a plain
+  // [pixel][channel] transpose of the whole plane) so the register transposes still apply.
+  static void to_channels_last(const float* x, int H, int Wd, int c0, int c1, int pt, int pl, int Hs, int Ws,
+                               int C_pad, float* staging, float* out) {
+    const long HW = static_cast<long>(H) * Wd;
+    const int cv0 = c0, cv1 = round_up(c1, W) < C_pad ? round_up(c1, W) : C_pad;  // whole vectors of channels
+    auto zero_pixel = [&](long pixel) {
+      for (int c = cv0; c < cv1; c += W) V::store(out + pixel * C_pad + c, V::zero());
+    };
+    for (int sh = 0; sh < Hs; ++sh)
+      for (int sw = 0; sw < Ws; ++sw)
+        if (sh < pt || sh >= pt + H || sw < pl || sw >= pl + Wd) zero_pixel(static_cast<long>(sh) * Ws + sw);
+    // Lanes past the last channel are computed with but never stored: keep them 0 (not stale scratch,
+    // which could hold denormals or NaNs and slow the FMAs).
+    if (c1 < cv1)
+      for (long pixel = 0; pixel < static_cast<long>(Hs) * Ws; ++pixel)
+        for (int c = c1; c < cv1; ++c) out[pixel * C_pad + c] = 0.0f;
+    if (Wd >= W || (pt == 0 && pl == 0 && Ws == Wd)) {
+      if (pt == 0 && pl == 0 && Ws == Wd) {
+        transpose_copy<V>(x + c0 * HW, HW, c1 - c0, static_cast<int>(HW), out + c0, C_pad);
+        return;
       }
-    }
-  }
-
-  // dst[t*stride] = lane t for t < count.
-  static void store_strided(float* dst, int stride, typename V::reg v, int count) {
-    if (stride == 1) {
-      if (count == W)
-        V::store(dst, v);
-      else
-        V::store_partial(dst, v, count);
+      for (int h = 0; h < H; ++h)
+        transpose_copy<V>(x + c0 * HW + static_cast<long>(h) * Wd, HW, c1 - c0, Wd,
+                          out + ((static_cast<long>(pt) + h) * Ws + pl) * C_pad + c0, C_pad);
       return;
     }
-    alignas(64) float lanes[W];
-    V::store(lanes, v);
-    for (int t = 0; t < count; ++t) dst[t * stride] = lanes[t];
+    transpose_copy<V>(x + c0 * HW, HW, c1 - c0, static_cast<int>(HW), staging + c0, C_pad);
+    for (int h = 0; h < H; ++h)
+      for (int w = 0; w < Wd; ++w) {
+        const float* src = staging + (static_cast<long>(h) * Wd + w) * C_pad;
+        float* dst = out + ((static_cast<long>(pt) + h) * Ws + pl + w) * C_pad;
+        for (int c = cv0; c < cv1; c += W) V::store(dst + c, V::load(src + c));
+      }
   }
 
-  // dw[c] += sum over the slice; db[c] += sum of dy (db may be null). Up to kTapBlock taps per pass over dy.
-  static constexpr int kTapBlock = 9;
-  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
-    const int C = g.in_channels, taps = g.kernel_h * g.kernel_w;
-    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
-    for (int c = 0; c < C; ++c) {
-      for (int tap0 = 0; tap0 < taps; tap0 += kTapBlock) {
-        const int block = min_int(kTapBlock, taps - tap0);
-        typename V::reg acc[kTapBlock];
-        for (int t = 0; t < kTapBlock; ++t) acc[t] = V::zero();
-        typename V::reg bias_acc = V::zero();
-        for (int n = 0; n < g.batch; ++n) {
-          const long plane = static_cast<long>(n) * C + c;
-          const float* xp = x + plane * in_plane;
-          const float* dyp = dy + plane * out_plane;
-          for (int oh = 0; oh < g.out_h; ++oh)
-            for (int ow = 0; ow < g.out_w; ow += W) {
-              const int count = min_int(W, g.out_w - ow);
-              const float* dy_at = dyp + static_cast<long>(oh) * g.out_w + ow;
-              const typename V::reg dyv = count == W ? V::load(dy_at) : V::load_partial(dy_at, count);
-              if (tap0 == 0) bias_acc = V::add(bias_acc, dyv);
-              for (int t = 0; t < block; ++t) {
-                const int kh = (tap0 + t) / g.kernel_w, kw = (tap0 + t) % g.kernel_w;
-                const int ih = oh * g.stride_h - g.pad_h + kh;
-                if (ih < 0 || ih >= g.in_h) continue;
-                const typename V::reg xv = load_window<V>(xp + static_cast<long>(ih) * g.in_w,
-                                                          ow * g.stride_w - g.pad_w + kw, g.stride_w, g.in_w, count);
-                acc[t] = V::fma(dyv, xv, acc[t]);
-              }
-            }
-        }
-        for (int t = 0; t < block; ++t) dweight[static_cast<long>(c) * taps + tap0 + t] += V::hsum(acc[t]);
-        if (tap0 == 0 && dbias) dbias[c] += V::hsum(bias_acc);
-      }
+  // y[c][p] (one NCHW image) = yt[p][c] for channels [c0, c1).
+  static void from_channels_last(const float* yt, long pixels, int C_pad, int c0, int c1, float* y) {
+    transpose_copy<V>(yt + c0, C_pad, static_cast<int>(pixels), c1 - c0, y + c0 * pixels, pixels);
+  }
+
+  static reg load_channels(const float* p, int c, int c_end) {
+    return c + W <= c_end ? V::load(p + c) : V::load_partial(p + c, c_end - c);
+  }
+
+  // ---- forward --------------------------------------------------------------------------------------
+  // Units are (image, channel block) pairs; part `part` of `parts` takes a contiguous range of them.
+  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                           float* scratch, int part, int parts) {
+    const int C = g.in_channels, C_pad = channels_padded(g), blocks = C_pad / W;
+    const int Hs = g.in_h + 2 * g.pad_h, Ws = g.in_w + 2 * g.pad_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, P = static_cast<long>(g.out_h) * g.out_w;
+    const Buffers b = buffers(g, scratch);
+    const long units = static_cast<long>(g.batch) * blocks;
+    const long begin = units * part / parts, end = units * (part + 1) / parts;
+    if (begin >= end) return;
+    transpose_weights(g, weight, 0, C, b.wt);
+    for (long unit = begin; unit < end;) {
+      const int n = static_cast<int>(unit / blocks), first_block = static_cast<int>(unit % blocks);
+      const long last_unit = (static_cast<long>(n) + 1) * blocks < end ? (static_cast<long>(n) + 1) * blocks : end;
+      const int c0 = first_block * W, c1 = min_int(C, static_cast<int>(last_unit - static_cast<long>(n) * blocks) * W);
+      to_channels_last(x + static_cast<long>(n) * C * in_plane, g.in_h, g.in_w, c0, c1, g.pad_h, g.pad_w, Hs, Ws,
+                       C_pad, b.staging, b.padded);
+      for (int c = c0; c < c1; c += W) forward_block(g, b.wt, bias, b.padded, Ws, C_pad, c, c1, b.plane);
+      from_channels_last(b.plane, P, C_pad, c0, c1, y + static_cast<long>(n) * C * P);
+      unit = last_unit;
     }
+  }
+
+  // One channel vector [c, c + W) of one image: yt[p][c..] from xpad.
+  static void forward_block(const ConvGeom& g, const float* wt, const float* bias, const float* xpad, int Ws, int C_pad,
+                            int c, int c_end, float* yt) {
+    const reg b = bias ? load_channels(bias, c, c_end) : V::zero();
+    const int kh_n = g.kernel_h, kw_n = g.kernel_w, sh = g.stride_h, sw = g.stride_w;
+    for (int oh = 0; oh < g.out_h; ++oh)
+      for (int ow0 = 0; ow0 < g.out_w; ow0 += U) {
+        const int count = min_int(U, g.out_w - ow0);
+        const float* at[U];
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u)  // idle lanes of the tile recompute pixel ow0 (never stored)
+          at[u] = xpad + (static_cast<long>(oh) * sh * Ws + (ow0 + (u < count ? u : 0)) * sw) * C_pad + c;
+        reg acc[U];
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u) acc[u] = b;
+        for (int kh = 0; kh < kh_n; ++kh)
+          for (int kw = 0; kw < kw_n; ++kw) {
+            const reg w = V::load(wt + (kh * kw_n + kw) * C_pad + c);
+            const long offset = (static_cast<long>(kh) * Ws + kw) * C_pad;
+#pragma GCC unroll 8
+            for (int u = 0; u < U; ++u) acc[u] = V::fma(w, V::load(at[u] + offset), acc[u]);
+          }
+        float* dst = yt + (static_cast<long>(oh) * g.out_w + ow0) * C_pad + c;
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u)
+          if (u < count) V::store(dst + u * C_pad, acc[u]);
+      }
+  }
+
+  // ---- backward data ----------------------------------------------------------------------------------
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    const int C = g.in_channels, C_pad = channels_padded(g);
+    const int pl_h = dy_pad_low(g.kernel_h, g.pad_h, g.stride_h), pl_w = dy_pad_low(g.kernel_w, g.pad_w, g.stride_w);
+    const int Hd = g.out_h + pl_h + dy_pad_high(g.in_h, g.out_h, g.pad_h, g.stride_h);
+    const int Wd = g.out_w + pl_w + dy_pad_high(g.in_w, g.out_w, g.pad_w, g.stride_w);
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, P = static_cast<long>(g.out_h) * g.out_w;
+    const Buffers b = buffers(g, scratch);
+    transpose_weights(g, weight, 0, C, b.wt);
+    for (int n = 0; n < g.batch; ++n) {
+      to_channels_last(dy + static_cast<long>(n) * C * P, g.out_h, g.out_w, 0, C, pl_h, pl_w, Hd, Wd, C_pad,
+                       b.staging, b.padded);
+      for (int c = 0; c < C; c += W) backward_data_block(g, b.wt, b.padded, pl_h, pl_w, Wd, C_pad, c, b.plane);
+      from_channels_last(b.plane, in_plane, C_pad, 0, C, dx + static_cast<long>(n) * C * in_plane);
+    }
+  }
+
+  // Input pixels (ih, iw = q + s*t) of one column class q share their taps: kh with (ih + p - kh) % s == 0
+  // and kw with (q + p - kw) % s == 0, reading dy at oh = (ih + p - kh)/s, ow = (q + p - kw)/s + t.
+  static void backward_data_block(const ConvGeom& g, const float* wt, const float* dypad, int pl_h, int pl_w, int Wd,
+                                  int C_pad, int c, float* dxt) {
+    const int sh = g.stride_h, sw = g.stride_w;
+    for (int ih = 0; ih < g.in_h; ++ih)
+      for (int q = 0; q < sw && q < g.in_w; ++q) {
+        const int class_len = (g.in_w - q + sw - 1) / sw;
+        for (int t0 = 0; t0 < class_len; t0 += U) {
+          const int count = min_int(U, class_len - t0);
+          reg acc[U];
+#pragma GCC unroll 8
+          for (int u = 0; u < U; ++u) acc[u] = V::zero();
+          for (int kh = 0; kh < g.kernel_h; ++kh) {
+            const int rows = ih + g.pad_h - kh;  // = oh * sh
+            if (((rows % sh) + sh) % sh) continue;
+            const int oh = (rows >= 0 ? rows / sh : -((-rows) / sh)) + pl_h;  // padded row, in [0, Hd)
+            for (int kw = 0; kw < g.kernel_w; ++kw) {
+              const int cols = q + g.pad_w - kw;  // = ow * sw at t = 0
+              if (((cols % sw) + sw) % sw) continue;
+              const int ow = (cols >= 0 ? cols / sw : -((-cols) / sw)) + pl_w + t0;
+              const reg w = V::load(wt + (kh * g.kernel_w + kw) * C_pad + c);
+              const float* at = dypad + (static_cast<long>(oh) * Wd + ow) * C_pad + c;
+#pragma GCC unroll 8
+              for (int u = 0; u < U; ++u) acc[u] = V::fma(w, V::load(at + (u < count ? u : 0) * C_pad), acc[u]);
+            }
+          }
+          float* dst = dxt + (static_cast<long>(ih) * g.in_w + q + static_cast<long>(t0) * sw) * C_pad + c;
+#pragma GCC unroll 8
+          for (int u = 0; u < U; ++u)
+            if (u < count) V::store(dst + static_cast<long>(u) * sw * C_pad, acc[u]);
+        }
+      }
+  }
+
+  // ---- backward weight --------------------------------------------------------------------------------
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                              float* scratch) {
+    const int C = g.in_channels, C_pad = channels_padded(g), T = taps(g);
+    const int Hs = g.in_h + 2 * g.pad_h, Ws = g.in_w + 2 * g.pad_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, P = static_cast<long>(g.out_h) * g.out_w;
+    const Buffers b = buffers(g, scratch);
+    for (long i = 0; i < static_cast<long>(T) * C_pad; ++i) b.sums[i] = 0.0f;
+    for (int c = 0; c < C_pad; ++c) b.bias_sums[c] = 0.0f;
+    for (int n = 0; n < g.batch; ++n) {
+      to_channels_last(x + static_cast<long>(n) * C * in_plane, g.in_h, g.in_w, 0, C, g.pad_h, g.pad_w, Hs, Ws, C_pad,
+                       b.staging, b.padded);
+      to_channels_last(dy + static_cast<long>(n) * C * P, g.out_h, g.out_w, 0, C, 0, 0, g.out_h, g.out_w, C_pad,
+                       b.staging, b.plane);
+      for (int c = 0; c < C; c += W)
+        for (int tap0 = 0; tap0 < T; tap0 += kTapBlock) weight_block(g, b.padded, Ws, b.plane, C_pad, c, tap0, b);
+    }
+    // dw[c][tap] += sums[tap][c]; db[c] += bias_sums[c]
+    for (int c = 0; c < C; ++c) {
+      for (int tap = 0; tap < T; ++tap) dweight[static_cast<long>(c) * T + tap] += b.sums[static_cast<long>(tap) * C_pad + c];
+      if (dbias) dbias[c] += b.bias_sums[c];
+    }
+  }
+
+  // sums[tap0 .. tap0 + 9)[c..] += sum_p dyt[p][c..] * xpad[window(p) + tap][c..] for one image.
+  static void weight_block(const ConvGeom& g, const float* xpad, int Ws, const float* dyt, int C_pad, int c, int tap0,
+                           const Buffers& b) {
+    const int T = taps(g), block = min_int(kTapBlock, T - tap0);
+    long offset[kTapBlock];
+#pragma GCC unroll 9
+    for (int t = 0; t < kTapBlock; ++t) {
+      const int tap = tap0 + (t < block ? t : 0);
+      offset[t] = (static_cast<long>(tap / g.kernel_w) * Ws + tap % g.kernel_w) * C_pad;
+    }
+    reg acc[kTapBlock];
+#pragma GCC unroll 9
+    for (int t = 0; t < kTapBlock; ++t) acc[t] = t < block ? V::load(b.sums + static_cast<long>(tap0 + t) * C_pad + c) : V::zero();
+    reg bias_acc = V::load(b.bias_sums + c);
+    for (int oh = 0; oh < g.out_h; ++oh)
+      for (int ow = 0; ow < g.out_w; ++ow) {
+        const reg d = V::load(dyt + (static_cast<long>(oh) * g.out_w + ow) * C_pad + c);
+        const float* at = xpad + (static_cast<long>(oh) * g.stride_h * Ws + ow * g.stride_w) * C_pad + c;
+        bias_acc = V::add(bias_acc, d);
+#pragma GCC unroll 9
+        for (int t = 0; t < kTapBlock; ++t) acc[t] = V::fma(d, V::load(at + offset[t]), acc[t]);
+      }
+#pragma GCC unroll 9
+    for (int t = 0; t < kTapBlock; ++t)
+      if (t < block) V::store(b.sums + static_cast<long>(tap0 + t) * C_pad + c, acc[t]);
+    if (tap0 == 0) V::store(b.bias_sums + c, bias_acc);
   }
 };
 
