@@ -1,7 +1,8 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
-//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: channels-last vectors, no GEMM
+//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: vectors along rows (NCHW planes)
+//                                                          or, for small planes, along channels (channels-last)
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
@@ -22,6 +23,7 @@ template <class V, class Micro>
 struct Conv {
   using Gemm = ConvGemm<V, Micro>;
   using Depthwise = ConvDepthwise<V>;
+  using Planes = ConvDepthwisePlanes<V>;
   using Direct = ConvDirect<V>;
 
   // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
@@ -30,9 +32,15 @@ struct Conv {
     end = units * (part + 1) / parts;
   }
 
+  // Depthwise: by planes (NCHW rows) where rows fill half a vector, else channels-last.
+  static size_t depthwise_scratch(const ConvGeom& g) {
+    const size_t planes = Planes::scratch_floats(g), channels_last = Depthwise::scratch_floats(g);
+    return planes > channels_last ? planes : channels_last;
+  }
+
   // ---- forward --------------------------------------------------------------------------------------
   static size_t forward_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     return Gemm::forward_scratch(g);
   }
@@ -43,7 +51,12 @@ struct Conv {
                            float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
-      Depthwise::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      if (Planes::applies_forward(g)) {
+        chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+        Planes::forward(g, x, weight, bias, y, scratch, begin, end);
+      } else {
+        Depthwise::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      }
       return;
     }
     if (Direct::applies(g)) {
@@ -94,14 +107,17 @@ struct Conv {
   }
 
   static size_t backward_data_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (backward_data_as_forward(g)) return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
     return Gemm::backward_data_scratch(g);
   }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
     if (Depthwise::applies(g)) {
-      Depthwise::backward_data(g, dy, weight, dx, scratch);
+      if (Planes::applies_backward_data(g))
+        Planes::backward_data(g, dy, weight, dx, scratch);
+      else
+        Depthwise::backward_data(g, dy, weight, dx, scratch);
       return;
     }
     if (backward_data_as_forward(g)) {
@@ -125,7 +141,7 @@ struct Conv {
 
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
-    if (Depthwise::applies(g)) return Depthwise::scratch_floats(g);
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
     return Gemm::backward_weight_scratch(g);
   }
@@ -133,7 +149,10 @@ struct Conv {
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                               float* scratch) {
     if (Depthwise::applies(g)) {
-      Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
+      if (Planes::applies_forward(g))
+        Planes::backward_weight(g, x, dy, dweight, dbias, scratch);
+      else
+        Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
     if (Direct::applies(g))

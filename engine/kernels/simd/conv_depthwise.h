@@ -285,4 +285,172 @@ struct ConvDepthwise {
   }
 };
 
+// Depthwise convolution plane by plane (NCHW), vectors along output rows, for planes whose rows fill
+// at least half a vector (MobileNetV2's 32x32, 16x16 and, with AVX2/NEON, 8x8 stages). Channels-last
+// (above) would spend as long transposing as computing there: a depthwise conv does only kernel_h *
+// kernel_w multiply-adds per element. Each plane is zero-padded once (plain vector loads, or even-lane
+// loads for stride 2), the taps' weights are broadcast once per plane, and eight output vectors are in
+// flight per tap.
+//   forward          y[c][oh][ow] = b[c] + sum_tap w[c][tap] * xpad[c][oh*s + kh][ow*s + kw]
+//   backward data    stride 1 only: the forward of dy with the taps reversed (padding kernel - 1 - pad)
+//   backward weight  dw[c][tap] += sum dy[c][p] * xpad[c][window(p) + tap], reduced across lanes per call
+template <class V>
+struct ConvDepthwisePlanes {
+  using reg = typename V::reg;
+  static constexpr int W = V::width;
+  static constexpr int U = 8;          // output vectors in flight
+  static constexpr int kTapBlock = 9;  // weight-gradient taps accumulated at once
+
+  static bool applies_forward(const ConvGeom& g) { return 2 * g.out_w >= W; }
+  static bool applies_backward_data(const ConvGeom& g) {
+    return g.stride_h == 1 && g.stride_w == 1 && 2 * g.in_w >= W;
+  }
+  static int taps(const ConvGeom& g) { return g.kernel_h * g.kernel_w; }
+  static int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
+  static int padded_w(const ConvGeom& g) { return g.in_w + 2 * g.pad_w; }
+  static size_t plane_floats(const ConvGeom& g) {
+    // the padded plane of g and of backward data's transposed geometry (padding kernel - 1 - pad)
+    const long own = static_cast<long>(padded_h(g)) * padded_w(g);
+    const long transposed = static_cast<long>(g.out_h + 2 * (g.kernel_h - 1 - g.pad_h)) *
+                            (g.out_w + 2 * (g.kernel_w - 1 - g.pad_w));
+    return static_cast<size_t>(own > transposed ? own : transposed) + 4 * W;
+  }
+  static size_t scratch_floats(const ConvGeom& g) {
+    return plane_floats(g) + static_cast<size_t>(g.in_channels) * taps(g);  // + reversed weights
+  }
+
+  // out[sh][sw] = plane[sh - pad_h][sw - pad_w], 0 outside (pad may be negative: a crop).
+  static void pad_plane(const ConvGeom& g, const float* plane, float* out) {
+    const int Hs = padded_h(g), Ws = padded_w(g);
+    const int col_lo = max_int(0, g.pad_w), col_hi = min_int(Ws, g.in_w + g.pad_w);
+    for (int sh = 0; sh < Hs; ++sh, out += Ws) {
+      const int ih = sh - g.pad_h;
+      const bool inside = ih >= 0 && ih < g.in_h && col_lo < col_hi;
+      if (V::has_masked_io && inside) {
+        const float* row = plane + static_cast<long>(ih) * g.in_w - g.pad_w;  // row[sw] = x[ih][sw - pad_w]
+        for (int c0 = 0; c0 < Ws; c0 += W) {
+          const reg v = V::load_lanes(row + c0, col_lo - c0, col_hi - c0);
+          if (c0 + W <= Ws)
+            V::store(out + c0, v);
+          else
+            V::store_partial(out + c0, v, Ws - c0);
+        }
+        continue;
+      }
+      for (int sw = 0; sw < Ws; ++sw)
+        out[sw] = inside && sw >= col_lo && sw < col_hi ? plane[static_cast<long>(ih) * g.in_w + sw - g.pad_w] : 0.0f;
+    }
+  }
+
+  static reg load_window(const float* p, int stride, int count) {
+    if (stride == 1) return count == W ? V::load(p) : V::load_partial(p, count);
+    if (count == W) return V::load_even(p);
+    if (V::has_masked_io) return V::load_even_lanes(p, 0, count);
+    alignas(64) float lanes[W] = {};
+    for (int i = 0; i < count; ++i) lanes[i] = p[2 * i];
+    return V::load(lanes);
+  }
+
+  // Planes [plane_begin, plane_end) of the batch (plane = n * channels + c); w[c][tap] (already reversed
+  // for backward data).
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                      float* xpad, long plane_begin, long plane_end) {
+    const int C = g.out_channels, T = taps(g), Ws = padded_w(g), sh = g.stride_h, sw = g.stride_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    const int row_vectors = (g.out_w + W - 1) / W;
+    const long vectors = static_cast<long>(g.out_h) * row_vectors;
+    for (long plane = plane_begin; plane < plane_end; ++plane) {
+      const int c = static_cast<int>(plane % C);
+      pad_plane(g, x + plane * in_plane, xpad);
+      const float* w = weight + static_cast<long>(c) * T;
+      const reg b = V::set1(bias ? bias[c] : 0.0f);
+      float* yp = y + plane * out_plane;
+      for (long v0 = 0; v0 < vectors; v0 += U) {
+        const float* at[U];
+        float* dst[U];
+        int count[U];
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u) {
+          const long v = v0 + u < vectors ? v0 + u : v0;  // idle slots redo v0, never stored
+          const int oh = static_cast<int>(v / row_vectors), ow = static_cast<int>(v % row_vectors) * W;
+          at[u] = xpad + static_cast<long>(oh) * sh * Ws + static_cast<long>(ow) * sw;
+          dst[u] = yp + static_cast<long>(oh) * g.out_w + ow;
+          count[u] = min_int(W, g.out_w - ow);
+        }
+        reg acc[U];
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u) acc[u] = b;
+        for (int kh = 0; kh < g.kernel_h; ++kh)
+          for (int kw = 0; kw < g.kernel_w; ++kw) {
+            const reg wv = V::set1(w[kh * g.kernel_w + kw]);
+            const long offset = static_cast<long>(kh) * Ws + kw;
+#pragma GCC unroll 8
+            for (int u = 0; u < U; ++u) acc[u] = V::fma(wv, load_window(at[u] + offset, sw, count[u]), acc[u]);
+          }
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u) {
+          if (v0 + u >= vectors) continue;
+          if (count[u] == W)
+            V::store(dst[u], acc[u]);
+          else
+            V::store_partial(dst[u], acc[u], count[u]);
+        }
+      }
+    }
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    const int C = g.in_channels, T = taps(g);
+    float* reversed = scratch + plane_floats(g);
+    for (int c = 0; c < C; ++c)
+      for (int t = 0; t < T; ++t) reversed[static_cast<long>(c) * T + t] = weight[static_cast<long>(c) * T + T - 1 - t];
+    ConvGeom t = g;  // x' = dy, y' = dx
+    t.in_h = g.out_h;
+    t.in_w = g.out_w;
+    t.out_h = g.in_h;
+    t.out_w = g.in_w;
+    t.pad_h = g.kernel_h - 1 - g.pad_h;
+    t.pad_w = g.kernel_w - 1 - g.pad_w;
+    forward(t, dy, reversed, nullptr, dx, scratch, 0, static_cast<long>(g.batch) * C);
+  }
+
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                              float* xpad) {
+    const int C = g.in_channels, T = taps(g), Ws = padded_w(g), sh = g.stride_h, sw = g.stride_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    for (int c = 0; c < C; ++c)
+      for (int tap0 = 0; tap0 < T; tap0 += kTapBlock) {
+        const int block = min_int(kTapBlock, T - tap0);
+        long offset[kTapBlock];
+#pragma GCC unroll 9
+        for (int t = 0; t < kTapBlock; ++t) {
+          const int tap = tap0 + (t < block ? t : 0);
+          offset[t] = static_cast<long>(tap / g.kernel_w) * Ws + tap % g.kernel_w;
+        }
+        reg acc[kTapBlock], bias_acc = V::zero();
+#pragma GCC unroll 9
+        for (int t = 0; t < kTapBlock; ++t) acc[t] = V::zero();
+        for (int n = 0; n < g.batch; ++n) {
+          const long plane = static_cast<long>(n) * C + c;
+          pad_plane(g, x + plane * in_plane, xpad);
+          const float* dyp = dy + plane * out_plane;
+          for (int oh = 0; oh < g.out_h; ++oh)
+            for (int ow = 0; ow < g.out_w; ow += W) {
+              const int count = min_int(W, g.out_w - ow);
+              const float* d_at = dyp + static_cast<long>(oh) * g.out_w + ow;
+              const reg d = count == W ? V::load(d_at) : V::load_partial(d_at, count);
+              const float* at = xpad + static_cast<long>(oh) * sh * Ws + static_cast<long>(ow) * sw;
+              if (tap0 == 0) bias_acc = V::add(bias_acc, d);
+#pragma GCC unroll 9
+              for (int t = 0; t < kTapBlock; ++t) acc[t] = V::fma(d, load_window(at + offset[t], sw, count), acc[t]);
+            }
+        }
+#pragma GCC unroll 9
+        for (int t = 0; t < kTapBlock; ++t)
+          if (t < block) dweight[static_cast<long>(c) * T + tap0 + t] += V::hsum(acc[t]);
+        if (tap0 == 0 && dbias) dbias[c] += V::hsum(bias_acc);
+      }
+  }
+};
+
 }  // namespace plasmo::kernels::simd
