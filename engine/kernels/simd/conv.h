@@ -42,6 +42,7 @@ struct Conv {
   static size_t forward_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
+    if (Gemm::dot_applies(g)) return Gemm::dot_scratch(g);
     return Gemm::forward_scratch(g);
   }
 
@@ -81,7 +82,9 @@ struct Conv {
   }
   static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                            float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
-    if (!Gemm::gathered(g))
+    if (Gemm::dot_applies(g))  // <= 16 columns: always split by rows (2 slivers per part never fit)
+      Gemm::forward_dot(g, x, weight, bias, y, scratch, row_begin, row_end);
+    else if (!Gemm::gathered(g))
       Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
     else
       Gemm::forward_gather(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);

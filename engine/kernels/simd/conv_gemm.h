@@ -243,6 +243,128 @@ struct ConvGemm {
     }
   }
 
+  // ---- forward for a handful of columns (one image at 4x4 or 2x2: single-image inference) ------------
+  // With J = batch * out_h * out_w <= 16 columns, packing W (the other paths pack it, transposed, once
+  // per call) would cost more than the multiply: ResNet-18's layer4 W is 9.4 MB and meets 4 columns.
+  // Here y[oc][j] = b[oc] + dot(W[oc][:], cols^T[j][:]) with vectors along K: W is read in place, once
+  // per group of TJ columns, cols^T (J x K, small) is gathered from the windows first, and a tile of
+  // TOC x TJ dot products keeps TOC*TJ vector accumulators, reduced across lanes at the end.
+  static constexpr int kDotMaxColumns = 16;
+  static bool dot_applies(const ConvGeom& g) {
+    const long J = static_cast<long>(g.batch) * g.out_h * g.out_w;
+    return J <= kDotMaxColumns && g.in_channels / g.groups * g.kernel_h * g.kernel_w >= 4 * V::width;
+  }
+  static size_t dot_scratch(const ConvGeom& g) {
+    const long K = static_cast<long>(g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+    const size_t windows = padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) +
+                                           2 * V::width
+                                     : 0;
+    return static_cast<size_t>(kDotMaxColumns * K) + windows;
+  }
+
+  template <int TOC, int TJ>
+  static void dot_tile(const float* w, long K, const float* colsT, int jn, float* out /* [TOC][TJ] */) {
+    using reg = typename V::reg;
+    constexpr int Wd = V::width;
+    reg acc[TOC][TJ];
+#pragma GCC unroll 4
+    for (int o = 0; o < TOC; ++o)
+#pragma GCC unroll 8
+      for (int j = 0; j < TJ; ++j) acc[o][j] = V::zero();
+    const float* col[TJ];
+#pragma GCC unroll 8
+    for (int j = 0; j < TJ; ++j) col[j] = colsT + (j < jn ? j : 0) * K;  // idle columns redo column 0
+    long k = 0;
+    for (; k + Wd <= K; k += Wd) {
+      reg a[TOC], b[TJ];
+#pragma GCC unroll 4
+      for (int o = 0; o < TOC; ++o) a[o] = V::load(w + o * K + k);
+#pragma GCC unroll 8
+      for (int j = 0; j < TJ; ++j) b[j] = V::load(col[j] + k);
+#pragma GCC unroll 4
+      for (int o = 0; o < TOC; ++o)
+#pragma GCC unroll 8
+        for (int j = 0; j < TJ; ++j) acc[o][j] = V::fma(a[o], b[j], acc[o][j]);
+    }
+    if (k < K) {
+      const int rest = static_cast<int>(K - k);
+      reg a[TOC], b[TJ];
+#pragma GCC unroll 4
+      for (int o = 0; o < TOC; ++o) a[o] = V::load_partial(w + o * K + k, rest);
+#pragma GCC unroll 8
+      for (int j = 0; j < TJ; ++j) b[j] = V::load_partial(col[j] + k, rest);
+#pragma GCC unroll 4
+      for (int o = 0; o < TOC; ++o)
+#pragma GCC unroll 8
+        for (int j = 0; j < TJ; ++j) acc[o][j] = V::fma(a[o], b[j], acc[o][j]);
+    }
+#pragma GCC unroll 4
+    for (int o = 0; o < TOC; ++o)
+#pragma GCC unroll 8
+      for (int j = 0; j < TJ; ++j) out[o * TJ + j] = V::hsum(acc[o][j]);
+  }
+
+  // Output channels [row_begin, row_end) of every group, all (<= 16) columns.
+  static void forward_dot(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                          float* scratch, int row_begin, int row_end) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const long K = static_cast<long>(group_in) * g.kernel_h * g.kernel_w;
+    const int P = g.out_h * g.out_w, J = g.batch * P;
+    float* colsT = scratch;  // J x K
+    const WindowSource src = window_source(g, x, 0, g.batch, colsT + kDotMaxColumns * K);
+    for (int grp = 0; grp < g.groups; ++grp) {
+      // cols^T[j][k] = window tap k of column j.
+      const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
+      for (int j = 0; j < J; ++j) {
+        const int n = j / P, p = j % P, oh = p / g.out_w, ow = p % g.out_w;
+        const float* origin = base + (n - src.n_first) * src.image_stride +
+                              static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w;
+        float* row = colsT + j * K;
+        long k = 0;
+        for (int ci = 0; ci < group_in; ++ci)
+          for (int kh = 0; kh < g.kernel_h; ++kh)
+            for (int kw = 0; kw < g.kernel_w; ++kw)
+              row[k++] = origin[ci * src.plane + static_cast<long>(kh) * src.row_len + kw];
+      }
+      const int first = grp * group_out;
+      for (int oc = row_begin; oc < row_end;) {
+        float out[4 * 8];
+        int toc, tj;
+        if (J <= 4) {
+          toc = min_int(4, row_end - oc), tj = 4;
+          if (toc == 4)
+            dot_tile<4, 4>(weight + (first + oc) * K, K, colsT, J, out);
+          else
+            for (int o = 0; o < toc; ++o) dot_tile<1, 4>(weight + (first + oc + o) * K, K, colsT, J, out + o * 4);
+        } else {
+          toc = min_int(2, row_end - oc), tj = 8;
+          for (int j0 = 0; j0 < J; j0 += 8) {
+            float part[2 * 8];
+            if (toc == 2)
+              dot_tile<2, 8>(weight + (first + oc) * K, K, colsT + j0 * K, min_int(8, J - j0), part);
+            else
+              dot_tile<1, 8>(weight + (first + oc) * K, K, colsT + j0 * K, min_int(8, J - j0), part);
+            for (int o = 0; o < toc; ++o)
+              for (int j = j0; j < min_int(J, j0 + 8); ++j) {
+                const int n = j / P, p = j % P;
+                y[(static_cast<long>(n) * g.out_channels + first + oc + o) * P + p] =
+                    part[o * 8 + j - j0] + (bias ? bias[first + oc + o] : 0.0f);
+              }
+          }
+          oc += toc;
+          continue;
+        }
+        for (int o = 0; o < toc; ++o)
+          for (int j = 0; j < J; ++j) {
+            const int n = j / P, p = j % P;
+            y[(static_cast<long>(n) * g.out_channels + first + oc + o) * P + p] =
+                out[o * tj + j] + (bias ? bias[first + oc + o] : 0.0f);
+          }
+        oc += toc;
+      }
+    }
+  }
+
   // ---- backward data (col2im route: any stride and padding) ---------------------------------------------
   static int images_per_chunk(const ConvGeom& g) {
     const int P = g.out_h * g.out_w;
