@@ -127,14 +127,18 @@ struct Conv {
       // W'[grp*group_in + ci][co][kh][kw] = W[grp*group_out + co][ci][kernel_h-1-kh][kernel_w-1-kw]
       const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
       const int taps = g.kernel_h * g.kernel_w;
+      // In 16 x 16 (co, ci) blocks, so both sides of this transpose stay in L1 (W is 9 MB in ResNet's layer4).
       float* flipped = scratch;
+      constexpr int B = 16;
       for (int grp = 0; grp < g.groups; ++grp)
-        for (int co = 0; co < group_out; ++co)
-          for (int ci = 0; ci < group_in; ++ci) {
-            const float* src = weight + (static_cast<long>(grp * group_out + co) * group_in + ci) * taps;
-            float* dst = flipped + (static_cast<long>(grp * group_in + ci) * group_out + co) * taps;
-            for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
-          }
+        for (int co0 = 0; co0 < group_out; co0 += B)
+          for (int ci0 = 0; ci0 < group_in; ci0 += B)
+            for (int ci = ci0; ci < min_int(group_in, ci0 + B); ++ci)
+              for (int co = co0; co < min_int(group_out, co0 + B); ++co) {
+                const float* src = weight + (static_cast<long>(grp * group_out + co) * group_in + ci) * taps;
+                float* dst = flipped + (static_cast<long>(grp * group_in + ci) * group_out + co) * taps;
+                for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+              }
       forward_part(transposed_geom(g), dy, flipped, nullptr, dx, scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0,
                    1);
       return;
