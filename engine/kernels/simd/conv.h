@@ -130,15 +130,27 @@ struct Conv {
       // In 16 x 16 (co, ci) blocks, so both sides of this transpose stay in L1 (W is 9 MB in ResNet's layer4).
       float* flipped = scratch;
       constexpr int B = 16;
-      for (int grp = 0; grp < g.groups; ++grp)
+      for (int grp = 0; grp < g.groups; ++grp) {
+        const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
+        float* f_grp = flipped + static_cast<long>(grp) * group_in * group_out * taps;
+        if (taps == 1) {  // 1x1: a plain transpose
+          transpose_copy<V>(w_grp, group_in, group_out, group_in, f_grp, group_out);
+          continue;
+        }
         for (int co0 = 0; co0 < group_out; co0 += B)
           for (int ci0 = 0; ci0 < group_in; ci0 += B)
             for (int ci = ci0; ci < min_int(group_in, ci0 + B); ++ci)
               for (int co = co0; co < min_int(group_out, co0 + B); ++co) {
-                const float* src = weight + (static_cast<long>(grp * group_out + co) * group_in + ci) * taps;
-                float* dst = flipped + (static_cast<long>(grp * group_in + ci) * group_out + co) * taps;
-                for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+                const float* src = w_grp + (static_cast<long>(co) * group_in + ci) * taps;
+                float* dst = f_grp + (static_cast<long>(ci) * group_out + co) * taps;
+                if (taps == 9) {  // 3x3, unrolled
+#pragma GCC unroll 9
+                  for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
+                } else {
+                  for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+                }
               }
+      }
       forward_part(transposed_geom(g), dy, flipped, nullptr, dx, scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0,
                    1);
       return;
