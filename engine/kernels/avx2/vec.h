@@ -29,6 +29,10 @@ struct Vec {
     return _mm256_and_si256(at_least_lo, below_hi);
   }
   static inline reg load_lanes(const float* p, int lo, int hi) { return _mm256_maskload_ps(p, lanes(lo, hi)); }
+  // A lane mask made once and reused (pad_images: the same columns of every row).
+  using mask = __m256i;
+  static inline mask make_mask(int lo, int hi) { return lanes(lo, hi); }
+  static inline reg load_masked(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
   static inline reg load_partial(const float* p, int count) { return load_lanes(p, 0, count); }
   static inline void store_partial(float* p, reg v, int count) { _mm256_maskstore_ps(p, lanes(0, count), v); }
 

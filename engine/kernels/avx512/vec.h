@@ -36,6 +36,11 @@ struct Vec {
     const unsigned below_lo = (1u << lo) - 1u;  // lo < hi <= 16 here
     return static_cast<__mmask16>(below_hi & ~below_lo);
   }
+  // A lane mask made once and reused (pad_images: the same columns of every row).
+  using mask = __mmask16;
+  static inline mask make_mask(int lo, int hi) { return lanes(lo, hi); }
+  static inline reg load_masked(const float* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
+
   // Lanes [lo, hi) from p[lane]; the other lanes are 0 and their addresses are not read.
   static inline reg load_lanes(const float* p, int lo, int hi) { return _mm512_maskz_loadu_ps(lanes(lo, hi), p); }
   // Lanes [0, count): p[lane]; the rest 0.

@@ -23,7 +23,7 @@ struct ConvGemm {
   static constexpr int MR = Micro::MR, NR = Micro::NR;
   // KC x NR floats of B (32 KB for NR = 32) stay in L1 while the MC x KC block of A streams from L2.
   static constexpr int KC = 256;
-  static constexpr int MC_MAX = 512 / MR * MR;
+  static constexpr int MC_MAX = (512 + MR - 1) / MR * MR;
   static constexpr int NC = 512 / NR * NR;
   static constexpr long kTargetColumns = 256;  // batch columns per backward-data GEMM (bounds its scratch)
 

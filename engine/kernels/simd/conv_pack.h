@@ -62,41 +62,50 @@ inline int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
 inline int padded_w(const ConvGeom& g) { return g.in_w + 2 * g.pad_w; }
 
 // dst[i][c][sh][sw] = x[n_first + i][c][sh - pad_h][sw - pad_w], 0 outside x (a negative padding crops).
-// Rows are short (4..70 floats here), so vector copies beat memcpy/memset calls.
+// Rows are short (4..70 floats here), so with masked loads each row is a few whole-vector copies whose
+// masks (x's columns) are made once; a row's last vector may spill into the next row, written after it
+// (dst needs V::width floats of slack past the last plane).
 template <class V>
 inline void pad_images(const ConvGeom& g, const float* x, int n_first, int images, float* dst) {
+  constexpr int W = V::width, kMaxChunks = 8;
   const int Hs = padded_h(g), Ws = padded_w(g);
   // Columns sw with 0 <= sw - pad_w < in_w.
   const int col_lo = max_int(0, g.pad_w), col_hi = min_int(Ws, g.in_w + g.pad_w);
-  auto zero = [](float* p, int count) {
-    int i = 0;
-    for (; i + V::width <= count; i += V::width) V::store(p + i, V::zero());
-    for (; i < count; ++i) p[i] = 0.0f;
-  };
-  for (long plane = 0; plane < static_cast<long>(images) * g.in_channels; ++plane) {
+  const long planes = static_cast<long>(images) * g.in_channels;
+  const int chunks = (Ws + W - 1) / W;
+  if constexpr (V::has_masked_io) {
+    if (chunks <= kMaxChunks) {
+      typename V::mask masks[kMaxChunks];
+      for (int c = 0; c < chunks; ++c) masks[c] = V::make_mask(col_lo - c * W, col_hi - c * W);
+      for (long plane = 0; plane < planes; ++plane) {
+        const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * g.in_h * g.in_w;
+        float* out = dst + plane * Hs * Ws;
+        for (int sh = 0; sh < Hs; ++sh, out += Ws) {
+          const int ih = sh - g.pad_h;
+          if (ih < 0 || ih >= g.in_h) {
+            for (int c = 0; c < chunks; ++c) V::store(out + c * W, V::zero());
+            continue;
+          }
+          const float* row = src + static_cast<long>(ih) * g.in_w - g.pad_w;  // row[sw] = x[ih][sw - pad_w]
+          for (int c = 0; c < chunks; ++c) V::store(out + c * W, V::load_masked(row + c * W, masks[c]));
+        }
+      }
+      return;
+    }
+  }
+  for (long plane = 0; plane < planes; ++plane) {
     const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * g.in_h * g.in_w;
     float* out = dst + plane * Hs * Ws;
     for (int sh = 0; sh < Hs; ++sh, out += Ws) {
       const int ih = sh - g.pad_h;
-      if (V::has_masked_io && ih >= 0 && ih < g.in_h) {
-        // Whole padded row in vectors: lanes over x's columns load them, the others load 0.
-        const float* row = src + static_cast<long>(ih) * g.in_w - g.pad_w;  // row[sw] = x[ih][sw - pad_w]
-        for (int c0 = 0; c0 < Ws; c0 += V::width) {
-          const typename V::reg v = V::load_lanes(row + c0, col_lo - c0, col_hi - c0);
-          if (c0 + V::width <= Ws)
-            V::store(out + c0, v);
-          else
-            V::store_partial(out + c0, v, Ws - c0);
-        }
-        continue;
+      const bool inside = ih >= 0 && ih < g.in_h && col_lo < col_hi;
+      int sw = 0;
+      if (inside) {
+        for (; sw < col_lo; ++sw) out[sw] = 0.0f;
+        copy_strided<V>(src + static_cast<long>(ih) * g.in_w + (col_lo - g.pad_w), 1, col_hi - col_lo, out + col_lo);
+        sw = col_hi;
       }
-      if (ih < 0 || ih >= g.in_h || col_lo >= col_hi) {
-        zero(out, Ws);
-        continue;
-      }
-      zero(out, col_lo);
-      copy_strided<V>(src + static_cast<long>(ih) * g.in_w + (col_lo - g.pad_w), 1, col_hi - col_lo, out + col_lo);
-      zero(out + col_hi, Ws - col_hi);
+      for (; sw < Ws; ++sw) out[sw] = 0.0f;
     }
   }
 }
