@@ -26,6 +26,7 @@ struct ConvGemm {
   static constexpr int MC_MAX = (512 + MR - 1) / MR * MR;
   static constexpr int NC = 512 / NR * NR;
   static constexpr long kTargetColumns = 256;  // batch columns per backward-data GEMM (bounds its scratch)
+  static constexpr int kGroup = 4;             // slivers per group in forward_gemm
 
   static Blocking blocking(int M) { return Blocking{min_int(round_up(M, MR), MC_MAX), KC, NC}; }
   static size_t gemm_floats(int M) { return gemm_scratch_floats<Micro>(blocking(M)); }
@@ -213,29 +214,40 @@ struct ConvGemm {
       for (int ic = 0; ic < M; ic += blk.MC) {
         const int mc = min_int(blk.MC, M - ic);
         pack_a(ic, mc, pc, kc, Ap);
-        for (int jr = 0; jr < N; jr += NR) {
-          const int nr = min_int(NR, N - jr);
-          const float* bvec[NV];
-          bool direct = in_place && nr == NR;
-          for (int v = 0; v < NV && direct; ++v) {
-            const long j = c0 + jr + v * W;
-            const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
-            const int oh = p / g.out_w, ow = p % g.out_w;
-            direct = pointwise ? p + W <= P : ow + W <= g.out_w;
-            bvec[v] = src.base + (n - src.n_first) * src.image_stride + static_cast<long>(oh * g.stride_h) * src.row_len +
-                      ow;
+        // Groups of kGroup slivers: slivers read in place run tile row by tile row across the group, so
+        // an A sliver (MR x KC) is reused kGroup times from L1 while the group's window rows (about 20 KB
+        // for a 3x3 conv) stay in L1 too. Slivers that must be packed run on their own, as in gemm_blocked.
+        for (int jr0 = 0; jr0 < N; jr0 += kGroup * NR) {
+          const float* bvec[kGroup][NV];
+          bool direct[kGroup];
+          int count = 0;
+          for (int s = 0; s < kGroup && jr0 + s * NR < N; ++s, ++count) {
+            const int jr = jr0 + s * NR;
+            direct[s] = in_place && N - jr >= NR;
+            for (int v = 0; v < NV && direct[s]; ++v) {
+              const long j = c0 + jr + v * W;
+              const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
+              const int oh = p / g.out_w, ow = p % g.out_w;
+              direct[s] = pointwise ? p + W <= P : ow + W <= g.out_w;
+              bvec[s][v] = src.base + (n - src.n_first) * src.image_stride +
+                           static_cast<long>(oh * g.stride_h) * src.row_len + ow;
+            }
+            if (direct[s]) continue;
+            const int nr = min_int(NR, N - jr);
+            pack_b(jr, nr, pc, kc, Bp);
+            for (int ir = 0; ir < mc; ir += MR)
+              gemm_tile<Micro>(ic + ir, jr, min_int(MR, mc - ir), nr, kc, Ap + static_cast<long>(ir) * kc, Bp, tile,
+                               acc, (!acc && row_init) ? row_init + ic + ir : nullptr);
           }
-          if (!direct) pack_b(static_cast<int>(jr), nr, pc, kc, Bp);
           for (int ir = 0; ir < mc; ir += MR) {
             const float* a = Ap + static_cast<long>(ir) * kc;
             const float* init = (!acc && row_init) ? row_init + ic + ir : nullptr;
-            if (direct)
-              gemm_tile_with<Micro>(ic + ir, jr, min_int(MR, mc - ir), nr, tile, acc, init,
-                                    [&](float* C, long ldc, bool accum, const float* start) {
-                                      Micro::run_indirect(kc, a, bvec, offsets, C, ldc, accum, start);
-                                    });
-            else
-              gemm_tile<Micro>(ic + ir, jr, min_int(MR, mc - ir), nr, kc, a, Bp, tile, acc, init);
+            for (int s = 0; s < count; ++s)
+              if (direct[s])
+                gemm_tile_with<Micro>(ic + ir, jr0 + s * NR, min_int(MR, mc - ir), NR, tile, acc, init,
+                                      [&](float* C, long ldc, bool accum, const float* start) {
+                                        Micro::run_indirect(kc, a, bvec[s], offsets, C, ldc, accum, start);
+                                      });
           }
         }
       }
