@@ -177,21 +177,18 @@ struct ConvDirect {
   static int tap_tiles(const ConvGeom& g) { return (taps(g) + TT - 1) / TT; }
   static size_t backward_weight_scratch(const ConvGeom& g) {
     const size_t sums = static_cast<size_t>(g.groups) * oc_tiles(g) * tap_tiles(g) * OCT * TT * W;
-    return round_up(static_cast<int>(sums), 16) + padded_floats(g);
+    return round_up(static_cast<int>(sums), 16) + padded_floats(g) + taps(g);  // + tap offsets
   }
 
   // One tile over one image: sums[o][t] (vectors in scratch) += dy[oc0 + o] * window(tap0 + t).
   template <int NOC, int NT>
-  static void weight_tile(const ConvGeom& g, const float* xpad, const float* dy_img, int oc0, int tap0, float* sums) {
+  static void weight_tile(const ConvGeom& g, const float* xpad, const float* dy_img, int oc0, int tap0, float* sums,
+                          const int* offsets) {
     const int Ws = padded_w(g);
-    const long plane = static_cast<long>(padded_h(g)) * Ws, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    const long out_plane = static_cast<long>(g.out_h) * g.out_w;
     long tap_offset[NT];
 #pragma GCC unroll 4
-    for (int t = 0; t < NT; ++t) {
-      const int tap = tap0 + t;
-      const int ci = tap / (g.kernel_h * g.kernel_w), kh = (tap / g.kernel_w) % g.kernel_h, kw = tap % g.kernel_w;
-      tap_offset[t] = ci * plane + static_cast<long>(kh) * Ws + kw;
-    }
+    for (int t = 0; t < NT; ++t) tap_offset[t] = offsets[tap0 + t];
     reg acc[NOC][NT];  // every loop over it fully unrolled: constant indices keep it in registers
 #pragma GCC unroll 4
     for (int o = 0; o < NOC; ++o)
@@ -221,16 +218,16 @@ struct ConvDirect {
 
   template <int NOC>
   static void weight_tiles_noc(const ConvGeom& g, const float* xpad, const float* dy_img, int oc0, int ot,
-                               float* sums) {
+                               float* sums, const int* offsets) {
     const int K = taps(g), tiles = tap_tiles(g);
     for (int tt = 0; tt < tiles; ++tt) {
       float* s = sums + (static_cast<long>(ot) * tiles + tt) * OCT * TT * W;
       const int tap0 = tt * TT;
       switch (min_int(TT, K - tap0)) {
-        case 1: weight_tile<NOC, 1>(g, xpad, dy_img, oc0, tap0, s); break;
-        case 2: weight_tile<NOC, 2>(g, xpad, dy_img, oc0, tap0, s); break;
-        case 3: weight_tile<NOC, 3>(g, xpad, dy_img, oc0, tap0, s); break;
-        default: weight_tile<NOC, TT>(g, xpad, dy_img, oc0, tap0, s); break;
+        case 1: weight_tile<NOC, 1>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
+        case 2: weight_tile<NOC, 2>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
+        case 3: weight_tile<NOC, 3>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
+        default: weight_tile<NOC, TT>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
       }
     }
   }
@@ -242,6 +239,12 @@ struct ConvDirect {
     const long plane = static_cast<long>(padded_h(g)) * padded_w(g), out_plane = static_cast<long>(g.out_h) * g.out_w;
     float* sums = scratch;
     float* xpad = scratch + round_up(static_cast<int>(g.groups * per_group), 16);
+    // Offset of each tap (ci, kh, kw) in the padded image, once per call; kept in the scratch's tail.
+    int* offsets = reinterpret_cast<int*>(xpad + padded_floats(g));
+    for (int tap = 0; tap < K; ++tap) {
+      const int ci = tap / (g.kernel_h * g.kernel_w), kh = (tap / g.kernel_w) % g.kernel_h, kw = tap % g.kernel_w;
+      offsets[tap] = static_cast<int>(ci * plane + static_cast<long>(kh) * padded_w(g) + kw);
+    }
     for (long i = 0; i < g.groups * per_group; ++i) sums[i] = 0.0f;
     for (int n = 0; n < g.batch; ++n) {
       pad_images<V>(g, x, n, 1, xpad);
@@ -252,10 +255,10 @@ struct ConvDirect {
           const int oc0 = ot * OCT;
           float* s = sums + grp * per_group;
           switch (min_int(OCT, group_out - oc0)) {
-            case 1: weight_tiles_noc<1>(g, x_grp, dy_img, oc0, ot, s); break;
-            case 2: weight_tiles_noc<2>(g, x_grp, dy_img, oc0, ot, s); break;
-            case 3: weight_tiles_noc<3>(g, x_grp, dy_img, oc0, ot, s); break;
-            default: weight_tiles_noc<OCT>(g, x_grp, dy_img, oc0, ot, s); break;
+            case 1: weight_tiles_noc<1>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
+            case 2: weight_tiles_noc<2>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
+            case 3: weight_tiles_noc<3>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
+            default: weight_tiles_noc<OCT>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
           }
         }
       }
