@@ -48,6 +48,14 @@ struct Vec {
   // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).
   static inline reg load_even(const float* p) { return load_even_lanes(p, 0, width); }
 
+  // Interleave: zip_lo(a, b) = a0 b0 a1 b1 a2 b2 a3 b3, zip_hi(a, b) = a4 b4 ... a7 b7.
+  static inline reg zip_lo(reg a, reg b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+  }
+  static inline reg zip_hi(reg a, reg b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x31);
+  }
+
   static inline float hsum(reg v) {
     __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));

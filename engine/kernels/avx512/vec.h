@@ -61,6 +61,15 @@ struct Vec {
   // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).
   static inline reg load_even(const float* p) { return load_even_lanes(p, 0, width); }
 
+  // Interleave: zip_lo(a, b) = a0 b0 a1 b1 ... a7 b7, zip_hi(a, b) = a8 b8 ... a15 b15.
+  static inline reg zip_lo(reg a, reg b) {
+    return _mm512_permutex2var_ps(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);
+  }
+  static inline reg zip_hi(reg a, reg b) {
+    return _mm512_permutex2var_ps(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8),
+                                  b);
+  }
+
   static inline float hsum(reg v) { return _mm512_reduce_add_ps(v); }
 
   // dst[j*ldd + i] = src[i*lds + j] for i < rows (<= 16), j < 16: a rows x 16 block, transposed.

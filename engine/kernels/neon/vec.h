@@ -46,6 +46,10 @@ struct Vec {
     return vld1q_f32(lanes);
   }
 
+  // Interleave: zip_lo(a, b) = a0 b0 a1 b1, zip_hi(a, b) = a2 b2 a3 b3.
+  static inline reg zip_lo(reg a, reg b) { return vzip1q_f32(a, b); }
+  static inline reg zip_hi(reg a, reg b) { return vzip2q_f32(a, b); }
+
   static inline float hsum(reg v) { return vaddvq_f32(v); }
 
   // dst[j*ldd + i] = src[i*lds + j] for i < rows (<= 4), j < 4.

@@ -303,17 +303,24 @@ struct ConvDepthwisePlanes {
 
   static bool applies_forward(const ConvGeom& g) { return 2 * g.out_w >= W; }
   static bool applies_backward_data(const ConvGeom& g) {
-    return g.stride_h == 1 && g.stride_w == 1 && 2 * g.in_w >= W;
+    return g.stride_h <= 2 && g.stride_w <= 2 && g.kernel_h <= 16 && g.kernel_w <= 16 && 2 * g.in_w >= W;
   }
   static int taps(const ConvGeom& g) { return g.kernel_h * g.kernel_w; }
   static int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
   static int padded_w(const ConvGeom& g) { return g.in_w + 2 * g.pad_w; }
   static size_t plane_floats(const ConvGeom& g) {
-    // the padded plane of g and of backward data's transposed geometry (padding kernel - 1 - pad)
+    // the padded plane of g, of backward data's transposed geometry (stride 1: padding kernel - 1 - pad)
+    // and of the padded dy (stride 2)
     const long own = static_cast<long>(padded_h(g)) * padded_w(g);
     const long transposed = static_cast<long>(g.out_h + 2 * (g.kernel_h - 1 - g.pad_h)) *
                             (g.out_w + 2 * (g.kernel_w - 1 - g.pad_w));
-    return static_cast<size_t>(own > transposed ? own : transposed) + 4 * W;
+    const long dy_rows = g.out_h + dy_pad_low(g.kernel_h, g.pad_h, g.stride_h) +
+                         dy_pad_high(g.in_h, g.out_h, g.pad_h, g.stride_h);
+    const long dy_cols = g.out_w + dy_pad_low(g.kernel_w, g.pad_w, g.stride_w) +
+                         dy_pad_high(g.in_w, g.out_w, g.pad_w, g.stride_w) + W;  // + a vector read past a row
+    long most = own > transposed ? own : transposed;
+    if (dy_rows * dy_cols > most) most = dy_rows * dy_cols;
+    return static_cast<size_t>(most) + 4 * W;
   }
   static size_t scratch_floats(const ConvGeom& g) {
     return plane_floats(g) + static_cast<size_t>(g.in_channels) * taps(g);  // + reversed weights
@@ -328,7 +335,10 @@ struct ConvDepthwisePlanes {
 
   // out[sh][sw] = plane[sh - pad_h][sw - pad_w], 0 outside (pad may be negative: a crop).
   static void pad_plane(const ConvGeom& g, const float* plane, float* out) {
-    const int Hs = padded_h(g), Ws = padded_w(g);
+    pad_plane_to(g, plane, padded_h(g), padded_w(g), out);
+  }
+  // The same into an Hs x Ws plane (the padding on the high side is whatever is left over).
+  static void pad_plane_to(const ConvGeom& g, const float* plane, int Hs, int Ws, float* out) {
     const int col_lo = max_int(0, g.pad_w), col_hi = min_int(Ws, g.in_w + g.pad_w);
     for (int sh = 0; sh < Hs; ++sh, out += Ws) {
       const int ih = sh - g.pad_h;
@@ -407,7 +417,96 @@ struct ConvDepthwisePlanes {
     }
   }
 
+  // Stride 2: per input row ih and column class q (iw = q + 2t), the taps with matching parity read dy at
+  // ow = (q + p - kw)/2 + t, contiguous in t; the two classes' vectors are interleaved into the dx row.
+  // dy is padded (as in the channels-last version) so every read is in bounds.
+  static int dy_pad_low(int kernel, int pad, int stride) { return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0; }
+  static int dy_pad_high(int in, int out, int pad, int stride) {
+    const int last = (in - 1 + pad) / stride;
+    return last > out - 1 ? last - (out - 1) : 0;
+  }
+  static void backward_data_strided(const ConvGeom& g, const float* dy, const float* weight, float* dx,
+                                    float* dypad) {
+    const int C = g.in_channels, T = taps(g), sh = g.stride_h, sw = g.stride_w;
+    const int pl_h = dy_pad_low(g.kernel_h, g.pad_h, sh), pl_w = dy_pad_low(g.kernel_w, g.pad_w, sw);
+    const int Hd = g.out_h + pl_h + dy_pad_high(g.in_h, g.out_h, g.pad_h, sh);
+    const int Wd = g.out_w + pl_w + dy_pad_high(g.in_w, g.out_w, g.pad_w, sw);
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    ConvGeom pg = g;  // pad_plane's view: the dy plane padded by (pl_h, pl_w) into Hd x Wd
+    pg.in_h = g.out_h;
+    pg.in_w = g.out_w;
+    pg.pad_h = pl_h;
+    pg.pad_w = pl_w;
+    const int class_len = (g.in_w + sw - 1) / sw;  // class 0 is the longest
+    // The taps reaching each input row and column class do not depend on the plane: list them once.
+    // row_taps[ih]: (padded dy row, kh); class_taps[q]: (padded dy column at t = 0, kw).
+    constexpr int kMaxKernel = 16;
+    struct Tap {
+      int at, k;
+    };
+    Tap class_taps[2][kMaxKernel];
+    int class_count[2] = {0, 0};
+    for (int q = 0; q < sw; ++q)
+      for (int kw = 0; kw < g.kernel_w; ++kw) {
+        const int cols = q + g.pad_w - kw;  // = ow * sw at t = 0
+        if (((cols % sw) + sw) % sw) continue;
+        class_taps[q][class_count[q]++] = Tap{(cols >= 0 ? cols / sw : -((-cols) / sw)) + pl_w, kw};
+      }
+    for (long plane = 0; plane < static_cast<long>(g.batch) * C; ++plane) {
+      const int c = static_cast<int>(plane % C);
+      pad_plane_to(pg, dy + plane * out_plane, Hd, Wd, dypad);
+      const float* w = weight + static_cast<long>(c) * T;
+      float* dxp = dx + plane * in_plane;
+      for (int ih = 0; ih < g.in_h; ++ih) {
+        Tap row_taps[kMaxKernel];
+        int rows_count = 0;
+        for (int kh = 0; kh < g.kernel_h; ++kh) {
+          const int rows = ih + g.pad_h - kh;  // = oh * sh
+          if (((rows % sh) + sh) % sh) continue;
+          row_taps[rows_count++] = Tap{(rows >= 0 ? rows / sh : -((-rows) / sh)) + pl_h, kh};
+        }
+        float* dx_row = dxp + static_cast<long>(ih) * g.in_w;
+        for (int t0 = 0; t0 < class_len; t0 += W) {
+          reg acc[2] = {V::zero(), V::zero()};
+#pragma GCC unroll 2
+          for (int q = 0; q < 2; ++q) {
+            if (q >= sw) continue;
+            for (int r = 0; r < rows_count; ++r) {
+              const float* dy_row = dypad + static_cast<long>(row_taps[r].at) * Wd + t0;
+              const float* w_row = w + row_taps[r].k * g.kernel_w;
+              for (int i = 0; i < class_count[q]; ++i)
+                acc[q] = V::fma(V::set1(w_row[class_taps[q][i].k]), V::load(dy_row + class_taps[q][i].at), acc[q]);
+            }
+          }
+          // dx[ih][q + sw*t] for t in [t0, t0 + W)
+          const int first = sw * t0, count = min_int(sw * W, g.in_w - first);
+          if (sw == 1) {
+            if (count >= W)
+              V::store(dx_row + first, acc[0]);
+            else
+              V::store_partial(dx_row + first, acc[0], count);
+          } else {
+            const reg lo = V::zip_lo(acc[0], acc[1]), hi = V::zip_hi(acc[0], acc[1]);
+            if (count >= 2 * W) {
+              V::store(dx_row + first, lo);
+              V::store(dx_row + first + W, hi);
+            } else if (count > W) {
+              V::store(dx_row + first, lo);
+              V::store_partial(dx_row + first + W, hi, count - W);
+            } else {
+              V::store_partial(dx_row + first, lo, count);
+            }
+          }
+        }
+      }
+    }
+  }
+
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    if (g.stride_h != 1 || g.stride_w != 1) {
+      backward_data_strided(g, dy, weight, dx, scratch);
+      return;
+    }
     const int C = g.in_channels, T = taps(g);
     float* reversed = scratch + plane_floats(g);
     for (int c = 0; c < C; ++c)
