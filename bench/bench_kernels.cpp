@@ -179,9 +179,8 @@ PassTimes time_passes(const kernels::ConvGeom& g, const kernels::KernelTable& ta
   t.forward = time_calls(reps, [&] {
     table.conv2d_forward(g, buf.x.data(), buf.w.data(), buf.b.data(), buf.y.data(), buf.scratch.data());
   });
-  t.data = time_calls(reps, [&] {
-    table.conv2d_backward_data(g, buf.dy.data(), buf.w.data(), buf.dx.data(), buf.scratch.data());
-  });
+  t.data = time_calls(
+      reps, [&] { table.conv2d_backward_data(g, buf.dy.data(), buf.w.data(), buf.dx.data(), buf.scratch.data()); });
   t.weight = time_calls(reps, [&] {
     table.conv2d_backward_weight(g, buf.x.data(), buf.dy.data(), buf.dw.data(), buf.db.data(), buf.scratch.data());
   });
@@ -239,9 +238,8 @@ int main(int argc, char** argv) {
     const char* name;
     double (*fn)(long);
   };
-  const Probe probes[] = {{"avx512", bench::peak_probe_avx512},
-                          {"avx2", bench::peak_probe_avx2},
-                          {"neon", bench::peak_probe_neon}};
+  const Probe probes[] = {
+      {"avx512", bench::peak_probe_avx512}, {"avx2", bench::peak_probe_avx2}, {"neon", bench::peak_probe_neon}};
   double peak = 0;
   std::printf("| FMA peak probe | GFLOP/s (median) | spread |\n| --- | ---: | ---: |\n");
   for (const Probe& probe : probes) {
@@ -270,8 +268,8 @@ int main(int argc, char** argv) {
     const kernels::ConvGeom g = kernels::make_conv_geom(batch, s.in_channels, s.in_size, s.in_size, s.out_channels,
                                                         s.kernel, s.stride, s.pad, s.groups);
     // Multiply-adds of one pass (the same for all three): out elements x taps per output.
-    const double flops = 2.0 * g.batch * g.out_channels * g.out_h * g.out_w * (g.in_channels / g.groups) *
-                         g.kernel_h * g.kernel_w;
+    const double flops =
+        2.0 * g.batch * g.out_channels * g.out_h * g.out_w * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
     prepare(g, *table, buf, rng);
     const PassTimes t = time_passes(g, *table, buf, reps);
     const double spread = std::max(t.forward.spread, std::max(t.data.spread, t.weight.spread));
@@ -309,8 +307,9 @@ int main(int argc, char** argv) {
       std::printf("\n%s peak re-measured after the convolutions: %.1f GFLOP/s (spread %.0f%%)\n", probe.name,
                   again.median, 100 * again.spread);
     }
-  std::printf("\n| model (all convs, weighted by count) | GFLOP per pass | fwd GFLOP/s | fwd %% | bwd-data GFLOP/s | "
-              "bwd-weight GFLOP/s | fwd+bwd ms per batch |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf(
+      "\n| model (all convs, weighted by count) | GFLOP per pass | fwd GFLOP/s | fwd %% | bwd-data GFLOP/s | "
+      "bwd-weight GFLOP/s | fwd+bwd ms per batch |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& [model, total] : totals)
     std::printf("| %s | %.2f | %.1f | %.0f%% | %.1f | %.1f | %.1f |\n", model.c_str(), total.flops / 1e9,
                 total.flops / total.forward / 1e9, 100 * total.flops / total.forward / 1e9 / peak,

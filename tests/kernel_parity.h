@@ -44,7 +44,9 @@ inline std::vector<const kernels::KernelTable*> fast_tables() {
   return tables;
 }
 
-inline double parity_tolerance(int K, double magnitude) { return 2e-6 * std::sqrt(static_cast<double>(K) + 1.0) * magnitude + 1e-30; }
+inline double parity_tolerance(int K, double magnitude) {
+  return 2e-6 * std::sqrt(static_cast<double>(K) + 1.0) * magnitude + 1e-30;
+}
 
 // Compares fast with ref elementwise; reports the first few failures with their index.
 // Returns the number of elements outside the tolerance.

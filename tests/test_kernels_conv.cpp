@@ -160,9 +160,9 @@ TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, co
       for (int channels : {1, 3, 17})  // depthwise 3x3, padding 1 (MobileNetV2), and 1x1, 7x7
         for (int kernel : {1, 3, 7}) {
           if (size + 2 < kernel) continue;
-          failures += check_conv(kernels::make_conv_geom(2, channels, size, size, channels, kernel, stride,
-                                                         kernel / 2, channels),
-                                 true, rng);
+          failures += check_conv(
+              kernels::make_conv_geom(2, channels, size, size, channels, kernel, stride, kernel / 2, channels), true,
+              rng);
         }
   // Direct path (stride 1, rows >= one vector, few output channels) against GEMM-sized neighbours.
   for (int out_c : {1, 3, 5, 8, 16, 17})
@@ -182,20 +182,20 @@ TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
     int in_c, size, out_c, kernel, stride, pad, groups;
   };
   const Shape shapes[] = {
-      {3, 32, 16, 3, 1, 1, 1},      // autoencoder enc1
-      {16, 16, 8, 3, 1, 1, 1},      // enc2
-      {4, 4, 4, 3, 1, 1, 1},        // dec1
-      {16, 32, 3, 3, 1, 1, 1},      // dec4
-      {3, 64, 64, 7, 2, 3, 1},      // resnet18 stem
-      {64, 16, 64, 3, 1, 1, 1},     // layer1
-      {64, 16, 128, 3, 2, 1, 1},    // layer2.0.conv1
-      {64, 16, 128, 1, 2, 0, 1},    // layer2.0.downsample
-      {256, 4, 256, 3, 1, 1, 1},    // layer3
-      {512, 2, 512, 3, 1, 1, 1},    // layer4 (K = 4608: many K blocks)
-      {32, 32, 32, 3, 1, 1, 32},    // mobilenetv2 depthwise
-      {96, 32, 96, 3, 2, 1, 96},    // depthwise stride 2
-      {16, 32, 96, 1, 1, 0, 1},     // expand 1x1
-      {576, 4, 160, 1, 1, 0, 1},    // project 1x1
+      {3, 32, 16, 3, 1, 1, 1},    // autoencoder enc1
+      {16, 16, 8, 3, 1, 1, 1},    // enc2
+      {4, 4, 4, 3, 1, 1, 1},      // dec1
+      {16, 32, 3, 3, 1, 1, 1},    // dec4
+      {3, 64, 64, 7, 2, 3, 1},    // resnet18 stem
+      {64, 16, 64, 3, 1, 1, 1},   // layer1
+      {64, 16, 128, 3, 2, 1, 1},  // layer2.0.conv1
+      {64, 16, 128, 1, 2, 0, 1},  // layer2.0.downsample
+      {256, 4, 256, 3, 1, 1, 1},  // layer3
+      {512, 2, 512, 3, 1, 1, 1},  // layer4 (K = 4608: many K blocks)
+      {32, 32, 32, 3, 1, 1, 32},  // mobilenetv2 depthwise
+      {96, 32, 96, 3, 2, 1, 96},  // depthwise stride 2
+      {16, 32, 96, 1, 1, 0, 1},   // expand 1x1
+      {576, 4, 160, 1, 1, 0, 1},  // project 1x1
   };
   Rng rng(3);
   int failures = 0;

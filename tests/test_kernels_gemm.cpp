@@ -37,8 +37,7 @@ int check_sgemm_case(bool trans_a, bool trans_b, int M, int N, int K, bool accum
   ref.sgemm(trans_a, trans_b, M, N, K, A.data(), lda, B.data(), ldb, expected.data(), ldc, accumulate);
   std::vector<float> magnitude = absolute(C0);
   if (!accumulate) magnitude.assign(magnitude.size(), 0.0f);
-  ref.sgemm(trans_a, trans_b, M, N, K, absolute(A).data(), lda, absolute(B).data(), ldb, magnitude.data(), ldc,
-            true);
+  ref.sgemm(trans_a, trans_b, M, N, K, absolute(A).data(), lda, absolute(B).data(), ldb, magnitude.data(), ldc, true);
 
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
@@ -54,7 +53,8 @@ int check_sgemm_case(bool trans_a, bool trans_b, int M, int N, int K, bool accum
           ++failures;
         }
     for (int row = 0; row < M; ++row)
-      for (int col = N; col < ldc; ++col) C[row * ldc + col] = expected[row * ldc + col] = magnitude[row * ldc + col] = 0;
+      for (int col = N; col < ldc; ++col)
+        C[row * ldc + col] = expected[row * ldc + col] = magnitude[row * ldc + col] = 0;
     failures += compare_parity(what.str(), C, expected, magnitude, K);
   }
   return failures;

@@ -50,8 +50,8 @@ struct Vec {
   // Lane i = p[2*i] for lanes [lo, hi) (reads only p[2*lo .. 2*hi-2]); the other lanes are 0.
   static inline reg load_even_lanes(const float* p, int lo, int hi) {
     // Pair i of the 32 floats p[0..31] is lanes 2i, 2i+1; lane 2i of the pair is needed for i in [lo, hi).
-    const __mmask16 first = lanes(2 * lo, 2 * hi - 1);                     // p[0..15]
-    const __mmask16 second = lanes(2 * lo - 16, 2 * hi - 1 - 16);          // p[16..31]
+    const __mmask16 first = lanes(2 * lo, 2 * hi - 1);             // p[0..15]
+    const __mmask16 second = lanes(2 * lo - 16, 2 * hi - 1 - 16);  // p[16..31]
     const reg low = _mm512_maskz_loadu_ps(first, p);
     const reg high = _mm512_maskz_loadu_ps(second, p + 16);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -66,8 +66,7 @@ struct Vec {
     return _mm512_permutex2var_ps(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);
   }
   static inline reg zip_hi(reg a, reg b) {
-    return _mm512_permutex2var_ps(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8),
-                                  b);
+    return _mm512_permutex2var_ps(a, _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8), b);
   }
 
   static inline float hsum(reg v) { return _mm512_reduce_add_ps(v); }

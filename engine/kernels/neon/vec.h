@@ -36,9 +36,9 @@ struct Vec {
   }
   // p[0], p[2], p[4], p[6], reading only p[0..6] (never p[7], which may lie past the row).
   static inline reg load_even(const float* p) {
-    const reg first = vld1q_f32(p);                          // p0 p1 p2 p3
+    const reg first = vld1q_f32(p);                                       // p0 p1 p2 p3
     const reg second = vextq_f32(vld1q_f32(p + 3), vld1q_f32(p + 3), 1);  // p4 p5 p6 p3
-    return vuzp1q_f32(first, second);                        // p0 p2 p4 p6
+    return vuzp1q_f32(first, second);                                     // p0 p2 p4 p6
   }
   static inline reg load_even_lanes(const float* p, int lo, int hi) {
     float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -80,15 +80,19 @@ struct Micro {
   static constexpr int NR = 12;
   static inline void run(int kc, const float* __restrict Ap, const float* __restrict Bp, float* C, long ldc,
                          bool accumulate, const float* row_init) {
-    run_with(kc, Ap, [Bp](int k, int v) { return vld1q_f32(Bp + k * NR + v * 4); }, C, ldc, accumulate, row_init);
+    run_with(
+        kc, Ap, [Bp](int k, int v) { return vld1q_f32(Bp + k * NR + v * 4); }, C, ldc, accumulate, row_init);
   }
   // Vector v of B's row k at bvec[v] + offsets[k] (see simd::MicroBcast::run_indirect).
   static inline void run_indirect(int kc, const float* __restrict Ap, const float* const* bvec, const int* offsets,
                                   float* C, long ldc, bool accumulate, const float* row_init) {
     const float *b0 = bvec[0], *b1 = bvec[1], *b2 = bvec[2];
-    run_with(kc, Ap,
-             [=](int k, int v) { return vld1q_f32((v == 0 ? b0 : v == 1 ? b1 : b2) + offsets[k]); }, C, ldc,
-             accumulate, row_init);
+    run_with(
+        kc, Ap,
+        [=](int k, int v) {
+          return vld1q_f32((v == 0 ? b0 : v == 1 ? b1 : b2) + offsets[k]);
+        },
+        C, ldc, accumulate, row_init);
   }
 
   // A[r][k] = base[row_terms[r] + k_terms[k]] gathered in place (see simd::MicroBcast::run_gather).
@@ -117,9 +121,8 @@ struct Micro {
   }
 
   template <class LoadB>
-  static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b,
-                                                             float* C, long ldc, bool accumulate,
-                                                             const float* row_init) {
+  static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b, float* C,
+                                                             long ldc, bool accumulate, const float* row_init) {
     float32x4_t acc[8][3];
     for (int r = 0; r < 8; ++r)
       for (int v = 0; v < 3; ++v)
@@ -127,7 +130,7 @@ struct Micro {
     for (int k = 0; k < kc; ++k) {
       const float32x4_t b0 = load_b(k, 0), b1 = load_b(k, 1), b2 = load_b(k, 2);
       const float32x4_t a_lo = vld1q_f32(Ap), a_hi = vld1q_f32(Ap + 4);
-#define PLASMO_NEON_ROW(r, a, lane)                   \
+#define PLASMO_NEON_ROW(r, a, lane)                    \
   acc[r][0] = vfmaq_laneq_f32(acc[r][0], b0, a, lane); \
   acc[r][1] = vfmaq_laneq_f32(acc[r][1], b1, a, lane); \
   acc[r][2] = vfmaq_laneq_f32(acc[r][2], b2, a, lane);

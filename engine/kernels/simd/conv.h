@@ -111,7 +111,8 @@ struct Conv {
 
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
-    if (backward_data_as_forward(g)) return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
+    if (backward_data_as_forward(g))
+      return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
     return Gemm::backward_data_scratch(g);
   }
 
@@ -151,8 +152,8 @@ struct Conv {
                 }
               }
       }
-      forward_part(transposed_geom(g), dy, flipped, nullptr, dx, scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0,
-                   1);
+      forward_part(transposed_geom(g), dy, flipped, nullptr, dx,
+                   scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0, 1);
       return;
     }
     Gemm::backward_data(g, dy, weight, dx, scratch);

@@ -22,17 +22,17 @@ template <class V>
 struct ConvDepthwise {
   using reg = typename V::reg;
   static constexpr int W = V::width;
-  static constexpr int U = 8;         // output pixels per register tile
-  static constexpr int kTapBlock = 9; // weight-gradient taps accumulated at once
+  static constexpr int U = 8;          // output pixels per register tile
+  static constexpr int kTapBlock = 9;  // weight-gradient taps accumulated at once
 
-  static bool applies(const ConvGeom& g) {
-    return g.in_channels / g.groups == 1 && g.out_channels / g.groups == 1;
-  }
+  static bool applies(const ConvGeom& g) { return g.in_channels / g.groups == 1 && g.out_channels / g.groups == 1; }
 
   static int channels_padded(const ConvGeom& g) { return round_up(g.in_channels, W); }
   static int taps(const ConvGeom& g) { return g.kernel_h * g.kernel_w; }
   // dy padded so that every tap reaching an input pixel reads inside it (backward data).
-  static int dy_pad_low(int kernel, int pad, int stride) { return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0; }
+  static int dy_pad_low(int kernel, int pad, int stride) {
+    return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0;
+  }
   static int dy_pad_high(int in, int out, int pad, int stride) {
     const int last = (in - 1 + pad) / stride;  // largest output index an input pixel reaches
     return last > out - 1 ? last - (out - 1) : 0;
@@ -84,8 +84,8 @@ struct ConvDepthwise {
   // Channels [c0, c1) of one NCHW image (H x Wd) into out[((pt + h) * Ws + pl + w) * C_pad + c], zero in the
   // border of the Hs x Ws padded plane. Planes narrower than a vector go through `staging` (a plain
   // [pixel][channel] transpose of the whole plane) so the register transposes still apply.
-  static void to_channels_last(const float* x, int H, int Wd, int c0, int c1, int pt, int pl, int Hs, int Ws,
-                               int C_pad, float* staging, float* out) {
+  static void to_channels_last(const float* x, int H, int Wd, int c0, int c1, int pt, int pl, int Hs, int Ws, int C_pad,
+                               float* staging, float* out) {
     const long HW = static_cast<long>(H) * Wd;
     const int cv0 = c0, cv1 = round_up(c1, W) < C_pad ? round_up(c1, W) : C_pad;  // whole vectors of channels
     auto zero_pixel = [&](long pixel) {
@@ -143,8 +143,8 @@ struct ConvDepthwise {
       const int n = static_cast<int>(unit / blocks), first_block = static_cast<int>(unit % blocks);
       const long last_unit = (static_cast<long>(n) + 1) * blocks < end ? (static_cast<long>(n) + 1) * blocks : end;
       const int c0 = first_block * W, c1 = min_int(C, static_cast<int>(last_unit - static_cast<long>(n) * blocks) * W);
-      to_channels_last(x + static_cast<long>(n) * C * in_plane, g.in_h, g.in_w, c0, c1, g.pad_h, g.pad_w, Hs, Ws,
-                       C_pad, b.staging, b.padded);
+      to_channels_last(x + static_cast<long>(n) * C * in_plane, g.in_h, g.in_w, c0, c1, g.pad_h, g.pad_w, Hs, Ws, C_pad,
+                       b.staging, b.padded);
       for (int c = c0; c < c1; c += W) forward_block(g, b.wt, bias, b.padded, Ws, C_pad, c, c1, b.plane);
       from_channels_last(b.plane, P, C_pad, c0, c1, y + static_cast<long>(n) * C * P);
       unit = last_unit;
@@ -190,8 +190,8 @@ struct ConvDepthwise {
     const Buffers b = buffers(g, scratch);
     transpose_weights(g, weight, 0, C, b.wt);
     for (int n = 0; n < g.batch; ++n) {
-      to_channels_last(dy + static_cast<long>(n) * C * P, g.out_h, g.out_w, 0, C, pl_h, pl_w, Hd, Wd, C_pad,
-                       b.staging, b.padded);
+      to_channels_last(dy + static_cast<long>(n) * C * P, g.out_h, g.out_w, 0, C, pl_h, pl_w, Hd, Wd, C_pad, b.staging,
+                       b.padded);
       for (int c = 0; c < C; c += W) backward_data_block(g, b.wt, b.padded, pl_h, pl_w, Wd, C_pad, c, b.plane);
       from_channels_last(b.plane, in_plane, C_pad, 0, C, dx + static_cast<long>(n) * C * in_plane);
     }
@@ -251,7 +251,8 @@ struct ConvDepthwise {
     }
     // dw[c][tap] += sums[tap][c]; db[c] += bias_sums[c]
     for (int c = 0; c < C; ++c) {
-      for (int tap = 0; tap < T; ++tap) dweight[static_cast<long>(c) * T + tap] += b.sums[static_cast<long>(tap) * C_pad + c];
+      for (int tap = 0; tap < T; ++tap)
+        dweight[static_cast<long>(c) * T + tap] += b.sums[static_cast<long>(tap) * C_pad + c];
       if (dbias) dbias[c] += b.bias_sums[c];
     }
   }
@@ -268,7 +269,8 @@ struct ConvDepthwise {
     }
     reg acc[kTapBlock];
 #pragma GCC unroll 9
-    for (int t = 0; t < kTapBlock; ++t) acc[t] = t < block ? V::load(b.sums + static_cast<long>(tap0 + t) * C_pad + c) : V::zero();
+    for (int t = 0; t < kTapBlock; ++t)
+      acc[t] = t < block ? V::load(b.sums + static_cast<long>(tap0 + t) * C_pad + c) : V::zero();
     reg bias_acc = V::load(b.bias_sums + c);
     for (int oh = 0; oh < g.out_h; ++oh)
       for (int ow = 0; ow < g.out_w; ++ow) {
@@ -312,10 +314,10 @@ struct ConvDepthwisePlanes {
     // the padded plane of g, of backward data's transposed geometry (stride 1: padding kernel - 1 - pad)
     // and of the padded dy (stride 2)
     const long own = static_cast<long>(padded_h(g)) * padded_w(g);
-    const long transposed = static_cast<long>(g.out_h + 2 * (g.kernel_h - 1 - g.pad_h)) *
-                            (g.out_w + 2 * (g.kernel_w - 1 - g.pad_w));
-    const long dy_rows = g.out_h + dy_pad_low(g.kernel_h, g.pad_h, g.stride_h) +
-                         dy_pad_high(g.in_h, g.out_h, g.pad_h, g.stride_h);
+    const long transposed =
+        static_cast<long>(g.out_h + 2 * (g.kernel_h - 1 - g.pad_h)) * (g.out_w + 2 * (g.kernel_w - 1 - g.pad_w));
+    const long dy_rows =
+        g.out_h + dy_pad_low(g.kernel_h, g.pad_h, g.stride_h) + dy_pad_high(g.in_h, g.out_h, g.pad_h, g.stride_h);
     const long dy_cols = g.out_w + dy_pad_low(g.kernel_w, g.pad_w, g.stride_w) +
                          dy_pad_high(g.in_w, g.out_w, g.pad_w, g.stride_w) + W;  // + a vector read past a row
     long most = own > transposed ? own : transposed;
@@ -370,8 +372,8 @@ struct ConvDepthwisePlanes {
 
   // Planes [plane_begin, plane_end) of the batch (plane = n * channels + c); w[c][tap] (already reversed
   // for backward data).
-  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                      float* xpad, long plane_begin, long plane_end) {
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y, float* xpad,
+                      long plane_begin, long plane_end) {
     const int C = g.out_channels, T = taps(g), Ws = padded_w(g), sh = g.stride_h, sw = g.stride_w;
     const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
     const int row_vectors = (g.out_w + W - 1) / W;
@@ -420,13 +422,14 @@ struct ConvDepthwisePlanes {
   // Stride 2: per input row ih and column class q (iw = q + 2t), the taps with matching parity read dy at
   // ow = (q + p - kw)/2 + t, contiguous in t; the two classes' vectors are interleaved into the dx row.
   // dy is padded (as in the channels-last version) so every read is in bounds.
-  static int dy_pad_low(int kernel, int pad, int stride) { return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0; }
+  static int dy_pad_low(int kernel, int pad, int stride) {
+    return kernel - 1 - pad > 0 ? (kernel - 1 - pad) / stride : 0;
+  }
   static int dy_pad_high(int in, int out, int pad, int stride) {
     const int last = (in - 1 + pad) / stride;
     return last > out - 1 ? last - (out - 1) : 0;
   }
-  static void backward_data_strided(const ConvGeom& g, const float* dy, const float* weight, float* dx,
-                                    float* dypad) {
+  static void backward_data_strided(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dypad) {
     const int C = g.in_channels, T = taps(g), sh = g.stride_h, sw = g.stride_w;
     const int pl_h = dy_pad_low(g.kernel_h, g.pad_h, sh), pl_w = dy_pad_low(g.kernel_w, g.pad_w, sw);
     const int Hd = g.out_h + pl_h + dy_pad_high(g.in_h, g.out_h, g.pad_h, sh);

@@ -38,8 +38,12 @@ struct ConvDirect {
   static size_t padded_floats(const ConvGeom& g) {
     return static_cast<size_t>(g.in_channels) * padded_h(g) * padded_w(g) + 2 * W;
   }
-  static size_t weight_floats(const ConvGeom& g) { return static_cast<size_t>(g.groups) * oc_blocks(g) * OCB * taps(g); }
-  static size_t forward_scratch(const ConvGeom& g) { return round_up(static_cast<int>(weight_floats(g)), 16) + padded_floats(g); }
+  static size_t weight_floats(const ConvGeom& g) {
+    return static_cast<size_t>(g.groups) * oc_blocks(g) * OCB * taps(g);
+  }
+  static size_t forward_scratch(const ConvGeom& g) {
+    return round_up(static_cast<int>(weight_floats(g)), 16) + padded_floats(g);
+  }
 
   // Weights of block (grp, ob) as [tap][OCB], zero past the group's last channel, so the broadcasts of
   // one tap read consecutive floats.
@@ -60,7 +64,9 @@ struct ConvDirect {
     int oh, ow, count;
   };
 
-  static inline reg load_count(const float* p, int count) { return count == W ? V::load(p) : V::load_partial(p, count); }
+  static inline reg load_count(const float* p, int count) {
+    return count == W ? V::load(p) : V::load_partial(p, count);
+  }
 
   // One tile: channels [oc0, oc0 + NOC) of the group, output vectors cols[0 .. num); xpad: the group's
   // first channel of the padded image.
@@ -99,7 +105,7 @@ struct ConvDirect {
           }
         }
       }
-    // Constant indices only (a runtime index would push acc out of registers into memory).
+      // Constant indices only (a runtime index would push acc out of registers into memory).
 #pragma GCC unroll 8
     for (int o = 0; o < NOC; ++o)
 #pragma GCC unroll 8
@@ -159,14 +165,30 @@ struct ConvDirect {
       const float* wp = packed + (static_cast<long>(grp) * blocks + ob) * OCB * K;
       const float* b = bias ? bias + grp * group_out : nullptr;
       switch (noc) {
-        case 1: forward_tile_noc<1>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 2: forward_tile_noc<2>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 3: forward_tile_noc<3>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 4: forward_tile_noc<4>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 5: forward_tile_noc<5>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 6: forward_tile_noc<6>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        case 7: forward_tile_noc<7>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
-        default: forward_tile_noc<8>(g, x_grp, wp, b, y_img, oc0, cols, num); break;
+        case 1:
+          forward_tile_noc<1>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 2:
+          forward_tile_noc<2>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 3:
+          forward_tile_noc<3>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 4:
+          forward_tile_noc<4>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 5:
+          forward_tile_noc<5>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 6:
+          forward_tile_noc<6>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        case 7:
+          forward_tile_noc<7>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
+        default:
+          forward_tile_noc<8>(g, x_grp, wp, b, y_img, oc0, cols, num);
+          break;
       }
     }
   }
@@ -217,17 +239,25 @@ struct ConvDirect {
   }
 
   template <int NOC>
-  static void weight_tiles_noc(const ConvGeom& g, const float* xpad, const float* dy_img, int oc0, int ot,
-                               float* sums, const int* offsets) {
+  static void weight_tiles_noc(const ConvGeom& g, const float* xpad, const float* dy_img, int oc0, int ot, float* sums,
+                               const int* offsets) {
     const int K = taps(g), tiles = tap_tiles(g);
     for (int tt = 0; tt < tiles; ++tt) {
       float* s = sums + (static_cast<long>(ot) * tiles + tt) * OCT * TT * W;
       const int tap0 = tt * TT;
       switch (min_int(TT, K - tap0)) {
-        case 1: weight_tile<NOC, 1>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
-        case 2: weight_tile<NOC, 2>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
-        case 3: weight_tile<NOC, 3>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
-        default: weight_tile<NOC, TT>(g, xpad, dy_img, oc0, tap0, s, offsets); break;
+        case 1:
+          weight_tile<NOC, 1>(g, xpad, dy_img, oc0, tap0, s, offsets);
+          break;
+        case 2:
+          weight_tile<NOC, 2>(g, xpad, dy_img, oc0, tap0, s, offsets);
+          break;
+        case 3:
+          weight_tile<NOC, 3>(g, xpad, dy_img, oc0, tap0, s, offsets);
+          break;
+        default:
+          weight_tile<NOC, TT>(g, xpad, dy_img, oc0, tap0, s, offsets);
+          break;
       }
     }
   }
@@ -255,10 +285,18 @@ struct ConvDirect {
           const int oc0 = ot * OCT;
           float* s = sums + grp * per_group;
           switch (min_int(OCT, group_out - oc0)) {
-            case 1: weight_tiles_noc<1>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
-            case 2: weight_tiles_noc<2>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
-            case 3: weight_tiles_noc<3>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
-            default: weight_tiles_noc<OCT>(g, x_grp, dy_img, oc0, ot, s, offsets); break;
+            case 1:
+              weight_tiles_noc<1>(g, x_grp, dy_img, oc0, ot, s, offsets);
+              break;
+            case 2:
+              weight_tiles_noc<2>(g, x_grp, dy_img, oc0, ot, s, offsets);
+              break;
+            case 3:
+              weight_tiles_noc<3>(g, x_grp, dy_img, oc0, ot, s, offsets);
+              break;
+            default:
+              weight_tiles_noc<OCT>(g, x_grp, dy_img, oc0, ot, s, offsets);
+              break;
           }
         }
       }

@@ -88,9 +88,10 @@ struct ConvGemm {
     if (!gathered(g)) return gemm_floats(g.out_channels / g.groups) + window_floats(g);
     const long M_pad = round_up(g.out_channels / g.groups, NR);
     const long J_pad = round_up(gather_chunk_images(g) * g.out_h * g.out_w, MR);
-    const size_t windows = padded(g) ? static_cast<size_t>(gather_chunk_images(g)) * g.in_channels * padded_h(g) *
-                                           padded_w(g) + 2 * V::width
-                                     : 0;
+    const size_t windows =
+        padded(g)
+            ? static_cast<size_t>(gather_chunk_images(g)) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width
+            : 0;
     // panel (KC x M_pad) + y^T (J_pad x M_pad) + origins (J_pad ints) + tap offsets (KC ints) + windows
     return static_cast<size_t>(KC * M_pad + J_pad * M_pad + J_pad + KC) + windows;
   }
@@ -104,10 +105,10 @@ struct ConvGemm {
     const int M = row_end - row_begin, M_pad = round_up(group_out, NR);
     const int chunk = gather_chunk_images(g);
     const int J_max = round_up(chunk * P, MR);
-    float* panel = scratch;                                  // KC x M_pad: W^T slivers
-    float* yt = panel + static_cast<long>(KC) * M_pad;       // J_max x M_pad
+    float* panel = scratch;                                                        // KC x M_pad: W^T slivers
+    float* yt = panel + static_cast<long>(KC) * M_pad;                             // J_max x M_pad
     int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * M_pad);  // J_max
-    int* offsets = origins + J_max;                                                 // KC
+    int* offsets = origins + J_max;                                                // KC
     float* windows = reinterpret_cast<float*>(offsets + KC);
     for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
       const int images = min_int(chunk, g.batch - n0);
@@ -135,7 +136,8 @@ struct ConvGemm {
         const int row0 = grp * group_out + row_begin;
         const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
         for (int j = 0; j < J_pad; ++j)
-          for (int oc = 0; oc < M_pad; ++oc) yt[static_cast<long>(j) * M_pad + oc] = bias && oc < M ? bias[row0 + oc] : 0.0f;
+          for (int oc = 0; oc < M_pad; ++oc)
+            yt[static_cast<long>(j) * M_pad + oc] = bias && oc < M ? bias[row0 + oc] : 0.0f;
         const PackMatrix<V, NR> pack_w{weight + static_cast<long>(row0) * K, K, false};
         for (int pc = 0; pc < K; pc += KC) {
           const int kc = min_int(KC, K - pc);
@@ -268,9 +270,8 @@ struct ConvGemm {
   }
   static size_t dot_scratch(const ConvGeom& g) {
     const long K = static_cast<long>(g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
-    const size_t windows = padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) +
-                                           2 * V::width
-                                     : 0;
+    const size_t windows =
+        padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width : 0;
     return static_cast<size_t>(kDotMaxColumns * K) + windows;
   }
 
@@ -471,9 +472,9 @@ struct ConvGemm {
     // Small dW^T (<= 1 MB) accumulates in scratch over all column blocks and is added to dW once; a
     // large one would stream through L3 twice more than the GEMM's own tiles, so tiles go straight to dW.
     const bool accumulate_in_scratch = static_cast<long>(K_pad) * M_pad <= kScratchTiles;
-    float* dwt = scratch;                                    // K_pad x M_pad (when accumulating there)
+    float* dwt = scratch;  // K_pad x M_pad (when accumulating there)
     float* panel = dwt + (accumulate_in_scratch ? static_cast<long>(K_pad) * M_pad : 0);  // KC x M_pad: dy^T
-    float* tmp = panel + static_cast<long>(KC) * M_pad;      // NR x KC
+    float* tmp = panel + static_cast<long>(KC) * M_pad;                                   // NR x KC
     // Integer tables live in the float scratch (same size and alignment, only ever read back as int).
     int* origins = reinterpret_cast<int*>(tmp + static_cast<long>(NR) * KC);  // KC
     int* tap_offsets = origins + KC;                                          // K_pad

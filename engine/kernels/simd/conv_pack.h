@@ -249,8 +249,8 @@ struct PackTransposed {
   FillRow fill;
   float* tmp;  // R * KC floats
   void operator()(int line0, int lines, int k0, int kc, float* dst) const {
-    pack_rows_transposed<V, R>([this](int line, int j0, int count, float* out) { fill(line, j0, count, out); },
-                               line0, lines, k0, kc, tmp, dst);
+    pack_rows_transposed<V, R>([this](int line, int j0, int count, float* out) { fill(line, j0, count, out); }, line0,
+                               lines, k0, kc, tmp, dst);
   }
 };
 

@@ -120,8 +120,8 @@ inline size_t gemm_scratch_floats(const Blocking& b) {
 // One MR x NR tile (or its top-left rows x cols part at the edges): kernel(C, ldc, accumulate, row_init)
 // runs the microkernel on a full tile, either in place or on a buffer.
 template <class Micro, class CTile, class Kernel>
-inline void gemm_tile_with(int row, int col, int rows, int cols, const CTile& c, bool accumulate,
-                           const float* row_init, const Kernel& kernel) {
+inline void gemm_tile_with(int row, int col, int rows, int cols, const CTile& c, bool accumulate, const float* row_init,
+                           const Kernel& kernel) {
   constexpr int MR = Micro::MR, NR = Micro::NR;
   long ldc = 0;
   if (rows == MR && cols == NR) {
@@ -148,8 +148,9 @@ inline void gemm_tile_with(int row, int col, int rows, int cols, const CTile& c,
 template <class Micro, class CTile>
 inline void gemm_tile(int row, int col, int rows, int cols, int kc, const float* Ap, const float* Bp, const CTile& c,
                       bool accumulate, const float* row_init) {
-  gemm_tile_with<Micro>(row, col, rows, cols, c, accumulate, row_init,
-                        [=](float* C, long ldc, bool acc, const float* init) { Micro::run(kc, Ap, Bp, C, ldc, acc, init); });
+  gemm_tile_with<Micro>(
+      row, col, rows, cols, c, accumulate, row_init,
+      [=](float* C, long ldc, bool acc, const float* init) { Micro::run(kc, Ap, Bp, C, ldc, acc, init); });
 }
 
 // C = init + A * B over rows [0, M) and columns [0, N); Ap holds MC*KC floats, Bp KC*NC.
@@ -201,8 +202,8 @@ void gemm_blocked(int M, int N, int K, const PackA& pack_a, const PackB& pack_b,
 // The KernelTable's sgemm: C = op(A) op(B) (+ C) on plain row-major matrices. It has no scratch
 // argument, so it packs into stack buffers with blocks small enough for any thread's stack (~150 KB).
 template <class V, class Micro>
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-           float* C, int ldc, bool accumulate) {
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+           int ldc, bool accumulate) {
   constexpr int MR = Micro::MR, NR = Micro::NR;
   constexpr int MC = (96 + MR - 1) / MR * MR, KC = 128, NC = (192 + NR - 1) / NR * NR;
   alignas(64) float Ap[MC * KC];
@@ -211,8 +212,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int 
   const PackMatrix<V, MR> pack_a{A, lda, trans_a};
   // op(B)[k][col]: columns are B's columns (copies) or B's rows (transposed: pack transposes).
   const PackMatrix<V, NR> pack_b{B, ldb, !trans_b};
-  gemm_blocked<Micro>(M, N, K, pack_a, pack_b, MatrixTile{C, ldc}, accumulate, nullptr, Blocking{MC, KC, NC}, Ap,
-                      Bp);
+  gemm_blocked<Micro>(M, N, K, pack_a, pack_b, MatrixTile{C, ldc}, accumulate, nullptr, Blocking{MC, KC, NC}, Ap, Bp);
 }
 
 }  // namespace plasmo::kernels::simd
