@@ -1,0 +1,128 @@
+#include "data_loader/decode.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include <stb/stb_image.h>
+
+namespace plasmo::data {
+
+namespace {
+
+struct StbPixels {  // frees stb's malloc'd buffer on every path
+  unsigned char* data = nullptr;
+  ~StbPixels() { stbi_image_free(data); }
+};
+
+bool fail(Image& out, std::string* reason, const std::string& why) {
+  out.height = out.width = 0;
+  out.rgb.clear();
+  if (reason) *reason = why;
+  return false;
+}
+
+bool looks_like_png(const uint8_t* bytes, size_t size) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return size >= 8 && std::memcmp(bytes, kSignature, 8) == 0;
+}
+bool looks_like_jpeg(const uint8_t* bytes, size_t size) { return size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff; }
+
+}  // namespace
+
+bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* reason) {
+  const bool png = looks_like_png(bytes, size);
+  if (!png && !looks_like_jpeg(bytes, size)) return fail(out, reason, "not a PNG or JPEG file");
+  if (size > static_cast<size_t>(INT_MAX)) return fail(out, reason, "file too large for the decoder");
+  const char* kind = png ? "PNG" : "JPEG";
+  const int length = static_cast<int>(size);
+
+  // Header first: refuse absurd sizes before stb allocates anything for the pixels.
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
+    return fail(out, reason, std::string("corrupt ") + kind + " header: " + stbi_failure_reason());
+  if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide)
+    return fail(out, reason, "image too large: " + std::to_string(width) + " x " + std::to_string(height) +
+                                 " px (limit " + std::to_string(kMaxImageSide) + " a side)");
+
+  // Gray and RGB come out as RGB directly; anything with alpha (gray+alpha, RGBA, palette with tRNS)
+  // comes out as RGBA and is composited on black below. 16-bit samples are reduced to 8 by stb.
+  const bool has_alpha = channels == 2 || channels == 4;
+  const int wanted = has_alpha ? 4 : 3;
+  int got_width = 0, got_height = 0, got_channels = 0;
+  StbPixels pixels;
+  pixels.data = stbi_load_from_memory(bytes, length, &got_width, &got_height, &got_channels, wanted);
+  if (!pixels.data)
+    return fail(out, reason, std::string("truncated or corrupt ") + kind + " data: " + stbi_failure_reason());
+  if (got_width != width || got_height != height)  // header and data disagree: do not trust either
+    return fail(out, reason, std::string("inconsistent ") + kind + " header");
+
+  const size_t pixel_count = static_cast<size_t>(width) * height;
+  out.width = width;
+  out.height = height;
+  out.rgb.resize(pixel_count * 3);
+  if (!has_alpha) {
+    std::memcpy(out.rgb.data(), pixels.data, pixel_count * 3);
+  } else {
+    // Composite on black: c' = round(c * a / 255) = (c * a + 127) / 255 in integers (exact for a = 255).
+    const uint8_t* src = pixels.data;
+    uint8_t* dst = out.rgb.data();
+    for (size_t i = 0; i < pixel_count; ++i, src += 4, dst += 3) {
+      const unsigned alpha = src[3];
+      for (int channel = 0; channel < 3; ++channel) dst[channel] = static_cast<uint8_t>((src[channel] * alpha + 127u) / 255u);
+    }
+  }
+  return true;
+}
+
+bool read_file(const std::string& path, std::vector<uint8_t>& bytes, std::string* reason) {
+  bytes.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (reason) *reason = std::string("cannot open: ") + std::strerror(errno);
+    return false;
+  }
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    if (reason) *reason = "not a regular file";
+    return false;
+  }
+  // Read to end of file; the size from fstat is a hint (the file may change while we read).
+  size_t capacity = static_cast<size_t>(info.st_size) + 1;
+  bytes.resize(capacity);
+  size_t filled = 0;
+  for (;;) {
+    if (filled == bytes.size()) bytes.resize(bytes.size() * 2);
+    const ssize_t got = ::read(fd, bytes.data() + filled, bytes.size() - filled);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      bytes.clear();
+      if (reason) *reason = std::string("read failed: ") + std::strerror(error);
+      return false;
+    }
+    if (got == 0) break;
+    filled += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  bytes.resize(filled);
+  return true;
+}
+
+bool decode_image_file(const std::string& path, std::vector<uint8_t>& buffer, Image& out, std::string* reason) {
+  if (!read_file(path, buffer, reason)) {
+    out.height = out.width = 0;
+    out.rgb.clear();
+    return false;
+  }
+  return decode_image(buffer.data(), buffer.size(), out, reason);
+}
+
+}  // namespace plasmo::data
