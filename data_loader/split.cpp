@@ -13,6 +13,7 @@ namespace plasmo::data {
 
 namespace {
 constexpr uint64_t kSplitStream = 0x73706c6974ULL;  // "split": keeps this stream apart from shuffles and augmentation
+constexpr uint64_t kAttempts = 64;                  // candidate splits per seed; the closest to val_frac wins
 }
 
 SideCounts count_side(const std::vector<Sample>& samples, const std::vector<int>& indices) {
@@ -52,35 +53,82 @@ Split split_by_patient(const std::vector<Sample>& samples, double val_frac, uint
     for (const Sample& sample : samples) patients[index_of[sample.patient]].images[sample.label == kLabelParasitized]++;
   }
 
-  // Fisher-Yates over the ID-sorted patients.
-  std::vector<int> order(patients.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
-  Rng rng = Rng::derive(seed, kSplitStream);
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(static_cast<uint32_t>(i))]);
-
-  if (val_frac > 0.0) {
+  // One candidate: shuffle (Fisher-Yates over the ID-sorted patients), then the greedy fill per stratum.
+  auto candidate = [&](uint64_t attempt, std::vector<int>& order, std::vector<char>& val) {
+    order.resize(patients.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    Rng rng = Rng::derive(seed, kSplitStream, attempt);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(static_cast<uint32_t>(i))]);
+    val.assign(patients.size(), 0);
     for (int infected = 0; infected < 2; ++infected) {
-      double stratum_images = 0.0;
+      auto in_stratum = [&](const Patient& patient) { return (patient.images[1] > 0) == (infected == 1); };
+      double target[2] = {0.0, 0.0};
       for (const Patient& patient : patients)
-        if ((patient.images[1] > 0) == (infected == 1)) stratum_images += patient.images[0] + patient.images[1];
-      const double target = val_frac * stratum_images;
-      double taken = 0.0;
+        if (in_stratum(patient))
+          for (int label = 0; label < 2; ++label) target[label] += val_frac * patient.images[label];
+      // Sum over the classes of the squared relative gap between validation counts and targets.
+      auto distance = [&](const double taken[2]) {
+        double sum = 0.0;
+        for (int label = 0; label < 2; ++label) {
+          const double relative = (taken[label] - target[label]) / (target[label] > 1.0 ? target[label] : 1.0);
+          sum += relative * relative;
+        }
+        return sum;
+      };
+      double taken[2] = {0.0, 0.0};
       for (int index : order) {
-        Patient& patient = patients[index];
-        if ((patient.images[1] > 0) != (infected == 1)) continue;
-        const double size = patient.images[0] + patient.images[1];
-        if (std::fabs(taken + size - target) < std::fabs(taken - target)) {
-          patient.val = true;
-          taken += size;
+        const Patient& patient = patients[index];
+        if (!in_stratum(patient)) continue;
+        const double with[2] = {taken[0] + patient.images[0], taken[1] + patient.images[1]};
+        if (distance(with) < distance(taken)) {
+          val[index] = 1;
+          taken[0] = with[0];
+          taken[1] = with[1];
         }
       }
     }
+  };
+  // How far a candidate is from val_frac: per class image fractions, plus the patient fraction at a
+  // quarter weight.
+  double totals[2] = {0.0, 0.0};
+  for (const Patient& patient : patients)
+    for (int label = 0; label < 2; ++label) totals[label] += patient.images[label];
+  auto score = [&](const std::vector<char>& val) {
+    double taken[2] = {0.0, 0.0}, val_patients = 0.0;
+    for (size_t p = 0; p < patients.size(); ++p)
+      if (val[p]) {
+        taken[0] += patients[p].images[0];
+        taken[1] += patients[p].images[1];
+        val_patients += 1.0;
+      }
+    double sum = 0.0;
+    for (int label = 0; label < 2; ++label)
+      if (totals[label] > 0.0) sum += (taken[label] / totals[label] - val_frac) * (taken[label] / totals[label] - val_frac);
+    const double patient_gap = val_patients / static_cast<double>(patients.size()) - val_frac;
+    return sum + 0.25 * patient_gap * patient_gap;
+  };
+
+  std::vector<char> is_val(patients.size(), 0);
+  if (val_frac > 0.0 && !patients.empty()) {
+    std::vector<int> order, best_order;
+    std::vector<char> val;
+    double best = 0.0;
+    for (uint64_t attempt = 0; attempt < kAttempts; ++attempt) {
+      candidate(attempt, order, val);
+      const double candidate_score = score(val);
+      if (attempt == 0 || candidate_score < best) {
+        best = candidate_score;
+        is_val = val;
+        best_order = order;
+      }
+    }
     if (patients.size() >= 2) {
-      auto count_val = [&] { return std::count_if(patients.begin(), patients.end(), [](const Patient& p) { return p.val; }); };
-      if (count_val() == 0) patients[order[0]].val = true;
-      if (count_val() == static_cast<long>(patients.size())) patients[order[0]].val = false;
+      const long in_val = std::count(is_val.begin(), is_val.end(), 1);
+      if (in_val == 0) is_val[best_order[0]] = 1;
+      if (in_val == static_cast<long>(patients.size())) is_val[best_order[0]] = 0;
     }
   }
+  for (size_t p = 0; p < patients.size(); ++p) patients[p].val = is_val[p] != 0;
 
   Split split;
   for (int i = 0; i < static_cast<int>(samples.size()); ++i)

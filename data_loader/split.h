@@ -2,14 +2,18 @@
 // patient on both sides leak, and inflate accuracy).
 //
 // How the patients are chosen, deterministically from the seed:
-//   1. Patients are sorted by ID and shuffled with Rng::derive(seed, kSplitStream).
-//   2. They are split into two strata: patients with at least one Parasitized cell, and healthy ones
-//      (Uninfected cells only), so both sides see both kinds.
-//   3. Within each stratum, walking the shuffled order, a patient goes to validation when adding it
-//      brings the stratum's validation image count closer to val_frac x (the stratum's images); else
-//      to training. So about val_frac of the images (not only of the patients) is in validation: a
-//      600-cell patient is not taken when the target is 200 cells away, smaller ones fill the gap.
-//   4. With val_frac > 0 and at least two patients, neither side is left empty.
+//   1. A candidate: the patients, sorted by ID, shuffled with Rng::derive(seed, kSplitStream, attempt).
+//      They fall in two strata: patients with at least one Parasitized cell, and healthy ones
+//      (Uninfected cells only). Within each stratum, walking the shuffled order, a patient goes to
+//      validation when that brings the stratum's validation counts closer to val_frac x (its
+//      Parasitized images) and val_frac x (its Uninfected images), closeness being the sum over the
+//      two classes of the squared relative gap; else to training. A 600-cell patient is not taken
+//      when the target is 200 cells away; smaller ones fill the gap.
+//   2. 64 candidates (attempt 0..63); the one whose per-class image fractions in validation are
+//      closest to val_frac (squared gaps, plus a quarter of the squared gap of the patient fraction)
+//      wins, the earliest on ties. So about val_frac of each class's images, and of the patients,
+//      are in validation, and each class is balanced between the sides as far as whole patients allow.
+//   3. With val_frac > 0 and at least two patients, neither side is left empty.
 // val_frac = 0 puts everything in training. The same samples and seed always give the same split;
 // another seed gives another.
 #pragma once
