@@ -90,4 +90,14 @@ help:
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+# The data loader benchmark (data_loader/README.md): cold decode and cached start on a real data folder.
+# LOADER_DATA picks the folder (default: the shared NIH set), LOADER_ARGS passes more options.
+LOADER_DATA ?= $(firstword $(wildcard ../shared/nih-malaria ../../shared/nih-malaria) ../shared/nih-malaria)
+BENCH_LOADER := $(BUILD)/bench-loader
+.PHONY: bench-loader
+$(BENCH_LOADER): $(BUILD)/obj/bench/bench_loader.o $(LIB)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+bench-loader: $(BENCH_LOADER)
+	$(BENCH_LOADER) --data $(LOADER_DATA) $(LOADER_ARGS)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/bench/bench_loader.d

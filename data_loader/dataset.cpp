@@ -12,8 +12,6 @@ namespace plasmo::data {
 
 namespace {
 
-constexpr int kMaxDatasetImageSize = 1024;
-
 // Decodes every file into its slot of contents.pixels (allocated for all files); skipped files keep
 // their reason in `reasons[i]`. Files are handed out in blocks from a shared counter (decode times
 // vary), and each result depends only on its file, so the outcome is the same for any thread count.
@@ -66,8 +64,8 @@ void decode_all(const std::vector<Sample>& files, int image_size, ThreadPool& po
 Dataset Dataset::load(const std::string& dir, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const int image_size = options.image_size;
-  if (image_size < 1 || image_size > kMaxDatasetImageSize)
-    throw UsageError("image size must be in [1, " + std::to_string(kMaxDatasetImageSize) + "], got " + std::to_string(image_size));
+  if (image_size < 1 || image_size > kMaxInputSize)
+    throw UsageError("image size must be in [1, " + std::to_string(kMaxInputSize) + "], got " + std::to_string(image_size));
   const Discovery found = discover_dataset(dir);
   const std::vector<Sample> files = limit_samples(found.samples, options.limit);
   ThreadPool& pool = options.pool ? *options.pool : thread_pool();
@@ -158,30 +156,6 @@ Normalization compute_normalization(const Dataset& data, const std::vector<int>&
     norm.std[channel] = std < 1e-6 ? 1.0f : static_cast<float>(std);
   }
   return norm;
-}
-
-ImageInput::ImageInput(int image_size, const Normalization& norm) : image_size_(image_size), transform_(norm) {
-  if (image_size < 1 || image_size > kMaxDatasetImageSize)
-    throw UsageError("image size must be in [1, " + std::to_string(kMaxDatasetImageSize) + "], got " + std::to_string(image_size));
-}
-
-bool ImageInput::decode_resize_memory(const uint8_t* bytes, size_t size, uint8_t* planar, std::string* reason) {
-  if (!decode_image(bytes, size, image_, reason)) return false;
-  resizer_.resize_to_planar(image_.rgb.data(), image_.height, image_.width, image_size_, image_size_, planar);
-  return true;
-}
-
-bool ImageInput::load_memory(const uint8_t* bytes, size_t size, float* out, std::string* reason) {
-  const size_t plane = static_cast<size_t>(image_size_) * image_size_;
-  planar_.resize(3 * plane);
-  if (!decode_resize_memory(bytes, size, planar_.data(), reason)) return false;
-  normalize_planar(planar_.data(), plane, transform_, out);
-  return true;
-}
-
-bool ImageInput::load_file(const std::string& path, float* out, std::string* reason) {
-  if (!read_file(path, file_bytes_, reason)) return false;
-  return load_memory(file_bytes_.data(), file_bytes_.size(), out, reason);
 }
 
 }  // namespace plasmo::data

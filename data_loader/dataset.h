@@ -24,6 +24,7 @@
 #include "data_loader/decode.h"
 #include "data_loader/discover.h"
 #include "data_loader/normalize.h"
+#include "data_loader/image_input.h"
 #include "data_loader/resize.h"
 
 namespace plasmo {
@@ -66,7 +67,8 @@ class Dataset {
  public:
   Dataset() = default;
   // Discovers DIR (discover.h), then loads from the cache or decodes in parallel. Throws the errors of
-  // discover_dataset(), and UsageError for S outside [1, 1024] or when no file at all could be decoded.
+  // discover_dataset(), UsageError for S outside [1, kMaxInputSize], FormatError when not one file could
+  // be decoded.
   static Dataset load(const std::string& dir, const LoadOptions& options);
 
   int size() const { return static_cast<int>(samples_.size()); }
@@ -92,26 +94,5 @@ class Dataset {
 // split. Sums are exact integers, so the result does not depend on the thread count. A channel with
 // std below 1e-6 (a constant channel) gets std 1. Throws UsageError for an empty index list.
 Normalization compute_normalization(const Dataset& data, const std::vector<int>& indices, ThreadPool* pool = nullptr);
-
-// One image file (or its bytes) -> model input [3][S][S], through exactly the steps the dataset uses
-// (decode, resize to uint8, normalize), so predict sees what training saw. Owns its buffers: keep one
-// per thread; no allocation once images stop growing.
-class ImageInput {
- public:
-  ImageInput(int image_size, const Normalization& norm);
-  int image_size() const { return image_size_; }
-  // out: 3 * S * S floats. False (with the reason) when the file cannot be read or decoded.
-  bool load_file(const std::string& path, float* out, std::string* reason);
-  bool load_memory(const uint8_t* bytes, size_t size, float* out, std::string* reason);
-  // The uint8 planar [3][S][S] image before normalization (what the cache stores).
-  bool decode_resize_memory(const uint8_t* bytes, size_t size, uint8_t* planar, std::string* reason);
-
- private:
-  int image_size_;
-  InputTransform transform_;
-  std::vector<uint8_t> file_bytes_, planar_;
-  Image image_;
-  Resizer resizer_;
-};
 
 }  // namespace plasmo::data

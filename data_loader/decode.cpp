@@ -33,6 +33,67 @@ bool looks_like_png(const uint8_t* bytes, size_t size) {
 }
 bool looks_like_jpeg(const uint8_t* bytes, size_t size) { return size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff; }
 
+// stb_image grows its buffer for a PNG's IDAT chunk to the length the chunk header declares before
+// reading the data, so a 100-byte file can ask for gigabytes (found by fuzz/fuzz_decode.cpp). stb
+// reads chunks one after another (length, type, data, CRC) up to IEND and fails on any shortfall;
+// here every chunk up to IEND must lie inside the file before stb starts, so stb never allocates
+// for data that is not there.
+bool png_chunks_inside(const uint8_t* bytes, size_t size) {
+  size_t position = 8;  // after the signature
+  while (position + 12 <= size) {
+    const uint64_t length = (static_cast<uint64_t>(bytes[position]) << 24) | (bytes[position + 1] << 16) |
+                            (bytes[position + 2] << 8) | bytes[position + 3];
+    if (length > size - position - 12) return false;  // data + CRC past the end
+    if (std::memcmp(bytes + position + 4, "IEND", 4) == 0) return true;
+    position += 12 + static_cast<size_t>(length);
+  }
+  return false;  // ended before IEND
+}
+
+// stb_image 2.27 (Debian's) trusts the code counts of a JPEG Huffman table (DHT): more than 256
+// codes overrun its tables (a heap overflow found by fuzz/fuzz_decode.cpp; stb 2.28 added the check).
+// So before stb sees a JPEG, every Huffman table stb could ever parse is checked here, mirroring stb's
+// own reading: after SOI, the leading APPn/COM segments are skipped by length exactly as stb skips
+// them (FF fill bytes and stray bytes between segments included); from the first other marker on,
+// every FF C4 in the file is read as stb would read a DHT segment, table after table. That is a
+// superset of what stb parses (entropy-coded data cannot hold FF C4), so no oversized table gets through.
+bool jpeg_huffman_tables_ok(const uint8_t* bytes, size_t size) {
+  auto byte_at = [&](size_t position) -> unsigned { return position < size ? bytes[position] : 0u; };  // stb reads 0 past the end
+  // Leading SOI and APPn / COM segments.
+  size_t position = 0;
+  while (position < size && bytes[position] == 0xff) ++position;  // FF fill, then D8
+  ++position;                                                     // the SOI byte
+  while (position < size) {
+    if (bytes[position] != 0xff) {  // a stray byte: stb skips it
+      ++position;
+      continue;
+    }
+    size_t marker_at = position;
+    while (marker_at < size && bytes[marker_at] == 0xff) ++marker_at;
+    const unsigned marker = byte_at(marker_at);
+    const bool skipped_by_length = (marker >= 0xe0 && marker <= 0xef) || marker == 0xfe;
+    if (!skipped_by_length) break;  // from here on, every FF C4 is checked
+    const size_t length = (byte_at(marker_at + 1) << 8) | byte_at(marker_at + 2);
+    position = marker_at + 1 + length;
+  }
+  for (size_t at = position; at + 1 < size; ++at) {
+    if (bytes[at] != 0xff || bytes[at + 1] != 0xc4) continue;
+    // stb's DHT loop: L = length - 2; while L > 0: q, 16 counts, n = sum(counts) values.
+    long remaining = static_cast<long>((byte_at(at + 2) << 8) | byte_at(at + 3)) - 2;
+    size_t table = at + 4;
+    while (remaining > 0 && table < size) {
+      const unsigned q = byte_at(table);
+      if ((q >> 4) > 1 || (q & 15) > 3) break;  // stb refuses this segment itself
+      unsigned codes = 0;
+      for (int length = 0; length < 16; ++length) codes += byte_at(table + 1 + length);
+      if (codes > 256) return false;
+      remaining -= 17 + static_cast<long>(codes);
+      table += 17 + codes;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* reason) {
@@ -40,6 +101,8 @@ bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* re
   if (!png && !looks_like_jpeg(bytes, size)) return fail(out, reason, "not a PNG or JPEG file");
   if (size > static_cast<size_t>(INT_MAX)) return fail(out, reason, "file too large for the decoder");
   const char* kind = png ? "PNG" : "JPEG";
+  if (png && !png_chunks_inside(bytes, size)) return fail(out, reason, "truncated or corrupt PNG: a chunk runs past the end of the file");
+  if (!png && !jpeg_huffman_tables_ok(bytes, size)) return fail(out, reason, "corrupt JPEG: a Huffman table with more than 256 codes");
   const int length = static_cast<int>(size);
 
   // Header first: refuse absurd sizes before stb allocates anything for the pixels.

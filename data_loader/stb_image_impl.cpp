@@ -2,6 +2,15 @@
 // binaries need no libstb at run time. Nothing else in plasmo includes stb_image's implementation.
 // stb's own STBI_MAX_DIMENSIONS (2^24) is left as is: decode.cpp reads the size with stbi_info and
 // refuses anything over kMaxImageSide with a clear reason before stb allocates pixel memory.
+//
+// Every stb allocation is zero-filled (calloc): stb_image 2.27 decodes a corrupt progressive JPEG with
+// a Huffman table the file never defined, reading uninitialised memory (an assert or out-of-bounds
+// index under fuzz/fuzz_decode.cpp). An all-zero table is harmless: every lookup hits the fast path
+// and decodes symbol 0 with 0 bits, so the scan ends and the garbage image is just garbage.
+#include <cstdlib>
+#define STBI_MALLOC(size) std::calloc(1, size)
+#define STBI_REALLOC(pointer, size) std::realloc(pointer, size)
+#define STBI_FREE(pointer) std::free(pointer)
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG

@@ -1,7 +1,5 @@
 #include <doctest/doctest.h>
 
-#include <stb/stb_image_write.h>
-
 #include <cstring>
 
 #include "data_loader/decode.h"
@@ -12,6 +10,26 @@ using namespace plasmo::data;
 using plasmo::testing::make_png;
 
 namespace {
+// A 16 x 16 JPEG of the constant colour (180, 120, 140), written by PIL (quality 95). Embedded rather
+// than written with stb_image_write, whose JPEG encoder shifts negative ints (UBSan stops SAN builds).
+const std::vector<uint8_t> kJpeg16 = {
+    0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01,
+    0x00, 0x00, 0xff, 0xdb, 0x00, 0x43, 0x00, 0x02, 0x01, 0x01, 0x01, 0x01, 0x01, 0x02, 0x01, 0x01, 0x01, 0x02,
+    0x02, 0x02, 0x02, 0x02, 0x04, 0x03, 0x02, 0x02, 0x02, 0x02, 0x05, 0x04, 0x04, 0x03, 0x04, 0x06, 0x05, 0x06,
+    0x06, 0x06, 0x05, 0x06, 0x06, 0x06, 0x07, 0x09, 0x08, 0x06, 0x07, 0x09, 0x07, 0x06, 0x06, 0x08, 0x0b, 0x08,
+    0x09, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x06, 0x08, 0x0b, 0x0c, 0x0b, 0x0a, 0x0c, 0x09, 0x0a, 0x0a, 0x0a, 0xff,
+    0xdb, 0x00, 0x43, 0x01, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x05, 0x03, 0x03, 0x05, 0x0a, 0x07, 0x06, 0x07,
+    0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a,
+    0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a,
+    0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0x0a, 0xff, 0xc0, 0x00, 0x11,
+    0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xff, 0xc4, 0x00,
+    0x15, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x06, 0xff, 0xc4, 0x00, 0x14, 0x10, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xc4, 0x00, 0x15, 0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0xc4, 0x00, 0x14, 0x11, 0x01, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xda, 0x00,
+    0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00, 0xb0, 0x00, 0x5c, 0x1f, 0xff, 0xd9};
+
 bool decode(const std::vector<uint8_t>& bytes, Image& image, std::string* reason = nullptr) {
   return decode_image(bytes.data(), bytes.size(), image, reason);
 }
@@ -78,25 +96,13 @@ TEST_CASE("decode: palette PNGs expand, with tRNS composited on black") {
 }
 
 TEST_CASE("decode: a JPEG decodes to RGB close to what was written") {
-  Image original;
-  original.width = 16;
-  original.height = 16;
-  original.rgb.assign(16 * 16 * 3, 0);
-  for (size_t p = 0; p < 256; ++p) {
-    original.rgb[p * 3] = 180;
-    original.rgb[p * 3 + 1] = 120;
-    original.rgb[p * 3 + 2] = 140;
-  }
-  std::vector<uint8_t> jpeg;
-  auto append = [](void* context, void* data, int size) {
-    auto* out = static_cast<std::vector<uint8_t>*>(context);
-    out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-  };
-  REQUIRE(stbi_write_jpg_to_func(append, &jpeg, 16, 16, 3, original.rgb.data(), 95));
   Image image;
-  REQUIRE(decode(jpeg, image));
+  std::string reason;
+  REQUIRE_MESSAGE(decode(kJpeg16, image, &reason), reason);
   REQUIRE(image.width == 16);
-  for (size_t i = 0; i < image.rgb.size(); ++i) REQUIRE(std::abs(int(image.rgb[i]) - int(original.rgb[i])) <= 4);
+  REQUIRE(image.height == 16);
+  const int expected[3] = {180, 120, 140};
+  for (size_t i = 0; i < image.rgb.size(); ++i) REQUIRE(std::abs(int(image.rgb[i]) - expected[i % 3]) <= 3);
 }
 
 TEST_CASE("decode: truncated, corrupt and foreign bytes are refused with a reason") {
@@ -144,4 +150,53 @@ TEST_CASE("decode: files that cannot be read are refused with a reason") {
   plasmo::testing::write_png(dir / "ok.png", plasmo::testing::test_image(5, 4, 3));
   CHECK(decode_image_file(dir / "ok.png", bytes, image, &reason));
   CHECK(image.width == 5);
+}
+
+TEST_CASE("decode: a JPEG Huffman table with more than 256 codes is refused (stb 2.27 would overrun)") {
+  // Found by fuzz/fuzz_decode.cpp under UBSan/ASan: stb_image 2.27 fills its code tables without
+  // checking the total. Take a valid JPEG and raise the counts of its first DHT table.
+  const std::vector<uint8_t>& jpeg = kJpeg16;
+  Image image;
+  std::string reason;
+  REQUIRE(decode(jpeg, image, &reason));
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i)
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc4) {
+      dht = i;
+      break;
+    }
+  REQUIRE(dht > 0);
+  std::vector<uint8_t> bad = jpeg;
+  bad[dht + 5 + 14] = 200;  // counts of code lengths 15 and 16 (bytes after the length and the class byte)
+  bad[dht + 5 + 15] = 200;
+  CHECK_FALSE(decode(bad, image, &reason));
+  CHECK(reason.find("Huffman") != std::string::npos);
+  // The same table behind a leading APP segment and FF fill bytes is still found.
+  std::vector<uint8_t> with_app = {0xff, 0xd8, 0xff, 0xff, 0xe1, 0x00, 0x06, 0xff, 0xc4, 0x10, 0xff};
+  with_app.insert(with_app.end(), bad.begin() + 2, bad.end());
+  CHECK_FALSE(decode(with_app, image, &reason));
+  CHECK(reason.find("Huffman") != std::string::npos);
+}
+
+TEST_CASE("decode: a PNG chunk claiming more bytes than the file holds is refused before stb allocates") {
+  // Found by fuzz/fuzz_decode.cpp: stb grows its IDAT buffer to the declared length (here 1 GiB)
+  // before reading. A valid 1 x 1 PNG whose IDAT length field is then inflated.
+  std::vector<uint8_t> png = make_png(1, 1, 8, 2, {1, 2, 3});
+  Image image;
+  REQUIRE(decode(png, image));
+  size_t idat = 0;
+  for (size_t i = 8; i + 4 < png.size(); ++i)
+    if (std::memcmp(&png[i], "IDAT", 4) == 0) idat = i - 4;
+  REQUIRE(idat > 0);
+  png[idat] = 0x40;  // length 0x40000000 + the real length
+  std::string reason;
+  CHECK_FALSE(decode(png, image, &reason));
+  CHECK(reason.find("past the end") != std::string::npos);
+  // Trailing bytes after IEND are fine; a file ending before IEND is not.
+  std::vector<uint8_t> trailing = make_png(1, 1, 8, 2, {1, 2, 3});
+  trailing.push_back(0);
+  CHECK(decode(trailing, image));
+  std::vector<uint8_t> no_end = make_png(1, 1, 8, 2, {1, 2, 3});
+  no_end.resize(no_end.size() - 12);
+  CHECK_FALSE(decode(no_end, image, &reason));
 }
