@@ -6,6 +6,7 @@
 // split of the set for --val-frac / --seed (default 0.2 and 1).
 //   build/bench-loader [--data DIR] [--repeats N] [--sizes 32,64] [--threads 1,2] [--val-frac F] [--seed S]
 #include <stdlib.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -36,6 +37,24 @@ std::vector<int> parse_list(const std::string& text) {
     start = comma + 1;
   }
   return values;
+}
+
+double process_cpu_seconds() {
+  timespec now;
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return now.tv_sec + now.tv_nsec * 1e-9;
+}
+
+std::string load_average() {
+  std::FILE* file = std::fopen("/proc/loadavg", "r");
+  char text[64] = "?";
+  if (file) {
+    if (!std::fgets(text, sizeof(text), file)) text[0] = 0;
+    std::fclose(file);
+  }
+  std::string result(text);
+  while (!result.empty() && (result.back() == '\n' || result.back() == ' ')) result.pop_back();
+  return result;
 }
 
 double median(std::vector<double> values) {
@@ -77,8 +96,11 @@ int main(int argc, char** argv) {
   const std::string cache_dir = pattern;
 
   try {
-    std::printf("bench-loader: %s, median of %d runs each\n", dir.c_str(), repeats);
-    std::printf("%4s %7s  %14s %10s  %14s  %s\n", "S", "threads", "cold images/s", "cold s", "cached start s", "images");
+    std::printf("bench-loader: %s, median of %d runs each; load average %s\n", dir.c_str(), repeats, load_average().c_str());
+    std::printf("(cold: no plasmo cache, OS file cache warm; cpu ms/image = process CPU time / images, what one\n"
+                " otherwise idle core would take; cached: discovery + mapping and checking the cache file)\n");
+    std::printf("%4s %7s  %14s %10s %15s  %14s  %s\n", "S", "threads", "cold images/s", "cold s", "cpu ms/image", "cached start s",
+                "images");
     int images = 0;
     for (int size : sizes) {
       for (int threads : thread_counts) {
@@ -87,9 +109,11 @@ int main(int argc, char** argv) {
         options.image_size = size;
         options.pool = &pool;
         options.use_cache = false;
-        std::vector<double> cold, cached;
+        std::vector<double> cold, cold_cpu, cached;
         for (int run = 0; run < repeats; ++run) {
+          const double cpu_before = process_cpu_seconds();
           const Dataset data = Dataset::load(dir, options);
+          cold_cpu.push_back(process_cpu_seconds() - cpu_before);
           cold.push_back(data.report().seconds);
           images = data.size();
         }
@@ -103,13 +127,14 @@ int main(int argc, char** argv) {
           cached.push_back(data.report().seconds);
         }
         const double cold_seconds = median(cold);
-        std::printf("%4d %7d  %14.0f %10.2f  %14.3f  %d\n", size, threads, images / cold_seconds, cold_seconds, median(cached), images);
+        std::printf("%4d %7d  %14.0f %10.2f %15.3f  %14.3f  %d\n", size, threads, images / cold_seconds, cold_seconds,
+                    1000.0 * median(cold_cpu) / images, median(cached), images);
         std::fflush(stdout);
       }
     }
     const Discovery found = discover_dataset(dir);
     const Split split = split_by_patient(found.samples, val_frac, seed);
-    std::printf("\n%s", format_split_summary(split.summary).c_str());
+    std::printf("load average at the end: %s\n\n%s", load_average().c_str(), format_split_summary(split.summary).c_str());
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench-loader: error: %s\n", error.what());
     std::filesystem::remove_all(cache_dir);

@@ -1,6 +1,7 @@
 #include "data_loader/cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,10 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 #include "data_loader/hash.h"
 #include "engine/error.h"
+#include "engine/threads.h"
 
 namespace plasmo::data {
 
@@ -52,19 +55,6 @@ void encode_header(const Header& h, uint8_t* bytes) {
   put_u64(bytes + 72, hash64(bytes, 72));
 }
 
-// Reads exactly `size` bytes; false on a short read or an error.
-bool read_exact(int fd, uint8_t* out, size_t size) {
-  while (size > 0) {
-    const size_t chunk = size < (size_t{1} << 26) ? size : (size_t{1} << 26);
-    const ssize_t got = ::read(fd, out, chunk);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    out += got;
-    size -= static_cast<size_t>(got);
-  }
-  return true;
-}
-
 bool write_exact(int fd, const uint8_t* data, size_t size) {
   while (size > 0) {
     const size_t chunk = size < (size_t{1} << 26) ? size : (size_t{1} << 26);
@@ -97,6 +87,66 @@ struct Fd {
 
 }  // namespace
 
+ByteBuffer& ByteBuffer::operator=(ByteBuffer&& other) noexcept {
+  if (this == &other) return *this;
+  release();
+  data_ = other.data_;
+  size_ = other.size_;
+  heap_ = std::move(other.heap_);
+  map_base_ = other.map_base_;
+  map_bytes_ = other.map_bytes_;
+  other.data_ = nullptr;
+  other.size_ = 0;
+  other.map_base_ = nullptr;
+  other.map_bytes_ = 0;
+  return *this;
+}
+
+void ByteBuffer::release() {
+  if (map_base_) ::munmap(map_base_, map_bytes_);
+  heap_.reset();
+  map_base_ = nullptr;
+  map_bytes_ = 0;
+  data_ = nullptr;
+  size_ = 0;
+}
+
+void ByteBuffer::allocate(size_t bytes) {
+  release();
+  heap_.reset(bytes ? new uint8_t[bytes] : nullptr);
+  data_ = heap_.get();
+  size_ = bytes;
+}
+
+bool ByteBuffer::map(int fd, size_t file_bytes, size_t offset, size_t bytes) {
+  release();
+  if (file_bytes == 0 || offset + bytes > file_bytes) return false;
+  void* base = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (base == MAP_FAILED) return false;
+  map_base_ = base;
+  map_bytes_ = file_bytes;
+  data_ = static_cast<uint8_t*>(base) + offset;
+  size_ = bytes;
+  return true;
+}
+
+void ByteBuffer::narrow(size_t offset, size_t bytes) {
+  data_ += offset;
+  size_ = bytes;
+}
+
+uint64_t pixel_checksum(const uint8_t* pixels, size_t size, ThreadPool& pool) {
+  const size_t blocks = (size + kPixelHashBlock - 1) / kPixelHashBlock;
+  std::vector<uint64_t> block_hashes(blocks);
+  pool.parallel_for(static_cast<int64_t>(blocks), [&](int64_t begin, int64_t end, int) {
+    for (int64_t block = begin; block < end; ++block) {
+      const size_t offset = static_cast<size_t>(block) * kPixelHashBlock;
+      block_hashes[block] = hash64(pixels + offset, std::min(kPixelHashBlock, size - offset));
+    }
+  });
+  return hash64(block_hashes.data(), blocks * sizeof(uint64_t));
+}
+
 size_t CacheContents::images() const {
   size_t count = 0;
   for (uint8_t flag : decoded) count += flag;
@@ -122,13 +172,15 @@ std::string cache_file_path(const std::string& cache_dir, const std::string& dat
   return cache_dir + "/" + name;
 }
 
-uint64_t cache_key(const std::vector<Sample>& samples, int image_size) {
+uint64_t cache_key(const std::vector<Sample>& samples, const std::string& data_root, int image_size) {
   KeyHasher key;
   key.add_u64(kCacheVersion);
   key.add_u64(static_cast<uint64_t>(image_size));
   key.add_u64(samples.size());
   for (const Sample& sample : samples) {
-    key.add_string(sample.path);
+    // Paths relative to the data folder, so `--data x` and `--data /abs/x` share a cache.
+    const bool inside = sample.path.size() > data_root.size() && sample.path.compare(0, data_root.size(), data_root) == 0;
+    key.add_string(inside ? sample.path.substr(data_root.size()) : sample.path);
     key.add_u64(static_cast<uint64_t>(sample.label));
     key.add_u64(sample.file_size);
     key.add_u64(static_cast<uint64_t>(sample.mtime_ns));
@@ -137,7 +189,7 @@ uint64_t cache_key(const std::vector<Sample>& samples, int image_size) {
 }
 
 bool read_cache(const std::string& path, uint64_t key, size_t files, int image_size, CacheContents& contents,
-                std::string* why_not) {
+                std::string* why_not, ThreadPool& pool) {
   auto refuse = [&](const std::string& why) {
     if (why_not) *why_not = why;
     contents = CacheContents();
@@ -149,8 +201,12 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
   struct stat info;
   if (::fstat(file.fd, &info) != 0) return refuse("cannot stat the cache file");
 
-  uint8_t bytes[kHeaderBytes];
-  if (!read_exact(file.fd, bytes, kHeaderBytes)) return refuse("corrupt: truncated header");
+  // Map the whole file; every check below reads the mapping.
+  const size_t file_bytes = static_cast<size_t>(info.st_size);
+  if (file_bytes < kHeaderBytes) return refuse("corrupt: truncated header");
+  ByteBuffer mapping;
+  if (!mapping.map(file.fd, file_bytes, 0, file_bytes)) return refuse(std::string("cannot map: ") + std::strerror(errno));
+  const uint8_t* bytes = mapping.data();
   if (std::memcmp(bytes, kMagic, 8) != 0) return refuse("corrupt: not a plasmo cache file");
   if (get_u64(bytes + 72) != hash64(bytes, 72)) return refuse("corrupt: header checksum mismatch");
   Header h;
@@ -168,37 +224,40 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
     return refuse("stale: the image files changed");
   const uint64_t plane_bytes = 3ull * image_size * image_size;
   if (h.images > h.files || h.pixel_bytes != h.images * plane_bytes || h.meta_bytes < h.files ||
-      static_cast<uint64_t>(info.st_size) != kHeaderBytes + h.meta_bytes + h.pixel_bytes)
+      h.meta_bytes > file_bytes || h.pixel_bytes > file_bytes || file_bytes != kHeaderBytes + h.meta_bytes + h.pixel_bytes)
     return refuse("corrupt: sizes do not add up");
 
-  std::vector<uint8_t> meta(h.meta_bytes);
-  if (!read_exact(file.fd, meta.data(), meta.size())) return refuse("corrupt: truncated");
-  if (hash64(meta.data(), meta.size()) != h.meta_hash) return refuse("corrupt: metadata checksum mismatch");
-  contents.decoded.assign(meta.begin(), meta.begin() + static_cast<long>(h.files));
+  const uint8_t* meta = bytes + kHeaderBytes;
+  const size_t meta_bytes = static_cast<size_t>(h.meta_bytes);
+  if (hash64(meta, meta_bytes) != h.meta_hash) return refuse("corrupt: metadata checksum mismatch");
+  contents.decoded.assign(meta, meta + h.files);
   size_t decoded = 0;
   for (uint8_t flag : contents.decoded) {
     if (flag > 1) return refuse("corrupt: bad flag");
     decoded += flag;
   }
   if (decoded != h.images) return refuse("corrupt: image count mismatch");
-  size_t offset = h.files;
+  size_t cursor = h.files;
   for (size_t skipped = 0; skipped < h.files - h.images; ++skipped) {
-    if (offset + 4 > meta.size()) return refuse("corrupt: truncated reasons");
-    const uint32_t length = get_u32(&meta[offset]);
-    offset += 4;
-    if (length > meta.size() - offset) return refuse("corrupt: truncated reasons");
-    contents.reasons.emplace_back(reinterpret_cast<const char*>(&meta[offset]), length);
-    offset += length;
+    if (cursor + 4 > meta_bytes) return refuse("corrupt: truncated reasons");
+    const uint32_t length = get_u32(meta + cursor);
+    cursor += 4;
+    if (length > meta_bytes - cursor) return refuse("corrupt: truncated reasons");
+    contents.reasons.emplace_back(reinterpret_cast<const char*>(meta + cursor), length);
+    cursor += length;
   }
-  if (offset != meta.size()) return refuse("corrupt: trailing metadata");
+  if (cursor != meta_bytes) return refuse("corrupt: trailing metadata");
 
-  contents.pixels.allocate(h.pixel_bytes);
-  if (!read_exact(file.fd, contents.pixels.data.get(), h.pixel_bytes)) return refuse("corrupt: truncated pixels");
-  if (hash64(contents.pixels.data.get(), h.pixel_bytes) != h.pixel_hash) return refuse("corrupt: pixel checksum mismatch");
+  // Pixels: checked in place, blocks in parallel (each worker faults in its own pages).
+  const size_t pixels_start = kHeaderBytes + meta_bytes;
+  if (pixel_checksum(bytes + pixels_start, static_cast<size_t>(h.pixel_bytes), pool) != h.pixel_hash)
+    return refuse("corrupt: pixel checksum mismatch");
+  mapping.narrow(pixels_start, static_cast<size_t>(h.pixel_bytes));  // keeps the pages already faulted in
+  contents.pixels = std::move(mapping);
   return true;
 }
 
-void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents) {
+void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents, ThreadPool& pool) {
   const std::filesystem::path target(path);
   std::error_code error;
   std::filesystem::create_directories(target.parent_path(), error);
@@ -214,8 +273,8 @@ void write_cache(const std::string& path, uint64_t key, int image_size, const Ca
   h.meta_bytes = meta.size();
   h.meta_hash = hash64(meta.data(), meta.size());
   h.pixel_bytes = h.images * 3ull * image_size * image_size;
-  if (contents.pixels.size < h.pixel_bytes) throw IoError("cache '" + path + "': fewer pixel bytes than images");
-  h.pixel_hash = hash64(contents.pixels.data.get(), h.pixel_bytes);
+  if (contents.pixels.size() < h.pixel_bytes) throw IoError("cache '" + path + "': fewer pixel bytes than images");
+  h.pixel_hash = pixel_checksum(contents.pixels.data(), h.pixel_bytes, pool);
   uint8_t header[kHeaderBytes];
   encode_header(h, header);
 
@@ -224,7 +283,7 @@ void write_cache(const std::string& path, uint64_t key, int image_size, const Ca
   file.fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (file.fd < 0) throw IoError("cannot write cache '" + temporary + "': " + std::strerror(errno));
   const bool written = write_exact(file.fd, header, kHeaderBytes) && write_exact(file.fd, meta.data(), meta.size()) &&
-                       write_exact(file.fd, contents.pixels.data.get(), h.pixel_bytes);
+                       write_exact(file.fd, contents.pixels.data(), h.pixel_bytes);
   const int close_status = ::close(file.fd);
   file.fd = -1;
   if (!written || close_status != 0) {

@@ -34,7 +34,7 @@ void decode_all(const std::vector<Sample>& files, int image_size, ThreadPool& po
       const size_t end = begin + kBlock < count ? begin + kBlock : count;
       for (size_t i = begin; i < end; ++i) {
         std::string reason;
-        uint8_t* slot = contents.pixels.data.get() + i * plane_bytes;
+        uint8_t* slot = contents.pixels.data() + i * plane_bytes;
         const bool ok = read_file(files[i].path, bytes, &reason) &&
                         input.decode_resize_memory(bytes.data(), bytes.size(), slot, &reason);
         contents.decoded[i] = ok ? 1 : 0;
@@ -53,7 +53,7 @@ void decode_all(const std::vector<Sample>& files, int image_size, ThreadPool& po
       continue;
     }
     if (kept != i)
-      std::memmove(contents.pixels.data.get() + kept * plane_bytes, contents.pixels.data.get() + i * plane_bytes, plane_bytes);
+      std::memmove(contents.pixels.data() + kept * plane_bytes, contents.pixels.data() + i * plane_bytes, plane_bytes);
     ++kept;
   }
   contents.reasons = std::move(skipped_reasons);
@@ -81,8 +81,8 @@ Dataset Dataset::load(const std::string& dir, const LoadOptions& options) {
   uint64_t key = 0;
   if (!cache_dir.empty()) {
     data.report_.cache_path = cache_file_path(cache_dir, found.root, image_size, options.limit);
-    key = cache_key(files, image_size);
-    hit = read_cache(data.report_.cache_path, key, files.size(), image_size, contents, &data.report_.cache_note);
+    key = cache_key(files, found.root, image_size);
+    hit = read_cache(data.report_.cache_path, key, files.size(), image_size, contents, &data.report_.cache_note, pool);
   }
   if (!hit) {
     std::vector<std::string> reasons;
@@ -102,7 +102,7 @@ Dataset Dataset::load(const std::string& dir, const LoadOptions& options) {
     data.report_.cache = CacheStatus::Hit;
   } else if (!cache_dir.empty()) {
     try {
-      write_cache(data.report_.cache_path, key, image_size, contents);
+      write_cache(data.report_.cache_path, key, image_size, contents, pool);
       data.report_.cache = CacheStatus::Built;
     } catch (const IoError& error) {
       data.report_.cache = CacheStatus::NotWritten;

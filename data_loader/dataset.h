@@ -77,7 +77,7 @@ class Dataset {
   const std::vector<Sample>& samples() const { return samples_; }  // decoded files only, path order
   int label(int index) const { return samples_[index].label; }
   // Image `index`, planar uint8 [3][S][S].
-  const uint8_t* image(int index) const { return pixels_.data.get() + static_cast<size_t>(index) * 3 * image_size_ * image_size_; }
+  const uint8_t* image(int index) const { return pixels_.data() + static_cast<size_t>(index) * 3 * image_size_ * image_size_; }
   const std::vector<SkippedFile>& skipped() const { return skipped_; }
   const LoadReport& report() const { return report_; }
 

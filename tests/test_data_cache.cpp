@@ -78,6 +78,13 @@ TEST_CASE("cache: built on the first load, hit on the second with the same image
   int entries = 0;
   for (const auto& entry : fs::recursive_directory_iterator(tree.data.path())) entries += entry.is_regular_file();
   CHECK(entries == 13);
+  // The same folder named another way shares the cache.
+  LoadOptions same;
+  same.image_size = kSize;
+  same.cache_dir = tree.cache.path();
+  const Dataset renamed = Dataset::load(tree.data.path() + "/.", same);
+  CHECK(renamed.report().cache == CacheStatus::Hit);
+  CHECK(renamed.report().cache_path == first.report().cache_path);
   // Another size is another cache file.
   LoadOptions options;
   options.image_size = 6;
