@@ -73,12 +73,18 @@ int main(int argc, char** argv) {
   unsigned long long seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string option = argv[i], value = argv[i + 1];
-    if (option == "--data") dir = value;
-    else if (option == "--repeats") repeats = std::max(1, std::atoi(value.c_str()));
-    else if (option == "--sizes") sizes = parse_list(value);
-    else if (option == "--threads") thread_counts = parse_list(value);
-    else if (option == "--val-frac") val_frac = std::atof(value.c_str());
-    else if (option == "--seed") seed = std::strtoull(value.c_str(), nullptr, 10);
+    if (option == "--data")
+      dir = value;
+    else if (option == "--repeats")
+      repeats = std::max(1, std::atoi(value.c_str()));
+    else if (option == "--sizes")
+      sizes = parse_list(value);
+    else if (option == "--threads")
+      thread_counts = parse_list(value);
+    else if (option == "--val-frac")
+      val_frac = std::atof(value.c_str());
+    else if (option == "--seed")
+      seed = std::strtoull(value.c_str(), nullptr, 10);
     else {
       std::fprintf(stderr, "bench-loader: unknown option %s\n", option.c_str());
       return 2;
@@ -96,11 +102,13 @@ int main(int argc, char** argv) {
   const std::string cache_dir = pattern;
 
   try {
-    std::printf("bench-loader: %s, median of %d runs each; load average %s\n", dir.c_str(), repeats, load_average().c_str());
-    std::printf("(cold: no plasmo cache, OS file cache warm; cpu ms/image = process CPU time / images, what one\n"
-                " otherwise idle core would take; cached: discovery + mapping and checking the cache file)\n");
-    std::printf("%4s %7s  %14s %10s %15s  %14s  %s\n", "S", "threads", "cold images/s", "cold s", "cpu ms/image", "cached start s",
-                "images");
+    std::printf("bench-loader: %s, median of %d runs each; load average %s\n", dir.c_str(), repeats,
+                load_average().c_str());
+    std::printf(
+        "(cold: no plasmo cache, OS file cache warm; cpu ms/image = process CPU time / images, what one\n"
+        " otherwise idle core would take; cached: discovery + mapping and checking the cache file)\n");
+    std::printf("%4s %7s  %14s %10s %15s  %14s  %s\n", "S", "threads", "cold images/s", "cold s", "cpu ms/image",
+                "cached start s", "images");
     int images = 0;
     for (int size : sizes) {
       for (int threads : thread_counts) {
@@ -123,7 +131,8 @@ int main(int argc, char** argv) {
         Dataset::load(dir, with_cache);  // writes the cache (if not there yet)
         for (int run = 0; run < repeats; ++run) {
           const Dataset data = Dataset::load(dir, with_cache);
-          if (data.report().cache != CacheStatus::Hit) throw Error("cache miss on a cached run: " + data.report().cache_note);
+          if (data.report().cache != CacheStatus::Hit)
+            throw Error("cache miss on a cached run: " + data.report().cache_note);
           cached.push_back(data.report().seconds);
         }
         const double cold_seconds = median(cold);
@@ -134,7 +143,8 @@ int main(int argc, char** argv) {
     }
     const Discovery found = discover_dataset(dir);
     const Split split = split_by_patient(found.samples, val_frac, seed);
-    std::printf("load average at the end: %s\n\n%s", load_average().c_str(), format_split_summary(split.summary).c_str());
+    std::printf("load average at the end: %s\n\n%s", load_average().c_str(),
+                format_split_summary(split.summary).c_str());
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench-loader: error: %s\n", error.what());
     std::filesystem::remove_all(cache_dir);

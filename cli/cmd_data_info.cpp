@@ -20,10 +20,14 @@ namespace {
 
 const char* cache_status_name(data::CacheStatus status) {
   switch (status) {
-    case data::CacheStatus::Disabled: return "off";
-    case data::CacheStatus::Hit: return "hit";
-    case data::CacheStatus::Built: return "built";
-    case data::CacheStatus::NotWritten: return "not written";
+    case data::CacheStatus::Disabled:
+      return "off";
+    case data::CacheStatus::Hit:
+      return "hit";
+    case data::CacheStatus::Built:
+      return "built";
+    case data::CacheStatus::NotWritten:
+      return "not written";
   }
   return "?";
 }
@@ -42,7 +46,8 @@ void print_counts(const std::string& root, const std::vector<data::Sample>& samp
 }
 
 int run_data_info(const Argv& argv) {
-  const Args args(argv, {"data", "val-frac", "seed", "size", "cache", "limit", "threads"}, {"decode", "no-cache", "quiet"});
+  const Args args(argv, {"data", "val-frac", "seed", "size", "cache", "limit", "threads"},
+                  {"decode", "no-cache", "quiet"});
   apply_common_options(args);
   if (!args.positional().empty()) throw UsageError("data-info takes no file arguments; use --data DIR");
   const std::string dir = args.require("data");
@@ -79,7 +84,9 @@ int run_data_info(const Argv& argv) {
   std::printf("loaded %d images at %dx%d in %.2f s (%zu skipped); cache %s%s%s%s\n", dataset.size(), options.image_size,
               options.image_size, report.seconds, dataset.skipped().size(), cache_status_name(report.cache),
               report.cache_path.empty() ? "" : " ", report.cache_path.c_str(),
-              report.cache_note.empty() || report.cache == data::CacheStatus::Hit ? "" : (" (" + report.cache_note + ")").c_str());
+              report.cache_note.empty() || report.cache == data::CacheStatus::Hit
+                  ? ""
+                  : (" (" + report.cache_note + ")").c_str());
   const data::Split split = data::split_by_patient(dataset.samples(), val_frac, static_cast<uint64_t>(seed));
   std::printf("%s", data::format_split_summary(split.summary).c_str());
   if (!split.train.empty()) {
@@ -90,9 +97,10 @@ int run_data_info(const Argv& argv) {
   return 0;
 }
 
-const CommandRegistrar registrar({"data-info",
-                                  "count images and patients, show the patient split: --data DIR [--val-frac F] [--seed S] [--size S --decode]",
-                                  run_data_info, 65});
+const CommandRegistrar registrar(
+    {"data-info",
+     "count images and patients, show the patient split: --data DIR [--val-frac F] [--seed S] [--size S --decode]",
+     run_data_info, 65});
 
 }  // namespace
 

@@ -16,7 +16,8 @@ namespace {
 int run_synth(const Argv& argv) {
   const Args args(argv, {"out", "count", "seed", "threads"}, {"quiet"});
   apply_common_options(args);
-  if (!args.positional().empty()) throw UsageError("synth takes no file arguments (got '" + args.positional()[0] + "'); use --out DIR");
+  if (!args.positional().empty())
+    throw UsageError("synth takes no file arguments (got '" + args.positional()[0] + "'); use --out DIR");
   data::SynthOptions options;
   const std::string out = args.require("out");
   options.count = args.get_int("count", 2000);
@@ -45,18 +46,21 @@ int run_synth(const Argv& argv) {
   const data::SynthSummary summary = data::write_synthetic_dataset(out, options);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (summary.already_present) {
-    if (!quiet) std::printf("synth: %s already holds these %d images (count %d, seed %llu); nothing written\n", out.c_str(),
-                            options.count, options.count, static_cast<unsigned long long>(options.seed));
+    if (!quiet)
+      std::printf("synth: %s already holds these %d images (count %d, seed %llu); nothing written\n", out.c_str(),
+                  options.count, options.count, static_cast<unsigned long long>(options.seed));
     return 0;
   }
   if (!quiet)
-    std::printf("synth: wrote %d images (%d Parasitized, %d Uninfected) from %d patients (%d healthy) to %s in %.1f s\n",
-                summary.parasitized + summary.uninfected, summary.parasitized, summary.uninfected, summary.patients,
-                summary.healthy_patients, out.c_str(), seconds);
+    std::printf(
+        "synth: wrote %d images (%d Parasitized, %d Uninfected) from %d patients (%d healthy) to %s in %.1f s\n",
+        summary.parasitized + summary.uninfected, summary.parasitized, summary.uninfected, summary.patients,
+        summary.healthy_patients, out.c_str(), seconds);
   return 0;
 }
 
-const CommandRegistrar registrar({"synth", "write synthetic cell images in the NIH layout: --out DIR --count N [--seed S]",
+const CommandRegistrar registrar({"synth",
+                                  "write synthetic cell images in the NIH layout: --out DIR --count N [--seed S]",
                                   run_synth, 60});
 
 }  // namespace

@@ -24,7 +24,8 @@ Batcher::Batcher(const Dataset& data, std::vector<int> indices, const Normalizat
   if (batch_size < 1) throw UsageError("batch size must be at least 1, got " + std::to_string(batch_size));
   for (int index : indices_)
     if (index < 0 || index >= data.size())
-      throw UsageError("batcher: index " + std::to_string(index) + " outside the dataset of " + std::to_string(data.size()));
+      throw UsageError("batcher: index " + std::to_string(index) + " outside the dataset of " +
+                       std::to_string(data.size()));
   order_ = indices_;
 }
 
@@ -47,7 +48,8 @@ bool Batcher::next(Batch& batch) {
 
 void Batcher::fill(int batch_index, Batch& batch) {
   if (batch_index < 0 || batch_index >= batches_per_epoch())
-    throw UsageError("batch " + std::to_string(batch_index) + " outside [0, " + std::to_string(batches_per_epoch()) + ")");
+    throw UsageError("batch " + std::to_string(batch_index) + " outside [0, " + std::to_string(batches_per_epoch()) +
+                     ")");
   const int begin = batch_index * batch_size_;
   const int count = std::min(batch_size_, size() - begin);
   const int image_size = data_.image_size();
@@ -81,7 +83,8 @@ void Batcher::fill(int batch_index, Batch& batch) {
 }
 
 void hflip_batch(Tensor& batch) {
-  if (batch.rank() != 4) throw ShapeError("hflip_batch: expected a rank-4 [N, C, H, W] tensor, found " + batch.shape().str());
+  if (batch.rank() != 4)
+    throw ShapeError("hflip_batch: expected a rank-4 [N, C, H, W] tensor, found " + batch.shape().str());
   const int images = batch.dim(0) * batch.dim(1), height = batch.dim(2), width = batch.dim(3);
   for (int plane = 0; plane < images; ++plane)
     for (int y = 0; y < height; ++y) {
@@ -91,12 +94,14 @@ void hflip_batch(Tensor& batch) {
 }
 
 void vflip_batch(Tensor& batch) {
-  if (batch.rank() != 4) throw ShapeError("vflip_batch: expected a rank-4 [N, C, H, W] tensor, found " + batch.shape().str());
+  if (batch.rank() != 4)
+    throw ShapeError("vflip_batch: expected a rank-4 [N, C, H, W] tensor, found " + batch.shape().str());
   const int images = batch.dim(0) * batch.dim(1), height = batch.dim(2), width = batch.dim(3);
   for (int plane = 0; plane < images; ++plane) {
     float* base = batch.data() + static_cast<size_t>(plane) * height * width;
-    for (int y = 0; y < height / 2; ++y) std::swap_ranges(base + static_cast<size_t>(y) * width, base + static_cast<size_t>(y + 1) * width,
-                                                         base + static_cast<size_t>(height - 1 - y) * width);
+    for (int y = 0; y < height / 2; ++y)
+      std::swap_ranges(base + static_cast<size_t>(y) * width, base + static_cast<size_t>(y + 1) * width,
+                       base + static_cast<size_t>(height - 1 - y) * width);
   }
 }
 

@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 
 #include "data_loader/hash.h"
@@ -179,7 +179,8 @@ uint64_t cache_key(const std::vector<Sample>& samples, const std::string& data_r
   key.add_u64(samples.size());
   for (const Sample& sample : samples) {
     // Paths relative to the data folder, so `--data x` and `--data /abs/x` share a cache.
-    const bool inside = sample.path.size() > data_root.size() && sample.path.compare(0, data_root.size(), data_root) == 0;
+    const bool inside =
+        sample.path.size() > data_root.size() && sample.path.compare(0, data_root.size(), data_root) == 0;
     key.add_string(inside ? sample.path.substr(data_root.size()) : sample.path);
     key.add_u64(static_cast<uint64_t>(sample.label));
     key.add_u64(sample.file_size);
@@ -197,7 +198,8 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
   };
   Fd file;
   file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (file.fd < 0) return refuse(errno == ENOENT ? "no cache yet" : std::string("cannot open: ") + std::strerror(errno));
+  if (file.fd < 0)
+    return refuse(errno == ENOENT ? "no cache yet" : std::string("cannot open: ") + std::strerror(errno));
   struct stat info;
   if (::fstat(file.fd, &info) != 0) return refuse("cannot stat the cache file");
 
@@ -205,7 +207,8 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
   const size_t file_bytes = static_cast<size_t>(info.st_size);
   if (file_bytes < kHeaderBytes) return refuse("corrupt: truncated header");
   ByteBuffer mapping;
-  if (!mapping.map(file.fd, file_bytes, 0, file_bytes)) return refuse(std::string("cannot map: ") + std::strerror(errno));
+  if (!mapping.map(file.fd, file_bytes, 0, file_bytes))
+    return refuse(std::string("cannot map: ") + std::strerror(errno));
   const uint8_t* bytes = mapping.data();
   if (std::memcmp(bytes, kMagic, 8) != 0) return refuse("corrupt: not a plasmo cache file");
   if (get_u64(bytes + 72) != hash64(bytes, 72)) return refuse("corrupt: header checksum mismatch");
@@ -224,7 +227,8 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
     return refuse("stale: the image files changed");
   const uint64_t plane_bytes = 3ull * image_size * image_size;
   if (h.images > h.files || h.pixel_bytes != h.images * plane_bytes || h.meta_bytes < h.files ||
-      h.meta_bytes > file_bytes || h.pixel_bytes > file_bytes || file_bytes != kHeaderBytes + h.meta_bytes + h.pixel_bytes)
+      h.meta_bytes > file_bytes || h.pixel_bytes > file_bytes ||
+      file_bytes != kHeaderBytes + h.meta_bytes + h.pixel_bytes)
     return refuse("corrupt: sizes do not add up");
 
   const uint8_t* meta = bytes + kHeaderBytes;
@@ -257,7 +261,8 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
   return true;
 }
 
-void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents, ThreadPool& pool) {
+void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents,
+                 ThreadPool& pool) {
   const std::filesystem::path target(path);
   std::error_code error;
   std::filesystem::create_directories(target.parent_path(), error);

@@ -6,8 +6,8 @@
 //   <cache dir>/dataset-s<S>-<16 hex digits of hash64(absolute data folder path)>[-n<limit>].bin
 //
 // Key: hash64 over the format version, S, and for every discovered file its path (relative to the
-// data folder), label, size and mtime (ns). Any changed, added, removed or touched file changes the key, and the whole cache is
-// rebuilt.
+// data folder), label, size and mtime (ns). Any changed, added, removed or touched file changes the key, and the whole
+// cache is rebuilt.
 //
 // File layout (little-endian; 80-byte header, then two sections):
 //   0  char[8]  "PLASMOC" "\x01"
@@ -93,6 +93,7 @@ bool read_cache(const std::string& path, uint64_t key, size_t files, int image_s
                 std::string* why_not, ThreadPool& pool);
 
 // Writes atomically (temporary file + rename), creating the folder. Throws IoError on failure.
-void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents, ThreadPool& pool);
+void write_cache(const std::string& path, uint64_t key, int image_size, const CacheContents& contents,
+                 ThreadPool& pool);
 
 }  // namespace plasmo::data

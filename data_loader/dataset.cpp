@@ -65,7 +65,8 @@ Dataset Dataset::load(const std::string& dir, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const int image_size = options.image_size;
   if (image_size < 1 || image_size > kMaxInputSize)
-    throw UsageError("image size must be in [1, " + std::to_string(kMaxInputSize) + "], got " + std::to_string(image_size));
+    throw UsageError("image size must be in [1, " + std::to_string(kMaxInputSize) + "], got " +
+                     std::to_string(image_size));
   const Discovery found = discover_dataset(dir);
   const std::vector<Sample> files = limit_samples(found.samples, options.limit);
   ThreadPool& pool = options.pool ? *options.pool : thread_pool();
@@ -75,7 +76,8 @@ Dataset Dataset::load(const std::string& dir, const LoadOptions& options) {
   data.image_size_ = image_size;
   data.report_.files = static_cast<int>(files.size());
 
-  const std::string cache_dir = options.use_cache ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir) : "";
+  const std::string cache_dir =
+      options.use_cache ? (options.cache_dir.empty() ? default_cache_dir() : options.cache_dir) : "";
   CacheContents contents;
   bool hit = false;
   uint64_t key = 0;

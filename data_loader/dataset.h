@@ -23,8 +23,8 @@
 #include "data_loader/cache.h"
 #include "data_loader/decode.h"
 #include "data_loader/discover.h"
-#include "data_loader/normalize.h"
 #include "data_loader/image_input.h"
+#include "data_loader/normalize.h"
 #include "data_loader/resize.h"
 
 namespace plasmo {
@@ -39,10 +39,10 @@ struct SkippedFile {
 };
 
 struct LoadOptions {
-  int image_size = 32;      // S: images are resized to S x S
-  std::string cache_dir;    // "" = default_cache_dir()
-  bool use_cache = true;    // false: always decode, never read or write a cache
-  int limit = 0;            // > 0: keep that many files (limit_samples), for quick runs
+  int image_size = 32;         // S: images are resized to S x S
+  std::string cache_dir;       // "" = default_cache_dir()
+  bool use_cache = true;       // false: always decode, never read or write a cache
+  int limit = 0;               // > 0: keep that many files (limit_samples), for quick runs
   ThreadPool* pool = nullptr;  // nullptr = the process-wide thread_pool()
   // Called now and then while decoding (from the calling thread only) with (files done, files total).
   std::function<void(int, int)> progress;
@@ -77,7 +77,9 @@ class Dataset {
   const std::vector<Sample>& samples() const { return samples_; }  // decoded files only, path order
   int label(int index) const { return samples_[index].label; }
   // Image `index`, planar uint8 [3][S][S].
-  const uint8_t* image(int index) const { return pixels_.data() + static_cast<size_t>(index) * 3 * image_size_ * image_size_; }
+  const uint8_t* image(int index) const {
+    return pixels_.data() + static_cast<size_t>(index) * 3 * image_size_ * image_size_;
+  }
   const std::vector<SkippedFile>& skipped() const { return skipped_; }
   const LoadReport& report() const { return report_; }
 

@@ -31,7 +31,9 @@ bool looks_like_png(const uint8_t* bytes, size_t size) {
   static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   return size >= 8 && std::memcmp(bytes, kSignature, 8) == 0;
 }
-bool looks_like_jpeg(const uint8_t* bytes, size_t size) { return size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff; }
+bool looks_like_jpeg(const uint8_t* bytes, size_t size) {
+  return size >= 3 && bytes[0] == 0xff && bytes[1] == 0xd8 && bytes[2] == 0xff;
+}
 
 // stb_image grows its buffer for a PNG's IDAT chunk to the length the chunk header declares before
 // reading the data, so a 100-byte file can ask for gigabytes (found by fuzz/fuzz_decode.cpp). stb
@@ -58,7 +60,9 @@ bool png_chunks_inside(const uint8_t* bytes, size_t size) {
 // every FF C4 in the file is read as stb would read a DHT segment, table after table. That is a
 // superset of what stb parses (entropy-coded data cannot hold FF C4), so no oversized table gets through.
 bool jpeg_huffman_tables_ok(const uint8_t* bytes, size_t size) {
-  auto byte_at = [&](size_t position) -> unsigned { return position < size ? bytes[position] : 0u; };  // stb reads 0 past the end
+  auto byte_at = [&](size_t position) -> unsigned {
+    return position < size ? bytes[position] : 0u;
+  };  // stb reads 0 past the end
   // Leading SOI and APPn / COM segments.
   size_t position = 0;
   while (position < size && bytes[position] == 0xff) ++position;  // FF fill, then D8
@@ -101,8 +105,10 @@ bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* re
   if (!png && !looks_like_jpeg(bytes, size)) return fail(out, reason, "not a PNG or JPEG file");
   if (size > static_cast<size_t>(INT_MAX)) return fail(out, reason, "file too large for the decoder");
   const char* kind = png ? "PNG" : "JPEG";
-  if (png && !png_chunks_inside(bytes, size)) return fail(out, reason, "truncated or corrupt PNG: a chunk runs past the end of the file");
-  if (!png && !jpeg_huffman_tables_ok(bytes, size)) return fail(out, reason, "corrupt JPEG: a Huffman table with more than 256 codes");
+  if (png && !png_chunks_inside(bytes, size))
+    return fail(out, reason, "truncated or corrupt PNG: a chunk runs past the end of the file");
+  if (!png && !jpeg_huffman_tables_ok(bytes, size))
+    return fail(out, reason, "corrupt JPEG: a Huffman table with more than 256 codes");
   const int length = static_cast<int>(size);
 
   // Header first: refuse absurd sizes before stb allocates anything for the pixels.
@@ -110,8 +116,9 @@ bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* re
   if (!stbi_info_from_memory(bytes, length, &width, &height, &channels))
     return fail(out, reason, std::string("corrupt ") + kind + " header: " + stbi_failure_reason());
   if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide)
-    return fail(out, reason, "image too large: " + std::to_string(width) + " x " + std::to_string(height) +
-                                 " px (limit " + std::to_string(kMaxImageSide) + " a side)");
+    return fail(out, reason,
+                "image too large: " + std::to_string(width) + " x " + std::to_string(height) + " px (limit " +
+                    std::to_string(kMaxImageSide) + " a side)");
 
   // Gray and RGB come out as RGB directly; anything with alpha (gray+alpha, RGBA, palette with tRNS)
   // comes out as RGBA and is composited on black below. 16-bit samples are reduced to 8 by stb.
@@ -137,7 +144,8 @@ bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* re
     uint8_t* dst = out.rgb.data();
     for (size_t i = 0; i < pixel_count; ++i, src += 4, dst += 3) {
       const unsigned alpha = src[3];
-      for (int channel = 0; channel < 3; ++channel) dst[channel] = static_cast<uint8_t>((src[channel] * alpha + 127u) / 255u);
+      for (int channel = 0; channel < 3; ++channel)
+        dst[channel] = static_cast<uint8_t>((src[channel] * alpha + 127u) / 255u);
     }
   }
   return true;

@@ -51,7 +51,8 @@ std::string find_child_dir(const fs::path& dir, const std::string& wanted) {
 const char* class_name(int label) { return label == kLabelParasitized ? "Parasitized" : "Uninfected"; }
 
 int Discovery::count(int label) const {
-  return static_cast<int>(std::count_if(samples.begin(), samples.end(), [&](const Sample& s) { return s.label == label; }));
+  return static_cast<int>(
+      std::count_if(samples.begin(), samples.end(), [&](const Sample& s) { return s.label == label; }));
 }
 
 bool is_image_file_name(const std::string& file_name) {
@@ -89,9 +90,11 @@ Discovery discover_dataset(const std::string& dir) {
     }
   }
   if (parasitized.empty() && uninfected.empty())
-    throw UsageError("data folder '" + dir + "' has no Parasitized/ and Uninfected/ folders (nor a cell_images/ folder holding them)");
+    throw UsageError("data folder '" + dir +
+                     "' has no Parasitized/ and Uninfected/ folders (nor a cell_images/ folder holding them)");
   if (parasitized.empty() || uninfected.empty())
-    throw UsageError("data folder '" + root.string() + "' has no " + (parasitized.empty() ? "Parasitized/" : "Uninfected/") +
+    throw UsageError("data folder '" + root.string() + "' has no " +
+                     (parasitized.empty() ? "Parasitized/" : "Uninfected/") +
                      " folder; it needs both Parasitized/ and Uninfected/");
   found.root = root.string();
   found.class_dirs[kLabelParasitized] = parasitized;
@@ -118,16 +121,19 @@ Discovery discover_dataset(const std::string& dir) {
       found.samples.push_back(std::move(sample));
     }
     ::closedir(folder);
-    if (found.samples.size() == before) throw UsageError("class folder '" + class_dir + "' holds no PNG or JPEG images");
+    if (found.samples.size() == before)
+      throw UsageError("class folder '" + class_dir + "' holds no PNG or JPEG images");
   }
-  std::sort(found.samples.begin(), found.samples.end(), [](const Sample& a, const Sample& b) { return a.path < b.path; });
+  std::sort(found.samples.begin(), found.samples.end(),
+            [](const Sample& a, const Sample& b) { return a.path < b.path; });
   return found;
 }
 
 std::vector<Sample> limit_samples(const std::vector<Sample>& samples, int limit) {
   if (limit <= 0 || static_cast<size_t>(limit) >= samples.size()) return samples;
   std::vector<int> by_class[2];
-  for (int i = 0; i < static_cast<int>(samples.size()); ++i) by_class[samples[i].label == kLabelParasitized].push_back(i);
+  for (int i = 0; i < static_cast<int>(samples.size()); ++i)
+    by_class[samples[i].label == kLabelParasitized].push_back(i);
   // Half each; a class with fewer gives its shortfall to the other.
   int want[2] = {limit / 2, limit - limit / 2};
   for (int label = 0; label < 2; ++label) {

@@ -33,15 +33,15 @@ struct Sample {
 };
 
 struct Discovery {
-  std::string root;              // the folder holding the two class folders
-  std::string class_dirs[2];     // [label] -> folder path as found on disk
-  std::vector<Sample> samples;   // sorted by path (Parasitized/ before Uninfected/ when names sort so)
+  std::string root;             // the folder holding the two class folders
+  std::string class_dirs[2];    // [label] -> folder path as found on disk
+  std::vector<Sample> samples;  // sorted by path (Parasitized/ before Uninfected/ when names sort so)
   int count(int label) const;
 };
 
 Discovery discover_dataset(const std::string& dir);
 
-std::string patient_id(const std::string& file_name);  // the rule above; file_name without folders
+std::string patient_id(const std::string& file_name);   // the rule above; file_name without folders
 bool is_image_file_name(const std::string& file_name);  // .png/.jpg/.jpeg, any case, not a dot-file
 
 // Keeps at most `limit` samples (limit <= 0: all), half from each class (the rest from the other class

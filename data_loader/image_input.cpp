@@ -6,7 +6,8 @@ namespace plasmo::data {
 
 ImageInput::ImageInput(int image_size, const Normalization& norm) : image_size_(image_size), transform_(norm) {
   if (image_size < 1 || image_size > kMaxInputSize)
-    throw UsageError("image size must be in [1, " + std::to_string(kMaxInputSize) + "], got " + std::to_string(image_size));
+    throw UsageError("image size must be in [1, " + std::to_string(kMaxInputSize) + "], got " +
+                     std::to_string(image_size));
 }
 
 bool ImageInput::decode_resize_memory(const uint8_t* bytes, size_t size, uint8_t* planar, std::string* reason) {

@@ -34,8 +34,7 @@ Normalization Normalization::parse(const std::string& mean, const std::string& s
   if (!mean.empty()) parse_triplet(mean, norm.mean, what, "mean");
   if (!std.empty()) parse_triplet(std, norm.std, what, "std");
   for (int channel = 0; channel < 3; ++channel)
-    if (!(norm.std[channel] > 0.0f))
-      throw FormatError(what + ": metadata 'std' must be positive, found '" + std + "'");
+    if (!(norm.std[channel] > 0.0f)) throw FormatError(what + ": metadata 'std' must be positive, found '" + std + "'");
   return norm;
 }
 

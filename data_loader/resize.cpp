@@ -101,7 +101,9 @@ void Resizer::resize_to_planar(const uint8_t* rgb, int in_height, int in_width, 
       const float values[3] = {r, g, b};
       for (int channel = 0; channel < 3; ++channel) {
         const float v = values[channel] + 0.5f;
-        planar_out[channel * out_plane + p] = static_cast<uint8_t>(v <= 0.0f ? 0 : v >= 255.0f ? 255 : static_cast<int>(v));
+        planar_out[channel * out_plane + p] = static_cast<uint8_t>(v <= 0.0f     ? 0
+                                                                   : v >= 255.0f ? 255
+                                                                                 : static_cast<int>(v));
       }
     }
   }

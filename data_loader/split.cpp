@@ -14,7 +14,7 @@ namespace plasmo::data {
 namespace {
 constexpr uint64_t kSplitStream = 0x73706c6974ULL;  // "split": keeps this stream apart from shuffles and augmentation
 constexpr uint64_t kAttempts = 64;                  // candidate splits per seed; the closest to val_frac wins
-}
+}  // namespace
 
 SideCounts count_side(const std::vector<Sample>& samples, const std::vector<int>& indices) {
   SideCounts counts;
@@ -103,7 +103,8 @@ Split split_by_patient(const std::vector<Sample>& samples, double val_frac, uint
       }
     double sum = 0.0;
     for (int label = 0; label < 2; ++label)
-      if (totals[label] > 0.0) sum += (taken[label] / totals[label] - val_frac) * (taken[label] / totals[label] - val_frac);
+      if (totals[label] > 0.0)
+        sum += (taken[label] / totals[label] - val_frac) * (taken[label] / totals[label] - val_frac);
     const double patient_gap = val_patients / static_cast<double>(patients.size()) - val_frac;
     return sum + 0.25 * patient_gap * patient_gap;
   };

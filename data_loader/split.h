@@ -39,7 +39,7 @@ struct SplitSummary {
 };
 
 struct Split {
-  std::vector<int> train, val;          // indices into the samples, ascending
+  std::vector<int> train, val;            // indices into the samples, ascending
   std::vector<std::string> val_patients;  // sorted
   SplitSummary summary;
 };

@@ -51,8 +51,8 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 struct SynthOptions {
   int count = 2000;
   uint64_t seed = 1;
-  ThreadPool* pool = nullptr;                  // nullptr = thread_pool()
-  std::function<void(int, int)> progress;      // (written, total), from the calling thread only
+  ThreadPool* pool = nullptr;              // nullptr = thread_pool()
+  std::function<void(int, int)> progress;  // (written, total), from the calling thread only
 };
 
 struct SynthSummary {

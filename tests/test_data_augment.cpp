@@ -52,13 +52,15 @@ TEST_CASE("augment: flips mirror exactly, a whole-pixel shift moves pixels and f
   std::vector<float> out = warp(src, flip);
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < kSize; ++y)
-      for (int x = 0; x < kSize; ++x) REQUIRE(out[(c * kSize + y) * kSize + x] == src[(c * kSize + y) * kSize + (kSize - 1 - x)]);
+      for (int x = 0; x < kSize; ++x)
+        REQUIRE(out[(c * kSize + y) * kSize + x] == src[(c * kSize + y) * kSize + (kSize - 1 - x)]);
   flip.hflip = false;
   flip.vflip = true;
   out = warp(src, flip);
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < kSize; ++y)
-      for (int x = 0; x < kSize; ++x) REQUIRE(out[(c * kSize + y) * kSize + x] == src[(c * kSize + (kSize - 1 - y)) * kSize + x]);
+      for (int x = 0; x < kSize; ++x)
+        REQUIRE(out[(c * kSize + y) * kSize + x] == src[(c * kSize + (kSize - 1 - y)) * kSize + x]);
   AffineDraw shift;
   shift.shift_x = 2.0f;   // content moves 2 px right
   shift.shift_y = -1.0f;  // and 1 px up
@@ -82,7 +84,8 @@ TEST_CASE("augment: a 90 degree rotation about the centre maps pixel centres ont
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < kSize; ++y)
       for (int x = 0; x < kSize; ++x)
-        REQUIRE(out[(c * kSize + y) * kSize + x] == doctest::Approx(src[(c * kSize + (kSize - 1 - x)) * kSize + y]).epsilon(1e-4));
+        REQUIRE(out[(c * kSize + y) * kSize + x] ==
+                doctest::Approx(src[(c * kSize + (kSize - 1 - x)) * kSize + y]).epsilon(1e-4));
 }
 
 TEST_CASE("augment: scale 2 samples between pixels (bilinear), values stay within the source range") {
@@ -130,7 +133,8 @@ TEST_CASE("augment: draws stay in the Table 2 ranges and are deterministic per (
   CHECK(vflips < 1100);
 
   const std::vector<uint8_t> src = random_planar(3);
-  Rng a = augment_rng(5, 2, 17), b = augment_rng(5, 2, 17), other_epoch = augment_rng(5, 3, 17), other_seed = augment_rng(6, 2, 17);
+  Rng a = augment_rng(5, 2, 17), b = augment_rng(5, 2, 17), other_epoch = augment_rng(5, 3, 17),
+      other_seed = augment_rng(6, 2, 17);
   const std::vector<float> first = warp(src, draw_affine(table2, kSize, kSize, a));
   CHECK(first == warp(src, draw_affine(table2, kSize, kSize, b)));
   CHECK(first != warp(src, draw_affine(table2, kSize, kSize, other_epoch)));

@@ -29,8 +29,9 @@ struct SmallData {
     fs::create_directories(dir / "Uninfected");
     for (int i = 0; i < kImages; ++i) {
       const std::string folder = i % 3 == 0 ? "Parasitized" : "Uninfected";
-      plasmo::testing::write_png(dir / (folder + "/P" + std::to_string(i % 5) + "_IMG_0_cell_" + std::to_string(i) + ".png"),
-                                 plasmo::testing::test_image(20 + i, 25 + i % 4, i));
+      plasmo::testing::write_png(
+          dir / (folder + "/P" + std::to_string(i % 5) + "_IMG_0_cell_" + std::to_string(i) + ".png"),
+          plasmo::testing::test_image(20 + i, 25 + i % 4, i));
     }
     LoadOptions options;
     options.image_size = kSize;
@@ -115,7 +116,8 @@ TEST_CASE("Batcher: shuffles per epoch from the seed, fill() matches next()") {
   // Random access to batch 3 of epoch 1.
   batcher.start_epoch(1, true, false);
   batcher.fill(3, batch);
-  CHECK(std::vector<int>(batch.indices.begin(), batch.indices.end()) == std::vector<int>(epoch1.begin() + 12, epoch1.begin() + 16));
+  CHECK(std::vector<int>(batch.indices.begin(), batch.indices.end()) ==
+        std::vector<int>(epoch1.begin() + 12, epoch1.begin() + 16));
   CHECK_THROWS_AS(batcher.fill(6, batch), UsageError);
   CHECK_THROWS_AS(Batcher(small.data, {kImages}, Normalization(), 4, 1), UsageError);
 }
@@ -135,7 +137,9 @@ TEST_CASE("Batcher: normalized pixels, augmentation off = augmentation with zero
   for (const auto& [index, floats] : off)
     for (int p = 0; p < 3 * kSize * kSize; ++p) {
       const int channel = p / (kSize * kSize);
-      REQUIRE(floats[p] == doctest::Approx((small.data.image(index)[p] / 255.0 - norm.mean[channel]) / norm.std[channel]).epsilon(1e-5));
+      REQUIRE(
+          floats[p] ==
+          doctest::Approx((small.data.image(index)[p] / 255.0 - norm.mean[channel]) / norm.std[channel]).epsilon(1e-5));
     }
 }
 
@@ -176,7 +180,8 @@ TEST_CASE("compute_normalization: exact per-channel mean and std, the same for a
   }
   CHECK_THROWS_AS(compute_normalization(small.data, {}), UsageError);
   // Metadata strings round-trip.
-  const Normalization parsed = Normalization::parse(Normalization::format(a.mean), Normalization::format(a.std), "model.safetensors");
+  const Normalization parsed =
+      Normalization::parse(Normalization::format(a.mean), Normalization::format(a.std), "model.safetensors");
   for (int c = 0; c < 3; ++c) {
     CHECK(parsed.mean[c] == a.mean[c]);
     CHECK(parsed.std[c] == a.std[c]);

@@ -25,8 +25,8 @@ struct CachedTree {
     fs::create_directories(data / "Parasitized");
     fs::create_directories(data / "Uninfected");
     for (int i = 0; i < 12; ++i)
-      plasmo::testing::write_png(data / ((i % 2 ? "Parasitized/" : "Uninfected/") + std::string("P") + std::to_string(i % 3) +
-                                         "_IMG_1_cell_" + std::to_string(i) + ".png"),
+      plasmo::testing::write_png(data / ((i % 2 ? "Parasitized/" : "Uninfected/") + std::string("P") +
+                                         std::to_string(i % 3) + "_IMG_1_cell_" + std::to_string(i) + ".png"),
                                  plasmo::testing::test_image(15 + i, 18, i));
     std::ofstream(data / "Uninfected/P9_IMG_1_cell_99.png") << "truncated";  // one unreadable file
   }

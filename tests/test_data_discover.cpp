@@ -32,7 +32,8 @@ struct MixedTree {
     uninfected = parent + "/UNINFECTED";
     fs::create_directories(parasitized);
     fs::create_directories(uninfected);
-    plasmo::testing::write_png(parasitized + "/C1P1ThinF_IMG_20150101_000001_cell_1.png", plasmo::testing::test_image(40, 50, 1));
+    plasmo::testing::write_png(parasitized + "/C1P1ThinF_IMG_20150101_000001_cell_1.png",
+                               plasmo::testing::test_image(40, 50, 1));
     write_file(parasitized + "/C1P1ThinF_IMG_20150101_000001_cell_2.PNG",
                make_png(2, 2, 8, 6, {10, 20, 30, 255, 10, 20, 30, 0, 1, 2, 3, 128, 200, 200, 200, 255}));
     write_file(parasitized + "/C2P9ThinF_IMG_20150101_000002_cell_7.png",
@@ -43,7 +44,8 @@ struct MixedTree {
     write_file(uninfected + "/C1P1ThinF_IMG_20150101_000001_cell_3.png", make_png(3, 1, 8, 0, {0, 128, 255}));
     write_file(uninfected + "/C3P4ThinF_IMG_20150101_000003_cell_1.png",
                make_png(1, 1, 16, 2, {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc}));
-    write_file(uninfected + "/healthy_17.jpeg", encode_png(plasmo::testing::test_image(8, 8, 3)));  // PNG bytes, .jpeg name: decoded by content
+    write_file(uninfected + "/healthy_17.jpeg",
+               encode_png(plasmo::testing::test_image(8, 8, 3)));  // PNG bytes, .jpeg name: decoded by content
     write_text(uninfected + "/notes.txt", "not an image");
     write_text(uninfected + "/Thumbs.db", "junk");
     write_text(uninfected + "/.hidden.png", "junk");
@@ -84,7 +86,8 @@ TEST_CASE("discover: class folders in any case, PNG and JPEG names, stray files 
     const bool in_parasitized = sample.path.rfind(tree.parasitized, 0) == 0;
     CHECK(sample.label == (in_parasitized ? kLabelParasitized : kLabelUninfected));
   }
-  CHECK(std::is_sorted(found.samples.begin(), found.samples.end(), [](const Sample& a, const Sample& b) { return a.path < b.path; }));
+  CHECK(std::is_sorted(found.samples.begin(), found.samples.end(),
+                       [](const Sample& a, const Sample& b) { return a.path < b.path; }));
   std::vector<std::string> patients;
   for (const Sample& sample : found.samples) patients.push_back(sample.patient);
   std::sort(patients.begin(), patients.end());
@@ -172,7 +175,7 @@ TEST_CASE("Dataset: limit keeps a balanced, evenly spread subset") {
   for (const Sample& sample : kept) parasitized += sample.label;
   CHECK(parasitized == 10);
   CHECK(kept.front().path == "p1000");
-  CHECK(kept.back().path == "p1093");  // uninfected 30..99, every 7th: 30 + 9 * 7 = 93
+  CHECK(kept.back().path == "p1093");                               // uninfected 30..99, every 7th: 30 + 9 * 7 = 93
   const std::vector<Sample> lopsided = limit_samples(samples, 80);  // only 30 parasitized exist
   parasitized = 0;
   for (const Sample& sample : lopsided) parasitized += sample.label;
@@ -204,7 +207,8 @@ TEST_CASE("ImageInput: a single file gives the dataset's pixels, normalized") {
     for (int p = 0; p < 3 * 144; ++p) {
       const int channel = p / 144;
       REQUIRE(out[p] == transform.to_input(channel, data.image(i)[p]));
-      REQUIRE(out[p] == doctest::Approx((data.image(i)[p] / 255.0 - norm.mean[channel]) / norm.std[channel]).epsilon(1e-5));
+      REQUIRE(out[p] ==
+              doctest::Approx((data.image(i)[p] / 255.0 - norm.mean[channel]) / norm.std[channel]).epsilon(1e-5));
     }
   }
   std::string reason;

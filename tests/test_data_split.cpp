@@ -79,7 +79,8 @@ TEST_CASE("split: same seed, same split; another seed, another split") {
   CHECK(a.train == b.train);
   CHECK(a.val == b.val);
   int different = 0;
-  for (uint64_t seed = 2; seed < 12; ++seed) different += split_by_patient(samples, 0.2, seed).val_patients != a.val_patients;
+  for (uint64_t seed = 2; seed < 12; ++seed)
+    different += split_by_patient(samples, 0.2, seed).val_patients != a.val_patients;
   CHECK(different == 10);
 }
 

@@ -53,7 +53,12 @@ TEST_CASE("synth plan: half parasitized, patients grouping cells, NIH-style uniq
       labels_of_patient[cell.patient].insert(cell.label);
       CHECK(cell.file_name.find("_IMG_") != std::string::npos);
       const std::string id = patient_id(cell.file_name);
-      CHECK(id.rfind("S" + std::string(cell.patient < 10 ? "00" : cell.patient < 100 ? "0" : "") + std::to_string(cell.patient) + "P", 0) == 0);
+      CHECK(id.rfind("S" +
+                         std::string(cell.patient < 10    ? "00"
+                                     : cell.patient < 100 ? "0"
+                                                          : "") +
+                         std::to_string(cell.patient) + "P",
+                     0) == 0);
     }
     CHECK(parasitized == count / 2);
     CHECK(names.size() == cells.size());

@@ -57,8 +57,8 @@ inline void png_chunk(std::vector<uint8_t>& out, const char type[4], const std::
 
 // A PNG of any IHDR flavour. `rows`: the packed sample bytes of each row, rows concatenated, without
 // filter bytes (filter 0 is added). `palette`: PLTE bytes (r, g, b per entry); `transparency`: tRNS.
-inline std::vector<uint8_t> make_png(int width, int height, int bit_depth, int color_type, const std::vector<uint8_t>& rows,
-                                     const std::vector<uint8_t>& palette = {},
+inline std::vector<uint8_t> make_png(int width, int height, int bit_depth, int color_type,
+                                     const std::vector<uint8_t>& rows, const std::vector<uint8_t>& palette = {},
                                      const std::vector<uint8_t>& transparency = {}) {
   std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   std::vector<uint8_t> header;
@@ -73,7 +73,8 @@ inline std::vector<uint8_t> make_png(int width, int height, int bit_depth, int c
   std::vector<uint8_t> raw;
   for (int y = 0; y < height; ++y) {
     raw.push_back(0);
-    raw.insert(raw.end(), rows.begin() + static_cast<long>(y * row_bytes), rows.begin() + static_cast<long>((y + 1) * row_bytes));
+    raw.insert(raw.end(), rows.begin() + static_cast<long>(y * row_bytes),
+               rows.begin() + static_cast<long>((y + 1) * row_bytes));
   }
   // zlib: header, stored deflate blocks (<= 65535 bytes), Adler-32.
   std::vector<uint8_t> zlib = {0x78, 0x01};
@@ -114,6 +115,8 @@ inline data::Image test_image(int width, int height, int seed) {
   return image;
 }
 
-inline void write_png(const std::string& path, const data::Image& image) { data::write_file(path, data::encode_png(image)); }
+inline void write_png(const std::string& path, const data::Image& image) {
+  data::write_file(path, data::encode_png(image));
+}
 
 }  // namespace plasmo::testing
