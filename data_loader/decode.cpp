@@ -40,16 +40,25 @@ bool looks_like_jpeg(const uint8_t* bytes, size_t size) {
 // reads chunks one after another (length, type, data, CRC) up to IEND and fails on any shortfall;
 // here every chunk up to IEND must lie inside the file before stb starts, so stb never allocates
 // for data that is not there.
-bool png_chunks_inside(const uint8_t* bytes, size_t size) {
+// Also refused: an empty IDAT chunk before any image data, where stb calls memcpy(NULL, ..., 0)
+// (undefined behaviour that stops UBSan builds; no real encoder writes one).
+// Returns nullptr when the chunks are fine, else the reason.
+const char* png_chunk_problem(const uint8_t* bytes, size_t size) {
   size_t position = 8;  // after the signature
+  bool seen_image_data = false;
   while (position + 12 <= size) {
     const uint64_t length = (static_cast<uint64_t>(bytes[position]) << 24) | (bytes[position + 1] << 16) |
                             (bytes[position + 2] << 8) | bytes[position + 3];
-    if (length > size - position - 12) return false;  // data + CRC past the end
-    if (std::memcmp(bytes + position + 4, "IEND", 4) == 0) return true;
+    if (length > size - position - 12) return "truncated or corrupt PNG: a chunk runs past the end of the file";
+    const uint8_t* type = bytes + position + 4;
+    if (std::memcmp(type, "IEND", 4) == 0) return nullptr;
+    if (std::memcmp(type, "IDAT", 4) == 0) {
+      if (length == 0 && !seen_image_data) return "unsupported PNG: an empty IDAT chunk before the image data";
+      seen_image_data = true;
+    }
     position += 12 + static_cast<size_t>(length);
   }
-  return false;  // ended before IEND
+  return "truncated PNG: no IEND chunk";
 }
 
 // stb_image 2.27 (Debian's) trusts the code counts of a JPEG Huffman table (DHT): more than 256
@@ -105,8 +114,8 @@ bool decode_image(const uint8_t* bytes, size_t size, Image& out, std::string* re
   if (!png && !looks_like_jpeg(bytes, size)) return fail(out, reason, "not a PNG or JPEG file");
   if (size > static_cast<size_t>(INT_MAX)) return fail(out, reason, "file too large for the decoder");
   const char* kind = png ? "PNG" : "JPEG";
-  if (png && !png_chunks_inside(bytes, size))
-    return fail(out, reason, "truncated or corrupt PNG: a chunk runs past the end of the file");
+  if (png)
+    if (const char* problem = png_chunk_problem(bytes, size)) return fail(out, reason, problem);
   if (!png && !jpeg_huffman_tables_ok(bytes, size))
     return fail(out, reason, "corrupt JPEG: a Huffman table with more than 256 codes");
   const int length = static_cast<int>(size);

@@ -200,3 +200,18 @@ TEST_CASE("decode: a PNG chunk claiming more bytes than the file holds is refuse
   no_end.resize(no_end.size() - 12);
   CHECK_FALSE(decode(no_end, image, &reason));
 }
+
+TEST_CASE("decode: an empty IDAT before the image data is refused (stb would memcpy from NULL)") {
+  std::vector<uint8_t> png = make_png(1, 1, 8, 2, {1, 2, 3});
+  size_t idat = 0;
+  for (size_t i = 8; i + 4 < png.size(); ++i)
+    if (std::memcmp(&png[i], "IDAT", 4) == 0) idat = i - 4;
+  REQUIRE(idat > 0);
+  std::vector<uint8_t> empty_first(png.begin(), png.begin() + static_cast<long>(idat));
+  plasmo::testing::png_chunk(empty_first, "IDAT", {});
+  empty_first.insert(empty_first.end(), png.begin() + static_cast<long>(idat), png.end());
+  Image image;
+  std::string reason;
+  CHECK_FALSE(decode(empty_first, image, &reason));
+  CHECK(reason.find("empty IDAT") != std::string::npos);
+}
