@@ -27,10 +27,9 @@ int run_synth(const Argv& argv) {
   const bool quiet = args.has("quiet");
   const bool terminal = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
-  int last_reported = 0;
   if (!quiet) {
     // On a terminal: one line redrawn; otherwise a plain line every quarter.
-    options.progress = [&](int done, int total) {
+    options.progress = [&, last_reported = 0](int done, int total) mutable {
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double rate = seconds > 0 ? done / seconds : 0.0;
       if (terminal) {

@@ -26,7 +26,7 @@ void write_text(const std::string& path, const std::string& text) { std::ofstrea
 struct MixedTree {
   TempDir dir;
   std::string parasitized, uninfected;
-  MixedTree(const std::string& class_parent = "") {
+  explicit MixedTree(const std::string& class_parent = "") {
     const std::string parent = class_parent.empty() ? dir.path() : dir / class_parent;
     parasitized = parent + "/parasitized";
     uninfected = parent + "/UNINFECTED";
