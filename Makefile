@@ -238,7 +238,8 @@ bench-loader: $(BENCH_LOADER)
 # ---- model benchmark: `make bench` prints one report (machine, FMA peak, kernel table when bench-kernels
 # exists, the three models vs PyTorch, targets, per-layer profile) and keeps it in $(BUILD)/bench/report.md.
 # Not a test. Knobs (environment or make variables): BENCH_MODELS, BENCH_THREADS (1,2), BENCH_REPS (5),
-# BENCH_MIN_TIME (0.5 s), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1), BENCH_TORCH (1); see bench/run_bench.sh.
+# BENCH_MIN_TIME (0.5 s), BENCH_RUNS (1), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1), BENCH_TORCH (1),
+# BENCH_TORCH_BLAS (a BLAS folder for PyTorch); see bench/run_bench.sh.
 BENCH_MODELS_BIN := $(BUILD)/bench-models
 # bench-kernels' FMA probes (bench/peak.h) are linked in when present, so both benchmarks use one probe.
 BENCH_MODELS_OBJ := $(call obj,bench/bench_models.cpp bench/model_profile.cpp bench/report.cpp bench/fma_probe.cpp \

@@ -38,10 +38,11 @@ constexpr double kBusyShare = 0.8;
 struct Data {
   std::map<std::string, JsonObject> env, end;  // by impl: the first env line, the last end line
   JsonObject peak;
-  std::map<std::pair<std::string, std::string>, JsonObject> params;                      // (impl, model)
-  std::map<std::tuple<std::string, std::string, int, std::string>, JsonObject> results;  // impl, model, T, metric
-  std::map<std::pair<std::string, std::string>, JsonObject> profiles;                    // (model, pass)
-  std::map<std::pair<std::string, std::string>, std::vector<JsonObject>> layers;         // (model, pass)
+  std::map<std::pair<std::string, std::string>, JsonObject> params;  // (impl, model)
+  // (impl, model, threads, metric) -> one line per run (several when the files hold repeated runs)
+  std::map<std::tuple<std::string, std::string, int, std::string>, std::vector<JsonObject>> results;
+  std::map<std::pair<std::string, std::string>, JsonObject> profiles;             // (model, pass)
+  std::map<std::pair<std::string, std::string>, std::vector<JsonObject>> layers;  // (model, pass)
 };
 
 double num(const JsonObject& o, const std::string& key, double fallback = 0) {
@@ -67,7 +68,8 @@ Data read(const std::vector<std::string>& files) {
       if (kind == "end") d.end[impl] = o;
       if (kind == "peak" && d.peak.empty()) d.peak = o;
       if (kind == "params") d.params[{impl, model}] = o;
-      if (kind == "result") d.results[{impl, model, static_cast<int>(num(o, "threads")), str(o, "metric")}] = o;
+      if (kind == "result")
+        d.results[{impl, model, static_cast<int>(num(o, "threads")), str(o, "metric")}].push_back(o);
       if (kind == "profile") {
         d.profiles[{model, str(o, "pass")}] = o;
         d.layers[{model, str(o, "pass")}].clear();  // a later profile of the same pass replaces it
@@ -78,23 +80,38 @@ Data read(const std::vector<std::string>& files) {
   return d;
 }
 
-// A measurement by the chosen clock.
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A measurement by the chosen clock. Over several runs: the median of the runs' medians, the min and max
+// over all their repetitions, the median cpu share.
 struct Value {
   bool present = false;
   double median = 0, min = 0, max = 0, share = 0;
+  int runs = 0;
 };
 
 Value value(const Data& d, const std::string& impl, const std::string& model, int threads, const std::string& metric,
             const std::string& clock) {
   auto it = d.results.find({impl, model, threads, metric});
-  if (it == d.results.end()) return Value{};
-  const JsonObject& o = it->second;
+  if (it == d.results.end() || it->second.empty()) return Value{};
   Value v;
   v.present = true;
-  v.median = num(o, clock + "_median");
-  v.min = num(o, clock + "_min");
-  v.max = num(o, clock + "_max");
-  v.share = num(o, "cpu_share");
+  v.runs = static_cast<int>(it->second.size());
+  std::vector<double> medians, shares;
+  v.min = num(it->second.front(), clock + "_min");
+  v.max = num(it->second.front(), clock + "_max");
+  for (const JsonObject& o : it->second) {
+    medians.push_back(num(o, clock + "_median"));
+    shares.push_back(num(o, "cpu_share"));
+    v.min = std::min(v.min, num(o, clock + "_min"));
+    v.max = std::max(v.max, num(o, clock + "_max"));
+  }
+  v.median = median_of(medians);
+  v.share = median_of(shares);
   return v;
 }
 
@@ -197,12 +214,21 @@ void print_models(const Data& d, const ReportOptions& options, const std::vector
   std::printf("## Models: plasmo vs PyTorch\n\n");
   std::printf(
       "Batch 64 (training: forward + cross-entropy + backward + SGD momentum 0.9 step; inference: eval mode), "
-      "latency: one image, eval mode. Median of the runs (min..max). Clock: %s. cpu share = CPU time / (wall "
+      "latency: one image, eval mode. Median of the repetitions (min..max). Clock: %s. cpu share = CPU time / (wall "
       "time x threads): the part of its cores a run had (well below 1: a busy machine).\n\n",
       options.clock == "auto" ? "CPU time of the calling thread at 1 thread, wall clock at 2 threads"
                               : (options.clock + " for every row").c_str());
   double lowest = 1;
-  for (const auto& [key, o] : d.results) lowest = std::min(lowest, num(o, "cpu_share", 1));
+  size_t most_runs = 0;
+  for (const auto& [key, runs] : d.results) {
+    most_runs = std::max(most_runs, runs.size());
+    for (const JsonObject& o : runs) lowest = std::min(lowest, num(o, "cpu_share", 1));
+  }
+  if (most_runs > 1)
+    std::printf(
+        "Repeated runs: each cell is the median of up to %zu runs' medians, with the min..max over all their "
+        "repetitions.\n\n",
+        most_runs);
   if (lowest < kBusyShare)
     std::printf(
         "**Busy machine**: some runs had as little as %.0f%% of their cores. One-thread rows use CPU time and "

@@ -9,7 +9,8 @@
 #   5. bench-models --report: the one table (markdown) on stdout, also kept in $BUILD/bench/report.md
 # Raw results stay in $BUILD/bench/*.jsonl. Knobs (environment):
 #   BENCH_MODELS ("autoencoder resnet18 mobilenetv2"), BENCH_THREADS (1,2), BENCH_REPS (5),
-#   BENCH_MIN_TIME (0.5: seconds per repetition, at least), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1),
+#   BENCH_MIN_TIME (0.5: seconds per repetition, at least), BENCH_RUNS (1: repeat step 3 this many times; the
+#   report takes the median of the runs' medians), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1),
 #   BENCH_TORCH (1; 0 skips PyTorch), BENCH_KERNELS (1; 0 skips bench-kernels), PYTHON (/usr/bin/python3),
 #   BENCH_TORCH_BLAS (a folder holding libblas.so.3, put first on LD_LIBRARY_PATH for PyTorch: e.g. OpenBLAS's
 #   /usr/lib/x86_64-linux-gnu/openblas-pthread; without OpenBLAS, Debian's torch runs its small-batch
@@ -56,16 +57,18 @@ fi
 say "machine and FMA peak"
 "$BENCH_MODELS_BIN" --no-measure --peak --reps "$REPS" >>"$plasmo_results"
 
-for model in $MODELS; do
-  say "$model: plasmo"
-  "$BENCH_MODELS_BIN" --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
-    >>"$plasmo_results"
-  if [ "$torch" = 1 ]; then
-    say "$model: PyTorch"
-    LD_LIBRARY_PATH="${BENCH_TORCH_BLAS:+$BENCH_TORCH_BLAS:}${LD_LIBRARY_PATH:-}" \
-      "$PYTHON" tools/bench_torch.py --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
-      >>"$torch_results"
-  fi
+for run in $(seq "${BENCH_RUNS:-1}"); do
+  for model in $MODELS; do
+    say "$model: plasmo (run $run)"
+    "$BENCH_MODELS_BIN" --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
+      >>"$plasmo_results"
+    if [ "$torch" = 1 ]; then
+      say "$model: PyTorch (run $run)"
+      LD_LIBRARY_PATH="${BENCH_TORCH_BLAS:+$BENCH_TORCH_BLAS:}${LD_LIBRARY_PATH:-}" \
+        "$PYTHON" tools/bench_torch.py --model "$model" --threads "$THREADS" --reps "$REPS" --min-time "$MIN_TIME" \
+        >>"$torch_results"
+    fi
+  done
 done
 
 if [ "${BENCH_PROFILE:-1}" = 1 ]; then
