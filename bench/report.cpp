@@ -131,7 +131,7 @@ std::string with_spread(const Value& v) {
 }
 std::string ratio_text(double r) {
   char text[32];
-  std::snprintf(text, sizeof text, r >= 10 ? "%.1fx" : "%.2fx", r);
+  std::snprintf(text, sizeof text, r >= 10 ? "%.1fx" : r >= 0.1 ? "%.2fx" : "%.3fx", r);
   return text;
 }
 std::string percent(double fraction) {
