@@ -241,9 +241,9 @@ bench-loader: $(BENCH_LOADER)
 # BENCH_MIN_TIME (0.5 s), BENCH_RUNS (1), BENCH_CLOCK (auto|wall|cpu), BENCH_PROFILE (1), BENCH_TORCH (1),
 # BENCH_TORCH_BLAS (a BLAS folder for PyTorch); see bench/run_bench.sh.
 BENCH_MODELS_BIN := $(BUILD)/bench-models
-# bench-kernels' FMA probes (bench/peak.h) are linked in when present, so both benchmarks use one probe.
+# bench-kernels' FMA probes (bench/peak_*.cpp, with their ISA flags above): both benchmarks quote one peak.
 BENCH_MODELS_OBJ := $(call obj,bench/bench_models.cpp bench/model_profile.cpp bench/report.cpp bench/fma_probe.cpp \
-                      $(if $(wildcard bench/peak.h),$(wildcard bench/peak_*.cpp)))
+                      bench/peak_avx512.cpp bench/peak_avx2.cpp bench/peak_neon.cpp)
 $(BENCH_MODELS_BIN): $(BENCH_MODELS_OBJ) $(LIB)
 	$(CXX) $(LDFLAGS) $(BENCH_MODELS_OBJ) $(LIB) $(LDLIBS) -o $@
 bench: $(BENCH_MODELS_BIN)

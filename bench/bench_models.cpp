@@ -143,7 +143,7 @@ void emit_peak(int reps) {
            .add("kind", "peak")
            .add("impl", "plasmo")
            .add("isa", peak.isa)
-           .add("probe", bench::fma_probe_source())
+           .add("probe", "bench/peak.h")
            .add("gflops_median", peak.median)
            .add("gflops_min", peak.min)
            .add("gflops_max", peak.max));
