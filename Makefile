@@ -44,6 +44,8 @@ LIB      := $(BUILD)/libplasmo.a
 PLASMO   := $(BUILD)/plasmo
 TESTS    := $(BUILD)/plasmo-tests
 
+# The scalar references never fuse a*b+c (GCC does by default on AArch64): same bits on every machine.
+$(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2

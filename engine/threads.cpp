@@ -5,10 +5,23 @@
 #include <memory>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PLASMO_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define PLASMO_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define PLASMO_CPU_RELAX() ((void)0)
+#endif
+
 namespace plasmo {
 
 namespace {
 thread_local bool tls_in_worker = false;
+
+// How long a waiting thread spins before it sleeps: long enough to catch the next layer's task in a
+// forward pass, short enough not to burn a core between batches.
+constexpr int kSpinIterations = 20000;
 
 int default_thread_count() {
   if (const char* env = std::getenv("PLASMO_THREADS")) {
@@ -41,26 +54,27 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(int worker) {
   uint64_t seen = 0;
   for (;;) {
-    TaskFn fn;
-    void* ctx;
+    // Spin, then sleep, until a new generation (or stop) is published.
+    for (int spin = 0; spin < kSpinIterations; ++spin) {
+      if (generation_.load(std::memory_order_acquire) != seen || stopping_.load(std::memory_order_acquire)) break;
+      PLASMO_CPU_RELAX();
+    }
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      start_cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      start_cv_.wait(lock, [&] { return stopping_.load() || generation_.load() != seen; });
       if (stopping_) return;
-      seen = generation_;
-      fn = task_;
-      ctx = task_ctx_;
+      seen = generation_.load();
     }
     tls_in_worker = true;
     try {
-      fn(ctx, worker);
+      task_(task_ctx_, worker);
     } catch (...) {
       errors_[worker] = std::current_exception();
     }
     tls_in_worker = false;
-    {
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      done_cv_.notify_one();
     }
   }
 }
@@ -79,13 +93,14 @@ void ThreadPool::run_erased(TaskFn fn, void* ctx) {
     tls_in_worker = was;
     return;
   }
+  for (auto& e : errors_) e = nullptr;
+  task_ = fn;
+  task_ctx_ = ctx;
+  pending_.store(threads_ - 1, std::memory_order_relaxed);
   {
+    // Publishing under the lock pairs with the sleepers' predicate check (no lost wake-up).
     std::lock_guard<std::mutex> lock(mutex_);
-    task_ = fn;
-    task_ctx_ = ctx;
-    pending_ = threads_ - 1;
-    for (auto& e : errors_) e = nullptr;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   start_cv_.notify_all();
   tls_in_worker = true;
@@ -95,9 +110,11 @@ void ThreadPool::run_erased(TaskFn fn, void* ctx) {
     errors_[0] = std::current_exception();
   }
   tls_in_worker = false;
-  {
+  for (int spin = 0; spin < kSpinIterations && pending_.load(std::memory_order_acquire) != 0; ++spin)
+    PLASMO_CPU_RELAX();
+  if (pending_.load(std::memory_order_acquire) != 0) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
   }
   for (auto& e : errors_)
     if (e) std::rethrow_exception(e);

@@ -6,6 +6,7 @@
 // The caller of run() is worker 0; nested calls from inside a worker run serially on that worker.
 // No allocation per call: the task is passed as a pointer to the caller's callable.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -57,13 +58,15 @@ class ThreadPool {
 
   int threads_;
   std::vector<std::thread> workers_;
+  // A task is published by bumping generation_; workers spin briefly on it before sleeping on start_cv_
+  // (waking a sleeping thread costs tens of microseconds, more than a small layer's work).
   std::mutex mutex_;
   std::condition_variable start_cv_, done_cv_;
   TaskFn task_ = nullptr;
   void* task_ctx_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopping_{false};
   std::vector<std::exception_ptr> errors_;
 };
 

@@ -41,6 +41,39 @@ struct PoolGeom {
 };
 PoolGeom make_pool_geom(int planes, int in_h, int in_w, int kernel, int stride, int pad);
 
+// Optimizer steps, elementwise over n floats, written as torch.optim 1.13 computes them on the CPU so the
+// results are bit-identical to PyTorch's: every line below is one float rounding, and fma(a, b, c) is
+// a*b + c rounded ONCE (std::fma; _mm*_fmadd_ps; vfmaq_f32), exactly where ATen fuses (Tensor.add with
+// alpha, addcmul) and nowhere else. The scalars come precomputed in double by engine/optim.cpp and rounded
+// once to float, as PyTorch rounds its Python-float scalars (1 - beta is rounded from the double, never
+// computed in float from a rounded beta). d is the gradient after weight decay.
+//
+// SGD:      d = weight_decay != 0 ? fma(weight_decay, w, g) : g
+//           momentum != 0:  buf = first ? d : fma(one_minus_dampening, d, buf*momentum)
+//                           d = nesterov ? fma(momentum, buf, d) : buf
+//           w = fma(-lr, d, w)
+struct SGDStep {
+  float lr = 0.0f, momentum = 0.0f, one_minus_dampening = 1.0f, weight_decay = 0.0f;
+  bool nesterov = false;
+  bool first = false;  // the first step: the buffer starts as d (buf may be null when momentum == 0)
+};
+// Adam:     d = (weight decay as SGD)
+//           m = fma(one_minus_beta1, d, m*beta1);   v = fma(one_minus_beta2*d, d, v*beta2)
+//           denom = sqrt(v)/bias_correction2_sqrt + eps
+//           w = w + (-step_size*m)/denom
+//           with step_size = lr/(1 - beta1^t), bias_correction2_sqrt = sqrt(1 - beta2^t), t the step (>= 1).
+struct AdamStep {
+  float beta1 = 0.9f, one_minus_beta1 = 0.1f, beta2 = 0.999f, one_minus_beta2 = 0.001f;
+  float step_size = 0.0f, bias_correction2_sqrt = 1.0f, eps = 1e-8f, weight_decay = 0.0f;
+};
+// RMSprop:  d = (weight decay as SGD)
+//           sq = fma(one_minus_alpha*d, d, sq*alpha);   avg = sqrt(sq) + eps
+//           momentum > 0:  buf = buf*momentum + d/avg;  w = fma(-lr, buf, w)
+//           else:          w = w + (-lr*d)/avg                              (buf may be null)
+struct RMSpropStep {
+  float lr = 0.0f, alpha = 0.99f, one_minus_alpha = 0.01f, eps = 1e-8f, weight_decay = 0.0f, momentum = 0.0f;
+};
+
 struct KernelTable {
   const char* isa = "ref";
 
@@ -101,19 +134,10 @@ struct KernelTable {
   void (*axpy)(size_t n, float alpha, const float* x, float* y) = nullptr;                // y += alpha * x
   void (*scale)(size_t n, float alpha, const float* x, float* y) = nullptr;               // y = alpha * x
 
-  // ---- optimizer updates (PyTorch's rules; see engine/optim.h) -------------------------------------
-  // SGD: g' = g + weight_decay*w; buf = first ? g' : momentum*buf + (1-dampening)*g';
-  //      step = nesterov ? g' + momentum*buf : (momentum != 0 ? buf : g'); w -= lr*step.
-  void (*sgd_step)(size_t n, float* w, const float* g, float* buf, float lr, float momentum, float dampening,
-                   float weight_decay, bool nesterov, bool first) = nullptr;
-  // Adam (step t >= 1): g' = g + wd*w; m = b1*m + (1-b1)*g'; v = b2*v + (1-b2)*g'^2;
-  //      w -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
-  void (*adam_step)(size_t n, float* w, const float* g, float* m, float* v, float lr, float beta1, float beta2,
-                    float eps, float weight_decay, int64_t t) = nullptr;
-  // RMSprop: g' = g + wd*w; sq = alpha*sq + (1-alpha)*g'^2; avg = sqrt(sq) + eps;
-  //      momentum > 0: buf = momentum*buf + g'/avg; w -= lr*buf;  else w -= lr*g'/avg.
-  void (*rmsprop_step)(size_t n, float* w, const float* g, float* sq, float* buf, float lr, float alpha, float eps,
-                       float weight_decay, float momentum) = nullptr;
+  // ---- optimizer updates (PyTorch's rules; see engine/optim.h and the *Step structs above) -------------
+  void (*sgd_step)(size_t n, float* w, const float* g, float* buf, const SGDStep& step) = nullptr;
+  void (*adam_step)(size_t n, float* w, const float* g, float* m, float* v, const AdamStep& step) = nullptr;
+  void (*rmsprop_step)(size_t n, float* w, const float* g, float* sq, float* buf, const RMSpropStep& step) = nullptr;
 };
 
 // The table in use: chosen on first call from the CPU's features or PLASMO_ISA, then fixed.

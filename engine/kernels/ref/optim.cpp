@@ -1,52 +1,66 @@
-// Reference optimizer updates, written as torch.optim 1.13 writes them (single-tensor path), in the
-// same order of operations so results agree to float rounding. See kernels.h for the formulas.
+// Reference optimizer updates, written as torch.optim 1.13 computes them on the CPU (single-tensor path):
+// the same operations in the same order with the same roundings, so the results are bit-identical to
+// PyTorch's (tests/test_optim.cpp checks trajectories against torch's numbers). The formulas and the
+// rounding rules are in kernels.h. What ATen does, per torch.optim call (measured with torch 1.13 here):
+//   x.add_(y, alpha=a)         x = fma(a, y, x)               (one rounding)
+//   x.mul_(s)                  x = x*s
+//   x.addcmul_(y, z, value=s)  x = fma(s*y, z, x)             (s*y rounded first)
+//   x.addcdiv_(y, z, value=s)  x = x + (s*y)/z                (three roundings)
+// The compiler must not fuse anything else: contraction of a*b + c into an FMA (GCC's default on AArch64,
+// clang's within an expression) is switched off for this file, so every ISA's build gives the same bits.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <cmath>
 
 #include "engine/kernels/ref/ref_kernels.h"
 
 namespace plasmo::kernels::ref {
 
-void sgd_step(size_t n, float* w, const float* g, float* buf, float lr, float momentum, float dampening,
-              float weight_decay, bool nesterov, bool first) {
+void sgd_step(size_t n, float* w, const float* g, float* buf, const SGDStep& step) {
   for (size_t i = 0; i < n; ++i) {
-    float grad = g[i];
-    if (weight_decay != 0.0f) grad += weight_decay * w[i];
-    if (momentum != 0.0f) {
-      buf[i] = first ? grad : momentum * buf[i] + (1.0f - dampening) * grad;
-      grad = nesterov ? grad + momentum * buf[i] : buf[i];
+    // d_p = grad.add(param, alpha=weight_decay)
+    float d = step.weight_decay != 0.0f ? std::fma(step.weight_decay, w[i], g[i]) : g[i];
+    if (step.momentum != 0.0f) {
+      // buf = clone(d_p) on the first step, else buf.mul_(momentum).add_(d_p, alpha=1-dampening)
+      buf[i] = step.first ? d : std::fma(step.one_minus_dampening, d, buf[i] * step.momentum);
+      // nesterov: d_p = d_p.add(buf, alpha=momentum); else d_p = buf
+      d = step.nesterov ? std::fma(step.momentum, buf[i], d) : buf[i];
     }
-    w[i] -= lr * grad;
+    w[i] = std::fma(-step.lr, d, w[i]);  // param.add_(d_p, alpha=-lr)
   }
 }
 
-void adam_step(size_t n, float* w, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
-               float weight_decay, int64_t t) {
-  const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
-  const double bias_correction2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
-  const float step_size = static_cast<float>(lr / bias_correction1);
-  const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+void adam_step(size_t n, float* w, const float* g, float* m, float* v, const AdamStep& step) {
+  const float neg_step_size = -step.step_size;
   for (size_t i = 0; i < n; ++i) {
-    float grad = g[i];
-    if (weight_decay != 0.0f) grad += weight_decay * w[i];
-    m[i] = m[i] * beta1 + (1.0f - beta1) * grad;  // torch: exp_avg.mul_(b1).add_(grad, alpha=1-b1)
-    v[i] = v[i] * beta2 + (1.0f - beta2) * grad * grad;
-    const float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
-    w[i] -= step_size * (m[i] / denom);
+    const float d = step.weight_decay != 0.0f ? std::fma(step.weight_decay, w[i], g[i]) : g[i];
+    m[i] = std::fma(step.one_minus_beta1, d, m[i] * step.beta1);  // exp_avg.mul_(b1).add_(grad, alpha=1-b1)
+    const float scaled = step.one_minus_beta2 * d;                // exp_avg_sq.mul_(b2).addcmul_(grad, grad, 1-b2)
+    v[i] = std::fma(scaled, d, v[i] * step.beta2);
+    const float denom = std::sqrt(v[i]) / step.bias_correction2_sqrt + step.eps;  // (sqrt(v)/bc2_sqrt).add_(eps)
+    const float update = neg_step_size * m[i];                                    // addcdiv_(m, denom, -step_size)
+    w[i] = w[i] + update / denom;
   }
 }
 
-void rmsprop_step(size_t n, float* w, const float* g, float* sq, float* buf, float lr, float alpha, float eps,
-                  float weight_decay, float momentum) {
+void rmsprop_step(size_t n, float* w, const float* g, float* sq, float* buf, const RMSpropStep& step) {
+  const float neg_lr = -step.lr;
   for (size_t i = 0; i < n; ++i) {
-    float grad = g[i];
-    if (weight_decay != 0.0f) grad += weight_decay * w[i];
-    sq[i] = sq[i] * alpha + (1.0f - alpha) * grad * grad;
-    const float avg = std::sqrt(sq[i]) + eps;
-    if (momentum > 0.0f) {
-      buf[i] = buf[i] * momentum + grad / avg;
-      w[i] -= lr * buf[i];
+    const float d = step.weight_decay != 0.0f ? std::fma(step.weight_decay, w[i], g[i]) : g[i];
+    const float scaled = step.one_minus_alpha * d;  // square_avg.mul_(alpha).addcmul_(grad, grad, 1-alpha)
+    sq[i] = std::fma(scaled, d, sq[i] * step.alpha);
+    const float avg = std::sqrt(sq[i]) + step.eps;  // square_avg.sqrt().add_(eps)
+    if (step.momentum > 0.0f) {
+      const float momentum_part = buf[i] * step.momentum;  // buf.mul_(momentum).addcdiv_(grad, avg)
+      buf[i] = momentum_part + d / avg;
+      w[i] = std::fma(neg_lr, buf[i], w[i]);  // param.add_(buf, alpha=-lr)
     } else {
-      w[i] -= lr * (grad / avg);
+      const float update = neg_lr * d;  // param.addcdiv_(grad, avg, value=-lr)
+      w[i] = w[i] + update / avg;
     }
   }
 }

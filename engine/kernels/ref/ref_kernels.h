@@ -46,11 +46,8 @@ void mul(size_t n, const float* a, const float* b, float* y);
 void axpy(size_t n, float alpha, const float* x, float* y);
 void scale(size_t n, float alpha, const float* x, float* y);
 
-void sgd_step(size_t n, float* w, const float* g, float* buf, float lr, float momentum, float dampening,
-              float weight_decay, bool nesterov, bool first);
-void adam_step(size_t n, float* w, const float* g, float* m, float* v, float lr, float beta1, float beta2, float eps,
-               float weight_decay, int64_t t);
-void rmsprop_step(size_t n, float* w, const float* g, float* sq, float* buf, float lr, float alpha, float eps,
-                  float weight_decay, float momentum);
+void sgd_step(size_t n, float* w, const float* g, float* buf, const SGDStep& step);
+void adam_step(size_t n, float* w, const float* g, float* m, float* v, const AdamStep& step);
+void rmsprop_step(size_t n, float* w, const float* g, float* sq, float* buf, const RMSpropStep& step);
 
 }  // namespace plasmo::kernels::ref
