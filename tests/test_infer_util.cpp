@@ -233,8 +233,9 @@ int run_command(const std::string& command, std::string* output) {
 
 std::string build_dir() {
   const char* plasmo = std::getenv("PLASMO_BIN");
-  if (!plasmo || !*plasmo) return "";
-  return fs::path(plasmo).parent_path().string();
+  if (plasmo && *plasmo) return fs::absolute(fs::path(plasmo)).parent_path().string();
+  if (fs::exists("plasmo")) return fs::current_path().string();  // run from build/ by hand
+  return "";
 }
 
 namespace {

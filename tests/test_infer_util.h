@@ -66,7 +66,8 @@ std::vector<uint8_t> read_bytes(const std::string& path);
 // the command redirects it).
 int run_command(const std::string& command, std::string* output);
 
-// The folder holding build/plasmo (from PLASMO_BIN, which `make test` sets), or "" when unknown.
+// The folder holding build/plasmo (from PLASMO_BIN, which `make test` sets, else the current folder when
+// it holds `plasmo`), or "" when unknown.
 std::string build_dir();
 
 // Writes a PNG of 8-bit RGB (stb_image_write).

@@ -257,3 +257,34 @@ extern "C" int plasmo_load_weights(const uint8_t* file_bytes, size_t file_size, 
   model->weights = weights;
   return PLASMO_OK;
 }
+
+extern "C" int plasmo_load_matching(const uint8_t* file_bytes, size_t file_size, const plasmo_model* expected,
+                                    float* weights, plasmo_model* model, plasmo_error* error) {
+  using namespace plasmo_infer;
+  if (!expected || !weights || !model) return fail(error, PLASMO_ERR_ARGUMENT, "plasmo_load_matching: null argument");
+  StFile file;
+  int status = st_open(file_bytes, file_size, &file, error);
+  if (status != PLASMO_OK) return status;
+  Meta meta;
+  status = read_meta(file, &meta, error);
+  if (status != PLASMO_OK) return status;
+  if (meta.arch != expected->arch)
+    return fail3(error, PLASMO_ERR_ARCH, "the model file holds a ", plasmo_arch_name(meta.arch), ", not the expected architecture");
+  if (meta.width != expected->width) return fail(error, PLASMO_ERR_ARCH, "the model file has another width multiplier");
+  if (meta.input_size != expected->input_size) return fail(error, PLASMO_ERR_INPUT, "the model file has another input size");
+  plasmo_op ops[PLASMO_MAX_OPS];
+  plasmo_model planned;
+  LoadContext context = {&file, weights, error};
+  status = plan(meta.arch, meta.width, meta.input_size, ops, PLASMO_MAX_OPS, &planned, load_op, &context, error);
+  if (status != PLASMO_OK) return status;
+  if (planned.weight_count != expected->weight_count || planned.op_count != expected->op_count ||
+      planned.arena_bytes != expected->arena_bytes)
+    return fail(error, PLASMO_ERR_ARCH, "the model file plans differently from the expected model");
+  *model = *expected;
+  model->weights = weights;
+  memcpy(model->mean, meta.mean, sizeof meta.mean);
+  memcpy(model->std, meta.std, sizeof meta.std);
+  model->threshold = meta.threshold;
+  memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
+  return PLASMO_OK;
+}

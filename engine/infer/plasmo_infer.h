@@ -140,6 +140,14 @@ int plasmo_load_plan(const uint8_t* file, size_t file_size, plasmo_model* model,
 int plasmo_load_weights(const uint8_t* file, size_t file_size, plasmo_model* model, float* weights,
                         plasmo_error* error);
 
+/* Both steps for a model file that must match `expected` (e.g. the model a firmware was exported with, whose op
+ * table is compiled in): refuses another architecture or width (PLASMO_ERR_ARCH) or input size
+ * (PLASMO_ERR_INPUT) before touching any tensor, then checks and loads the weights into
+ * weights[expected->weight_count]. On success `model` is `expected` with the file's weights and metadata
+ * (mean, std, threshold, class names) and shares expected's op table. Uses about 8 KB of stack (planning). */
+int plasmo_load_matching(const uint8_t* file, size_t file_size, const plasmo_model* expected, float* weights,
+                         plasmo_model* model, plasmo_error* error);
+
 /* The model of (arch, width, input size) without a file: op table and arena (mean 0, std 1, threshold 0.5,
  * no weights; weight_count tells how many floats they take). arch: "autoencoder", "resnet18", "mobilenetv2". */
 int plasmo_plan_arch(const char* arch, double width, int input_size, plasmo_model* model, plasmo_op* ops,
