@@ -122,6 +122,70 @@ $(INFER_EMBED_OBJ): $(INFER_EMBED)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+# ---- firmware (examples/firmware/): the exported autoencoder on a Cortex-M4F under QEMU ------------------
+# make firmware        builds $(FW_ELF) and prints its footprint (fails above flash 64 KB / RAM 96 KB)
+# make firmware-run    runs it under qemu-system-arm: one probability per test cell
+# make firmware-check  runs it and compares each probability with plasmo-infer's on the same PNG (1e-4)
+# FW_MODEL=FILE uses another autoencoder model file (default: a deterministic random-weight one).
+FW_DIR        := $(BUILD)/firmware
+FW_ELF        := $(FW_DIR)/plasmo-firmware.elf
+FW_PKGS       := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+FW_MODEL      ?= $(FW_DIR)/autoencoder.safetensors
+FW_CELL_COUNT ?= 8
+FW_NATIVE     ?= 2
+FW_ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+FW_CFLAGS     := $(FW_ARCH_FLAGS) -Os -ffunction-sections -fdata-sections -ffp-contract=off -Wall -Wextra -Werror
+FW_LDFLAGS    := $(FW_ARCH_FLAGS) -nostartfiles --specs=nano.specs --specs=rdimon.specs \
+                 -T examples/firmware/mps2_an386.ld -Wl,--gc-sections
+FW_QEMU       := timeout 300 qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_ELF)
+
+.PHONY: firmware firmware-run firmware-check firmware-deps
+firmware-deps:
+	@scripts/deps.sh $(FW_PKGS)
+
+$(FW_DIR)/random_inputs: examples/firmware/host/random_inputs.cpp $(call obj,tests/test_infer_util.cpp) $(LIB) $(INFER_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $^ $(LDLIBS) -o $@
+
+$(FW_DIR)/cells_to_c: examples/firmware/host/cells_to_c.cpp $(INFER_LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $^ -o $@
+
+# The random model and the test cells (PNG), written once.
+$(FW_DIR)/inputs.stamp: $(FW_DIR)/random_inputs
+	rm -rf $(FW_DIR)/cells
+	$(FW_DIR)/random_inputs $(FW_DIR)/autoencoder.safetensors $(FW_DIR)/cells $(FW_CELL_COUNT)
+	touch $@
+
+$(FW_DIR)/export.stamp: $(PLASMO) $(FW_DIR)/inputs.stamp $(filter-out $(FW_DIR)/autoencoder.safetensors,$(FW_MODEL))
+	rm -rf $(FW_DIR)/export
+	$(PLASMO) export --model $(FW_MODEL) --c $(FW_DIR)/export
+	touch $@
+
+$(FW_DIR)/cells.h: $(FW_DIR)/cells_to_c $(FW_DIR)/inputs.stamp
+	$(FW_DIR)/cells_to_c $@ 32 $(FW_NATIVE) $(sort $(wildcard $(FW_DIR)/cells/*/*.png))
+
+FW_SOURCES := examples/firmware/main.c examples/firmware/startup.c examples/firmware/mps2_an386.ld
+$(FW_ELF): $(FW_DIR)/export.stamp $(FW_DIR)/cells.h $(FW_SOURCES) | firmware-deps
+	@rm -rf $(FW_DIR)/obj && mkdir -p $(FW_DIR)/obj
+	cd $(FW_DIR)/obj && for file in ../export/*.cpp; do \
+	  arm-none-eabi-g++ $(FW_CFLAGS) -std=c++17 -fno-exceptions -fno-rtti -c $$file || exit 1; done
+	arm-none-eabi-gcc $(FW_CFLAGS) -std=c99 -I$(FW_DIR)/export -I$(FW_DIR) -c examples/firmware/main.c -o $(FW_DIR)/obj/main.o
+	arm-none-eabi-gcc $(FW_CFLAGS) -std=c99 -c examples/firmware/startup.c -o $(FW_DIR)/obj/startup.o
+	arm-none-eabi-gcc $(FW_LDFLAGS) $(FW_DIR)/obj/*.o -lm -Wl,-Map=$(FW_DIR)/plasmo-firmware.map -o $@
+
+firmware: $(FW_ELF)
+	@examples/firmware/footprint.sh $(FW_ELF)
+
+firmware-run: $(FW_ELF)
+	$(FW_QEMU)
+
+firmware-check: $(FW_ELF) $(PLASMO_INFER)
+	@examples/firmware/footprint.sh $(FW_ELF)
+	$(FW_QEMU) > $(FW_DIR)/qemu.txt
+	$(PLASMO_INFER) $(FW_MODEL) $(sort $(wildcard $(FW_DIR)/cells/*/*.png)) > $(FW_DIR)/host.txt
+	examples/firmware/compare.sh $(FW_DIR)/qemu.txt $(FW_DIR)/host.txt 1e-4
+
 # The doctest suite. TEST_ARGS passes doctest options, e.g. TEST_ARGS='-tc="Conv2d*"'.
 test: $(TESTS) $(PLASMO)
 	cd $(BUILD) && PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)
@@ -139,6 +203,8 @@ clean:
 help:
 	@echo "make            build build/plasmo, build/plasmo-infer and the tests"
 	@echo "make infer-static  build build/plasmo-infer-static (no shared libraries)"
+	@echo "make firmware   build the Cortex-M4F example (examples/firmware/) and print its footprint"
+	@echo "make firmware-run / firmware-check  run it under QEMU / compare it with the host (1e-4)"
 	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
 	@echo "make demo       build and run the demo"
 	@echo "make install    install into PREFIX=$(PREFIX)"
