@@ -246,8 +246,12 @@ void append_bytes(void* context, void* data, int size) {
 }  // namespace
 
 void write_png(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb) {
+  write_png_channels(path, width, height, 3, rgb);
+}
+
+void write_png_channels(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
   std::vector<uint8_t> bytes;
-  if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, 3, rgb.data(), width * 3))
+  if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, channels, pixels.data(), width * channels))
     throw std::runtime_error("cannot encode " + path);
   write_bytes(path, bytes);
 }
