@@ -22,6 +22,18 @@ endif
 # which installs only what is missing.
 DEPS_PKGS := g++ make libstb-dev doctest-dev
 
+# Cross build for aarch64 (make test-arm): the Debian cross compiler and qemu-user to run the tests.
+# Header-only host packages (doctest, stb) are not on the cross compiler's search path: a folder of
+# links to them is.
+HOST_ARCH := $(shell uname -m)
+ifeq ($(ARCH),aarch64)
+  ifneq ($(HOST_ARCH),aarch64)
+    DEPS_PKGS += g++-aarch64-linux-gnu qemu-user
+    CPPFLAGS  += -isystem $(BUILD)/host-include
+    CROSS_INCLUDE := $(BUILD)/host-include/.linked
+  endif
+endif
+
 # ---- sources ----------------------------------------------------------------------------------------
 ENGINE_SRC := $(wildcard engine/*.cpp engine/layers/*.cpp engine/io/*.cpp engine/kernels/*.cpp \
                          engine/kernels/ref/*.cpp)
@@ -49,6 +61,12 @@ $(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+# The generic SIMD kernels (engine/kernels/simd/: pooling, BatchNorm, elementwise, optimizers) promise
+# bit-exact parity with the reference: GCC must not fuse their separate vector multiplies and adds
+# (it contracts intrinsics too). Their explicit fmadd calls still fuse.
+SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elementwise optim,\
+                   $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
+$(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
 # The inference core (engine/infer/, docs/deploy.md) is built apart from the engine: without exceptions or
 # RTTI, never fusing a*b+c (the same bits on x86, AArch64 and Cortex-M), one section per function so
@@ -65,13 +83,19 @@ INFER_EMBED     := $(BUILD)/gen/infer_sources.cpp
 INFER_EMBED_OBJ := $(BUILD)/obj/gen/infer_sources.o
 $(INFER_OBJ) $(INFER_MAIN_OBJ): ISAFLAGS := $(INFER_FLAGS)
 
-.PHONY: all deps test demo clean install help format lint plasmo-infer infer-static
+.PHONY: all deps test test-isa test-arm demo clean install help format lint plasmo-infer infer-static
 all: $(PLASMO) $(TESTS) $(PLASMO_INFER)
 
 deps:
 	@scripts/deps.sh $(DEPS_PKGS)
 
-$(BUILD)/obj/%.o: %.cpp | deps
+$(BUILD)/host-include/.linked:
+	@mkdir -p $(@D)
+	ln -sfn /usr/include/doctest $(@D)/doctest
+	ln -sfn /usr/include/stb $(@D)/stb
+	@touch $@
+
+$(BUILD)/obj/%.o: %.cpp | deps $(CROSS_INCLUDE)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $(ISAFLAGS) -c $< -o $@
 
@@ -187,8 +211,32 @@ firmware-check: $(FW_ELF) $(PLASMO_INFER)
 	examples/firmware/compare.sh $(FW_DIR)/qemu.txt $(FW_DIR)/host.txt 1e-4
 
 # The doctest suite. TEST_ARGS passes doctest options, e.g. TEST_ARGS='-tc="Conv2d*"'.
-test: $(TESTS) $(PLASMO)
+test: $(TESTS) $(PLASMO) $(PLASMO_INFER)
 	cd $(BUILD) && PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)
+
+# The suite once per x86 ISA this CPU runs, each forced through PLASMO_ISA (K() then returns that
+# table everywhere: layers, gradient checks). TEST_ARGS narrows it, e.g. TEST_ARGS='-tc=*gradient*'.
+ISA_LIST = ref $(if $(shell grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && echo y),avx2) \
+               $(if $(shell grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo && \
+                            grep -qw avx512vl /proc/cpuinfo && grep -qw avx512dq /proc/cpuinfo && echo y),avx512)
+test-isa: $(TESTS) $(PLASMO)
+	@set -e; for isa in $(ISA_LIST); do \
+	  echo "== PLASMO_ISA=$$isa"; \
+	  (cd $(BUILD) && PLASMO_ISA=$$isa PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)); \
+	done
+
+# The whole suite cross-built for aarch64 (NEON kernels) into build-arm/ and run under qemu-user.
+ARM_BUILD := build-arm
+ARM_QEMU  := qemu-aarch64 -L /usr/aarch64-linux-gnu
+test-arm:
+	@scripts/deps.sh g++-aarch64-linux-gnu qemu-user
+	$(MAKE) ARCH=aarch64 BUILD=$(ARM_BUILD) CXX=aarch64-linux-gnu-g++ AR=aarch64-linux-gnu-ar CC=aarch64-linux-gnu-gcc \
+	  $(ARM_BUILD)/plasmo-tests $(ARM_BUILD)/plasmo $(ARM_BUILD)/plasmo-infer
+	@printf '#!/bin/sh\nexec $(ARM_QEMU) $(abspath $(ARM_BUILD))/plasmo "$$@"\n' > $(ARM_BUILD)/plasmo-qemu
+	@printf '#!/bin/sh\nexec $(ARM_QEMU) $(abspath $(ARM_BUILD))/plasmo-infer "$$@"\n' > $(ARM_BUILD)/plasmo-infer-qemu
+	@chmod +x $(ARM_BUILD)/plasmo-qemu $(ARM_BUILD)/plasmo-infer-qemu
+	cd $(ARM_BUILD) && PLASMO_BIN=$(abspath $(ARM_BUILD))/plasmo-qemu \
+	  PLASMO_INFER_BIN=$(abspath $(ARM_BUILD))/plasmo-infer-qemu $(ARM_QEMU) ./plasmo-tests $(TEST_ARGS)
 
 demo: $(PLASMO)
 	$(PLASMO) --help
@@ -206,6 +254,8 @@ help:
 	@echo "make firmware   build the Cortex-M4F example (examples/firmware/) and print its footprint"
 	@echo "make firmware-run / firmware-check  run it under QEMU / compare it with the host (1e-4)"
 	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
+	@echo "make test-isa   run the suite once per x86 ISA of this CPU (PLASMO_ISA=ref, avx2, avx512)"
+	@echo "make test-arm   cross-build for aarch64 (NEON) into build-arm/ and run the suite under qemu"
 	@echo "make demo       build and run the demo"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"

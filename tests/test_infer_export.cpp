@@ -92,7 +92,7 @@ struct Image {
 // Exports `model_file`, builds it with the driver, runs it on `images` and the model files to load.
 std::string export_build_run(const TempDir& dir, const std::string& model_file, const std::vector<Image>& images,
                              const std::vector<std::string>& load_files) {
-  const std::string plasmo = build_dir() + "/plasmo";
+  const std::string plasmo = plasmo_command();
   const std::string out = dir.path + "/export";
   std::string output;
   REQUIRE(run_command(plasmo + " export --quiet --model " + model_file + " --c " + out + " 2>&1", &output) == 0);
@@ -200,7 +200,7 @@ TEST_CASE("infer export: a model file of another architecture or input size is r
 }
 
 TEST_CASE("infer export: usage and file errors") {
-  const std::string plasmo = build_dir() + "/plasmo";
+  const std::string plasmo = plasmo_command();
   TempDir dir;
   std::string output;
   CHECK(run_command(plasmo + " export --model " + dir.path + "/absent.safetensors --c " + dir.path + "/out 2>&1", &output) == 1);

@@ -238,6 +238,18 @@ std::string build_dir() {
   return "";
 }
 
+std::string plasmo_command() {
+  const char* plasmo = std::getenv("PLASMO_BIN");
+  return plasmo && *plasmo ? std::string(plasmo) : build_dir() + "/plasmo";
+}
+
+std::string infer_command() {
+  const char* infer = std::getenv("PLASMO_INFER_BIN");
+  return infer && *infer ? std::string(infer) : infer_binary();
+}
+
+std::string infer_binary() { return build_dir() + "/plasmo-infer"; }
+
 namespace {
 void append_bytes(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);

@@ -70,6 +70,12 @@ int run_command(const std::string& command, std::string* output);
 // it holds `plasmo`), or "" when unknown.
 std::string build_dir();
 
+// How to run plasmo / plasmo-infer: $PLASMO_BIN / $PLASMO_INFER_BIN when set (test-arm sets wrappers that
+// run them under qemu), else build_dir()/plasmo, build_dir()/plasmo-infer. infer_binary() is the ELF file.
+std::string plasmo_command();
+std::string infer_command();
+std::string infer_binary();
+
 // Writes a PNG of 8-bit RGB (stb_image_write); _channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
 void write_png(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb);
 void write_png_channels(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels);
