@@ -17,6 +17,18 @@ inline float activate(float value, int activation) {
   return value;
 }
 
+// acc[x] += w * row[x * stride + shift] for x in [x_first, x_last]; acc and row never overlap (the planner
+// keeps an op's output apart from its input), which lets the compiler vectorize the stride-1 case.
+inline void accumulate(float* __restrict acc, const float* __restrict row, float w, int x_first, int x_last, int stride,
+                       int shift) {
+  if (stride == 1) {
+    const float* __restrict src = row + shift;
+    for (int x = x_first; x <= x_last; ++x) acc[x] += w * src[x];
+  } else {
+    for (int x = x_first; x <= x_last; ++x) acc[x] += w * row[x * stride + shift];
+  }
+}
+
 // One output row `conv_y` of the convolution, every output channel, with the epilogue but no pooling:
 //   out[oc * channel_stride + x] = act(bias[oc] + sum_{ic, kh, kw} W[oc][ic][kh][kw] * in[ic][iy][ix] + res[oc][conv_y][x])
 //   iy = conv_y * stride - padding + kh, ix = x * stride - padding + kw (taps outside the input are zero padding)
@@ -48,12 +60,7 @@ void conv_row(const plasmo_op& op, const float* weights, const float* in, const 
           if (in_width - 1 - shift < 0) continue;
           int x_last = (in_width - 1 - shift) / stride;
           if (x_last > conv_width - 1) x_last = conv_width - 1;
-          if (stride == 1) {
-            const float* src = row + shift;
-            for (int x = x_first; x <= x_last; ++x) acc[x] += w * src[x];
-          } else {
-            for (int x = x_first; x <= x_last; ++x) acc[x] += w * row[x * stride + shift];
-          }
+          accumulate(acc, row, w, x_first, x_last, stride, shift);
         }
       }
     }
