@@ -106,8 +106,10 @@ const char* activation_name(int activation) {
 
 std::string describe_op(const plasmo_op& op, const OpDoc& doc) {
   std::ostringstream text;
-  const std::string in = std::to_string(op.in_channels) + "x" + std::to_string(op.in_height) + "x" + std::to_string(op.in_width);
-  const std::string out = std::to_string(op.out_channels) + "x" + std::to_string(op.out_height) + "x" + std::to_string(op.out_width);
+  const std::string in =
+      std::to_string(op.in_channels) + "x" + std::to_string(op.in_height) + "x" + std::to_string(op.in_width);
+  const std::string out =
+      std::to_string(op.out_channels) + "x" + std::to_string(op.out_height) + "x" + std::to_string(op.out_width);
   if (op.kind == PLASMO_OP_CONV) {
     text << doc.layer << (doc.bn.empty() ? "" : " + " + doc.bn) << ": conv" << int(op.kernel) << "x" << int(op.kernel)
          << "/" << int(op.stride) << " pad " << int(op.padding);
@@ -145,12 +147,13 @@ std::string weights_header(const plasmo_model& model, const std::vector<plasmo_o
   for (size_t i = 0; i < ops.size(); ++i) {
     const plasmo_op& op = ops[i];
     if (op.kind == PLASMO_OP_GAP) continue;
-    const size_t per_channel =
-        op.kind == PLASMO_OP_CONV ? static_cast<size_t>(op.in_channels / op.groups) * op.kernel * op.kernel
-                                  : static_cast<size_t>(op.in_channels) * op.in_height * op.in_width;
+    const size_t per_channel = op.kind == PLASMO_OP_CONV
+                                   ? static_cast<size_t>(op.in_channels / op.groups) * op.kernel * op.kernel
+                                   : static_cast<size_t>(op.in_channels) * op.in_height * op.in_width;
     const std::string name = comment_text(docs[i].layer);
     block(docs[i].bn.empty() ? "weight" : "weight (BatchNorm folded)", name, op.weight, per_channel * op.out_channels);
-    if (op.bias != PLASMO_NONE) block(docs[i].bn.empty() ? "bias" : "bias (BatchNorm folded)", name, op.bias, op.out_channels);
+    if (op.bias != PLASMO_NONE)
+      block(docs[i].bn.empty() ? "bias" : "bias (BatchNorm folded)", name, op.bias, op.out_channels);
   }
   if (!model.weight_count) text << "    0.0f,\n";
   text << "};\n\n#endif /* PLASMO_WEIGHTS_H */\n";
@@ -161,8 +164,8 @@ std::string api_header(const plasmo_model& model, const std::string& source) {
   std::ostringstream text;
   const std::string side = std::to_string(model.input_size);
   text << "/* plasmo.h: the classifier exported by `plasmo export` from " << source << "\n"
-       << " * (" << plasmo_arch_name(model.arch) << ", width " << double_literal(model.width) << ", input 3x" << side << "x"
-       << side << ").\n"
+       << " * (" << plasmo_arch_name(model.arch) << ", width " << double_literal(model.width) << ", input 3x" << side
+       << "x" << side << ").\n"
        << R"( *
  * Build: compile every .cpp of this folder with your toolchain (C++11 or later; -fno-exceptions -fno-rtti
  * are fine, no C++ runtime library is needed), e.g.
@@ -241,26 +244,28 @@ std::string model_source(const plasmo_model& model, const std::vector<plasmo_op>
        << "// kind, activation, kernel, stride, padding, pool kernel/stride/padding, in C/H/W, groups, out C/H/W,\n"
        << "// conv width, weight, bias (floats), src, dst, residual, scratch (arena bytes)\n"
        << "static const plasmo_op plasmo_ops[" << ops.size() << "] = {\n";
-  auto offset = [](uint32_t value) { return value == PLASMO_NONE ? std::string("PLASMO_NONE") : std::to_string(value) + "u"; };
+  auto offset = [](uint32_t value) {
+    return value == PLASMO_NONE ? std::string("PLASMO_NONE") : std::to_string(value) + "u";
+  };
   for (size_t i = 0; i < ops.size(); ++i) {
     const plasmo_op& op = ops[i];
     text << "    // " << i << ": " << describe_op(op, docs[i]) << "\n"
          << "    {" << int(op.kind) << ", " << int(op.activation) << ", " << int(op.kernel) << ", " << int(op.stride)
          << ", " << int(op.padding) << ", " << int(op.pool_kernel) << ", " << int(op.pool_stride) << ", "
          << int(op.pool_padding) << ", " << op.in_channels << ", " << op.in_height << ", " << op.in_width << ", "
-         << op.groups << ", " << op.out_channels << ", " << op.out_height << ", " << op.out_width << ", " << op.conv_width
-         << ", " << offset(op.weight) << ", " << offset(op.bias) << ", " << offset(op.src) << ", " << offset(op.dst) << ", "
-         << offset(op.residual) << ", " << offset(op.scratch) << "},\n";
+         << op.groups << ", " << op.out_channels << ", " << op.out_height << ", " << op.out_width << ", "
+         << op.conv_width << ", " << offset(op.weight) << ", " << offset(op.bias) << ", " << offset(op.src) << ", "
+         << offset(op.dst) << ", " << offset(op.residual) << ", " << offset(op.scratch) << "},\n";
   }
   text << "};\n\n"
        << "extern \"C\" const plasmo_model plasmo_exported_model = {\n"
        << "    " << model.arch << ",  // " << plasmo_arch_name(model.arch) << "\n"
        << "    " << double_literal(model.width) << ",  // width\n"
        << "    " << model.input_size << ",  // input size\n"
-       << "    {" << float_literal(model.mean[0]) << ", " << float_literal(model.mean[1]) << ", " << float_literal(model.mean[2])
-       << "},  // mean\n"
-       << "    {" << float_literal(model.std[0]) << ", " << float_literal(model.std[1]) << ", " << float_literal(model.std[2])
-       << "},  // std\n"
+       << "    {" << float_literal(model.mean[0]) << ", " << float_literal(model.mean[1]) << ", "
+       << float_literal(model.mean[2]) << "},  // mean\n"
+       << "    {" << float_literal(model.std[0]) << ", " << float_literal(model.std[1]) << ", "
+       << float_literal(model.std[2]) << "},  // std\n"
        << "    " << double_literal(model.threshold) << ",  // threshold\n"
        << "    {\"" << c_string(model.class_names[0]) << "\", \"" << c_string(model.class_names[1]) << "\"},\n"
        << "    plasmo_ops,\n    " << model.op_count << ",\n    plasmo_weights,\n"
@@ -294,7 +299,8 @@ int run_export(const Argv& argv) {
   const Args args(argv, {"model", "c", "threads", "seed"}, {"quiet"});
   apply_common_options(args);
   if (!args.positional().empty())
-    throw UsageError("export takes no positional arguments (got '" + args.positional()[0] + "'); use --model FILE --c DIR");
+    throw UsageError("export takes no positional arguments (got '" + args.positional()[0] +
+                     "'); use --model FILE --c DIR");
   const std::string model_path = args.require("model");
   const std::string out_dir = args.require("c");
 
@@ -319,9 +325,11 @@ int run_export(const Argv& argv) {
 
   std::error_code failure;
   fs::create_directories(out_dir, failure);
-  if (failure || !fs::is_directory(out_dir)) throw IoError(out_dir + ": cannot create the folder: " + failure.message());
+  if (failure || !fs::is_directory(out_dir))
+    throw IoError(out_dir + ": cannot create the folder: " + failure.message());
   const std::string source = comment_text(fs::path(model_path).filename().string());
-  for (int i = 0; i < kInferSourceCount; ++i) write_text(fs::path(out_dir) / kInferSources[i].name, kInferSources[i].text);
+  for (int i = 0; i < kInferSourceCount; ++i)
+    write_text(fs::path(out_dir) / kInferSources[i].name, kInferSources[i].text);
   write_text(fs::path(out_dir) / "plasmo_weights.h", weights_header(model, ops, docs, source));
   write_text(fs::path(out_dir) / "plasmo_model.cpp", model_source(model, ops, docs, source));
   write_text(fs::path(out_dir) / "plasmo.h", api_header(model, source));
@@ -332,7 +340,8 @@ int run_export(const Argv& argv) {
   return 0;
 }
 
-const CommandRegistrar registrar({"export", "the model as C++ sources for firmware: --model FILE --c DIR", run_export, 50});
+const CommandRegistrar registrar({"export", "the model as C++ sources for firmware: --model FILE --c DIR", run_export,
+                                  50});
 
 }  // namespace
 

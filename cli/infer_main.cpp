@@ -114,7 +114,8 @@ bool decode(const char* path, const Bytes& bytes, Bytes& rgb, int* width, int* h
   }
   const bool alpha = channels == 2 || channels == 4;
   int got_width = 0, got_height = 0, got_channels = 0;
-  unsigned char* pixels = stbi_load_from_memory(bytes.data, length, &got_width, &got_height, &got_channels, alpha ? 4 : 3);
+  unsigned char* pixels =
+      stbi_load_from_memory(bytes.data, length, &got_width, &got_height, &got_channels, alpha ? 4 : 3);
   if (!pixels) {
     error_line(path, png ? "truncated or corrupt PNG data" : "truncated or corrupt JPEG data", stbi_failure_reason());
     return false;
@@ -130,7 +131,8 @@ bool decode(const char* path, const Bytes& bytes, Bytes& rgb, int* width, int* h
   if (ok && alpha)  // composite on black: c' = round(c * a / 255) = (c * a + 127) / 255
     for (size_t i = 0; i < count; ++i)
       for (int channel = 0; channel < 3; ++channel)
-        rgb.data[i * 3 + channel] = static_cast<unsigned char>((pixels[i * 4 + channel] * pixels[i * 4 + 3] + 127u) / 255u);
+        rgb.data[i * 3 + channel] =
+            static_cast<unsigned char>((pixels[i * 4 + channel] * pixels[i * 4 + 3] + 127u) / 255u);
   stbi_image_free(pixels);
   return ok;
 }
@@ -139,8 +141,9 @@ bool decode(const char* path, const Bytes& bytes, Bytes& rgb, int* width, int* h
 
 int main(int argc, char** argv) {
   if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    printf("usage: plasmo-infer MODEL IMAGE...\n"
-           "Classifies PNG/JPEG cell images with a plasmo model file; prints path<TAB>label<TAB>p_parasitized.\n");
+    printf(
+        "usage: plasmo-infer MODEL IMAGE...\n"
+        "Classifies PNG/JPEG cell images with a plasmo model file; prints path<TAB>label<TAB>p_parasitized.\n");
     return 0;
   }
   if (argc < 3) {

@@ -65,8 +65,10 @@ TEST_CASE("plasmo-infer: one line per image, as the core computes it; unreadable
   // The label follows the model's threshold: 0 labels everything Parasitized, 1 (almost) nothing.
   auto meta = model_metadata("autoencoder", 1.0, 32);
   meta["threshold"] = "0";
-  write_bytes(dir.path + "/t0.safetensors", encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 41), meta));
-  REQUIRE(run_command(infer_command() + " " + dir.path + "/t0.safetensors '" + dir.path + "/cell 0.png'", &output) == 0);
+  write_bytes(dir.path + "/t0.safetensors",
+              encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 41), meta));
+  REQUIRE(run_command(infer_command() + " " + dir.path + "/t0.safetensors '" + dir.path + "/cell 0.png'", &output) ==
+          0);
   CHECK(output.find("\tParasitized\t") != std::string::npos);
 }
 
@@ -94,7 +96,8 @@ TEST_CASE("plasmo-infer: RGBA and grayscale PNGs decode as the data loader does"
   write_png_channels(dir.path + "/gray.png", width, height, 1, gray);
   write_png_channels(dir.path + "/rgba.png", width, height, 4, rgba);
   std::string output;
-  REQUIRE(run_command(infer_command() + " " + model + " " + dir.path + "/gray.png " + dir.path + "/rgba.png", &output) == 0);
+  REQUIRE(run_command(infer_command() + " " + model + " " + dir.path + "/gray.png " + dir.path + "/rgba.png",
+                      &output) == 0);
   CHECK(output == expected_line(core, dir.path + "/gray.png", width, height, gray_rgb) +
                       expected_line(core, dir.path + "/rgba.png", width, height, composited));
 }
@@ -118,11 +121,13 @@ TEST_CASE("plasmo-infer: a truncated or wrong model file is refused; usage error
       entry.shape = {24};
       entry.bytes.resize(24 * 4);
     }
-  write_bytes(dir.path + "/shape.safetensors", encode_safetensors_bytes(tensors, model_metadata("mobilenetv2", 0.25, 32)));
+  write_bytes(dir.path + "/shape.safetensors",
+              encode_safetensors_bytes(tensors, model_metadata("mobilenetv2", 0.25, 32)));
   std::string output;
   CHECK(run_command(infer_command() + " " + dir.path + "/shape.safetensors " + image + " 2>&1", &output) == 1);
-  CHECK(output == "plasmo-infer: error: " + dir.path +
-                     "/shape.safetensors: tensor 'features.3.conv.1.1.running_var': expected shape [48], found [24]\n");
+  CHECK(output ==
+        "plasmo-infer: error: " + dir.path +
+            "/shape.safetensors: tensor 'features.3.conv.1.1.running_var': expected shape [48], found [24]\n");
   CHECK(run_command(infer_command() + " " + dir.path + "/absent.safetensors " + image + " 2>&1", &output) == 1);
   CHECK(output.find("cannot open") != std::string::npos);
   CHECK(run_command(infer_command() + " 2>&1", &output) == 2);

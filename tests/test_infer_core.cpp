@@ -68,7 +68,8 @@ std::vector<float> run_core_op(const CoreModel& core, int index, const std::vect
 void check_close(const std::vector<float>& core, const Tensor& engine, float tolerance) {
   REQUIRE(core.size() == engine.size());
   float worst = 0.0f;
-  for (size_t i = 0; i < core.size(); ++i) worst = std::max(worst, std::fabs(core[i] - engine[i]) / (1.0f + std::fabs(engine[i])));
+  for (size_t i = 0; i < core.size(); ++i)
+    worst = std::max(worst, std::fabs(core[i] - engine[i]) / (1.0f + std::fabs(engine[i])));
   INFO("largest |core - engine| / (1 + |engine|) = " << worst);
   CHECK(worst <= tolerance);
 }
@@ -192,9 +193,7 @@ TEST_CASE("infer arena: no two values alive at the same time share bytes") {
     REQUIRE(planned.status == PLASMO_OK);
     const plasmo_model& model = planned.model;
     std::vector<int> owner((model.arena_bytes + 3) / 4, -2);
-    auto bytes_of = [](const plasmo_op& op) {
-      return 4ull * op.out_channels * op.out_height * op.out_width;
-    };
+    auto bytes_of = [](const plasmo_op& op) { return 4ull * op.out_channels * op.out_height * op.out_width; };
     auto claim = [&](uint32_t offset, uint64_t bytes, int who) {
       REQUIRE(offset + bytes <= model.arena_bytes);
       for (uint64_t i = offset / 4; i < (offset + bytes) / 4; ++i) owner[i] = who;
@@ -217,7 +216,8 @@ TEST_CASE("infer arena: no two values alive at the same time share bytes") {
       const int src_owner = owner[op.src / 4];
       CHECK(expect(op.src, in_bytes, src_owner));
       if (op.residual != PLASMO_NONE) CHECK(expect(op.residual, bytes_of(op), owner[op.residual / 4]));
-      if (op.scratch != PLASMO_NONE) claim(op.scratch, 4ull * op.pool_kernel * op.out_channels * op.conv_width, 1000 + i);
+      if (op.scratch != PLASMO_NONE)
+        claim(op.scratch, 4ull * op.pool_kernel * op.out_channels * op.conv_width, 1000 + i);
       // The output must not overlap the inputs it reads.
       for (uint64_t b = op.dst; b < op.dst + bytes_of(op); b += 4) {
         const bool in_src = b >= op.src && b < op.src + in_bytes;
@@ -245,12 +245,14 @@ TEST_CASE("infer BatchNorm folding: folded conv equals the engine's Conv2d then 
       const char* conv;
       const char* bn;
     };
-    for (const Layer& layer : {Layer{0, "features.0.0", "features.0.1"}, Layer{1, "features.1.conv.0.0", "features.1.conv.0.1"}}) {
+    for (const Layer& layer :
+         {Layer{0, "features.0.0", "features.0.1"}, Layer{1, "features.1.conv.0.0", "features.1.conv.0.1"}}) {
       CAPTURE(layer.conv);
       const plasmo_op& op = core.model.ops[layer.op];
       const int in = op.in_channels, out = op.out_channels, groups = op.groups;
       Conv2d conv(in, out, op.kernel, op.stride, op.padding, groups, false);
-      conv.weight.copy_from(file_tensor(file, std::string(layer.conv) + ".weight", {out, in / groups, op.kernel, op.kernel}));
+      conv.weight.copy_from(
+          file_tensor(file, std::string(layer.conv) + ".weight", {out, in / groups, op.kernel, op.kernel}));
       BatchNorm2d bn(out);
       bn.weight.copy_from(file_tensor(file, std::string(layer.bn) + ".weight", {out}));
       bn.bias.copy_from(file_tensor(file, std::string(layer.bn) + ".bias", {out}));
@@ -282,7 +284,8 @@ TEST_CASE("infer BatchNorm folding: folded conv equals the engine's Conv2d then 
     const std::vector<float> input = random_floats(3 * 40 * 40, 10);
     Tensor x({1, 3, 40, 40});
     std::memcpy(x.data(), input.data(), input.size() * 4);
-    const Tensor& y = pool.forward(relu.forward(bn.forward(conv.forward(x, Mode::Eval), Mode::Eval), Mode::Eval), Mode::Eval);
+    const Tensor& y =
+        pool.forward(relu.forward(bn.forward(conv.forward(x, Mode::Eval), Mode::Eval), Mode::Eval), Mode::Eval);
     REQUIRE(y.dim(2) == op.out_height);
     check_close(run_core_op(core, 0, input), y, 2e-6f);
   }
@@ -344,8 +347,8 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
     CHECK(core.status == PLASMO_ERR_TENSOR);
   }
   SUBCASE("bad metadata values") {
-    const char* bad[][2] = {{"mean", "0.5,0.5"}, {"std", "1,0,1"}, {"std", "1,1,x"}, {"threshold", "1.5"},
-                            {"width", "wide"},   {"classes", "A,B,C"}};
+    const char* bad[][2] = {{"mean", "0.5,0.5"},  {"std", "1,0,1"},  {"std", "1,1,x"},
+                            {"threshold", "1.5"}, {"width", "wide"}, {"classes", "A,B,C"}};
     for (const auto& entry : bad) {
       auto meta = model_metadata("autoencoder", 1.0, 32);
       meta[entry[0]] = entry[1];
@@ -371,7 +374,8 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
     for (size_t i = 0; i < weight.bytes.size(); i += 4) {
       halves.push_back(weight.bytes[i + 2]);
       halves.push_back(weight.bytes[i + 3]);
-      uint32_t bits = static_cast<uint32_t>(weight.bytes[i + 2]) << 16 | static_cast<uint32_t>(weight.bytes[i + 3]) << 24;
+      uint32_t bits = static_cast<uint32_t>(weight.bytes[i + 2]) << 16 | static_cast<uint32_t>(weight.bytes[i + 3])
+                                                                             << 24;
       float value;
       std::memcpy(&value, &bits, 4);
       expected.push_back(value);
@@ -418,9 +422,10 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
     CHECK_MESSAGE(core.status == PLASMO_OK, core.error.message);
   }
   SUBCASE("garbage headers") {
-    for (const char* header : {"{", "[]", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                               "{\"__metadata__\":{\"arch\":1}}", "{\"x\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}",
-                               "{\"x\" {}}", "{\"x\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}"}) {
+    for (const char* header :
+         {"{", "[]", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+          "{\"__metadata__\":{\"arch\":1}}", "{\"x\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}",
+          "{\"x\" {}}", "{\"x\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}"}) {
       CAPTURE(header);
       std::string text = header;
       while ((8 + text.size()) % 8) text += ' ';

@@ -103,8 +103,8 @@ std::string export_build_run(const TempDir& dir, const std::string& model_file, 
   const std::string compile =
       "mkdir -p " + build + " && cd " + build + " && for f in " + out +
       "/*.cpp; do g++ -std=c++11 -O2 -Wall -Wextra -Werror -pedantic -fno-exceptions -fno-rtti -ffp-contract=off "
-      "-c $f || exit 1; done && gcc -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I" + out +
-      " -c ../driver.c && gcc *.o -lm -o driver 2>&1";
+      "-c $f || exit 1; done && gcc -std=c99 -O2 -Wall -Wextra -Werror -pedantic -I" +
+      out + " -c ../driver.c && gcc *.o -lm -o driver 2>&1";
   const int status = run_command(compile + " 2>&1", &output);
   INFO(output);
   REQUIRE(status == 0);
@@ -145,8 +145,8 @@ TEST_CASE("infer export: the exported sources build strictly and classify bit fo
     std::ostringstream expected;
     for (const Image& image : images) {
       float p = -1.0f;
-      REQUIRE(plasmo_run(&core.model, image.rgb.data(), image.width, image.height, arena.data(),
-                         core.model.arena_bytes, &p, nullptr) == PLASMO_OK);
+      REQUIRE(plasmo_run(&core.model, image.rgb.data(), image.width, image.height, arena.data(), core.model.arena_bytes,
+                         &p, nullptr) == PLASMO_OK);
       expected << "p " << format_p(p) << "\n";
     }
     expected << "null-arena " << PLASMO_ERR_ARENA << "\nbad-size " << PLASMO_ERR_ARGUMENT << "\narena-bytes "
@@ -203,12 +203,14 @@ TEST_CASE("infer export: usage and file errors") {
   const std::string plasmo = plasmo_command();
   TempDir dir;
   std::string output;
-  CHECK(run_command(plasmo + " export --model " + dir.path + "/absent.safetensors --c " + dir.path + "/out 2>&1", &output) == 1);
+  CHECK(run_command(plasmo + " export --model " + dir.path + "/absent.safetensors --c " + dir.path + "/out 2>&1",
+                    &output) == 1);
   CHECK(output.find("plasmo: error: ") == 0);
   CHECK(run_command(plasmo + " export --c " + dir.path + "/out 2>&1", &output) == 2);
   std::vector<uint8_t> file = random_model_file("autoencoder", 1.0, 32, 1);
   file.resize(file.size() - 1);
   write_bytes(dir.path + "/cut.safetensors", file);
-  CHECK(run_command(plasmo + " export --model " + dir.path + "/cut.safetensors --c " + dir.path + "/out 2>&1", &output) == 1);
+  CHECK(run_command(plasmo + " export --model " + dir.path + "/cut.safetensors --c " + dir.path + "/out 2>&1",
+                    &output) == 1);
   CHECK(output.find("cut.safetensors: bad safetensors file") != std::string::npos);
 }

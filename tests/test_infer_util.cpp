@@ -85,7 +85,8 @@ std::vector<uint8_t> encode_safetensors_bytes(const std::vector<StEntry>& entrie
     header += json_string(entry.name) + ":{\"dtype\":\"" + entry.dtype + "\",\"shape\":[";
     for (size_t axis = 0; axis < entry.shape.size(); ++axis)
       header += (axis ? "," : "") + std::to_string(entry.shape[axis]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + entry.bytes.size()) + "]}";
+    header +=
+        "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + entry.bytes.size()) + "]}";
     offset += entry.bytes.size();
   }
   header += "}";
@@ -118,8 +119,10 @@ int collect(void* opaque, const plasmo_op& op, const plasmo_infer::OpNames& name
   const std::string layer = names.layer;
   const int64_t channels = op.out_channels;
   std::vector<int64_t> shape;
-  if (op.kind == PLASMO_OP_CONV) shape = {channels, op.in_channels / op.groups, op.kernel, op.kernel};
-  else shape = {channels, static_cast<int64_t>(op.in_channels) * op.in_height * op.in_width};
+  if (op.kind == PLASMO_OP_CONV)
+    shape = {channels, op.in_channels / op.groups, op.kernel, op.kernel};
+  else
+    shape = {channels, static_cast<int64_t>(op.in_channels) * op.in_height * op.in_width};
   const size_t count = static_cast<size_t>(shape[0]) * shape[1] * (shape.size() == 4 ? shape[2] * shape[3] : 1);
   const float fan_in = static_cast<float>(count / static_cast<size_t>(channels));
   const float bound = std::sqrt(6.0f / fan_in);
@@ -130,7 +133,8 @@ int collect(void* opaque, const plasmo_op& op, const plasmo_infer::OpNames& name
     const std::string bn = names.bn;
     collector.entries->push_back(f32_entry(bn + ".weight", {channels}, uniform_values(rng, channels, 0.5f, 1.5f)));
     collector.entries->push_back(f32_entry(bn + ".bias", {channels}, uniform_values(rng, channels, -0.2f, 0.2f)));
-    collector.entries->push_back(f32_entry(bn + ".running_mean", {channels}, uniform_values(rng, channels, -0.2f, 0.2f)));
+    collector.entries->push_back(
+        f32_entry(bn + ".running_mean", {channels}, uniform_values(rng, channels, -0.2f, 0.2f)));
     collector.entries->push_back(f32_entry(bn + ".running_var", {channels}, uniform_values(rng, channels, 0.5f, 1.5f)));
     StEntry tracked;
     tracked.name = bn + ".num_batches_tracked";
@@ -151,8 +155,8 @@ std::vector<StEntry> random_model_tensors(const std::string& arch, double width,
   plasmo_model model{};
   plasmo_error error{};
   const int code = plasmo_infer::arch_from_name(arch.data(), arch.size());
-  const int status = plasmo_infer::plan(code, width, input_size, ops.data(), PLASMO_MAX_OPS, &model,
-                                        collect, &collector, &error);
+  const int status =
+      plasmo_infer::plan(code, width, input_size, ops.data(), PLASMO_MAX_OPS, &model, collect, &collector, &error);
   if (status != PLASMO_OK) throw std::runtime_error(std::string("random_model_tensors: ") + error.message);
   if (arch == "autoencoder") {  // the decoder: in every autoencoder file, never read by the classifier
     const int decoder[4][2] = {{4, 4}, {4, 8}, {8, 16}, {16, 3}};
@@ -172,14 +176,10 @@ std::map<std::string, std::string> model_metadata(const std::string& arch, doubl
   std::string width_string = width_text;
   if (width_string.find('.') == std::string::npos) width_string += ".0";
   const std::string side = std::to_string(input_size);
-  return {{"format", "plasmo"},
-          {"arch", arch},
-          {"width", width_string},
-          {"input", "3x" + side + "x" + side},
-          {"mean", "0.53,0.42,0.47"},
-          {"std", "0.21,0.18,0.2"},
-          {"threshold", "0.5"},
-          {"classes", "Uninfected,Parasitized"}};
+  return {{"format", "plasmo"},       {"arch", arch},
+          {"width", width_string},    {"input", "3x" + side + "x" + side},
+          {"mean", "0.53,0.42,0.47"}, {"std", "0.21,0.18,0.2"},
+          {"threshold", "0.5"},       {"classes", "Uninfected,Parasitized"}};
 }
 
 std::vector<uint8_t> random_model_file(const std::string& arch, double width, int input_size, uint64_t seed) {
@@ -261,7 +261,8 @@ void write_png(const std::string& path, int width, int height, const std::vector
   write_png_channels(path, width, height, 3, rgb);
 }
 
-void write_png_channels(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels) {
+void write_png_channels(const std::string& path, int width, int height, int channels,
+                        const std::vector<uint8_t>& pixels) {
   std::vector<uint8_t> bytes;
   if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, channels, pixels.data(), width * channels))
     throw std::runtime_error("cannot encode " + path);
@@ -288,8 +289,9 @@ std::vector<uint8_t> random_image(int width, int height, uint64_t seed) {
           value += colour[blob][c] * std::exp(-(dx * dx + dy * dy));
         }
         value += rng.uniform(-12.0f, 12.0f);
-        rgb[(static_cast<size_t>(y) * width + x) * 3 + c] =
-            static_cast<uint8_t>(value < 0.0f ? 0.0f : value > 255.0f ? 255.0f : value);
+        rgb[(static_cast<size_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>(value < 0.0f     ? 0.0f
+                                                                                 : value > 255.0f ? 255.0f
+                                                                                                  : value);
       }
   return rgb;
 }

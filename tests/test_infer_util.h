@@ -78,7 +78,8 @@ std::string infer_binary();
 
 // Writes a PNG of 8-bit RGB (stb_image_write); _channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.
 void write_png(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb);
-void write_png_channels(const std::string& path, int width, int height, int channels, const std::vector<uint8_t>& pixels);
+void write_png_channels(const std::string& path, int width, int height, int channels,
+                        const std::vector<uint8_t>& pixels);
 
 // A smooth random RGB image (low-frequency colour blobs plus noise): something like a cell crop.
 std::vector<uint8_t> random_image(int width, int height, uint64_t seed);

@@ -44,8 +44,8 @@ typedef int (*OpVisitor)(void* context, const plasmo_op& op, const OpNames& name
 
 // Plans arch/width/input_size into ops[max_ops] and model (all fields but weights, mean, std, threshold,
 // class names), calling visit(context, ...) for each op when visit is not null.
-int plan(int arch, double width, int input_size, plasmo_op* ops, int max_ops, plasmo_model* model,
-         OpVisitor visit, void* context, plasmo_error* error);
+int plan(int arch, double width, int input_size, plasmo_op* ops, int max_ops, plasmo_model* model, OpVisitor visit,
+         void* context, plasmo_error* error);
 
 // "autoencoder" -> PLASMO_ARCH_AUTOENCODER; 0 when unknown. `name` has `length` bytes (not terminated).
 int arch_from_name(const char* name, size_t length);

@@ -7,7 +7,8 @@
 //
 // BatchNorm folding (eval mode, eps = 1e-5 as PyTorch): for output channel oc,
 //   bn(conv(x))[oc] = gamma * (conv(x)[oc] - mean) / sqrt(var + eps) + beta = g * conv(x)[oc] + (beta - g * mean)
-//   with g = gamma / sqrt(var + eps), so W'[oc] = g * W[oc] and b'[oc] = beta + g * (b[oc] - mean)  (b = 0 without bias).
+//   with g = gamma / sqrt(var + eps), so W'[oc] = g * W[oc] and b'[oc] = beta + g * (b[oc] - mean)  (b = 0 without
+//   bias).
 // Computed in double, rounded once to float.
 #include <math.h>
 #include <stdlib.h>
@@ -61,7 +62,8 @@ int find_tensor(const LoadContext& context, const char* stem, const char* suffix
 }
 
 int not_finite(const LoadContext& context, const char* layer) {
-  return fail3(context.error, PLASMO_ERR_TENSOR, "layer '", layer, "' has NaN or Inf weights (after BatchNorm folding)");
+  return fail3(context.error, PLASMO_ERR_TENSOR, "layer '", layer,
+               "' has NaN or Inf weights (after BatchNorm folding)");
 }
 
 // The planner's visitor: checks (and, when context.weights is set, copies and folds) one op's tensors.
@@ -83,7 +85,8 @@ int load_op(void* opaque, const plasmo_op& op, const OpNames& names) {
   }
   StTensor weight, bias, gamma, beta, mean, var;
   int status = find_tensor(context, names.layer, "weight", weight_shape, weight_rank, &weight);
-  if (status == PLASMO_OK && names.layer_has_bias) status = find_tensor(context, names.layer, "bias", &channels, 1, &bias);
+  if (status == PLASMO_OK && names.layer_has_bias)
+    status = find_tensor(context, names.layer, "bias", &channels, 1, &bias);
   const bool has_bn = names.bn[0] != '\0';
   if (has_bn) {
     if (status == PLASMO_OK) status = find_tensor(context, names.bn, "weight", &channels, 1, &gamma);
@@ -94,7 +97,9 @@ int load_op(void* opaque, const plasmo_op& op, const OpNames& names) {
   if (status != PLASMO_OK || !context.weights) return status;
 
   const StFile& file = *context.file;
-  auto value = [&file](const StTensor& tensor, size_t index) { return static_cast<double>(st_float(file, tensor, index)); };
+  auto value = [&file](const StTensor& tensor, size_t index) {
+    return static_cast<double>(st_float(file, tensor, index));
+  };
   const size_t per_channel = static_cast<size_t>(weight_shape[1]) * (weight_rank == 4 ? op.kernel * op.kernel : 1);
   for (size_t oc = 0; oc < channels; ++oc) {
     const double own_bias = names.layer_has_bias ? value(bias, oc) : 0.0;
@@ -165,7 +170,13 @@ bool parse_input(const char* text, int* side) {
 int bad_metadata(plasmo_error* error, const char* key, const char* value, const char* expected) {
   if (error) {
     error->code = PLASMO_ERR_FORMAT;
-    Text(error->message, sizeof error->message).add("metadata '").add(key).add("' is '").add(value).add("', expected ").add(expected);
+    Text(error->message, sizeof error->message)
+        .add("metadata '")
+        .add(key)
+        .add("' is '")
+        .add(value)
+        .add("', expected ")
+        .add(expected);
   }
   return PLASMO_ERR_FORMAT;
 }
@@ -187,15 +198,18 @@ int read_meta(const StFile& file, Meta* meta, plasmo_error* error) {
     return fail(error, PLASMO_ERR_FORMAT, "no 'arch' in the metadata: not a plasmo model file");
   meta->arch = arch_from_name(text, strlen(text));
   if (!meta->arch)
-    return fail3(error, PLASMO_ERR_ARCH, "architecture '", text, "' is not one this code runs (autoencoder, resnet18, mobilenetv2)");
+    return fail3(error, PLASMO_ERR_ARCH, "architecture '", text,
+                 "' is not one this code runs (autoencoder, resnet18, mobilenetv2)");
   found = st_metadata(file, "input", text, sizeof text);
   if (found == 0) return fail(error, PLASMO_ERR_FORMAT, "no 'input' in the metadata (expected e.g. 3x64x64)");
-  if (found < 0 || !parse_input(text, &meta->input_size)) return bad_metadata(error, "input", text, "3xSxS (square RGB)");
+  if (found < 0 || !parse_input(text, &meta->input_size))
+    return bad_metadata(error, "input", text, "3xSxS (square RGB)");
   found = st_metadata(file, "width", text, sizeof text);
   if (found && (found < 0 || !parse_number(text, &meta->width) || !(meta->width > 0.0)))
     return bad_metadata(error, "width", text, "a number > 0");
   found = st_metadata(file, "mean", text, sizeof text);
-  if (found && (found < 0 || !parse_triplet(text, meta->mean))) return bad_metadata(error, "mean", text, "3 numbers 'a,b,c'");
+  if (found && (found < 0 || !parse_triplet(text, meta->mean)))
+    return bad_metadata(error, "mean", text, "3 numbers 'a,b,c'");
   found = st_metadata(file, "std", text, sizeof text);
   if (found && (found < 0 || !parse_triplet(text, meta->std) || !(meta->std[0] > 0.0f) || !(meta->std[1] > 0.0f) ||
                 !(meta->std[2] > 0.0f)))
@@ -269,9 +283,11 @@ extern "C" int plasmo_load_matching(const uint8_t* file_bytes, size_t file_size,
   status = read_meta(file, &meta, error);
   if (status != PLASMO_OK) return status;
   if (meta.arch != expected->arch)
-    return fail3(error, PLASMO_ERR_ARCH, "the model file holds a ", plasmo_arch_name(meta.arch), ", not the expected architecture");
+    return fail3(error, PLASMO_ERR_ARCH, "the model file holds a ", plasmo_arch_name(meta.arch),
+                 ", not the expected architecture");
   if (meta.width != expected->width) return fail(error, PLASMO_ERR_ARCH, "the model file has another width multiplier");
-  if (meta.input_size != expected->input_size) return fail(error, PLASMO_ERR_INPUT, "the model file has another input size");
+  if (meta.input_size != expected->input_size)
+    return fail(error, PLASMO_ERR_INPUT, "the model file has another input size");
   plasmo_op ops[PLASMO_MAX_OPS];
   plasmo_model planned;
   LoadContext context = {&file, weights, error};

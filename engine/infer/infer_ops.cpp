@@ -30,11 +30,12 @@ inline void accumulate(float* __restrict acc, const float* __restrict row, float
 }
 
 // One output row `conv_y` of the convolution, every output channel, with the epilogue but no pooling:
-//   out[oc * channel_stride + x] = act(bias[oc] + sum_{ic, kh, kw} W[oc][ic][kh][kw] * in[ic][iy][ix] + res[oc][conv_y][x])
-//   iy = conv_y * stride - padding + kh, ix = x * stride - padding + kw (taps outside the input are zero padding)
+//   out[oc * channel_stride + x] = act(bias[oc] + sum_{ic, kh, kw} W[oc][ic][kh][kw] * in[ic][iy][ix] +
+//   res[oc][conv_y][x]) iy = conv_y * stride - padding + kh, ix = x * stride - padding + kw (taps outside the input are
+//   zero padding)
 // in [in_channels][in_height][in_width]; residual (or null) [out_channels][conv_height][conv_width].
-void conv_row(const plasmo_op& op, const float* weights, const float* in, const float* residual, int conv_y,
-              float* out, size_t channel_stride) {
+void conv_row(const plasmo_op& op, const float* weights, const float* in, const float* residual, int conv_y, float* out,
+              size_t channel_stride) {
   const int in_height = op.in_height, in_width = op.in_width, conv_width = op.conv_width;
   const int kernel = op.kernel, stride = op.stride, padding = op.padding;
   const int in_per_group = op.in_channels / op.groups, out_per_group = op.out_channels / op.groups;

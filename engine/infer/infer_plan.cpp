@@ -84,7 +84,8 @@ struct Planner {
   }
   bool fits16(long long size) {
     if (size >= 1 && size <= 65535) return true;
-    if (status == PLASMO_OK) status = fail(error, PLASMO_ERR_INPUT, "a layer's size does not fit the op table (1..65535)");
+    if (status == PLASMO_OK)
+      status = fail(error, PLASMO_ERR_INPUT, "a layer's size does not fit the op table (1..65535)");
     return false;
   }
 };
@@ -134,7 +135,8 @@ Act conv(Planner& planner, const Act& x, const OpNames& names, const ConvSpec& s
   op->out_width = static_cast<uint16_t>(out_width);
   op->conv_width = static_cast<uint16_t>(conv_width);
   op->weight = static_cast<uint32_t>(planner.weight_floats);
-  planner.weight_floats += static_cast<uint64_t>(spec.out_channels) * (x.channels / spec.groups) * spec.kernel * spec.kernel;
+  planner.weight_floats +=
+      static_cast<uint64_t>(spec.out_channels) * (x.channels / spec.groups) * spec.kernel * spec.kernel;
   if (names.layer_has_bias || names.bn[0]) {
     op->bias = static_cast<uint32_t>(planner.weight_floats);
     planner.weight_floats += spec.out_channels;
@@ -236,8 +238,8 @@ Act build_resnet18(Planner& planner, Act x, double width) {
         const ConvSpec down = {planes, 1, stride, 0, 1, PLASMO_ACT_NONE, -1, 0, 0, 0};
         shortcut = conv(planner, x, names_of(prefix, "downsample.0", prefix, "downsample.1", false), down).value;
       }
-      x = conv_simple(planner, body, names_of(prefix, "conv2", prefix, "bn2", false), planes, 3, 1, 1,
-                      PLASMO_ACT_RELU, shortcut);
+      x = conv_simple(planner, body, names_of(prefix, "conv2", prefix, "bn2", false), planes, 3, 1, 1, PLASMO_ACT_RELU,
+                      shortcut);
       in_planes = planes;
     }
   }
@@ -258,7 +260,7 @@ Act build_mobilenetv2(Planner& planner, Act x, double width) {
   struct Stage {
     int expand_ratio, channels, repeats, stride;
   };
-  static const Stage kStages[7] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+  static const Stage kStages[7] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                    {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   int in_channels = make_divisible(32 * width);
   const int last_channels = make_divisible(1280 * (width > 1.0 ? width : 1.0));
@@ -364,9 +366,12 @@ int plan(int arch, double width, int input_size, plasmo_op* ops, int max_ops, pl
   planner.context = context;
   planner.error = error;
   Act x = {planner.new_value(4ull * 3 * input_size * input_size), 3, input_size, input_size};
-  if (arch == PLASMO_ARCH_AUTOENCODER) x = build_autoencoder(planner, x);
-  else if (arch == PLASMO_ARCH_RESNET18) x = build_resnet18(planner, x, width);
-  else x = build_mobilenetv2(planner, x, width);
+  if (arch == PLASMO_ARCH_AUTOENCODER)
+    x = build_autoencoder(planner, x);
+  else if (arch == PLASMO_ARCH_RESNET18)
+    x = build_resnet18(planner, x, width);
+  else
+    x = build_mobilenetv2(planner, x, width);
   if (planner.status != PLASMO_OK) return planner.status;
 
   planner.values[x.value].last = planner.count;  // the logits are read after the last op
@@ -397,10 +402,14 @@ int plan(int arch, double width, int input_size, plasmo_op* ops, int max_ops, pl
 
 extern "C" const char* plasmo_arch_name(int arch) {
   switch (arch) {
-    case PLASMO_ARCH_AUTOENCODER: return "autoencoder";
-    case PLASMO_ARCH_RESNET18: return "resnet18";
-    case PLASMO_ARCH_MOBILENETV2: return "mobilenetv2";
-    default: return "?";
+    case PLASMO_ARCH_AUTOENCODER:
+      return "autoencoder";
+    case PLASMO_ARCH_RESNET18:
+      return "resnet18";
+    case PLASMO_ARCH_MOBILENETV2:
+      return "mobilenetv2";
+    default:
+      return "?";
   }
 }
 
@@ -409,7 +418,9 @@ extern "C" int plasmo_plan_arch(const char* arch, double width, int input_size, 
   using namespace plasmo_infer;
   if (!arch || !model) return fail(error, PLASMO_ERR_ARGUMENT, "plasmo_plan_arch: null argument");
   const int code = arch_from_name(arch, strlen(arch));
-  if (!code) return fail3(error, PLASMO_ERR_ARCH, "unknown architecture '", arch, "' (known: autoencoder, resnet18, mobilenetv2)");
+  if (!code)
+    return fail3(error, PLASMO_ERR_ARCH, "unknown architecture '", arch,
+                 "' (known: autoencoder, resnet18, mobilenetv2)");
   const int status = plan(code, width, input_size, ops, max_ops, model, nullptr, nullptr, error);
   if (status != PLASMO_OK) return status;
   for (int channel = 0; channel < 3; ++channel) {

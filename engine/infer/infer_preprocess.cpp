@@ -19,9 +19,9 @@ namespace {
 // The source taps of output index o along one axis: [start, start + count) with their weights.
 struct Taps {
   int start = 0, count = 1;
-  int mode = 0;  // 0 identity, 1 area (shrink), 2 bilinear (grow)
-  double lo = 0, hi = 0, total = 1;  // area
-  float first = 1.0f, second = 0.0f; // bilinear: weights of start and start + 1
+  int mode = 0;                       // 0 identity, 1 area (shrink), 2 bilinear (grow)
+  double lo = 0, hi = 0, total = 1;   // area
+  float first = 1.0f, second = 0.0f;  // bilinear: weights of start and start + 1
 
   // Area overlap of source pixel [i, i + 1) with [lo, hi).
   double overlap(int i) const {
@@ -109,8 +109,8 @@ void resize(const uint8_t* rgb, int in_width, int in_height, int out_width, int 
       float value[3] = {0.0f, 0.0f, 0.0f};
       for (int ky = 0; ky < rows.taps.count; ++ky) {
         // The horizontal pass of source row start + ky at ox: h[c] = sum_kx w_kx * rgb[row][start + kx][c].
-        const uint8_t* src = rgb + static_cast<size_t>(rows.taps.start + ky) * src_stride +
-                             static_cast<size_t>(cols.taps.start) * 3;
+        const uint8_t* src =
+            rgb + static_cast<size_t>(rows.taps.start + ky) * src_stride + static_cast<size_t>(cols.taps.start) * 3;
         float h[3] = {0.0f, 0.0f, 0.0f};
         for (int kx = 0; kx < cols.taps.count; ++kx) {
           const float w = cols[kx];

@@ -27,10 +27,17 @@ extern "C" int plasmo_forward(const plasmo_model* model, void* arena, size_t are
   for (int i = 0; i < model->op_count; ++i) {
     const plasmo_op& op = model->ops[i];
     switch (op.kind) {
-      case PLASMO_OP_CONV: plasmo_infer::run_conv(op, model->weights, base); break;
-      case PLASMO_OP_GAP: plasmo_infer::run_gap(op, base); break;
-      case PLASMO_OP_DENSE: plasmo_infer::run_dense(op, model->weights, base); break;
-      default: return PLASMO_ERR_ARGUMENT;
+      case PLASMO_OP_CONV:
+        plasmo_infer::run_conv(op, model->weights, base);
+        break;
+      case PLASMO_OP_GAP:
+        plasmo_infer::run_gap(op, base);
+        break;
+      case PLASMO_OP_DENSE:
+        plasmo_infer::run_dense(op, model->weights, base);
+        break;
+      default:
+        return PLASMO_ERR_ARGUMENT;
     }
   }
   if (logits) {

@@ -56,8 +56,8 @@ bool read_string(Cursor& cursor, const char** raw, size_t* length) {
         for (int i = 1; i <= 4; ++i)
           if (!is_hex(cursor.at[i])) return false;
         cursor.at += 4;
-      } else if (escape != '"' && escape != '\\' && escape != '/' && escape != 'b' && escape != 'f' &&
-                 escape != 'n' && escape != 'r' && escape != 't') {
+      } else if (escape != '"' && escape != '\\' && escape != '/' && escape != 'b' && escape != 'f' && escape != 'n' &&
+                 escape != 'r' && escape != 't') {
         return false;
       }
     }
@@ -285,7 +285,9 @@ struct Entries {
 
 size_t dtype_bytes(int dtype) { return dtype == kDTypeF32 ? 4 : dtype == kDTypeI64 ? 8 : 2; }
 
-int format_error(plasmo_error* error, const char* what) { return fail3(error, PLASMO_ERR_FORMAT, "bad safetensors file: ", what, ""); }
+int format_error(plasmo_error* error, const char* what) {
+  return fail3(error, PLASMO_ERR_FORMAT, "bad safetensors file: ", what, "");
+}
 
 }  // namespace
 
@@ -334,9 +336,11 @@ int st_open(const uint8_t* bytes, size_t size, StFile* file, plasmo_error* error
           size_t name_length, value_length;
           if (!read_string(cursor, &name, &name_length) || !cursor.take(':'))
             return format_error(error, "malformed __metadata__");
-          if (!read_string(cursor, &value, &value_length)) return format_error(error, "a __metadata__ value is not a string");
+          if (!read_string(cursor, &value, &value_length))
+            return format_error(error, "a __metadata__ value is not a string");
           if (key_is(name, name_length, "crc32")) {
-            if (!decode_string(value, value_length, crc_text, sizeof crc_text)) return format_error(error, "bad crc32 value");
+            if (!decode_string(value, value_length, crc_text, sizeof crc_text))
+              return format_error(error, "bad crc32 value");
             has_crc = true;
           }
         } while (cursor.take(','));
@@ -355,7 +359,8 @@ int st_open(const uint8_t* bytes, size_t size, StFile* file, plasmo_error* error
     }
     if (tensor.end < tensor.begin || tensor.end - tensor.begin != bytes_needed)
       return format_error(error, "a tensor's data_offsets do not match its shape and dtype");
-    if (tensor.end > file->data_size) return format_error(error, "a tensor's data runs past the end of the file (truncated?)");
+    if (tensor.end > file->data_size)
+      return format_error(error, "a tensor's data runs past the end of the file (truncated?)");
     total += bytes_needed;
     if (tensor.end > highest_end) highest_end = tensor.end;
   }

@@ -58,15 +58,16 @@ enum {
 
 enum { PLASMO_ACT_NONE = 0, PLASMO_ACT_RELU = 1, PLASMO_ACT_RELU6 = 2 };
 
-/* One row of the op table (40 bytes).
- * CONV: conv[oc][y][x] = bias[oc] + sum_{ic in group(oc), kh, kw} W[oc][ic][kh][kw] * in[ic][y*stride-padding+kh][x*stride-padding+kw]
- *       then + residual[oc][y][x] (when residual != PLASMO_NONE), then the activation, then (pool_kernel > 0)
- *       out = max-pool(pool_kernel, pool_stride, pool_padding) of it, computed row by row in `scratch`
- *       (pool_kernel conv rows), so the un-pooled activation is never stored whole.
- *       W is [out_channels][in_channels/groups][kernel][kernel], BatchNorm already folded in.
+/* One row of the op table (48 bytes).
+ * CONV:  conv[oc][y][x] = bias[oc] + sum_{ic in group(oc), kh, kw} W[oc][ic][kh][kw] * in[ic][iy][ix],
+ *          iy = y * stride - padding + kh, ix = x * stride - padding + kw (outside the input: zero);
+ *        then + residual[oc][y][x] (when residual != PLASMO_NONE), then the activation, then when
+ *        pool_kernel > 0: out = max-pool(pool_kernel, pool_stride, pool_padding), computed row by row in
+ *        `scratch` (pool_kernel conv rows) so the un-pooled activation is never stored whole.
+ *        W is [out_channels][in_channels / groups][kernel][kernel], BatchNorm already folded in.
  * DENSE: in_* describe the flattened input; out_channels = out features (out_height = out_width = 1).
- * Offsets: weight / bias count floats into the model's weights; src, dst, residual, scratch count bytes into
- * the arena. */
+ * Offsets: weight / bias count floats into the model's weights; src, dst, residual, scratch count bytes
+ * into the arena. */
 typedef struct plasmo_op {
   uint8_t kind, activation, kernel, stride, padding, pool_kernel, pool_stride, pool_padding;
   uint16_t in_channels, in_height, in_width, groups;
@@ -77,19 +78,19 @@ typedef struct plasmo_op {
 
 /* A model ready to run: its op table, its (folded) weights and what its metadata says. */
 typedef struct plasmo_model {
-  int arch;          /* PLASMO_ARCH_* */
-  double width;      /* width multiplier (1 for the autoencoder) */
-  int input_size;    /* images are resized to input_size x input_size */
-  float mean[3];     /* per channel, after scaling pixels to [0, 1] */
+  int arch;       /* PLASMO_ARCH_* */
+  double width;   /* width multiplier (1 for the autoencoder) */
+  int input_size; /* images are resized to input_size x input_size */
+  float mean[3];  /* per channel, after scaling pixels to [0, 1] */
   float std[3];
-  double threshold;  /* label Parasitized when p >= threshold */
+  double threshold;        /* label Parasitized when p >= threshold */
   char class_names[2][32]; /* index 0 = Uninfected, 1 = Parasitized (the metadata's names) */
   const plasmo_op* ops;
   int op_count;
   const float* weights;
-  uint32_t weight_count; /* floats */
-  uint32_t arena_bytes;  /* exactly what one inference touches */
-  uint32_t input_offset; /* arena byte offset of the preprocessed input [3][S][S] */
+  uint32_t weight_count;  /* floats */
+  uint32_t arena_bytes;   /* exactly what one inference touches */
+  uint32_t input_offset;  /* arena byte offset of the preprocessed input [3][S][S] */
   uint32_t logits_offset; /* arena byte offset of the two logits */
 } plasmo_model;
 
@@ -104,8 +105,8 @@ typedef struct plasmo_error {
 /* image (8-bit RGB, interleaved, rows top to bottom: rgb[(y * width + x) * 3 + c]) -> p(Parasitized).
  * arena: arena_bytes >= model->arena_bytes, 4-byte aligned. logits (may be null) receives the two logits.
  * Returns PLASMO_OK, PLASMO_ERR_ARGUMENT or PLASMO_ERR_ARENA; nothing outside the arena is written. */
-int plasmo_run(const plasmo_model* model, const uint8_t* rgb, int width, int height, void* arena,
-               size_t arena_bytes, float* p_parasitized, float* logits);
+int plasmo_run(const plasmo_model* model, const uint8_t* rgb, int width, int height, void* arena, size_t arena_bytes,
+               float* p_parasitized, float* logits);
 
 /* The network alone, on an input tensor already written at arena + model->input_offset (normalized,
  * planar [3][S][S]); writes the two logits. For tests that feed the engine and the core the same tensor. */
@@ -122,8 +123,8 @@ int plasmo_preprocess(const plasmo_model* model, const uint8_t* rgb, int width, 
  * shrinking, bilinear with centres aligned (clamped) when growing, the identity at equal size; rows first,
  * then columns, rounded to uint8. Writes planar [3][out_height][out_width] (planar = 1) or interleaved
  * [out_height][out_width][3] (planar = 0). Uses no scratch memory. */
-void plasmo_resize_rgb8(const uint8_t* rgb, int in_width, int in_height, int out_width, int out_height,
-                        int planar, uint8_t* out);
+void plasmo_resize_rgb8(const uint8_t* rgb, int in_width, int in_height, int out_width, int out_height, int planar,
+                        uint8_t* out);
 
 /* ---- loading a safetensors model file held in memory ----------------------------------------------------- */
 
@@ -150,8 +151,8 @@ int plasmo_load_matching(const uint8_t* file, size_t file_size, const plasmo_mod
 
 /* The model of (arch, width, input size) without a file: op table and arena (mean 0, std 1, threshold 0.5,
  * no weights; weight_count tells how many floats they take). arch: "autoencoder", "resnet18", "mobilenetv2". */
-int plasmo_plan_arch(const char* arch, double width, int input_size, plasmo_model* model, plasmo_op* ops,
-                     int max_ops, plasmo_error* error);
+int plasmo_plan_arch(const char* arch, double width, int input_size, plasmo_model* model, plasmo_op* ops, int max_ops,
+                     plasmo_error* error);
 
 /* The name of PLASMO_ARCH_*, or "?". */
 const char* plasmo_arch_name(int arch);

@@ -66,7 +66,20 @@ void Default_Handler(void) { fault("firmware: unexpected interrupt\n"); }
 
 /* The vector table at address 0: initial stack pointer, reset, then the system exceptions. */
 __attribute__((section(".vectors"), used)) static void (*const vector_table[16])(void) = {
-    (void (*)(void))(uintptr_t)&__stack_top, Reset_Handler,   Default_Handler, HardFault_Handler,
-    MemManage_Handler,             BusFault_Handler, UsageFault_Handler, 0,
-    0,                             0,               0,               Default_Handler /* SVC */,
-    Default_Handler /* DebugMon */, 0,              Default_Handler /* PendSV */, Default_Handler /* SysTick */};
+    (void (*)(void))(uintptr_t)&__stack_top, /* 0: initial stack pointer */
+    Reset_Handler,                           /* 1: reset */
+    Default_Handler,                         /* 2: NMI */
+    HardFault_Handler,                       /* 3 */
+    MemManage_Handler,                       /* 4 */
+    BusFault_Handler,                        /* 5 */
+    UsageFault_Handler,                      /* 6 */
+    0,                                       /* 7-10: reserved */
+    0,
+    0,
+    0,
+    Default_Handler, /* 11: SVCall */
+    Default_Handler, /* 12: debug monitor */
+    0,               /* 13: reserved */
+    Default_Handler, /* 14: PendSV */
+    Default_Handler, /* 15: SysTick */
+};
