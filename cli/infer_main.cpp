@@ -158,20 +158,22 @@ int main(int argc, char** argv) {
   plasmo_error error;
   if (plasmo_load_plan(file.data, file.size, &model, ops, PLASMO_MAX_OPS, &error) != PLASMO_OK) {
     error_line(model_path, error.message);
+    free(file.data);
     return 1;
   }
   float* weights = static_cast<float*>(malloc(sizeof(float) * (model.weight_count ? model.weight_count : 1)));
   void* arena = malloc(model.arena_bytes);  // malloc aligns for any type, floats included
-  if (!weights || !arena) {
-    error_line(model_path, "out of memory");
+  const char* problem = !weights || !arena ? "out of memory"
+                        : plasmo_load_weights(file.data, file.size, &model, weights, &error) != PLASMO_OK
+                            ? error.message
+                            : nullptr;
+  free(file.data);  // the weights are copied out: the file is not needed any more
+  if (problem) {
+    error_line(model_path, problem);
+    free(weights);
+    free(arena);
     return 1;
   }
-  if (plasmo_load_weights(file.data, file.size, &model, weights, &error) != PLASMO_OK) {
-    error_line(model_path, error.message);
-    return 1;
-  }
-  free(file.data);
-  file = Bytes();
 
   int failures = 0;
   Bytes bytes, rgb;
