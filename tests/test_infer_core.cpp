@@ -144,7 +144,8 @@ TEST_CASE("infer arena: the planned size is exact, a canary after it is never wr
     int size;
   };
   for (const Case& c : {Case{"autoencoder", 1.0, 32}, Case{"resnet18", 0.125, 32}, Case{"mobilenetv2", 0.25, 32}}) {
-    CAPTURE(c.arch);
+    const std::string arch_name = c.arch;
+    CAPTURE(arch_name);
     const std::vector<uint8_t> file = random_model_file(c.arch, c.width, c.size, 11);
     const CoreModel core = load_core_model(file);
     REQUIRE_MESSAGE(core.status == PLASMO_OK, core.error.message);
@@ -188,7 +189,8 @@ TEST_CASE("infer arena: no two values alive at the same time share bytes") {
   // Replays the op table: each op reads src (and residual, scratch) and writes dst; a later op's read must
   // find exactly what its producer wrote, so we track for each arena float which value last wrote it.
   for (const char* arch : {"autoencoder", "resnet18", "mobilenetv2"}) {
-    CAPTURE(arch);
+    const std::string arch_name = arch;
+    CAPTURE(arch_name);
     const Planned planned = plan_arch(arch, strcmp(arch, "autoencoder") ? 0.25 : 1.0, 64);
     REQUIRE(planned.status == PLASMO_OK);
     const plasmo_model& model = planned.model;
@@ -247,7 +249,7 @@ TEST_CASE("infer BatchNorm folding: folded conv equals the engine's Conv2d then 
     };
     for (const Layer& layer :
          {Layer{0, "features.0.0", "features.0.1"}, Layer{1, "features.1.conv.0.0", "features.1.conv.0.1"}}) {
-      CAPTURE(layer.conv);
+      INFO("layer " << std::string(layer.conv));
       const plasmo_op& op = core.model.ops[layer.op];
       const int in = op.in_channels, out = op.out_channels, groups = op.groups;
       Conv2d conv(in, out, op.kernel, op.stride, op.padding, groups, false);
@@ -337,7 +339,7 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
     for (const char* input : {"3x32", "1x32x32", "3x32x16", "3x-32x-32", "3x32x32 ", ""}) {
       meta = model_metadata("autoencoder", 1.0, 32);
       meta["input"] = input;
-      CAPTURE(input);
+      INFO("input " << std::string(input));
       CHECK(load_core_model(encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 1), meta)).status ==
             PLASMO_ERR_FORMAT);
     }
@@ -352,7 +354,7 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
     for (const auto& entry : bad) {
       auto meta = model_metadata("autoencoder", 1.0, 32);
       meta[entry[0]] = entry[1];
-      CAPTURE(entry[0]);
+      INFO("key " << std::string(entry[0]));
       CHECK(load_core_model(encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 1), meta)).status ==
             PLASMO_ERR_FORMAT);
     }
@@ -426,7 +428,7 @@ TEST_CASE("infer model file: truncated, corrupt or mismatched files are refused 
          {"{", "[]", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
           "{\"__metadata__\":{\"arch\":1}}", "{\"x\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[0,1]}}",
           "{\"x\" {}}", "{\"x\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}"}) {
-      CAPTURE(header);
+      INFO("header " << std::string(header));
       std::string text = header;
       while ((8 + text.size()) % 8) text += ' ';
       std::vector<uint8_t> bytes(8);

@@ -133,7 +133,8 @@ TEST_CASE("infer export: the exported sources build strictly and classify bit fo
                                      {20, 17, random_image(20, 17, 3)},
                                      {130, 121, random_image(130, 121, 4)}};
   for (const Case& c : {Case{"autoencoder", 1.0, 32}, Case{"resnet18", 0.125, 32}, Case{"mobilenetv2", 0.25, 32}}) {
-    CAPTURE(c.arch);
+    const std::string arch_name = c.arch;
+    CAPTURE(arch_name);
     TempDir dir;
     const std::vector<uint8_t> file = random_model_file(c.arch, c.width, c.size, 21);
     write_bytes(dir.path + "/model.safetensors", file);
