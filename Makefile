@@ -181,7 +181,7 @@ FW_QEMU       := timeout 300 qemu-system-arm -M mps2-an386 -nographic -semihosti
 firmware-deps:
 	@scripts/deps.sh $(FW_PKGS)
 
-$(FW_DIR)/random_inputs: examples/firmware/host/random_inputs.cpp $(call obj,tests/test_infer_util.cpp) $(LIB) $(INFER_LIB)
+$(FW_DIR)/random_model: examples/firmware/host/random_model.cpp $(call obj,tests/test_infer_util.cpp) $(LIB) $(INFER_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $^ $(LDLIBS) -o $@
 
@@ -189,10 +189,11 @@ $(FW_DIR)/cells_to_c: examples/firmware/host/cells_to_c.cpp $(INFER_LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) $^ -o $@
 
-# The random model and the test cells (PNG), written once.
-$(FW_DIR)/inputs.stamp: $(FW_DIR)/random_inputs
+# The random model and the test cells (PNGs from `plasmo synth`, never dataset images), written once.
+$(FW_DIR)/inputs.stamp: $(FW_DIR)/random_model $(PLASMO)
 	rm -rf $(FW_DIR)/cells
-	$(FW_DIR)/random_inputs $(FW_DIR)/autoencoder.safetensors $(FW_DIR)/cells $(FW_CELL_COUNT)
+	$(FW_DIR)/random_model $(FW_DIR)/autoencoder.safetensors
+	$(PLASMO) synth --out $(FW_DIR)/cells --count $(FW_CELL_COUNT) --seed 7 --quiet
 	touch $@
 
 $(FW_DIR)/export.stamp: $(PLASMO) $(FW_DIR)/inputs.stamp $(filter-out $(FW_DIR)/autoencoder.safetensors,$(FW_MODEL))
