@@ -277,7 +277,7 @@ fuzz:
 	@scripts/deps.sh $(FUZZ_PKGS)
 	$(MAKE) BUILD=$(FUZZ_BUILD) CXX=$(FUZZ_CXX) SAN=address,undefined FUZZING=1 OPT="-O1 -g" fuzz-run
 
-$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(LIB)
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(LIB) $(INFER_LIB)
 	$(CXX) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
 # Keep the fuzz objects make would otherwise delete as intermediates.
