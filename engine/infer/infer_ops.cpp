@@ -8,7 +8,10 @@ namespace plasmo_infer {
 
 namespace {
 
-inline float* at(uint8_t* arena, uint32_t offset) { return reinterpret_cast<float*>(arena + offset); }
+// The arena is bytes handed in by the caller (4-byte aligned, checked) that only ever hold floats.
+inline float* at(uint8_t* arena, uint32_t offset) {
+  return reinterpret_cast<float*>(arena + offset);  // cppcheck-suppress invalidPointerCast
+}
 
 inline float activate(float value, int activation) {
   if (activation == PLASMO_ACT_NONE) return value;

@@ -41,6 +41,7 @@ extern "C" int plasmo_forward(const plasmo_model* model, void* arena, size_t are
     }
   }
   if (logits) {
+    // cppcheck-suppress invalidPointerCast ; the arena only ever holds floats (4-byte alignment checked)
     const float* out = reinterpret_cast<const float*>(base + model->logits_offset);
     logits[0] = out[0];
     logits[1] = out[1];
@@ -53,6 +54,7 @@ extern "C" int plasmo_run(const plasmo_model* model, const uint8_t* rgb, int wid
   if (!model || !model->ops || !model->weights || !rgb) return PLASMO_ERR_ARGUMENT;
   int status = check_arena(model, arena, arena_bytes);
   if (status != PLASMO_OK) return status;
+  // cppcheck-suppress invalidPointerCast ; the arena only ever holds floats (4-byte alignment checked)
   float* input = reinterpret_cast<float*>(static_cast<uint8_t*>(arena) + model->input_offset);
   status = plasmo_preprocess(model, rgb, width, height, input);
   if (status != PLASMO_OK) return status;
