@@ -256,9 +256,9 @@ test-arm:
 demo: $(PLASMO)
 	$(PLASMO) --help
 
-install: $(PLASMO)
+install: $(PLASMO) $(PLASMO_INFER)
 	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(PLASMO) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(PLASMO) $(PLASMO_INFER) $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	rm -rf build build-*
