@@ -177,7 +177,8 @@ FW_LDFLAGS    := $(FW_ARCH_FLAGS) -nostartfiles --specs=nano.specs --specs=rdimo
                  -T examples/firmware/mps2_an386.ld -Wl,--gc-sections
 FW_QEMU       := timeout 300 qemu-system-arm -M mps2-an386 -nographic -semihosting -kernel $(FW_ELF)
 
-.PHONY: firmware firmware-run firmware-check firmware-deps
+.PHONY: firmware firmware-run firmware-check firmware-deps FORCE
+FORCE:
 firmware-deps:
 	@scripts/deps.sh $(FW_PKGS)
 
@@ -196,7 +197,13 @@ $(FW_DIR)/inputs.stamp: $(FW_DIR)/random_model $(PLASMO)
 	$(PLASMO) synth --out $(FW_DIR)/cells --count $(FW_CELL_COUNT) --seed 7 --quiet
 	touch $@
 
-$(FW_DIR)/export.stamp: $(PLASMO) $(FW_DIR)/inputs.stamp $(filter-out $(FW_DIR)/autoencoder.safetensors,$(FW_MODEL))
+# FW_MODEL's value, rewritten only when it changes: switching models re-exports.
+$(FW_DIR)/model.path: FORCE
+	@mkdir -p $(@D)
+	@echo '$(FW_MODEL)' | cmp -s - $@ || echo '$(FW_MODEL)' > $@
+
+$(FW_DIR)/export.stamp: $(PLASMO) $(FW_DIR)/inputs.stamp $(FW_DIR)/model.path \
+                        $(filter-out $(FW_DIR)/autoencoder.safetensors,$(FW_MODEL))
 	rm -rf $(FW_DIR)/export
 	$(PLASMO) export --model $(FW_MODEL) --c $(FW_DIR)/export
 	touch $@
