@@ -1,7 +1,7 @@
 // The inference core's preprocessing and plasmo-infer against the data loader and the engine:
 //   - plasmo_resize_rgb8 / plasmo_preprocess bit-identical to data_loader's Resizer + normalize over random
 //     sizes (shrinking, growing, mixed, identical axes);
-//   - plasmo-infer's lines against the engine's p(Parasitized) for the same PNG files read through
+//   - plasmo-infer's lines against the engine's p(Parasitized) for the same PNG and JPEG files read through
 //     data_loader's ImageInput (decode, resize, normalize) and the engine's eval forward: same paths and
 //     labels, p within the 6-decimal print (5e-7) plus 1e-6.
 #include <doctest/doctest.h>
@@ -112,10 +112,15 @@ TEST_CASE("plasmo-infer equals the engine on image files (data loader preprocess
     }
     data::ImageInput input(32, norm);
     std::vector<std::string> files;
-    const int sizes[][2] = {{32, 32}, {64, 70}, {101, 96}, {25, 30}, {130, 129}};
-    for (int i = 0; i < 5; ++i) {
-      files.push_back(dir.path + "/cell" + std::to_string(i) + ".png");
-      write_png(files.back(), sizes[i][0], sizes[i][1], random_image(sizes[i][0], sizes[i][1], 70 + i));
+    const int sizes[][2] = {{32, 32}, {64, 70}, {101, 96}, {25, 30}, {130, 129}, {48, 40}, {90, 77}};
+    for (int i = 0; i < 7; ++i) {
+      const bool jpeg = i >= 5;  // the last two as JPEG: stb's decoder in both
+      files.push_back(dir.path + "/cell" + std::to_string(i) + (jpeg ? ".jpg" : ".png"));
+      const std::vector<uint8_t> rgb = random_image(sizes[i][0], sizes[i][1], 70 + i);
+      if (jpeg)
+        write_jpg(files.back(), sizes[i][0], sizes[i][1], rgb);
+      else
+        write_png(files.back(), sizes[i][0], sizes[i][1], rgb);
     }
     Tensor x({static_cast<int>(files.size()), 3, 32, 32});
     for (size_t i = 0; i < files.size(); ++i) {

@@ -269,6 +269,13 @@ void write_png_channels(const std::string& path, int width, int height, int chan
   write_bytes(path, bytes);
 }
 
+void write_jpg(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb, int quality) {
+  std::vector<uint8_t> bytes;
+  if (!stbi_write_jpg_to_func(append_bytes, &bytes, width, height, 3, rgb.data(), quality))
+    throw std::runtime_error("cannot encode " + path);
+  write_bytes(path, bytes);
+}
+
 std::vector<uint8_t> random_image(int width, int height, uint64_t seed) {
   Rng rng(seed);
   // Three colour blobs on a dark background plus per-pixel noise.

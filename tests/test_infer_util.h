@@ -80,6 +80,8 @@ std::string infer_binary();
 void write_png(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb);
 void write_png_channels(const std::string& path, int width, int height, int channels,
                         const std::vector<uint8_t>& pixels);
+// Writes a baseline JPEG of 8-bit RGB at `quality` (stb_image_write).
+void write_jpg(const std::string& path, int width, int height, const std::vector<uint8_t>& rgb, int quality = 90);
 
 // A smooth random RGB image (low-frequency colour blobs plus noise): something like a cell crop.
 std::vector<uint8_t> random_image(int width, int height, uint64_t seed);
