@@ -54,7 +54,7 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank; }
   int dim(int axis) const { return shape_.dims[axis]; }
-  size_t size() const { return shape_.numel(); }
+  size_t size() const { return data_ ? shape_.numel() : 0; }  // 0 for an empty (default) tensor
   bool empty() const { return data_ == nullptr; }
   bool owns_memory() const { return owned_; }
 

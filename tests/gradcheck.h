@@ -4,6 +4,13 @@
 //   parameter, compared with the analytic gradient from backward(r):
 //   |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|).
 // It also checks that backward ADDS into parameter gradients (a second backward doubles them).
+//
+// Kinks: inside a block (conv-BN-ReLU-...) a step of eps can move some activation across ReLU's kink,
+// and then the central difference is wrong, not the gradient. With kink_retries = R, an entry that misses
+// is retried with the one-sided differences of the same step (a kink on one side leaves the other clean),
+// then the same with eps/10, eps/100, ... (R times); step k allows atol * sqrt(10)^k, since float
+// rounding in L grows as the step shrinks. A wrong gradient is wrong at every step and still fails; to keep the
+// retries from hiding a bug, at most max_retried_fraction of the checked entries may need one.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -25,11 +32,14 @@ struct GradCheckOptions {
   bool check_params = true;
   bool check_accumulation = true;
   std::function<void()> before_forward;  // e.g. reset a Dropout's generator so every forward draws one mask
+  int kink_retries = 0;                  // see above; 0 for layers that are smooth (or linear) around x
+  double max_retried_fraction = 0.2;
 };
 
 struct GradCheckReport {
   int checked = 0;
   int failed = 0;
+  int retried = 0;  // entries that matched only at a smaller step (kink_retries)
   double max_abs_error = 0.0;
   std::string worst;  // "x[17]: analytic 0.1 numeric 0.2"
 };

@@ -1,7 +1,14 @@
 // Conv2d: y[n][oc] = b[oc] + sum_{ci in group(oc), kh, kw} W[oc][ci][kh][kw] * x[n][ci][oh*s-p+kh][ow*s-p+kw]
 // x [N, in_channels, H, W] -> y [N, out_channels, OH, OW]; weight [out, in/groups, k, k] (PyTorch layout).
 // groups == in_channels == out_channels is a depthwise convolution.
+//   backward:  dx = conv_transpose(dy, W);  dW[oc][ci][kh][kw] += sum_{n,oh,ow} dy[n][oc][oh][ow] * x[...];
+//              db[oc] += sum_{n,oh,ow} dy[n][oc][oh][ow]
+// Threads: the batch is split across thread_pool(); each worker has its own kernel scratch, and workers
+// after the first add their weight/bias gradients into private partial buffers that are summed into
+// weight_grad in worker order afterwards (bit-identical for a given thread count).
 #pragma once
+#include <vector>
+
 #include "engine/kernels/kernels.h"
 #include "engine/layer.h"
 #include "engine/rng.h"
@@ -35,10 +42,18 @@ class Conv2d : public Layer {
   Tensor bias, bias_grad;      // [out_channels]; empty when bias is off
 
  private:
+  kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
+  // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.
+  float* worker_scratch(const kernels::ConvGeom& g, int workers);
+
   int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
   bool has_bias_;
   const Tensor* x_ = nullptr;  // input of the last forward, read by backward
   Tensor y_, dx_;
+  Scratch scratch_;  // workers x scratch_stride_ floats of kernel scratch
+  size_t scratch_stride_ = 0;
+  Scratch partials_;              // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
+  std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
 };
 
 }  // namespace plasmo

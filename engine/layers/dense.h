@@ -1,5 +1,8 @@
 // Dense (PyTorch Linear): y[n][o] = b[o] + sum_i W[o][i] * x[n][i].
 // x [N, in_features] (or any [N, ...] with in_features elements per sample) -> y [N, out_features].
+//   forward:  y = x W^T + b          (sgemm, rows of y start as b)
+//   backward: dx = dy W  (shaped as x),  dW += dy^T x,  db += sum over n of dy[n]
+// Dense layers here are small (classifier heads), so they run on the calling thread.
 #pragma once
 #include "engine/layer.h"
 #include "engine/rng.h"

@@ -25,6 +25,8 @@ class Residual : public Layer {
   void buffers(const std::string& prefix, std::vector<Buffer>& out) override;
   int64_t macs(const Shape& in) const override;
   void describe(const std::string& name, const Shape& in, std::vector<LayerInfo>& out) const override;
+  // Passes the flag to the body and the shortcut: without dx neither needs its input gradient.
+  void set_needs_input_grad(bool needed) override;
 
   Sequential& body() { return *body_; }
   Sequential* shortcut() { return shortcut_.get(); }  // null for identity

@@ -1,0 +1,219 @@
+// Conv2d: the layer owns shapes, buffers and the split of the batch across threads; all arithmetic is
+// in the kernel table (K().conv2d_forward / conv2d_backward_data / conv2d_backward_weight, axpy).
+//
+//   x [N, in_channels, H, W], weight [out_channels, in_channels/groups, kernel, kernel], bias [out_channels]
+//   y [N, out_channels, OH, OW],  OH = (H + 2*padding - kernel) / stride + 1  (same for OW)
+//   forward:  y  = conv(x, W) + b
+//   backward: dx = conv_transpose(dy, W)                       (skipped when !needs_input_grad())
+//             dW += sum over n of dy[n] (*) x[n],  db += sum over n, oh, ow of dy
+#include "engine/layers/conv2d.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "engine/error.h"
+#include "engine/layers/split.h"
+#include "engine/threads.h"
+
+namespace plasmo {
+
+namespace {
+
+// Floats rounded up to a whole number of 64-byte lines, so workers' slices never share a cache line.
+size_t round_to_line(size_t floats) { return (floats + 15) / 16 * 16; }
+
+// What backward returns when the input gradient is not needed (the layer contract's empty tensor).
+const Tensor& no_input_grad() {
+  static const Tensor empty;
+  return empty;
+}
+
+// Below this many multiply-accumulates per batch the batch stays on the calling thread: waking a worker
+// costs 3-60 us on an idle machine (engine/layers/split.h) and up to a millisecond when the other core is
+// busy, while 64K MACs of scalar convolution take about 0.1 ms forward (measured on the dev machine).
+constexpr int64_t kMinMacsToSplit = 65536;
+
+// How many workers share the batch: the pool's size when the work is worth splitting, else 1.
+int batch_workers(const ThreadPool& pool, const kernels::ConvGeom& g) {
+  const int64_t macs = static_cast<int64_t>(g.batch) * g.out_channels * g.out_h * g.out_w * (g.in_channels / g.groups) *
+                       g.kernel_h * g.kernel_w;
+  const bool split = pool.size() > 1 && g.batch > 1 && !ThreadPool::in_worker() && macs >= kMinMacsToSplit;
+  return split ? pool.size() : 1;
+}
+
+// Calls fn(begin, end, worker) on the pool's fixed chunks of [0, batch) when workers > 1, else once
+// with the whole batch as worker 0.
+template <class Fn>
+void for_batch(ThreadPool& pool, int batch, int workers, Fn&& fn) {
+  if (workers > 1)
+    pool.parallel_for(batch, fn);
+  else
+    fn(int64_t{0}, static_cast<int64_t>(batch), 0);
+}
+
+}  // namespace
+
+Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int stride, int padding, int groups, bool with_bias)
+    : in_channels_(in_channels),
+      out_channels_(out_channels),
+      kernel_(kernel),
+      stride_(stride),
+      padding_(padding),
+      groups_(groups),
+      has_bias_(with_bias) {
+  if (in_channels < 1 || out_channels < 1 || kernel < 1 || stride < 1 || padding < 0 || groups < 1)
+    throw UsageError("Conv2d(in " + std::to_string(in_channels) + ", out " + std::to_string(out_channels) +
+                     ", kernel " + std::to_string(kernel) + ", stride " + std::to_string(stride) + ", padding " +
+                     std::to_string(padding) + ", groups " + std::to_string(groups) +
+                     "): channels, kernel, stride and groups must be >= 1, padding >= 0");
+  if (in_channels % groups != 0 || out_channels % groups != 0)
+    throw UsageError("Conv2d(" + std::to_string(in_channels) + "->" + std::to_string(out_channels) + ", groups " +
+                     std::to_string(groups) + "): groups must divide in_channels and out_channels");
+  weight = Tensor({out_channels, in_channels / groups, kernel, kernel});
+  weight_grad = Tensor(weight.shape());
+  if (has_bias_) {
+    bias = Tensor({out_channels});
+    bias_grad = Tensor({out_channels});
+  }
+}
+
+std::string Conv2d::summary() const {
+  std::string text = "Conv2d(" + std::to_string(in_channels_) + "->" + std::to_string(out_channels_) + ", k" +
+                     std::to_string(kernel_) + " s" + std::to_string(stride_) + " p" + std::to_string(padding_);
+  if (groups_ > 1) text += groups_ == in_channels_ ? ", depthwise" : ", groups " + std::to_string(groups_);
+  if (!has_bias_) text += ", no bias";
+  return text + ")";
+}
+
+Shape Conv2d::out_shape(const Shape& in) const {
+  if (in.rank != 4 || in.c() != in_channels_)
+    throw ShapeError(summary() + ": input x is " + in.str() + ", expected [N, " + std::to_string(in_channels_) +
+                     ", H, W]");
+  const int padded_h = in.h() + 2 * padding_, padded_w = in.w() + 2 * padding_;
+  if (padded_h < kernel_ || padded_w < kernel_)
+    throw ShapeError(summary() + ": input x is " + in.str() + ", its padded plane " + std::to_string(padded_h) + "x" +
+                     std::to_string(padded_w) + " is smaller than the " + std::to_string(kernel_) + "x" +
+                     std::to_string(kernel_) + " kernel");
+  return Shape{in.n(), out_channels_, (padded_h - kernel_) / stride_ + 1, (padded_w - kernel_) / stride_ + 1};
+}
+
+kernels::ConvGeom Conv2d::geometry(const Shape& in) const {
+  out_shape(in);  // throws on a bad shape
+  return kernels::make_conv_geom(in.n(), in_channels_, in.h(), in.w(), out_channels_, kernel_, stride_, padding_,
+                                 groups_);
+}
+
+int64_t Conv2d::macs(const Shape& in) const {
+  const Shape out = out_shape(in);
+  return static_cast<int64_t>(out_channels_) * out.h() * out.w() * (in_channels_ / groups_) * kernel_ * kernel_;
+}
+
+void Conv2d::params(const std::string& prefix, std::vector<Param>& out) {
+  out.push_back({prefix + "weight", &weight, &weight_grad});
+  if (has_bias_) out.push_back({prefix + "bias", &bias, &bias_grad});
+}
+
+void Conv2d::init_default(Rng& rng) {
+  // kaiming_uniform_(a=sqrt(5)): bound = sqrt(2/(1+5)) * sqrt(3/fan_in) = 1/sqrt(fan_in); the bias uses the same.
+  const int fan_in = (in_channels_ / groups_) * kernel_ * kernel_;
+  const float bound = 1.0f / std::sqrt(static_cast<float>(fan_in));
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = rng.uniform(-bound, bound);
+  if (has_bias_)
+    for (size_t i = 0; i < bias.size(); ++i) bias[i] = rng.uniform(-bound, bound);
+}
+
+float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
+  kernels::ConvGeom slice = g;
+  slice.batch = (g.batch + workers - 1) / workers;  // the largest chunk parallel_for hands a worker
+  scratch_stride_ = round_to_line(kernels::K().conv2d_scratch_floats(slice));
+  return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
+}
+
+// Each worker convolves its slice of the batch: y[begin:end] = conv(x[begin:end], W) + b.
+const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
+  const kernels::ConvGeom g = geometry(x.shape());
+  x_ = &x;
+  y_.resize(out_shape(x.shape()));
+  ThreadPool& pool = thread_pool();
+  const int workers = batch_workers(pool, g);
+  float* scratch = worker_scratch(g, workers);
+  const kernels::KernelTable& kt = kernels::K();
+  const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
+  const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
+  const float* b = has_bias_ ? bias.data() : nullptr;
+  for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
+    kernels::ConvGeom slice = g;
+    slice.batch = static_cast<int>(end - begin);
+    kt.conv2d_forward(slice, x.data() + begin * x_image, weight.data(), b, y_.data() + begin * y_image,
+                      scratch + worker * scratch_stride_);
+  });
+  return y_;
+}
+
+// Each worker computes dx for its slice and the slice's dW, db: worker 0 adds straight into weight_grad
+// and bias_grad, worker t > 0 into its zeroed partial buffer; partials are then added in worker order.
+const Tensor& Conv2d::backward(const Tensor& dy) {
+  if (x_ == nullptr) throw UsageError(summary() + ": backward called before forward");
+  const kernels::ConvGeom g = geometry(x_->shape());
+  const Shape expected = out_shape(x_->shape());
+  if (dy.shape() != expected)
+    throw ShapeError(summary() + ": gradient dy is " + dy.shape().str() + ", expected " + expected.str());
+  const bool want_dx = needs_input_grad();
+  if (want_dx) dx_.resize(x_->shape());
+
+  ThreadPool& pool = thread_pool();
+  const int workers = batch_workers(pool, g);
+  float* scratch = worker_scratch(g, workers);
+  // (an empty Tensor reports size 1: rank 0 is a scalar)
+  const size_t weight_floats = weight.size(), bias_floats = has_bias_ ? bias.size() : 0;
+  const size_t partial_stride = round_to_line(weight_floats + bias_floats);
+  float* partials = partials_.ensure(partial_stride * static_cast<size_t>(workers > 1 ? workers - 1 : 0));
+  if (worker_ran_.size() != static_cast<size_t>(workers)) worker_ran_.assign(static_cast<size_t>(workers), 0);
+  std::fill(worker_ran_.begin(), worker_ran_.end(), 0);
+
+  const kernels::KernelTable& kt = kernels::K();
+  const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
+  const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
+  for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
+    kernels::ConvGeom slice = g;
+    slice.batch = static_cast<int>(end - begin);
+    float* worker_scratch_base = scratch + worker * scratch_stride_;
+    const float* dy_slice = dy.data() + begin * y_image;
+    if (want_dx)
+      kt.conv2d_backward_data(slice, dy_slice, weight.data(), dx_.data() + begin * x_image, worker_scratch_base);
+    float* dweight = weight_grad.data();
+    float* dbias = has_bias_ ? bias_grad.data() : nullptr;
+    if (worker > 0) {
+      dweight = partials + (worker - 1) * partial_stride;
+      std::memset(dweight, 0, sizeof(float) * (weight_floats + bias_floats));
+      dbias = has_bias_ ? dweight + weight_floats : nullptr;
+      worker_ran_[worker] = 1;
+    }
+    kt.conv2d_backward_weight(slice, x_->data() + begin * x_image, dy_slice, dweight, dbias, worker_scratch_base);
+  });
+
+  // weight_grad += partial_1 + partial_2 + ... in worker order for every element, whichever thread sums
+  // which range of elements, so the result depends only on the thread count.
+  constexpr int64_t kReduceBlock = 16384;
+  const int64_t blocks = static_cast<int64_t>((weight_floats + kReduceBlock - 1) / kReduceBlock);
+  bool any_partial = false;
+  for (int worker = 1; worker < workers; ++worker) any_partial = any_partial || worker_ran_[worker];
+  if (any_partial) {
+    split_items(blocks, kReduceBlock, [&](int64_t begin, int64_t end) {
+      const size_t first = static_cast<size_t>(begin) * kReduceBlock;
+      const size_t last = std::min(weight_floats, static_cast<size_t>(end) * kReduceBlock);
+      for (int worker = 1; worker < workers; ++worker)
+        if (worker_ran_[worker])
+          kt.axpy(last - first, 1.0f, partials + (worker - 1) * partial_stride + first, weight_grad.data() + first);
+    });
+    if (has_bias_)
+      for (int worker = 1; worker < workers; ++worker)
+        if (worker_ran_[worker])
+          kt.axpy(bias_floats, 1.0f, partials + (worker - 1) * partial_stride + weight_floats, bias_grad.data());
+  }
+  return want_dx ? dx_ : no_input_grad();
+}
+
+}  // namespace plasmo
