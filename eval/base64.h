@@ -8,6 +8,8 @@
 namespace plasmo::eval {
 
 std::string base64_encode(const uint8_t* bytes, size_t size);
-inline std::string base64_encode(const std::vector<uint8_t>& bytes) { return base64_encode(bytes.data(), bytes.size()); }
+inline std::string base64_encode(const std::vector<uint8_t>& bytes) {
+  return base64_encode(bytes.data(), bytes.size());
+}
 
 }  // namespace plasmo::eval

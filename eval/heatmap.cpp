@@ -21,9 +21,7 @@ void check_features(const Tensor& features, int n, const char* what) {
 
 }  // namespace
 
-const char* cam_method_name(CamMethod method) {
-  return method == CamMethod::GradCam ? "Grad-CAM" : "mean activation";
-}
+const char* cam_method_name(CamMethod method) { return method == CamMethod::GradCam ? "Grad-CAM" : "mean activation"; }
 
 HeatMap mean_activation_map(const Tensor& features, int n) {
   check_features(features, n, "mean_activation_map");

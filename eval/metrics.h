@@ -59,7 +59,7 @@ double specificity(const Confusion& c);
 double f1_score(const Confusion& c);
 
 double auc_mann_whitney(const std::vector<Scored>& scores);  // NaN when a class is absent
-double mean_loss(const std::vector<Scored>& scores);          // NaN for an empty list
+double mean_loss(const std::vector<Scored>& scores);         // NaN for an empty list
 
 // Everything the metrics JSON holds but `skipped` and `seconds`.
 struct Metrics {
@@ -91,9 +91,9 @@ double threshold_for_sensitivity(const std::vector<Scored>& scores, double targe
 // figure; these give each patient one vote.
 struct PatientRow {
   std::string patient;
-  Confusion confusion;  // that patient's cells at the threshold
+  Confusion confusion;                                    // that patient's cells at the threshold
   double accuracy = 0, sensitivity = 0, specificity = 0;  // NaN as above (a healthy patient has no sensitivity)
-  double mean_p = 0;    // mean p(Parasitized) over the patient's cells
+  double mean_p = 0;                                      // mean p(Parasitized) over the patient's cells
 };
 
 // Patient-level summary.

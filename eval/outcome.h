@@ -14,8 +14,8 @@ namespace plasmo::eval {
 struct ImageResult {
   std::string path;
   std::string patient;
-  int label = 0;     // 1 = Parasitized
-  double p = 0.0;    // p(Parasitized), averaged over the flips with TTA
+  int label = 0;   // 1 = Parasitized
+  double p = 0.0;  // p(Parasitized), averaged over the flips with TTA
   bool predicted_positive(double threshold) const { return p >= threshold; }
 };
 

@@ -65,16 +65,17 @@ dl { font-size: 13px; } dt { font-weight: bold; margin-top: 6px; } dd { margin-l
 
 std::string run_section(const EvalOutcome& outcome, const ReportInputs& inputs) {
   const Metrics& m = outcome.metrics;
-  std::string threshold_note = std::isnan(outcome.target_sensitivity)
-                                   ? "given"
-                                   : "chosen on this data for sensitivity &ge; " +
-                                         esc(format("%.4g", outcome.target_sensitivity));
+  std::string threshold_note =
+      std::isnan(outcome.target_sensitivity)
+          ? "given"
+          : "chosen on this data for sensitivity &ge; " + esc(format("%.4g", outcome.target_sensitivity));
   std::string html = "<table class=\"run\">\n";
   const auto row = [&](const std::string& key, const std::string& value) {
     html += "<tr><td>" + key + "</td><td>" + value + "</td></tr>\n";
   };
-  row("model", esc(outcome.model_path) + (outcome.arch.empty() ? "" : " (" + esc(outcome.arch) + ", input " +
-                                                                          std::to_string(outcome.input_size) + " px)"));
+  row("model", esc(outcome.model_path) + (outcome.arch.empty() ? ""
+                                                               : " (" + esc(outcome.arch) + ", input " +
+                                                                     std::to_string(outcome.input_size) + " px)"));
   row("data", esc(outcome.data_path));
   row("images", count(m.n) + " evaluated (" + count(m.confusion.positives()) + " Parasitized, " +
                     count(m.confusion.negatives()) + " Uninfected), " + count(outcome.skipped) + " skipped");
@@ -89,7 +90,8 @@ std::string run_section(const EvalOutcome& outcome, const ReportInputs& inputs) 
 std::string metrics_section(const EvalOutcome& outcome) {
   const Metrics& m = outcome.metrics;
   const Confusion& c = m.confusion;
-  std::string html = "<h2>Metrics</h2>\n<div class=\"row\">\n<table>\n<tr><th class=\"l\">metric</th><th>value</th></tr>\n";
+  std::string html =
+      "<h2>Metrics</h2>\n<div class=\"row\">\n<table>\n<tr><th class=\"l\">metric</th><th>value</th></tr>\n";
   const auto row = [&](const std::string& name, const std::string& value) {
     html += "<tr><td class=\"l\">" + name + "</td><td>" + value + "</td></tr>\n";
   };
@@ -102,11 +104,14 @@ std::string metrics_section(const EvalOutcome& outcome) {
   row("loss (cross-entropy)", format("%.4f", m.loss));
   row("images", count(m.n));
   html += "</table>\n";
-  html += "<table class=\"confusion\">\n<tr><th></th><th>predicted Parasitized</th><th>predicted Uninfected</th></tr>\n";
+  html +=
+      "<table class=\"confusion\">\n<tr><th></th><th>predicted Parasitized</th><th>predicted Uninfected</th></tr>\n";
   html += "<tr><th class=\"l\">actual Parasitized</th><td class=\"ok\">" + count(c.tp) +
-          "<small>true positives</small></td><td class=\"bad\">" + count(c.fn) + "<small>false negatives</small></td></tr>\n";
+          "<small>true positives</small></td><td class=\"bad\">" + count(c.fn) +
+          "<small>false negatives</small></td></tr>\n";
   html += "<tr><th class=\"l\">actual Uninfected</th><td class=\"bad\">" + count(c.fp) +
-          "<small>false positives</small></td><td class=\"ok\">" + count(c.tn) + "<small>true negatives</small></td></tr>\n";
+          "<small>false positives</small></td><td class=\"ok\">" + count(c.tn) +
+          "<small>true negatives</small></td></tr>\n";
   html += "</table>\n</div>\n";
   return html;
 }
@@ -142,7 +147,8 @@ std::string training_section(const ReportInputs& inputs) {
   if (log->rows.empty()) return html + "<p class=\"note\">The training log holds no epochs.</p>\n";
   std::vector<double> epochs = log->column("epoch");
   bool usable = true;
-  for (size_t r = 0; r < epochs.size(); ++r) usable = usable && std::isfinite(epochs[r]) && (r == 0 || epochs[r] > epochs[r - 1]);
+  for (size_t r = 0; r < epochs.size(); ++r)
+    usable = usable && std::isfinite(epochs[r]) && (r == 0 || epochs[r] > epochs[r - 1]);
   if (!usable)  // repeated or missing epoch numbers (two phases): plot by row
     for (size_t r = 0; r < epochs.size(); ++r) epochs[r] = static_cast<double>(r + 1);
   const bool markers = epochs.size() <= 40;
@@ -186,11 +192,13 @@ std::string patients_section(const EvalOutcome& outcome) {
   row("mean per-patient accuracy", percent(s.macro_accuracy));
   row("mean per-patient sensitivity (infected patients)", percent(s.macro_sensitivity));
   row("mean per-patient specificity", percent(s.macro_specificity));
-  row("worst patient accuracy", percent(s.worst_accuracy) + (s.worst_patient.empty() ? "" : " (" + esc(s.worst_patient) + ")"));
+  row("worst patient accuracy",
+      percent(s.worst_accuracy) + (s.worst_patient.empty() ? "" : " (" + esc(s.worst_patient) + ")"));
   row("infected patients with &ge; 1 cell flagged", std::to_string(s.infected_flagged) + " of " +
-                                                        std::to_string(s.infected) + " (" + percent(s.flag_sensitivity) + ")");
-  row("healthy patients with no cell flagged", std::to_string(s.healthy_clear) + " of " + std::to_string(s.healthy) +
-                                                   " (" + percent(s.flag_specificity) + ")");
+                                                        std::to_string(s.infected) + " (" +
+                                                        percent(s.flag_sensitivity) + ")");
+  row("healthy patients with no cell flagged",
+      std::to_string(s.healthy_clear) + " of " + std::to_string(s.healthy) + " (" + percent(s.flag_specificity) + ")");
   html += "</table>\n";
 
   std::vector<const PatientRow*> rows;
@@ -201,9 +209,10 @@ std::string patients_section(const EvalOutcome& outcome) {
     return x < y;
   });
   html += "<p class=\"note\">Per patient, lowest accuracy first. n/a: undefined (no cells of that class).</p>\n";
-  html += "<div class=\"scroll\"><table>\n<tr><th class=\"l\">patient</th><th>cells</th><th>Parasitized</th>"
-          "<th>Uninfected</th><th>accuracy</th><th>sensitivity</th><th>specificity</th><th>FP</th><th>FN</th>"
-          "<th>mean p</th></tr>\n";
+  html +=
+      "<div class=\"scroll\"><table>\n<tr><th class=\"l\">patient</th><th>cells</th><th>Parasitized</th>"
+      "<th>Uninfected</th><th>accuracy</th><th>sensitivity</th><th>specificity</th><th>FP</th><th>FN</th>"
+      "<th>mean p</th></tr>\n";
   for (const PatientRow* r : rows)
     html += "<tr><td class=\"l\">" + esc(r->patient) + "</td><td>" + count(r->confusion.n()) + "</td><td>" +
             count(r->confusion.positives()) + "</td><td>" + count(r->confusion.negatives()) + "</td><td>" +
@@ -218,8 +227,9 @@ std::string gallery_section(const ReportInputs& inputs, double threshold) {
   std::string html = "<h2>Misclassified cells</h2>\n";
   if (inputs.misclassified_total == 0) return html + "<p>None: every cell was classified correctly.</p>\n";
   html += "<p class=\"note\">" + std::to_string(inputs.misclassified.size()) + " of " +
-          std::to_string(inputs.misclassified_total) +
-          " misclassified cells, most confident mistakes first. Left: the cell as the model saw it (resized); right: "
+          std::to_string(inputs.misclassified_total) + " misclassified cells at threshold " +
+          format("%.4g", threshold) +
+          ", most confident mistakes first. Left: the cell as the model saw it (resized); right: "
           "the class-activation heatmap over it (bright = evidence for Parasitized; Grad-CAM, or the mean activation "
           "map where Grad-CAM finds no positive evidence).</p>\n<div class=\"gallery\">\n";
   for (const GalleryCell& cell : inputs.misclassified) {
@@ -227,9 +237,8 @@ std::string gallery_section(const ReportInputs& inputs, double threshold) {
     html += "<div class=\"cell\"><div class=\"pair\"><img alt=\"cell\" src=\"" + png_data_uri(cell.cell_png) +
             "\"><img alt=\"heatmap\" src=\"" + png_data_uri(cell.heat_png) + "\"></div>\n<div class=\"cap\">" +
             (false_positive ? "<span class=\"fp\">false positive</span>" : "<span class=\"fn\">false negative</span>") +
-            " &middot; p = " + format("%.4f", cell.p) + " (threshold " + format("%.4g", threshold) + ")<br>" +
-            "patient " + esc(cell.patient) + " &middot; " + esc(cell.method) + "<br>" + esc(base_name(cell.path)) +
-            "</div></div>\n";
+            " &middot; p = " + format("%.4f", cell.p) + "<br>patient " + esc(cell.patient) + " &middot; " +
+            esc(cell.method) + "<br>" + esc(base_name(cell.path)) + "</div></div>\n";
   }
   html += "</div>\n";
   return html;

@@ -30,11 +30,11 @@ struct SkippedEntry {
 };
 
 struct ReportInputs {
-  const EvalOutcome* outcome = nullptr;            // required
-  const TrainingLog* training_log = nullptr;       // optional
+  const EvalOutcome* outcome = nullptr;       // required
+  const TrainingLog* training_log = nullptr;  // optional
   std::string training_log_path;
-  std::vector<GalleryCell> misclassified;          // shown, in this order
-  int64_t misclassified_total = 0;                 // all of them (the gallery may show fewer)
+  std::vector<GalleryCell> misclassified;  // shown, in this order
+  int64_t misclassified_total = 0;         // all of them (the gallery may show fewer)
   std::vector<SkippedEntry> skipped;
 };
 

@@ -17,10 +17,12 @@ std::string confusion_json(const Confusion& c) {
 
 std::string patient_summary_json(const PatientSummary& s) {
   return "{\"patients\": " + json_number(int64_t{s.patients}) + ", \"infected\": " + json_number(int64_t{s.infected}) +
-         ", \"healthy\": " + json_number(int64_t{s.healthy}) + ", \"macro_accuracy\": " + json_number(s.macro_accuracy) +
+         ", \"healthy\": " + json_number(int64_t{s.healthy}) +
+         ", \"macro_accuracy\": " + json_number(s.macro_accuracy) +
          ", \"macro_sensitivity\": " + json_number(s.macro_sensitivity) +
          ", \"macro_specificity\": " + json_number(s.macro_specificity) +
-         ", \"worst_accuracy\": " + json_number(s.worst_accuracy) + ", \"worst_patient\": " + json_string(s.worst_patient) +
+         ", \"worst_accuracy\": " + json_number(s.worst_accuracy) +
+         ", \"worst_patient\": " + json_string(s.worst_patient) +
          ", \"infected_flagged\": " + json_number(int64_t{s.infected_flagged}) +
          ", \"healthy_clear\": " + json_number(int64_t{s.healthy_clear}) +
          ", \"flag_sensitivity\": " + json_number(s.flag_sensitivity) +
@@ -30,9 +32,10 @@ std::string patient_summary_json(const PatientSummary& s) {
 std::string patient_row_json(const PatientRow& row) {
   return "{\"patient\": " + json_string(row.patient) + ", \"n\": " + json_number(row.confusion.n()) +
          ", \"parasitized\": " + json_number(row.confusion.positives()) +
-         ", \"uninfected\": " + json_number(row.confusion.negatives()) + ", \"accuracy\": " + json_number(row.accuracy) +
-         ", \"sensitivity\": " + json_number(row.sensitivity) + ", \"specificity\": " + json_number(row.specificity) +
-         ", \"mean_p\": " + json_number(row.mean_p) + ", \"confusion\": " + confusion_json(row.confusion) + "}";
+         ", \"uninfected\": " + json_number(row.confusion.negatives()) +
+         ", \"accuracy\": " + json_number(row.accuracy) + ", \"sensitivity\": " + json_number(row.sensitivity) +
+         ", \"specificity\": " + json_number(row.specificity) + ", \"mean_p\": " + json_number(row.mean_p) +
+         ", \"confusion\": " + confusion_json(row.confusion) + "}";
 }
 
 // Seconds to the millisecond: more digits would be noise.
@@ -42,13 +45,13 @@ double round_ms(double seconds) { return std::round(seconds * 1000.0) / 1000.0; 
 
 std::string metrics_json(const EvalOutcome& outcome) {
   const Metrics& m = outcome.metrics;
-  std::string json = "{\"n\": " + json_number(m.n) + ", \"accuracy\": " + json_number(m.accuracy) +
-                     ", \"precision\": " + json_number(m.precision) + ", \"sensitivity\": " + json_number(m.sensitivity) +
-                     ", \"specificity\": " + json_number(m.specificity) + ",\n \"f1\": " + json_number(m.f1) +
-                     ", \"auc\": " + json_number(m.auc) + ", \"loss\": " + json_number(m.loss) +
-                     ", \"threshold\": " + json_number(m.threshold) + ",\n \"confusion\": " + confusion_json(m.confusion) +
-                     ", \"skipped\": " + json_number(outcome.skipped) +
-                     ", \"seconds\": " + json_number(round_ms(outcome.seconds));
+  std::string json =
+      "{\"n\": " + json_number(m.n) + ", \"accuracy\": " + json_number(m.accuracy) +
+      ", \"precision\": " + json_number(m.precision) + ", \"sensitivity\": " + json_number(m.sensitivity) +
+      ", \"specificity\": " + json_number(m.specificity) + ",\n \"f1\": " + json_number(m.f1) +
+      ", \"auc\": " + json_number(m.auc) + ", \"loss\": " + json_number(m.loss) +
+      ", \"threshold\": " + json_number(m.threshold) + ",\n \"confusion\": " + confusion_json(m.confusion) +
+      ", \"skipped\": " + json_number(outcome.skipped) + ", \"seconds\": " + json_number(round_ms(outcome.seconds));
   json += ",\n \"model\": " + json_string(outcome.model_path) + ", \"data\": " + json_string(outcome.data_path) +
           ", \"arch\": " + json_string(outcome.arch) + ", \"input\": " + json_number(int64_t{outcome.input_size}) +
           ", \"tta\": " + (outcome.tta ? "true" : "false");

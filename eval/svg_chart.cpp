@@ -11,12 +11,23 @@ std::string html_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -125,14 +136,15 @@ std::string svg_line_chart(const ChartSpec& spec) {
     return top + plot_h - (std::clamp(y, yr.low, yr.high) - yr.low) / (yr.high - yr.low) * plot_h;
   };
 
-  std::string svg = "<svg class=\"chart\" width=\"" + std::to_string(spec.width) +
-                    "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(spec.width) + " " +
+  std::string svg = "<svg class=\"chart\" width=\"" + std::to_string(spec.width) + "\" height=\"" +
+                    std::to_string(height) + "\" viewBox=\"0 0 " + std::to_string(spec.width) + " " +
                     std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"11\" role=\"img\">\n";
   svg += "<title>" + html_escape(spec.title) + "</title>\n";
   svg += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(spec.width) + "\" height=\"" + std::to_string(height) +
          "\" fill=\"#ffffff\"/>\n";
-  svg += "<text x=\"" + px(left + plot_w / 2) + "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" +
-         html_escape(spec.title) + "</text>\n";
+  svg += "<text x=\"" + px(left + plot_w / 2) +
+         "\" y=\"18\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">" + html_escape(spec.title) +
+         "</text>\n";
 
   // Grid and tick labels.
   const double x_step = nice_step(xr.high - xr.low, 5), y_step = nice_step(yr.high - yr.low, 5);

@@ -9,8 +9,8 @@
 namespace plasmo::eval {
 
 struct ChartSeries {
-  std::string name;    // legend text
-  std::string colour;  // CSS colour, e.g. "#1f77b4"
+  std::string name;          // legend text
+  std::string colour;        // CSS colour, e.g. "#1f77b4"
   std::vector<double> x, y;  // same length; non-finite points break the line
   bool dashed = false;
   bool markers = false;  // a dot at every point (short series, e.g. a few epochs)

@@ -10,7 +10,7 @@
 namespace plasmo::eval {
 
 struct TrainingLog {
-  std::vector<std::string> columns;      // header names, trimmed
+  std::vector<std::string> columns;       // header names, trimmed
   std::vector<std::vector<double>> rows;  // rows[r][column], NaN where not a number
   // The values of a column by name, one per row; all NaN when the column is absent.
   std::vector<double> column(const std::string& name) const;

@@ -54,11 +54,11 @@ TEST_CASE("Eval metrics: confusion matrix and rates at threshold 0.55, hand-comp
   CHECK(m.confusion.fn == 2);
   CHECK(m.confusion.fp == 1);
   CHECK(m.confusion.tn == 4);
-  CHECK(m.accuracy == doctest::Approx(0.7).epsilon(1e-15));      // 7 / 10
-  CHECK(m.precision == doctest::Approx(0.75).epsilon(1e-15));    // 3 / 4
-  CHECK(m.sensitivity == doctest::Approx(0.6).epsilon(1e-15));   // 3 / 5
-  CHECK(m.specificity == doctest::Approx(0.8).epsilon(1e-15));   // 4 / 5
-  CHECK(m.f1 == doctest::Approx(6.0 / 9.0).epsilon(1e-15));      // 2*3 / (2*3 + 1 + 2)
+  CHECK(m.accuracy == doctest::Approx(0.7).epsilon(1e-15));     // 7 / 10
+  CHECK(m.precision == doctest::Approx(0.75).epsilon(1e-15));   // 3 / 4
+  CHECK(m.sensitivity == doctest::Approx(0.6).epsilon(1e-15));  // 3 / 5
+  CHECK(m.specificity == doctest::Approx(0.8).epsilon(1e-15));  // 4 / 5
+  CHECK(m.f1 == doctest::Approx(6.0 / 9.0).epsilon(1e-15));     // 2*3 / (2*3 + 1 + 2)
   CHECK(m.threshold == 0.55);
   // 20 of the 25 (positive, negative) pairs are ordered right: 5 + 5 + 4 + 3 + 3.
   CHECK(m.auc == doctest::Approx(0.8).epsilon(1e-15));
@@ -181,7 +181,7 @@ TEST_CASE("Eval threshold for a target sensitivity: target * n rounding across a
   // 0.07 * 100 = 7.000000000000001 in double, so ceil gives 8; but 7/100 == 0.07: k must be 7.
   std::vector<Scored> scores;
   for (int i = 0; i < 100; ++i) scores.push_back({1, (100 - i) / 100.0});  // 1.00, 0.99, ..., 0.01
-  CHECK(threshold_for_sensitivity(scores, 0.07) == 0.94);  // the 7th largest
+  CHECK(threshold_for_sensitivity(scores, 0.07) == 0.94);                  // the 7th largest
   CHECK(sensitivity(confusion_at(scores, 0.94)) == 0.07);
 }
 
@@ -200,7 +200,8 @@ TEST_CASE("Eval loss: floored at 1e-12 for a certain mistake") {
 TEST_CASE("Eval per patient: rows and patient-level summary, hand-computed") {
   // A: infected, 2 Parasitized (one missed) + 1 Uninfected (right); B: healthy, 3 Uninfected with one false
   // alarm; C: healthy, 2 Uninfected, both right; D: infected, 1 Parasitized found.
-  const std::vector<Scored> scores = {{1, 0.9}, {0, 0.2}, {0, 0.8}, {1, 0.3}, {0, 0.1}, {0, 0.1}, {0, 0.4}, {0, 0.3}, {1, 0.7}};
+  const std::vector<Scored> scores = {{1, 0.9}, {0, 0.2}, {0, 0.8}, {1, 0.3}, {0, 0.1},
+                                      {0, 0.1}, {0, 0.4}, {0, 0.3}, {1, 0.7}};
   const std::vector<std::string> patients = {"A", "B", "B", "A", "A", "B", "C", "C", "D"};
   const std::vector<PatientRow> rows = per_patient(scores, patients, 0.5);
   REQUIRE(rows.size() == 4);
@@ -226,7 +227,7 @@ TEST_CASE("Eval per patient: rows and patient-level summary, hand-computed") {
   CHECK(s.infected == 2);
   CHECK(s.healthy == 2);
   CHECK(s.macro_accuracy == doctest::Approx((2.0 / 3 + 2.0 / 3 + 1 + 1) / 4));
-  CHECK(s.macro_sensitivity == doctest::Approx((0.5 + 1.0) / 2));          // A and D
+  CHECK(s.macro_sensitivity == doctest::Approx((0.5 + 1.0) / 2));            // A and D
   CHECK(s.macro_specificity == doctest::Approx((1.0 + 2.0 / 3 + 1.0) / 3));  // A, B, C
   CHECK(s.worst_accuracy == doctest::Approx(2.0 / 3));
   CHECK(s.worst_patient == "A");  // tied with B: the first by ID

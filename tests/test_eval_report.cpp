@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -17,6 +17,7 @@
 #include "eval/outcome.h"
 #include "eval/report_html.h"
 #include "eval/report_json.h"
+#include "eval/report_text.h"
 #include "eval/svg_chart.h"
 #include "eval/training_log.h"
 
@@ -189,7 +190,8 @@ bool balanced_html(const std::string& html, std::string* problem) {
     const std::string name = html.substr(name_begin, name_end - name_begin);
     if (name.empty()) return *problem = "bad tag at " + std::to_string(pos), false;
     if (closing) {
-      if (open.empty() || open.back() != name) return *problem = "</" + name + "> closes <" + (open.empty() ? "" : open.back()) + ">", false;
+      if (open.empty() || open.back() != name)
+        return *problem = "</" + name + "> closes <" + (open.empty() ? "" : open.back()) + ">", false;
       open.pop_back();
     } else if (html[end - 1] != '/' && std::find(kVoid.begin(), kVoid.end(), name) == kVoid.end()) {
       open.push_back(name);
@@ -208,8 +210,9 @@ EvalOutcome computed_outcome() {
   const double p[] = {0.9, 0.8, 0.6, 0.4, 0.3, 0.7, 0.5, 0.2, 0.1, 0.05};
   const char* patients[] = {"C1P1", "C1P1", "C2P2", "C2P2", "C3P3", "C1P1", "C4P4", "C4P4", "C3P3", "C4P4"};
   for (int i = 0; i < 10; ++i)
-    o.images.push_back({"cells/" + std::string(i < 5 ? "Parasitized" : "Uninfected") + "/x" + std::to_string(i) + ".png",
-                        patients[i], i < 5 ? 1 : 0, p[i]});
+    o.images.push_back(
+        {"cells/" + std::string(i < 5 ? "Parasitized" : "Uninfected") + "/x" + std::to_string(i) + ".png", patients[i],
+         i < 5 ? 1 : 0, p[i]});
   compute_outcome_metrics(o, 0.55);
   o.skipped = 1;
   o.seconds = 0.25;
@@ -232,8 +235,8 @@ TEST_CASE("Eval JSON numbers and strings: shortest round trip, null for NaN/Inf,
   for (double v : {0.1, 1.0 / 3.0, 123456.789e10, 5e-324, 1.7976931348623157e308, -2.5e-7})
     CHECK(std::strtod(json_number(v).c_str(), nullptr) == v);
   CHECK(json_string("a\"b\\c\nd\te\x01") == "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
-  CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");          // valid UTF-8 kept
-  CHECK(json_string("bad\xff\xc3") == "\"bad\\ufffd\\ufffd\"");    // invalid bytes replaced
+  CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");             // valid UTF-8 kept
+  CHECK(json_string("bad\xff\xc3") == "\"bad\\ufffd\\ufffd\"");       // invalid bytes replaced
   CHECK(json_string("\xed\xa0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");  // a UTF-16 surrogate is not UTF-8
   CHECK(valid_json(json_string(std::string("x\0y\x7f", 4))));
 }
@@ -253,8 +256,9 @@ TEST_CASE("Eval metrics JSON: exact text of the DESIGN.md keys, in order") {
   CHECK(json == expected);
   JsonChecker checker(json);
   REQUIRE(checker.parse());
-  const std::vector<std::string> design_keys = {"n",   "accuracy",  "precision", "sensitivity", "specificity", "f1",
-                                                "auc", "loss",      "threshold", "confusion",   "skipped",     "seconds"};
+  const std::vector<std::string> design_keys = {"n",           "accuracy",  "precision", "sensitivity",
+                                                "specificity", "f1",        "auc",       "loss",
+                                                "threshold",   "confusion", "skipped",   "seconds"};
   REQUIRE(checker.top_keys.size() >= design_keys.size());
   for (size_t i = 0; i < design_keys.size(); ++i) CHECK(checker.top_keys[i] == design_keys[i]);
 }
@@ -442,4 +446,29 @@ TEST_CASE("Eval HTML report: one class only, no log, no mistakes, nothing undefi
   std::string problem;
   CHECK_MESSAGE(balanced_html(html, &problem), problem);
   CHECK_THROWS_AS(report_html(ReportInputs{}), UsageError);
+}
+
+TEST_CASE("Eval stdout table: figures, confusion matrix, patients; n/a for undefined") {
+  const EvalOutcome outcome = computed_outcome();
+  const std::string table = metrics_table(outcome);
+  CHECK(table.find("images       10 (5 Parasitized, 5 Uninfected), 1 skipped\n") != std::string::npos);
+  CHECK(table.find("threshold    0.55\n") != std::string::npos);
+  CHECK(table.find("accuracy     70.00%\n") != std::string::npos);
+  CHECK(table.find("sensitivity  60.00%\n") != std::string::npos);
+  CHECK(table.find("specificity  80.00%\n") != std::string::npos);
+  CHECK(table.find("precision    75.00%\n") != std::string::npos);
+  CHECK(table.find("F1           0.6667\n") != std::string::npos);
+  CHECK(table.find("AUC          0.8000\n") != std::string::npos);
+  CHECK(table.find("actual Parasitized                        3                      2\n") != std::string::npos);
+  CHECK(table.find("actual Uninfected                         1                      4\n") != std::string::npos);
+  CHECK(table.find("patients     4 (3 with Parasitized cells, 1 healthy)") != std::string::npos);
+  EvalOutcome one_class;
+  one_class.images = {{"a.png", "P1", 0, 0.1}};
+  compute_outcome_metrics(one_class, 0.5);
+  one_class.target_sensitivity = 0.9;
+  const std::string undefined = metrics_table(one_class);
+  CHECK(undefined.find("sensitivity  n/a\n") != std::string::npos);
+  CHECK(undefined.find("AUC          n/a\n") != std::string::npos);
+  CHECK(undefined.find("(the highest with sensitivity >= 0.9 on this data)") != std::string::npos);
+  CHECK(undefined.find("nan") == std::string::npos);
 }
