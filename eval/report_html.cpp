@@ -55,7 +55,7 @@ td.l, th.l { text-align: left; }
 .cell { border: 1px solid #ddd; border-radius: 6px; padding: 6px; width: 204px; font-size: 11.5px; }
 .cell img { width: 96px; height: 96px; image-rendering: auto; background: #000; }
 .cell .pair { display: flex; gap: 6px; }
-.cell .cap { margin-top: 4px; word-break: break-all; }
+.cell .cap { margin-top: 4px; overflow-wrap: anywhere; }
 .fp { color: #b3261e; font-weight: bold; }
 .fn { color: #8a4b00; font-weight: bold; }
 .note { color: #555; font-size: 13px; }
@@ -229,7 +229,7 @@ std::string gallery_section(const ReportInputs& inputs, double threshold) {
   html += "<p class=\"note\">" + std::to_string(inputs.misclassified.size()) + " of " +
           std::to_string(inputs.misclassified_total) + " misclassified cells at threshold " +
           format("%.4g", threshold) +
-          ", most confident mistakes first. Left: the cell as the model saw it (resized); right: "
+          ", most confident mistakes first. Left: the cell; right: "
           "the class-activation heatmap over it (bright = evidence for Parasitized; Grad-CAM, or the mean activation "
           "map where Grad-CAM finds no positive evidence).</p>\n<div class=\"gallery\">\n";
   for (const GalleryCell& cell : inputs.misclassified) {
