@@ -29,29 +29,32 @@ void check_window_args(const std::string& who, int kernel, int stride, int paddi
     throw UsageError(who + ": padding must be at most half the kernel (as PyTorch), so no window is all padding");
 }
 
-void require_4d(const std::string& who, const Shape& in) {
-  if (in.rank != 4) throw ShapeError(who + ": input x must be 4-D [N, C, H, W], got " + in.str());
-  if (in.h() < 1 || in.w() < 1) throw ShapeError(who + ": input x has an empty plane, got " + in.str());
+// The checks below run every batch: they name the layer (layer.summary(), a new string) only when they
+// throw, so forward and backward allocate nothing after the first batch.
+void require_4d(const Layer& layer, const Shape& in) {
+  if (in.rank != 4) throw ShapeError(layer.summary() + ": input x must be 4-D [N, C, H, W], got " + in.str());
+  if (in.h() < 1 || in.w() < 1) throw ShapeError(layer.summary() + ": input x has an empty plane, got " + in.str());
 }
 
 // out = (in + 2*padding - kernel) / stride + 1 per axis; the window must fit the padded input.
-Shape pooled_shape(const std::string& who, const Shape& in, int kernel, int stride, int padding) {
-  require_4d(who, in);
+Shape pooled_shape(const Layer& layer, const Shape& in, int kernel, int stride, int padding) {
+  require_4d(layer, in);
   if (in.h() + 2 * padding < kernel || in.w() + 2 * padding < kernel)
-    throw ShapeError(who + ": window " + std::to_string(kernel) + "x" + std::to_string(kernel) +
+    throw ShapeError(layer.summary() + ": window " + std::to_string(kernel) + "x" + std::to_string(kernel) +
                      " is larger than the padded input: x is " + in.str() + ", padded plane " +
                      std::to_string(in.h() + 2 * padding) + "x" + std::to_string(in.w() + 2 * padding));
   return Shape{in.n(), in.c(), (in.h() + 2 * padding - kernel) / stride + 1,
                (in.w() + 2 * padding - kernel) / stride + 1};
 }
 
-void require_forward_done(const std::string& who, const Shape& in_shape) {
-  if (in_shape.rank == 0) throw UsageError(who + ": backward called before forward");
+void require_forward_done(const Layer& layer, const Shape& in_shape) {
+  if (in_shape.rank == 0) throw UsageError(layer.summary() + ": backward called before forward");
 }
 
-void require_dy_shape(const std::string& who, const Tensor& dy, const Shape& expected) {
+void require_dy_shape(const Layer& layer, const Tensor& dy, const Shape& expected) {
   if (dy.shape() != expected)
-    throw ShapeError(who + ": dy must have the output's shape " + expected.str() + ", got " + dy.shape().str());
+    throw ShapeError(layer.summary() + ": dy must have the output's shape " + expected.str() + ", got " +
+                     dy.shape().str());
 }
 
 // The geometry of planes [begin, end) of a batch whose per-plane geometry is `all`.
@@ -71,7 +74,7 @@ MaxPool2d::MaxPool2d(int kernel, int stride, int padding) : kernel_(kernel), str
 
 std::string MaxPool2d::summary() const { return window_text(kind(), kernel_, stride_, padding_); }
 
-Shape MaxPool2d::out_shape(const Shape& in) const { return pooled_shape(summary(), in, kernel_, stride_, padding_); }
+Shape MaxPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
 
 // x [N, C, H, W] -> y [N, C, OH, OW]; argmax_[o] = h*W + w of the input that won output o.
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode mode) {
@@ -91,8 +94,8 @@ const Tensor& MaxPool2d::forward(const Tensor& x, Mode mode) {
 
 // dx[n][c][h][w] = sum of dy[n][c][o] over the outputs o with argmax_[o] == h*W + w (a scatter).
 const Tensor& MaxPool2d::backward(const Tensor& dy) {
-  require_forward_done(summary(), in_shape_);
-  require_dy_shape(summary(), dy, y_.shape());
+  require_forward_done(*this, in_shape_);
+  require_dy_shape(*this, dy, y_.shape());
   if (!needs_input_grad_) return no_input_grad();
   dx_.resize(in_shape_);
   const kernels::PoolGeom g =
@@ -113,7 +116,7 @@ AvgPool2d::AvgPool2d(int kernel, int stride, int padding) : kernel_(kernel), str
 
 std::string AvgPool2d::summary() const { return window_text(kind(), kernel_, stride_, padding_); }
 
-Shape AvgPool2d::out_shape(const Shape& in) const { return pooled_shape(summary(), in, kernel_, stride_, padding_); }
+Shape AvgPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
 
 // y[n][c][oh][ow] = (1 / kernel^2) * sum over the window of x (padding contributes 0, still counted).
 const Tensor& AvgPool2d::forward(const Tensor& x, Mode mode) {
@@ -132,8 +135,8 @@ const Tensor& AvgPool2d::forward(const Tensor& x, Mode mode) {
 
 // dx[h][w] = (1 / kernel^2) * sum of dy over the windows that contain (h, w).
 const Tensor& AvgPool2d::backward(const Tensor& dy) {
-  require_forward_done(summary(), in_shape_);
-  require_dy_shape(summary(), dy, y_.shape());
+  require_forward_done(*this, in_shape_);
+  require_dy_shape(*this, dy, y_.shape());
   if (!needs_input_grad_) return no_input_grad();
   dx_.resize(in_shape_);
   const kernels::PoolGeom g =
@@ -149,7 +152,7 @@ const Tensor& AvgPool2d::backward(const Tensor& dy) {
 // ---- GlobalAvgPool ------------------------------------------------------------------------------------
 
 Shape GlobalAvgPool::out_shape(const Shape& in) const {
-  require_4d(kind(), in);
+  require_4d(*this, in);
   return Shape{in.n(), in.c(), 1, 1};
 }
 
@@ -168,8 +171,8 @@ const Tensor& GlobalAvgPool::forward(const Tensor& x, Mode mode) {
 
 // dx[n][c][h][w] = dy[n][c][0][0] / (H*W).
 const Tensor& GlobalAvgPool::backward(const Tensor& dy) {
-  require_forward_done(kind(), in_shape_);
-  require_dy_shape(kind(), dy, y_.shape());
+  require_forward_done(*this, in_shape_);
+  require_dy_shape(*this, dy, y_.shape());
   if (!needs_input_grad_) return no_input_grad();
   dx_.resize(in_shape_);
   const int plane_size = in_shape_.h() * in_shape_.w();

@@ -3,6 +3,18 @@
 
 namespace plasmo::kernels {
 
-void fill_avx2_table(KernelTable& table) { table.isa = "avx2"; }
+// Pooling, BatchNorm, elementwise and optimizer kernels (avx2/pool.cpp, channel.cpp, elementwise.cpp, optim.cpp).
+void fill_avx2_pool(KernelTable& table);
+void fill_avx2_channel(KernelTable& table);
+void fill_avx2_elementwise(KernelTable& table);
+void fill_avx2_optim(KernelTable& table);
+
+void fill_avx2_table(KernelTable& table) {
+  table.isa = "avx2";
+  fill_avx2_pool(table);
+  fill_avx2_channel(table);
+  fill_avx2_elementwise(table);
+  fill_avx2_optim(table);
+}
 
 }  // namespace plasmo::kernels

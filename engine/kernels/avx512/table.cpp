@@ -3,6 +3,18 @@
 
 namespace plasmo::kernels {
 
-void fill_avx512_table(KernelTable& table) { table.isa = "avx512"; }
+// Pooling, BatchNorm, elementwise and optimizer kernels (avx512/pool.cpp, channel.cpp, elementwise.cpp, optim.cpp).
+void fill_avx512_pool(KernelTable& table);
+void fill_avx512_channel(KernelTable& table);
+void fill_avx512_elementwise(KernelTable& table);
+void fill_avx512_optim(KernelTable& table);
+
+void fill_avx512_table(KernelTable& table) {
+  table.isa = "avx512";
+  fill_avx512_pool(table);
+  fill_avx512_channel(table);
+  fill_avx512_elementwise(table);
+  fill_avx512_optim(table);
+}
 
 }  // namespace plasmo::kernels

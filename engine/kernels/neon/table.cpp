@@ -4,7 +4,19 @@
 
 namespace plasmo::kernels {
 
-void fill_neon_table(KernelTable& table) { table.isa = "neon"; }
+// Pooling, BatchNorm, elementwise and optimizer kernels (neon/pool.cpp, channel.cpp, elementwise.cpp, optim.cpp).
+void fill_neon_pool(KernelTable& table);
+void fill_neon_channel(KernelTable& table);
+void fill_neon_elementwise(KernelTable& table);
+void fill_neon_optim(KernelTable& table);
+
+void fill_neon_table(KernelTable& table) {
+  table.isa = "neon";
+  fill_neon_pool(table);
+  fill_neon_channel(table);
+  fill_neon_elementwise(table);
+  fill_neon_optim(table);
+}
 
 }  // namespace plasmo::kernels
 #endif

@@ -5,8 +5,8 @@
 
 namespace plasmo::kernels::ref {
 
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-           float* C, int ldc, bool accumulate);
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+           int ldc, bool accumulate);
 
 size_t conv2d_scratch_floats(const ConvGeom& g);
 void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,

@@ -1,0 +1,16 @@
+// AVX2 per-channel (BatchNorm) kernels: the generic versions of engine/kernels/simd/channel.h built for AVX2.
+#include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
+
+#include "engine/kernels/simd/channel.h"
+
+namespace plasmo::kernels {
+
+void fill_avx2_channel(KernelTable& table) {
+  using V = avx2::Vec;
+  table.channel_mean_var = simd::channel_mean_var<V>;
+  table.channel_affine = simd::channel_affine<V>;
+  table.channel_grad_sums = simd::channel_grad_sums<V>;
+  table.channel_affine2 = simd::channel_affine2<V>;
+}
+
+}  // namespace plasmo::kernels

@@ -1,0 +1,16 @@
+// AVX-512 per-channel (BatchNorm) kernels: the generic versions of engine/kernels/simd/channel.h built for AVX-512.
+#include "engine/kernels/avx512/vec_avx512.h"  // first: it sets up the intrinsics headers
+
+#include "engine/kernels/simd/channel.h"
+
+namespace plasmo::kernels {
+
+void fill_avx512_channel(KernelTable& table) {
+  using V = avx512::Vec;
+  table.channel_mean_var = simd::channel_mean_var<V>;
+  table.channel_affine = simd::channel_affine<V>;
+  table.channel_grad_sums = simd::channel_grad_sums<V>;
+  table.channel_affine2 = simd::channel_affine2<V>;
+}
+
+}  // namespace plasmo::kernels

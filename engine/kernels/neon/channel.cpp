@@ -1,0 +1,18 @@
+// NEON per-channel (BatchNorm) kernels: the generic versions of engine/kernels/simd/channel.h built for NEON.
+#if defined(__aarch64__)
+#include "engine/kernels/neon/vec_neon.h"  // first: it sets up the intrinsics headers
+
+#include "engine/kernels/simd/channel.h"
+
+namespace plasmo::kernels {
+
+void fill_neon_channel(KernelTable& table) {
+  using V = neon::Vec;
+  table.channel_mean_var = simd::channel_mean_var<V>;
+  table.channel_affine = simd::channel_affine<V>;
+  table.channel_grad_sums = simd::channel_grad_sums<V>;
+  table.channel_affine2 = simd::channel_affine2<V>;
+}
+
+}  // namespace plasmo::kernels
+#endif
