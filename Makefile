@@ -82,11 +82,7 @@ SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elem
                    $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
 $(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
-<<<<<<< HEAD
-.PHONY: all deps test test-isa test-arm demo clean install help format lint
-=======
-.PHONY: all deps test demo clean install help format format-check lint fuzz fuzz-run
->>>>>>> io
+.PHONY: all deps test test-isa test-arm demo clean install help format format-check lint fuzz fuzz-run
 all: $(PLASMO) $(TESTS)
 
 deps:
