@@ -54,7 +54,10 @@ class JsonChecker {
   bool object(int depth) {
     ++pos_;
     skip_space();
-    if (peek('}')) return ++pos_, true;
+    if (peek('}')) {
+      ++pos_;
+      return true;
+    }
     for (;;) {
       std::string key;
       skip_space();
@@ -70,14 +73,20 @@ class JsonChecker {
         ++pos_;
         continue;
       }
-      if (peek('}')) return ++pos_, true;
+      if (peek('}')) {
+        ++pos_;
+        return true;
+      }
       return false;
     }
   }
   bool array(int depth) {
     ++pos_;
     skip_space();
-    if (peek(']')) return ++pos_, true;
+    if (peek(']')) {
+      ++pos_;
+      return true;
+    }
     for (;;) {
       skip_space();
       if (!value(depth + 1)) return false;
@@ -86,7 +95,10 @@ class JsonChecker {
         ++pos_;
         continue;
       }
-      if (peek(']')) return ++pos_, true;
+      if (peek(']')) {
+        ++pos_;
+        return true;
+      }
       return false;
     }
   }
@@ -175,6 +187,11 @@ EvalOutcome hand_outcome() {
   return o;
 }
 
+bool fail(std::string* problem, const std::string& why) {
+  *problem = why;
+  return false;
+}
+
 // True when every element opened is closed in order (void elements and "/>" excepted): catches a
 // forgotten </td> or </div> that a browser would silently repair.
 bool balanced_html(const std::string& html, std::string* problem) {
@@ -183,21 +200,21 @@ bool balanced_html(const std::string& html, std::string* problem) {
   for (size_t pos = html.find('<'); pos != std::string::npos; pos = html.find('<', pos + 1)) {
     if (html.compare(pos, 2, "<!") == 0) continue;
     const size_t end = html.find('>', pos);
-    if (end == std::string::npos) return *problem = "unterminated tag", false;
+    if (end == std::string::npos) return fail(problem, "unterminated tag");
     const bool closing = html[pos + 1] == '/';
     size_t name_begin = pos + (closing ? 2 : 1), name_end = name_begin;
     while (name_end < end && (std::isalnum(static_cast<unsigned char>(html[name_end])))) ++name_end;
     const std::string name = html.substr(name_begin, name_end - name_begin);
-    if (name.empty()) return *problem = "bad tag at " + std::to_string(pos), false;
+    if (name.empty()) return fail(problem, "bad tag at " + std::to_string(pos));
     if (closing) {
       if (open.empty() || open.back() != name)
-        return *problem = "</" + name + "> closes <" + (open.empty() ? "" : open.back()) + ">", false;
+        return fail(problem, "</" + name + "> closes <" + (open.empty() ? "" : open.back()) + ">");
       open.pop_back();
     } else if (html[end - 1] != '/' && std::find(kVoid.begin(), kVoid.end(), name) == kVoid.end()) {
       open.push_back(name);
     }
   }
-  if (!open.empty()) return *problem = "<" + open.back() + "> never closed", false;
+  if (!open.empty()) return fail(problem, "<" + open.back() + "> never closed");
   return true;
 }
 
