@@ -210,4 +210,29 @@ help:
 	@echo "make format     clang-format every source file (format-check: only report)"
 	@echo "make lint       cppcheck over the sources (.cppcheck-suppressions)"
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)
+# ---- kernel benchmark: the FMA peak probe and every model convolution's GFLOP/s (not a test) ----------
+# `make bench-kernels BENCH_ARGS='--model resnet18 --reps 9'`; the probes get their ISA's flags like the kernels.
+BENCH_KERNELS     := $(BUILD)/bench-kernels
+BENCH_KERNELS_OBJ := $(call obj,bench/bench_kernels.cpp bench/peak_avx512.cpp bench/peak_avx2.cpp bench/peak_neon.cpp)
+ifneq ($(ARCH),aarch64)
+$(BUILD)/obj/bench/peak_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+$(BUILD)/obj/bench/peak_avx2.o:   ISAFLAGS := -mavx2 -mfma
+endif
+.PHONY: bench-kernels
+$(BENCH_KERNELS): $(BENCH_KERNELS_OBJ) $(LIB)
+	$(CXX) $(LDFLAGS) $(BENCH_KERNELS_OBJ) $(LIB) $(LDLIBS) -o $@
+bench-kernels: $(BENCH_KERNELS)
+	$(BENCH_KERNELS) $(BENCH_ARGS)
+
+# The data loader benchmark (data_loader/README.md): cold decode and cached start on a real data folder.
+# LOADER_DATA picks the folder (default: the shared NIH set), LOADER_ARGS passes more options.
+LOADER_DATA ?= $(firstword $(wildcard ../shared/nih-malaria ../../shared/nih-malaria) ../shared/nih-malaria)
+BENCH_LOADER := $(BUILD)/bench-loader
+.PHONY: bench-loader
+$(BENCH_LOADER): $(BUILD)/obj/bench/bench_loader.o $(LIB)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+bench-loader: $(BENCH_LOADER)
+	$(BENCH_LOADER) --data $(LOADER_DATA) $(LOADER_ARGS)
+
+# Header dependencies of every object built so far (one line for all targets).
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
