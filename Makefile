@@ -163,7 +163,8 @@ $(INFER_EMBED_OBJ): $(INFER_EMBED)
 # ---- firmware (examples/firmware/): the exported autoencoder on a Cortex-M4F under QEMU ------------------
 # make firmware        builds $(FW_ELF) and prints its footprint (fails above flash 64 KB / RAM 96 KB)
 # make firmware-run    runs it under qemu-system-arm: one probability per test cell
-# make firmware-check  runs it and compares each probability with plasmo-infer's on the same PNG (1e-4)
+# make firmware-check  runs it and compares each probability with plasmo predict's and plasmo-infer's on
+#                      the same PNG (1e-4)
 # FW_MODEL=FILE uses another autoencoder model file (default: a deterministic random-weight one).
 FW_DIR        := $(BUILD)/firmware
 FW_ELF        := $(FW_DIR)/plasmo-firmware.elf
@@ -226,9 +227,11 @@ firmware: $(FW_ELF)
 firmware-run: $(FW_ELF)
 	$(FW_QEMU)
 
-firmware-check: $(FW_ELF) $(PLASMO_INFER)
+firmware-check: $(FW_ELF) $(PLASMO_INFER) $(PLASMO)
 	@examples/firmware/footprint.sh $(FW_ELF)
 	$(FW_QEMU) > $(FW_DIR)/qemu.txt
+	$(PLASMO) predict --model $(FW_MODEL) $(sort $(wildcard $(FW_DIR)/cells/*/*.png)) > $(FW_DIR)/predict.txt
+	examples/firmware/compare.sh $(FW_DIR)/qemu.txt $(FW_DIR)/predict.txt 1e-4
 	$(PLASMO_INFER) $(FW_MODEL) $(sort $(wildcard $(FW_DIR)/cells/*/*.png)) > $(FW_DIR)/host.txt
 	examples/firmware/compare.sh $(FW_DIR)/qemu.txt $(FW_DIR)/host.txt 1e-4
 
@@ -327,7 +330,7 @@ help:
 	@echo "make            build build/plasmo, build/plasmo-infer and the tests"
 	@echo "make infer-static  build build/plasmo-infer-static (no shared libraries)"
 	@echo "make firmware   build the Cortex-M4F example (examples/firmware/) and print its footprint"
-	@echo "make firmware-run / firmware-check  run it under QEMU / compare it with the host (1e-4)"
+	@echo "make firmware-run / firmware-check  run it under QEMU / compare it with plasmo predict (1e-4)"
 	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
 	@echo "make test-isa   run the suite once per x86 ISA of this CPU (PLASMO_ISA=ref, avx2, avx512)"
 	@echo "make test-arm   cross-build for aarch64 (NEON) into build-arm/ and run the suite under qemu"

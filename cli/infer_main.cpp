@@ -3,9 +3,9 @@
 //
 // Output (the same contract as `plasmo predict`), one line per image on stdout, in argument order:
 //   path<TAB>label<TAB>p_parasitized\n
-// path as given on the command line; label = the metadata's class 1 name (Parasitized) when
-// p_parasitized >= the model's threshold, else its class 0 name (Uninfected); p_parasitized =
-// softmax(logits)[1] printed with printf("%.6f") (6 decimals).
+// path as given on the command line; label = Parasitized when p_parasitized >= the model file's threshold,
+// else Uninfected; p_parasitized = softmax(logits)[1] = 1 / (1 + exp(l0 - l1)) computed in double from the
+// float logits (as eval/score.cpp does for predict), printed with printf("%.6f") (6 decimals).
 // Errors go to stderr as one line `plasmo-infer: error: ...`. An image that cannot be read or decoded is
 // reported and skipped, the others are still classified, and the exit status is then 1. A model file that
 // cannot be used (missing, truncated, wrong tensors) stops everything with status 1. Bad usage: status 2.
@@ -17,6 +17,7 @@
 // Size: built with -fno-exceptions -fno-rtti and linked with the C driver, it needs libc and libm only
 // (no libstdc++ at run time): no std containers, strings or streams here, only the C library.
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,15 +185,15 @@ int main(int argc, char** argv) {
       ++failures;
       continue;
     }
-    float p = 0.0f;
-    const int status = plasmo_run(&model, rgb.data, width, height, arena, model.arena_bytes, &p, nullptr);
+    float logits[2];
+    const int status = plasmo_run(&model, rgb.data, width, height, arena, model.arena_bytes, nullptr, logits);
     if (status != PLASMO_OK) {
       error_line(path, "inference failed");
       ++failures;
       continue;
     }
-    const char* label = static_cast<double>(p) >= model.threshold ? model.class_names[1] : model.class_names[0];
-    printf("%s\t%s\t%.6f\n", path, label, static_cast<double>(p));
+    const double p = 1.0 / (1.0 + exp(static_cast<double>(logits[0]) - static_cast<double>(logits[1])));
+    printf("%s\t%s\t%.6f\n", path, p >= model.threshold ? "Parasitized" : "Uninfected", p);
   }
   free(bytes.data);
   free(rgb.data);

@@ -3,6 +3,7 @@
 // and the binary itself: dynamically linked to libc/libm only (no libstdc++), at most 150 KB stripped.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -14,16 +15,16 @@ using namespace plasmo::testing;
 
 namespace {
 
+// The line plasmo-infer prints: p = 1 / (1 + exp(l0 - l1)) in double from the core's float logits.
 std::string expected_line(const CoreModel& core, const std::string& path, int width, int height,
                           const std::vector<uint8_t>& rgb) {
   std::vector<float> arena(core.model.arena_bytes / 4 + 1);
-  float p = -1.0f;
-  REQUIRE(plasmo_run(&core.model, rgb.data(), width, height, arena.data(), core.model.arena_bytes, &p, nullptr) ==
+  float logits[2];
+  REQUIRE(plasmo_run(&core.model, rgb.data(), width, height, arena.data(), core.model.arena_bytes, nullptr, logits) ==
           PLASMO_OK);
+  const double p = 1.0 / (1.0 + std::exp(static_cast<double>(logits[0]) - static_cast<double>(logits[1])));
   char text[64];
-  std::snprintf(text, sizeof text, "\t%s\t%.6f\n",
-                static_cast<double>(p) >= core.model.threshold ? core.model.class_names[1] : core.model.class_names[0],
-                static_cast<double>(p));
+  std::snprintf(text, sizeof text, "\t%s\t%.6f\n", p >= core.model.threshold ? "Parasitized" : "Uninfected", p);
   return path + text;
 }
 

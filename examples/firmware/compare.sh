@@ -6,7 +6,7 @@
 set -eu
 firmware=$1 host=$2 tolerance=${3:-1e-4}
 grep -q '^firmware: done$' "$firmware" || { echo "compare: the firmware did not finish:" >&2; cat "$firmware" >&2; exit 1; }
-awk -F '\t' -v tolerance="$tolerance" '
+awk -F '\t' -v tolerance="$tolerance" -v host_file="$host" '
   function key(path,   parts, n) { n = split(path, parts, "/"); return n >= 2 ? parts[n - 1] "/" parts[n] : path }
   FNR == NR { host[key($1)] = $3; next }
   NF == 3 && $2 ~ /^[0-9]+x[0-9]+$/ {
@@ -20,6 +20,6 @@ awk -F '\t' -v tolerance="$tolerance" '
   }
   END {
     if (cells == 0) { print "compare: no cell lines in the firmware output"; exit 1 }
-    printf "compare: %d cells, largest |p_firmware - p_host| = %.2e (tolerance %s): %s\n", cells, worst, tolerance, bad ? "FAILED" : "ok"
+    printf "compare: %d cells, largest |p_firmware - p_host| = %.2e (tolerance %s, host: %s): %s\n", cells, worst, tolerance, host_file, bad ? "FAILED" : "ok"
     exit bad ? 1 : 0
   }' "$host" "$firmware"
