@@ -3,7 +3,6 @@
 #include <string>
 
 #include "engine/error.h"
-#include "engine/layers/activations.h"
 #include "engine/layers/batchnorm2d.h"
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
@@ -13,8 +12,7 @@ namespace plasmo {
 std::unique_ptr<Residual> make_basic_block(int in_planes, int planes, int stride) {
   auto body = std::make_unique<Sequential>();
   body->emplace<Conv2d>("conv1", in_planes, planes, 3, stride, 1, 1, false);
-  body->emplace<BatchNorm2d>("bn1", planes);
-  body->emplace<ReLU>("relu");
+  body->emplace<BatchNorm2d>("bn1", planes, BatchNorm2d::Activation::ReLU);  // bn1 + relu, fused
   body->emplace<Conv2d>("conv2", planes, planes, 3, 1, 1, 1, false);
   body->emplace<BatchNorm2d>("bn2", planes);
   std::unique_ptr<Sequential> downsample;
@@ -26,19 +24,12 @@ std::unique_ptr<Residual> make_basic_block(int in_planes, int planes, int stride
   return std::make_unique<Residual>(std::move(body), std::move(downsample), true, "", "downsample");
 }
 
-namespace {
-
-// torchvision's Conv2dNormActivation(in, out, kernel, stride, groups, ReLU6): [0: conv (no bias,
-// padding (kernel-1)/2), 1: BatchNorm2d, 2: ReLU6].
 std::unique_ptr<Sequential> conv_bn_relu6(int in_channels, int out_channels, int kernel, int stride, int groups) {
   auto block = std::make_unique<Sequential>();
   block->emplace<Conv2d>("0", in_channels, out_channels, kernel, stride, (kernel - 1) / 2, groups, false);
-  block->emplace<BatchNorm2d>("1", out_channels);
-  block->emplace<ReLU6>("2");
+  block->emplace<BatchNorm2d>("1", out_channels, BatchNorm2d::Activation::ReLU6);  // "1" and "2" fused
   return block;
 }
-
-}  // namespace
 
 std::unique_ptr<Layer> make_inverted_residual(int in_channels, int out_channels, int stride, int expand_ratio) {
   if (stride != 1 && stride != 2)
@@ -68,6 +59,21 @@ void for_each_leaf(Layer& root, const std::function<void(Layer&)>& fn) {
     if (residual->shortcut()) for_each_leaf(*residual->shortcut(), fn);
   } else {
     fn(root);
+  }
+}
+
+void fold_batchnorms(Layer& root) {
+  if (auto* sequential = dynamic_cast<Sequential*>(&root)) {
+    for (size_t i = 0; i < sequential->size(); ++i) {
+      fold_batchnorms(sequential->at(i));
+      if (i == 0) continue;
+      auto* conv = dynamic_cast<Conv2d*>(&sequential->at(i - 1));
+      auto* bn = dynamic_cast<BatchNorm2d*>(&sequential->at(i));
+      if (conv && bn && conv->out_channels() == bn->channels()) bn->fold_into(*conv);
+    }
+  } else if (auto* residual = dynamic_cast<Residual*>(&root)) {
+    fold_batchnorms(residual->body());
+    if (residual->shortcut()) fold_batchnorms(*residual->shortcut());
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
+#include "engine/param_version.h"
 #include "engine/threads.h"
 
 namespace plasmo {
@@ -92,6 +93,7 @@ void Optimizer::zero_grad() {
 }
 
 void Optimizer::step() {
+  parameters_changed();  // the values are written below (engine/param_version.h)
   for (size_t index = 0; index < params_.size(); ++index) {
     const Param& p = params_[index];
     if (p.value->size() != sizes_[index] || p.grad->size() != sizes_[index])

@@ -1,5 +1,5 @@
 // mobilenetv2: torchvision's MobileNetV2(width_mult=width, num_classes=2), input 3 x S x S (default 64):
-//   features.0   Conv3x3/2 (3 -> c(32)) + BN + ReLU6
+//   features.0   Conv3x3/2 (3 -> c(32)) + BN + ReLU6 (BN and ReLU6 as one layer "features.0.1", see blocks.h)
 //   features.1.. InvertedResidual blocks (t expand ratio, c channels, n repeats, s first stride):
 //                (1,16,1,1) (6,24,2,2) (6,32,3,2) (6,64,4,2) (6,96,3,1) (6,160,3,2) (6,320,1,1)
 //   features.18  Conv1x1 (c(320) -> last) + BN + ReLU6,  last = make_divisible(1280 * max(1, width))
@@ -11,7 +11,6 @@
 #include <string>
 
 #include "engine/blocks.h"
-#include "engine/layers/activations.h"
 #include "engine/layers/batchnorm2d.h"
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
@@ -31,15 +30,6 @@ int make_divisible(double value, int divisor) {
 }
 
 namespace {
-
-// torchvision's Conv2dNormActivation with ReLU6: [0: conv (no bias, padding (kernel-1)/2), 1: BN, 2: ReLU6].
-std::unique_ptr<Sequential> conv_bn_relu6(int in_channels, int out_channels, int kernel, int stride) {
-  auto block = std::make_unique<Sequential>();
-  block->emplace<Conv2d>("0", in_channels, out_channels, kernel, stride, (kernel - 1) / 2, 1, false);
-  block->emplace<BatchNorm2d>("1", out_channels);
-  block->emplace<ReLU6>("2");
-  return block;
-}
 
 struct StageSetting {
   int expand_ratio, channels, repeats, stride;
@@ -84,6 +74,7 @@ std::unique_ptr<Model> build_mobilenetv2(const ModelConfig& config) {
   Rng rng(config.seed);
   init_mobilenetv2(*trunk, rng);
   init_mobilenetv2(*head, rng);
+  fold_batchnorms(*trunk);
 
   ModelMeta meta;
   meta.arch = "mobilenetv2";

@@ -10,7 +10,6 @@
 #include <string>
 
 #include "engine/blocks.h"
-#include "engine/layers/activations.h"
 #include "engine/layers/batchnorm2d.h"
 #include "engine/layers/conv2d.h"
 #include "engine/layers/dense.h"
@@ -31,8 +30,7 @@ std::unique_ptr<Model> build_resnet18(const ModelConfig& config) {
 
   auto trunk = std::make_unique<Sequential>();
   trunk->emplace<Conv2d>("conv1", 3, stem, 7, 2, 3, 1, false);
-  trunk->emplace<BatchNorm2d>("bn1", stem);
-  trunk->emplace<ReLU>("relu");
+  trunk->emplace<BatchNorm2d>("bn1", stem, BatchNorm2d::Activation::ReLU);  // bn1 + relu, fused
   trunk->emplace<MaxPool2d>("maxpool", 3, 2, 1);
   int in_planes = stem;
   for (int stage = 0; stage < 4; ++stage) {
@@ -52,6 +50,7 @@ std::unique_ptr<Model> build_resnet18(const ModelConfig& config) {
   Rng rng(config.seed);
   init_resnet(*trunk, rng);
   init_resnet(*head, rng);
+  fold_batchnorms(*trunk);  // eval mode: every BN folded into its convolution (engine/blocks.h)
 
   ModelMeta meta;
   meta.arch = "resnet18";

@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "engine/net.h"
+#include "engine/param_version.h"
 
 namespace plasmo::testing {
 
 namespace {
 
 double projected_loss(Layer& layer, const Tensor& x, const Tensor& r, const GradCheckOptions& options) {
+  parameters_changed();  // parameters are perturbed through kept pointers: caches built from them are stale
   if (options.before_forward) options.before_forward();
   const Tensor& y = layer.forward(x, options.mode);
   REQUIRE(y.size() == r.size());

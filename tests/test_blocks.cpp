@@ -252,9 +252,12 @@ TEST_CASE("BasicBlock describe: leaf rows named as torchvision's modules, MACs a
   block->describe("layer2.0", Shape{1, 8, 16, 16}, rows);
   std::vector<std::string> names;
   for (const LayerInfo& row : rows) names.push_back(row.name);
-  CHECK(names == std::vector<std::string>{"layer2.0.conv1", "layer2.0.bn1", "layer2.0.relu", "layer2.0.conv2",
-                                          "layer2.0.bn2", "layer2.0.downsample.0", "layer2.0.downsample.1"});
+  // bn1 carries the block's first ReLU (fused: torchvision's "relu" module has no parameters)
+  CHECK(names == std::vector<std::string>{"layer2.0.conv1", "layer2.0.bn1", "layer2.0.conv2", "layer2.0.bn2",
+                                          "layer2.0.downsample.0", "layer2.0.downsample.1"});
   CHECK(rows[0].summary == "Conv2d(8->16, k3 s2 p1, no bias)");
+  CHECK(rows[1].summary == "BatchNorm2d(16) + ReLU");
+  CHECK(rows[3].summary == "BatchNorm2d(16)");
   CHECK(rows[0].out_shape == Shape({1, 16, 8, 8}));
   const int64_t expected_macs = 16 * 64 * 8 * 9 + 16 * 64 * 16 * 9 + 16 * 64 * 8;
   CHECK(block->macs(Shape{1, 8, 16, 16}) == expected_macs);
@@ -262,6 +265,9 @@ TEST_CASE("BasicBlock describe: leaf rows named as torchvision's modules, MACs a
   rows.clear();
   ir->describe("features.3", Shape{1, 4, 8, 8}, rows);
   CHECK(rows.front().name == "features.3.conv.0.0");
+  REQUIRE(rows.size() == 6);  // conv.0.0, conv.0.1 (BN + ReLU6), conv.1.0, conv.1.1 (BN + ReLU6), conv.2, conv.3
+  CHECK(rows[1].name == "features.3.conv.0.1");
+  CHECK(rows[1].summary == "BatchNorm2d(24) + ReLU6");
   CHECK(rows.back().name == "features.3.conv.3");
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/param_version.h"
 
 namespace plasmo {
 namespace {
@@ -93,6 +94,7 @@ LoadResult load_state(const std::string& path, const std::vector<Param>& params,
 
 LoadResult load_state(const SafetensorsFile& file, const std::vector<Param>& params, const std::vector<Buffer>& buffers,
                       const std::vector<Buffer>& extras, bool strict) {
+  parameters_changed();  // the tensors are written below (engine/param_version.h)
   std::vector<Slot> slots = slots_of(params, buffers, extras, "load_state");
   std::map<std::string, const TensorInfo*> in_file;
   for (const TensorInfo& info : file.tensors()) in_file.emplace(info.name, &info);

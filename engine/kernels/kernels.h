@@ -74,6 +74,14 @@ struct RMSpropStep {
   float lr = 0.0f, alpha = 0.99f, one_minus_alpha = 0.01f, eps = 1e-8f, weight_decay = 0.0f, momentum = 0.0f;
 };
 
+// The activation fused after a per-channel affine map (BatchNorm2d with an activation, engine/layers/batchnorm2d.h):
+//   kActNone   act(t) = t                              act'(t) = 1
+//   kActReLU   act(t) = t > 0 ? t : 0                  act'(t) = [t > 0]
+//   kActReLU6  act(t) = t > 0 ? (t < 6 ? t : 6) : 0    act'(t) = [0 < t < 6]
+// exactly as relu_forward / relu6_forward (a NaN t gives 0 and a zero mask), so act'(t) is also the mask the
+// relu*_backward kernels derive from act(t).
+enum Act : int { kActNone = 0, kActReLU = 1, kActReLU6 = 2 };
+
 struct KernelTable {
   const char* isa = "ref";
 
@@ -115,18 +123,26 @@ struct KernelTable {
   void (*upsample2x_forward)(int planes, int in_h, int in_w, const float* x, float* y) = nullptr;
   void (*upsample2x_backward)(int planes, int in_h, int in_w, const float* dy, float* dx) = nullptr;  // overwrites
 
-  // ---- per-channel ops over [N, C, HW] (BatchNorm) -----------------------------------------------
-  // mean[c] and biased var[c] over N*HW values.
-  void (*channel_mean_var)(int N, int C, int HW, const float* x, float* mean, float* var) = nullptr;
-  // y = x * scale[c] + shift[c]
-  void (*channel_affine)(int N, int C, int HW, const float* x, const float* scale, const float* shift,
-                         float* y) = nullptr;
-  // sum_dy[c] = sum dy,  sum_dy_x[c] = sum dy * x   (overwrite)
-  void (*channel_grad_sums)(int N, int C, int HW, const float* dy, const float* x, float* sum_dy,
-                            float* sum_dy_x) = nullptr;
-  // dx = dy * a[c] + x * b[c] + k[c]   (overwrites dx)
-  void (*channel_affine2)(int N, int C, int HW, const float* dy, const float* x, const float* a, const float* b,
-                          const float* k, float* dx) = nullptr;
+  // ---- per-channel ops over [N, C, HW]: BatchNorm and the activation fused after it ----------------------
+  // act(t) and its derivative mask, for an Act (see the enum below); t = x * scale[c] + shift[c] is a
+  // multiply then an add, never fused, in every ISA (the forward and backward kernels recompute the same t,
+  // so the mask always matches the forward's output).
+  // Channels [c_begin, c_end) only: mean[c] and biased var[c] over the N*HW values of channel c (one read
+  // of x). Entries outside the range are not touched, and a channel's result does not depend on the range.
+  void (*channel_mean_var)(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean,
+                           float* var) = nullptr;
+  // y = act(x * scale[c] + shift[c])   (overwrites y; y may be x)
+  void (*channel_affine_act)(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                             float* y) = nullptr;
+  // Channels [c_begin, c_end) only, with g = dy * act'(x * scale[c] + shift[c]) and xc = x - mean[c] (one
+  // float subtraction):  sum_g[c] = sum g,  sum_gxc[c] = sum g * xc   (overwrite; results independent of the range)
+  void (*channel_act_grad_sums)(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
+                                const float* scale, const float* shift, const float* mean, int act, float* sum_g,
+                                float* sum_gxc) = nullptr;
+  // dx = (g * a[c] + xc * b[c]) + k[c], g and xc as above, evaluated left to right (overwrites dx)
+  void (*channel_act_affine2)(int N, int C, int HW, const float* dy, const float* x, const float* scale,
+                              const float* shift, const float* mean, int act, const float* a, const float* b,
+                              const float* k, float* dx) = nullptr;
 
   // ---- elementwise over n floats ------------------------------------------------------------------
   void (*relu_forward)(size_t n, const float* x, float* y) = nullptr;                    // y = max(x, 0)

@@ -1,21 +1,33 @@
 // BatchNorm2d, as PyTorch's (momentum 0.1, eps 1e-5, biased variance to normalise, unbiased into
-// running_var). Per channel c over the m = N*H*W values x[n][c][h][w]:
-//   train: mu = mean(x), var = mean((x - mu)^2), invstd = 1/sqrt(var + eps), xhat = (x - mu) * invstd,
-//          y = gamma * xhat + beta;
+// running_var), optionally fused with the ReLU / ReLU6 after it. Per channel c over the m = N*H*W values
+// x[n][c][h][w]:
+//   train: mu = mean(x), var = mean((x - mu)^2), invstd = 1/sqrt(var + eps),
+//          t = x * scale + shift,  scale = gamma * invstd,  shift = beta - mu * scale   (PyTorch's CPU form)
+//          y = act(t);
 //          running_mean = (1 - momentum) * running_mean + momentum * mu
 //          running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1);  num_batches_tracked++
-//   eval:  y = x * scale + shift,  scale = gamma / sqrt(running_var + eps),  shift = beta - running_mean * scale
-//   backward (xc = x - mu, kept from the forward):
-//     dbeta  += sum dy
-//     dgamma += sum dy * xhat = invstd * sum(dy * xc)
-//     train: dx = gamma * invstd * (dy - sum(dy)/m - xhat * sum(dy * xhat)/m)      (through mu and var)
-//              = a * dy + b * xc + k,  a = gamma * invstd,  b = -a * invstd * dgamma_c / m,  k = -a * sum(dy) / m
-//     eval:  dx = a * dy  (the running statistics are constants)
-// Keeping xc = x - mu (one rounding, exact when x and mu are close) rather than x avoids the cancellation of
-// sum(dy * x) - mu * sum(dy) when |mu| >> std. Per-channel coefficients are computed here (C values, in
-// double); every pass over the data is a kernel (channel_mean_var, channel_affine, channel_grad_sums,
-// channel_affine2), the elementwise ones with the batch split across the thread pool by split_items (an
-// image's result does not depend on the split).
+//   eval:  the same t with scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale
+//   backward (g = dy * act'(t), recomputed from x; xc = x - mu):
+//     dbeta  += sum g
+//     dgamma += sum g * xhat = invstd * sum(g * xc)
+//     train: dx = gamma * invstd * (g - sum(g)/m - xhat * sum(g * xhat)/m)      (through mu and var)
+//              = a * g + b * xc + k,  a = gamma * invstd,  b = -a * invstd * dgamma_c / m,  k = -a * sum(g) / m
+//     eval:  dx = a * g  (the running statistics are constants)
+// Memory passes (the layer is memory-bound): forward train = the statistics (one read of x) + one
+// read-and-write pass for y; backward = one read of x and dy for the sums + one pass for dx. Nothing but
+// y is stored: g and xc are recomputed from x, which the caller keeps alive until backward (the layer
+// contract). xc = x - mu is one float subtraction (exact when x and mu are close), rather than sums of x,
+// so |mu| >> std costs no precision. Per-channel coefficients are computed here (C values, in double);
+// every pass over the data is a kernel (channel_mean_var, channel_affine_act, channel_act_grad_sums,
+// channel_act_affine2): the per-channel sums split the channels across the thread pool, the elementwise
+// passes split the batch (an element's or a channel's result does not depend on the split).
+//
+// Eval-mode folding (fold_into): the preceding convolution asks folded() for
+//   weight'[oc] = weight[oc] * scale[oc],  bias'[oc] = (bias[oc] - running_mean[oc]) * scale[oc] + beta[oc]
+// (scale from the running statistics, in double, rounded once), computes act(conv(x, weight') + bias') and
+// this layer's forward returns that output as is. The folded copies are rebuilt when parameters_version()
+// moved (engine/param_version.h). A backward after a folded forward recomputes the unfolded conv output
+// (Conv2d::forward_unfolded) and proceeds as the unfolded eval backward.
 #include "engine/layers/batchnorm2d.h"
 
 #include <cmath>
@@ -24,6 +36,7 @@
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
 #include "engine/layers/split.h"
+#include "engine/param_version.h"
 
 namespace plasmo {
 
@@ -34,27 +47,41 @@ const Tensor& no_input_grad() {
   return empty;
 }
 
-// y = x * scale[c] + shift[c], the batch split across threads.
-void affine_parallel(const Shape& shape, const float* x, const float* scale, const float* shift, float* y) {
-  const int C = shape.c(), HW = shape.h() * shape.w();
-  const size_t image = static_cast<size_t>(C) * HW;
-  const kernels::KernelTable& kt = kernels::K();
-  split_items(shape.n(), static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
-    kt.channel_affine(static_cast<int>(end - begin), C, HW, x + begin * image, scale, shift, y + begin * image);
-  });
+int kernel_act(BatchNorm2d::Activation act) {
+  switch (act) {
+    case BatchNorm2d::Activation::ReLU:
+      return kernels::kActReLU;
+    case BatchNorm2d::Activation::ReLU6:
+      return kernels::kActReLU6;
+    default:
+      return kernels::kActNone;
+  }
+}
+
+// fn(c_begin, c_end) over channel ranges, split across threads.
+template <class Fn>
+void split_channels(const Shape& shape, Fn&& fn) {
+  const int64_t per_channel = static_cast<int64_t>(shape.n()) * shape.h() * shape.w();
+  split_items(shape.c(), per_channel, [&](int64_t begin, int64_t end) { fn(static_cast<int>(begin), static_cast<int>(end)); });
+}
+// fn(n_begin, n_end, offset of image n_begin) over image ranges, split across threads.
+template <class Fn>
+void split_images(const Shape& shape, Fn&& fn) {
+  const size_t image = static_cast<size_t>(shape.c()) * shape.h() * shape.w();
+  split_items(shape.n(), static_cast<int64_t>(image),
+              [&](int64_t begin, int64_t end) { fn(static_cast<int>(end - begin), begin * image); });
 }
 
 }  // namespace
 
-BatchNorm2d::BatchNorm2d(int channels, float eps, float momentum)
-    : channels_(channels), eps_(eps), momentum_(momentum) {
+BatchNorm2d::BatchNorm2d(int channels, Activation act, float eps, float momentum)
+    : channels_(channels), act_(act), eps_(eps), momentum_(momentum) {
   if (channels < 1) throw UsageError("BatchNorm2d(" + std::to_string(channels) + "): channels must be >= 1");
   if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
     throw UsageError("BatchNorm2d(" + std::to_string(channels) + "): eps must be > 0 and momentum in [0, 1]");
   for (Tensor* t : {&weight, &weight_grad, &bias, &bias_grad, &running_mean, &running_var, &mean_, &var_, &invstd_,
-                    &ones_, &neg_mean_, &scale_, &shift_, &sum_dy_, &sum_dy_centered_, &work_a_, &work_b_, &work_k_})
+                    &scale_, &shift_, &sum_g_, &sum_gxc_, &work_a_, &work_b_, &work_k_})
     *t = Tensor({channels});
-  ones_.fill(1.0f);
   Rng unused;
   init_default(unused);
 }
@@ -66,9 +93,15 @@ void BatchNorm2d::init_default(Rng& rng) {
   running_mean.zero();
   running_var.fill(1.0f);
   num_batches_tracked = 0;
+  parameters_changed();
 }
 
-std::string BatchNorm2d::summary() const { return "BatchNorm2d(" + std::to_string(channels_) + ")"; }
+std::string BatchNorm2d::summary() const {
+  const std::string text = "BatchNorm2d(" + std::to_string(channels_) + ")";
+  if (act_ == Activation::ReLU) return text + " + ReLU";
+  if (act_ == Activation::ReLU6) return text + " + ReLU6";
+  return text;
+}
 
 Shape BatchNorm2d::out_shape(const Shape& in) const {
   if (in.rank != 4 || in.c() != channels_)
@@ -78,59 +111,97 @@ Shape BatchNorm2d::out_shape(const Shape& in) const {
 }
 
 void BatchNorm2d::params(const std::string& prefix, std::vector<Param>& out) {
+  parameters_changed();  // writable pointers handed out: the folded copies are stale
   out.push_back({prefix + "weight", &weight, &weight_grad});
   out.push_back({prefix + "bias", &bias, &bias_grad});
 }
 
 void BatchNorm2d::buffers(const std::string& prefix, std::vector<Buffer>& out) {
+  parameters_changed();
   out.push_back({prefix + "running_mean", &running_mean, nullptr});
   out.push_back({prefix + "running_var", &running_var, nullptr});
   out.push_back({prefix + "num_batches_tracked", nullptr, &num_batches_tracked});
+}
+
+void BatchNorm2d::fold_into(Conv2d& conv) {
+  if (conv.out_channels() != channels_)
+    throw UsageError(summary() + ": cannot fold into " + conv.summary() + ": its output has " +
+                     std::to_string(conv.out_channels()) + " channels, expected " + std::to_string(channels_));
+  conv_ = &conv;
+  conv.set_eval_epilogue(this);
+  folded_version_ = 0;
+}
+
+// scale = gamma * invstd, shift = beta - running_mean * scale (PyTorch's eval formula), in double.
+void BatchNorm2d::eval_coefficients() {
+  for (int c = 0; c < channels_; ++c) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps_);
+    invstd_[c] = static_cast<float>(invstd);
+    mean_[c] = running_mean[c];
+    scale_[c] = static_cast<float>(weight[c] * invstd);
+    shift_[c] = static_cast<float>(bias[c] - running_mean[c] * (weight[c] * invstd));
+  }
+}
+
+ConvEpilogue::Folded BatchNorm2d::folded(const Conv2d& conv) {
+  const uint64_t version = parameters_version();
+  if (folded_version_ != version) {
+    folded_weight_.resize(conv.weight.shape());
+    folded_bias_.resize(Shape{channels_});
+    const size_t per_channel = conv.weight.size() / static_cast<size_t>(channels_);
+    for (int c = 0; c < channels_; ++c) {
+      const double scale = weight[c] / std::sqrt(static_cast<double>(running_var[c]) + eps_);
+      const float* w = conv.weight.data() + c * per_channel;
+      float* folded_w = folded_weight_.data() + c * per_channel;
+      for (size_t i = 0; i < per_channel; ++i) folded_w[i] = static_cast<float>(w[i] * scale);
+      const double conv_bias = conv.has_bias() ? conv.bias[c] : 0.0;
+      folded_bias_[c] = static_cast<float>((conv_bias - running_mean[c]) * scale + bias[c]);
+    }
+    folded_version_ = version;
+  }
+  return Folded{folded_weight_.data(), folded_bias_.data(), kernel_act(act_)};
 }
 
 const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
   const Shape shape = out_shape(x.shape());
   const int N = shape.n(), C = channels_, HW = shape.h() * shape.w();
   const int64_t count = static_cast<int64_t>(N) * HW;  // m, values per channel
+  const int act = kernel_act(act_);
+  const kernels::KernelTable& kt = kernels::K();
   x_ = &x;
   last_mode_ = mode;
+  passed_through_ = mode == Mode::Eval && conv_ != nullptr && conv_->folded_last_forward() && &x == &conv_->output();
+  if (passed_through_) return x;  // conv_ computed act(BN(conv(x))) already
   y_.resize(shape);
 
   if (mode == Mode::Eval) {
-    // scale = gamma * invstd, shift = beta - running_mean * scale (PyTorch's eval formula).
+    eval_coefficients();
+  } else {
+    if (count < 2)
+      throw ShapeError(summary() + ": input x is " + shape.str() +
+                       ": training needs more than 1 value per channel (N*H*W >= 2)");
+    split_channels(shape, [&](int c_begin, int c_end) {
+      kt.channel_mean_var(N, C, HW, c_begin, c_end, x.data(), mean_.data(), var_.data());
+    });
     for (int c = 0; c < C; ++c) {
-      const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps_);
+      const double invstd = 1.0 / std::sqrt(static_cast<double>(var_[c]) + eps_);
+      const double scale = weight[c] * invstd;
       invstd_[c] = static_cast<float>(invstd);
-      mean_[c] = running_mean[c];
-      scale_[c] = static_cast<float>(weight[c] * invstd);
-      shift_[c] = static_cast<float>(bias[c] - running_mean[c] * (weight[c] * invstd));
+      scale_[c] = static_cast<float>(scale);
+      shift_[c] = static_cast<float>(bias[c] - mean_[c] * scale);
     }
-    affine_parallel(shape, x.data(), scale_.data(), shift_.data(), y_.data());
-    return y_;
+    // Running statistics, in double as PyTorch's CPU kernel (its accumulate type for float).
+    const double momentum = momentum_, unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+    for (int c = 0; c < C; ++c) {
+      running_mean[c] = static_cast<float>(momentum * mean_[c] + (1.0 - momentum) * running_mean[c]);
+      running_var[c] = static_cast<float>(momentum * var_[c] * unbias + (1.0 - momentum) * running_var[c]);
+    }
+    num_batches_tracked++;
+    parameters_changed();  // the running statistics moved: folded copies are stale
   }
-
-  if (count < 2)
-    throw ShapeError(summary() + ": input x is " + shape.str() +
-                     ": training needs more than 1 value per channel (N*H*W >= 2)");
-  kernels::K().channel_mean_var(N, C, HW, x.data(), mean_.data(), var_.data());
-  // xc = x - mu; y = xc * (gamma * invstd) + beta.
-  for (int c = 0; c < C; ++c) {
-    const double invstd = 1.0 / std::sqrt(static_cast<double>(var_[c]) + eps_);
-    invstd_[c] = static_cast<float>(invstd);
-    neg_mean_[c] = -mean_[c];
-    scale_[c] = static_cast<float>(weight[c] * invstd);
-  }
-  centered_.resize(shape);
-  affine_parallel(shape, x.data(), ones_.data(), neg_mean_.data(), centered_.data());
-  affine_parallel(shape, centered_.data(), scale_.data(), bias.data(), y_.data());
-
-  // Running statistics, in double as PyTorch's CPU kernel (its accumulate type for float).
-  const double momentum = momentum_, unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-  for (int c = 0; c < C; ++c) {
-    running_mean[c] = static_cast<float>(momentum * mean_[c] + (1.0 - momentum) * running_mean[c]);
-    running_var[c] = static_cast<float>(momentum * var_[c] * unbias + (1.0 - momentum) * running_var[c]);
-  }
-  num_batches_tracked++;
+  split_images(shape, [&](int images, size_t offset) {
+    kt.channel_affine_act(images, C, HW, x.data() + offset, scale_.data(), shift_.data(), act, y_.data() + offset);
+  });
   return y_;
 }
 
@@ -141,41 +212,38 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
     throw ShapeError(summary() + ": gradient dy is " + dy.shape().str() + ", expected " + shape.str());
   const int N = shape.n(), C = channels_, HW = shape.h() * shape.w();
   const double count = static_cast<double>(N) * HW;
+  const int act = kernel_act(act_);
   const kernels::KernelTable& kt = kernels::K();
 
-  if (last_mode_ == Mode::Eval) {  // xc = x - running_mean, which the forward folded into its shift
-    for (int c = 0; c < C; ++c) neg_mean_[c] = -mean_[c];
-    centered_.resize(shape);
-    affine_parallel(shape, x_->data(), ones_.data(), neg_mean_.data(), centered_.data());
+  // x: the input of the BatchNorm. After a folded forward x_ is the convolution's folded output, so the
+  // unfolded one is recomputed (rare: eval-mode gradients, e.g. saliency).
+  const Tensor* x = x_;
+  if (passed_through_) {
+    conv_->forward_unfolded(unfolded_);
+    eval_coefficients();
+    x = &unfolded_;
   }
-  kt.channel_grad_sums(N, C, HW, dy.data(), centered_.data(), sum_dy_.data(), sum_dy_centered_.data());
-  // dgamma = invstd * sum(dy * xc), dbeta = sum(dy); work_b_ holds dgamma for now.
-  for (int c = 0; c < C; ++c) work_b_[c] = static_cast<float>(static_cast<double>(invstd_[c]) * sum_dy_centered_[c]);
+  split_channels(shape, [&](int c_begin, int c_end) {
+    kt.channel_act_grad_sums(N, C, HW, c_begin, c_end, dy.data(), x->data(), scale_.data(), shift_.data(),
+                             mean_.data(), act, sum_g_.data(), sum_gxc_.data());
+  });
+  // dgamma = invstd * sum(g * xc), dbeta = sum(g); work_b_ holds dgamma for now.
+  for (int c = 0; c < C; ++c) work_b_[c] = static_cast<float>(static_cast<double>(invstd_[c]) * sum_gxc_[c]);
   kt.axpy(static_cast<size_t>(C), 1.0f, work_b_.data(), weight_grad.data());
-  kt.axpy(static_cast<size_t>(C), 1.0f, sum_dy_.data(), bias_grad.data());
+  kt.axpy(static_cast<size_t>(C), 1.0f, sum_g_.data(), bias_grad.data());
   if (!needs_input_grad()) return no_input_grad();
 
   dx_.resize(shape);
-  if (last_mode_ == Mode::Eval) {
-    for (int c = 0; c < C; ++c) {
-      work_a_[c] = static_cast<float>(static_cast<double>(weight[c]) * invstd_[c]);
-      work_k_[c] = 0.0f;
-    }
-    affine_parallel(shape, dy.data(), work_a_.data(), work_k_.data(), dx_.data());  // dx = a * dy
-    return dx_;
-  }
-  // dx = a * dy + b * xc + k: a = gamma * invstd, b = -a * invstd^2 * sum(dy * xc) / m, k = -a * sum(dy) / m.
+  // train: a = gamma * invstd, b = -a * invstd^2 * sum(g * xc) / m, k = -a * sum(g) / m;  eval: b = k = 0.
   for (int c = 0; c < C; ++c) {
     const double invstd = invstd_[c], a = static_cast<double>(weight[c]) * invstd;
     work_a_[c] = static_cast<float>(a);
-    work_b_[c] = static_cast<float>(-a * invstd * invstd * sum_dy_centered_[c] / count);
-    work_k_[c] = static_cast<float>(-a * sum_dy_[c] / count);
+    work_b_[c] = last_mode_ == Mode::Eval ? 0.0f : static_cast<float>(-a * invstd * invstd * sum_gxc_[c] / count);
+    work_k_[c] = last_mode_ == Mode::Eval ? 0.0f : static_cast<float>(-a * sum_g_[c] / count);
   }
-  const size_t image = static_cast<size_t>(C) * HW;
-  split_items(N, static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
-    kt.channel_affine2(static_cast<int>(end - begin), C, HW, dy.data() + begin * image,
-                       centered_.data() + begin * image, work_a_.data(), work_b_.data(), work_k_.data(),
-                       dx_.data() + begin * image);
+  split_images(shape, [&](int images, size_t offset) {
+    kt.channel_act_affine2(images, C, HW, dy.data() + offset, x->data() + offset, scale_.data(), shift_.data(),
+                           mean_.data(), act, work_a_.data(), work_b_.data(), work_k_.data(), dx_.data() + offset);
   });
   return dx_;
 }

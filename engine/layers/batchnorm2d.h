@@ -1,24 +1,31 @@
-// BatchNorm2d, as PyTorch: per channel c over N*H*W values,
-//   train: mu, var = batch mean and biased variance; y = gamma * (x - mu) / sqrt(var + eps) + beta;
+// BatchNorm2d, as PyTorch, optionally fused with the activation that follows it (ReLU or ReLU6: one pass
+// forward and two backward instead of separate layers' five). Per channel c over N*H*W values:
+//   train: mu, var = batch mean and biased variance; y = act(gamma * (x - mu) / sqrt(var + eps) + beta);
 //          running_mean = (1-momentum)*running_mean + momentum*mu;
 //          running_var  = (1-momentum)*running_var  + momentum*var * m/(m-1)   (unbiased, m = N*H*W)
 //   eval:  the same with running_mean / running_var.
 // weight = gamma (init 1), bias = beta (init 0); buffers running_mean (0), running_var (1), num_batches_tracked.
-//   backward, xhat = (x - mu) * invstd, m = N*H*W values per channel (x - mu is kept from the forward):
-//     dgamma += sum dy * xhat,  dbeta += sum dy
-//     train: dx = gamma * invstd * (dy - sum(dy)/m - xhat * sum(dy * xhat)/m)   (mu, var depend on x)
-//     eval:  dx = gamma * invstd * dy                                           (running stats are constants)
+// The activation has no parameters, so a fused layer keeps PyTorch's names (the BN's); act = None is plain BN.
+//   backward, t = BN(x) (before the activation), g = dy * act'(t), xhat = (x - mu) * invstd, m = N*H*W:
+//     dgamma += sum g * xhat,  dbeta += sum g
+//     train: dx = gamma * invstd * (g - sum(g)/m - xhat * sum(g * xhat)/m)   (mu, var depend on x)
+//     eval:  dx = gamma * invstd * g                                         (running stats are constants)
+// Eval-mode folding (fold_into): in eval mode the preceding convolution computes act(BN(conv(x))) itself
+// with BN folded into its weights and bias (see ConvEpilogue in conv2d.h), and this layer passes it on.
 #pragma once
 #include "engine/layer.h"
+#include "engine/layers/conv2d.h"
 #include "engine/rng.h"
 
 namespace plasmo {
 
-class BatchNorm2d : public Layer {
+class BatchNorm2d : public Layer, private ConvEpilogue {
  public:
-  explicit BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f);
+  enum class Activation { None, ReLU, ReLU6 };
+
+  explicit BatchNorm2d(int channels, Activation act = Activation::None, float eps = 1e-5f, float momentum = 0.1f);
   const char* kind() const override { return "BatchNorm2d"; }
-  std::string summary() const override;
+  std::string summary() const override;  // "BatchNorm2d(32)", "BatchNorm2d(32) + ReLU6"
   Shape out_shape(const Shape& in) const override;
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
@@ -30,7 +37,13 @@ class BatchNorm2d : public Layer {
   // matches Conv2d's and Dense's so an init walk treats every parameterised layer alike).
   void init_default(Rng& rng);
 
+  // Folds this layer into `conv` for eval mode: conv's output channels must be this layer's channels, and
+  // conv must directly precede it (its output is this layer's input). Training is unaffected.
+  void fold_into(Conv2d& conv);
+  Conv2d* folded_into() const { return conv_; }
+
   int channels() const { return channels_; }
+  Activation activation() const { return act_; }
   float eps() const { return eps_; }
   float momentum() const { return momentum_; }
 
@@ -40,17 +53,25 @@ class BatchNorm2d : public Layer {
   int64_t num_batches_tracked = 0;
 
  private:
+  Folded folded(const Conv2d& conv) override;  // ConvEpilogue
+  void eval_coefficients();                    // scale_, shift_, mean_, invstd_ from the running statistics
+
   int channels_;
+  Activation act_;
   float eps_, momentum_;
   Mode last_mode_ = Mode::Eval;
+  bool passed_through_ = false;  // the last forward was folded into conv_ (y is conv_'s output)
   const Tensor* x_ = nullptr;
   Tensor y_, dx_;
-  Tensor centered_;                  // x - mu (train: by forward; eval: by backward, mu = running_mean)
   Tensor mean_, var_, invstd_;       // statistics used by the last forward, per channel
-  Tensor ones_, neg_mean_;           // per channel: centered = x * 1 + (-mu)
-  Tensor scale_, shift_;             // per channel: the affine map that gives y
-  Tensor sum_dy_, sum_dy_centered_;  // per channel, backward
-  Tensor work_a_, work_b_, work_k_;  // backward coefficients, per channel: dx = dy*a + centered*b + k
+  Tensor scale_, shift_;             // per channel: t = x * scale + shift (before the activation)
+  Tensor sum_g_, sum_gxc_;           // per channel, backward
+  Tensor work_a_, work_b_, work_k_;  // backward coefficients, per channel: dx = g*a + (x - mu)*b + k
+  // eval-mode folding
+  Conv2d* conv_ = nullptr;
+  Tensor folded_weight_, folded_bias_;
+  uint64_t folded_version_ = 0;  // parameters_version() the folded copies were built at (0: never)
+  Tensor unfolded_;              // conv_'s output without the fold, rebuilt for a backward after a folded forward
 };
 
 }  // namespace plasmo

@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/layers/split.h"
+#include "engine/param_version.h"
 #include "engine/threads.h"
 
 namespace plasmo {
@@ -125,6 +126,7 @@ int64_t Conv2d::macs(const Shape& in) const {
 }
 
 void Conv2d::params(const std::string& prefix, std::vector<Param>& out) {
+  parameters_changed();  // writable pointers handed out: folded copies of the weights are stale
   out.push_back({prefix + "weight", &weight, &weight_grad});
   if (has_bias_) out.push_back({prefix + "bias", &bias, &bias_grad});
 }
@@ -150,24 +152,46 @@ float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
 // every core too, and y is bit-identical to the unsplit forward whatever T. Each worker has the scratch
 // of the whole batch's geometry (the kernels' scratch does not grow with the batch).
 const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
-  const kernels::ConvGeom g = geometry(x.shape());
+  out_shape(x.shape());  // throws on a bad shape
   x_ = &x;
-  y_.resize(out_shape(x.shape()));
+  folded_ = mode == Mode::Eval && epilogue_ != nullptr;
+  if (folded_) {
+    const ConvEpilogue::Folded f = epilogue_->folded(*this);
+    run_forward(x, f.weight, f.bias, f.act, y_);
+  } else {
+    run_forward(x, weight.data(), has_bias_ ? bias.data() : nullptr, kernels::kActNone, y_);
+  }
+  return y_;
+}
+
+void Conv2d::forward_unfolded(Tensor& out) {
+  if (x_ == nullptr) throw UsageError(summary() + ": forward_unfolded called before forward");
+  run_forward(*x_, weight.data(), has_bias_ ? bias.data() : nullptr, kernels::kActNone, out);
+}
+
+void Conv2d::run_forward(const Tensor& x, const float* w, const float* b, int act, Tensor& out) {
+  const kernels::ConvGeom g = geometry(x.shape());
+  out.resize(out_shape(x.shape()));
   ThreadPool& pool = thread_pool();
   const int workers = forward_workers(pool, g);
   const kernels::KernelTable& kt = kernels::K();
   scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
   float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
-  const float* b = has_bias_ ? bias.data() : nullptr;
   if (workers > 1) {
     pool.run([&](int worker) {
-      kt.conv2d_forward_part(g, x.data(), weight.data(), b, y_.data(), scratch + worker * scratch_stride_, worker,
-                             workers);
+      kt.conv2d_forward_part(g, x.data(), w, b, out.data(), scratch + worker * scratch_stride_, worker, workers);
     });
   } else {
-    kt.conv2d_forward(g, x.data(), weight.data(), b, y_.data(), scratch);
+    kt.conv2d_forward(g, x.data(), w, b, out.data(), scratch);
   }
-  return y_;
+  if (act == kernels::kActReLU)
+    split_floats(out.size(), [&](size_t begin, size_t end) {
+      kt.relu_forward(end - begin, out.data() + begin, out.data() + begin);
+    });
+  else if (act == kernels::kActReLU6)
+    split_floats(out.size(), [&](size_t begin, size_t end) {
+      kt.relu6_forward(end - begin, out.data() + begin, out.data() + begin);
+    });
 }
 
 // Each worker computes dx for its slice and the slice's dW, db: worker 0 adds straight into weight_grad

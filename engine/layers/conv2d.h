@@ -17,6 +17,24 @@
 
 namespace plasmo {
 
+class Conv2d;
+
+// Eval-mode epilogue (engine/layers/batchnorm2d.h, BatchNorm2d::fold_into): a BatchNorm and its activation
+// that follow the convolution, folded into it. With one set, forward(x, Mode::Eval) computes
+// y = act(conv(x, weight') + bias') from the folded weight' and bias' the epilogue supplies (it rebuilds
+// them when the parameters changed, engine/param_version.h), and the BatchNorm passes y on untouched. A
+// backward after such a forward is still exact: the BatchNorm asks forward_unfolded() for its input.
+class ConvEpilogue {
+ public:
+  virtual ~ConvEpilogue() = default;
+  struct Folded {
+    const float* weight;  // [out_channels, in_channels/groups, kernel, kernel]
+    const float* bias;    // [out_channels]
+    int act;              // kernels::Act
+  };
+  virtual Folded folded(const Conv2d& conv) = 0;
+};
+
 class Conv2d : public Layer {
  public:
   Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0, int groups = 1,
@@ -43,7 +61,18 @@ class Conv2d : public Layer {
   Tensor weight, weight_grad;  // [out_channels, in_channels/groups, kernel, kernel]
   Tensor bias, bias_grad;      // [out_channels]; empty when bias is off
 
+  // ---- eval-mode folding (see ConvEpilogue) ----
+  void set_eval_epilogue(ConvEpilogue* epilogue) { epilogue_ = epilogue; }
+  // Whether the last forward ran the epilogue (its output is then act(BatchNorm(conv(x)))).
+  bool folded_last_forward() const { return folded_; }
+  const Tensor& output() const { return y_; }
+  // conv(x, weight) + bias of the last forward's input, with this layer's own parameters, into `out`.
+  void forward_unfolded(Tensor& out);
+
  private:
+  // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act).
+  void run_forward(const Tensor& x, const float* w, const float* b, int act, Tensor& out);
+
   kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
   // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.
   float* worker_scratch(const kernels::ConvGeom& g, int workers);
@@ -56,6 +85,8 @@ class Conv2d : public Layer {
   size_t scratch_stride_ = 0;
   Scratch partials_;              // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
+  ConvEpilogue* epilogue_ = nullptr;
+  bool folded_ = false;
 };
 
 }  // namespace plasmo

@@ -8,9 +8,9 @@ namespace plasmo::kernels {
 void fill_avx2_channel(KernelTable& table) {
   using V = avx2::Vec;
   table.channel_mean_var = simd::channel_mean_var<V>;
-  table.channel_affine = simd::channel_affine<V>;
-  table.channel_grad_sums = simd::channel_grad_sums<V>;
-  table.channel_affine2 = simd::channel_affine2<V>;
+  table.channel_affine_act = simd::channel_affine_act<V>;
+  table.channel_act_grad_sums = simd::channel_act_grad_sums<V>;
+  table.channel_act_affine2 = simd::channel_act_affine2<V>;
 }
 
 }  // namespace plasmo::kernels

@@ -9,9 +9,9 @@ namespace plasmo::kernels {
 void fill_neon_channel(KernelTable& table) {
   using V = neon::Vec;
   table.channel_mean_var = simd::channel_mean_var<V>;
-  table.channel_affine = simd::channel_affine<V>;
-  table.channel_grad_sums = simd::channel_grad_sums<V>;
-  table.channel_affine2 = simd::channel_affine2<V>;
+  table.channel_affine_act = simd::channel_affine_act<V>;
+  table.channel_act_grad_sums = simd::channel_act_grad_sums<V>;
+  table.channel_act_affine2 = simd::channel_act_affine2<V>;
 }
 
 }  // namespace plasmo::kernels

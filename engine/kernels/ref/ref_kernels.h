@@ -31,11 +31,14 @@ void global_avgpool_backward(int planes, int plane_size, const float* dy, float*
 void upsample2x_forward(int planes, int in_h, int in_w, const float* x, float* y);
 void upsample2x_backward(int planes, int in_h, int in_w, const float* dy, float* dx);
 
-void channel_mean_var(int N, int C, int HW, const float* x, float* mean, float* var);
-void channel_affine(int N, int C, int HW, const float* x, const float* scale, const float* shift, float* y);
-void channel_grad_sums(int N, int C, int HW, const float* dy, const float* x, float* sum_dy, float* sum_dy_x);
-void channel_affine2(int N, int C, int HW, const float* dy, const float* x, const float* a, const float* b,
-                     const float* k, float* dx);
+void channel_mean_var(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var);
+void channel_affine_act(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                        float* y);
+void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
+                           const float* scale, const float* shift, const float* mean, int act, float* sum_g,
+                           float* sum_gxc);
+void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
+                         const float* mean, int act, const float* a, const float* b, const float* k, float* dx);
 
 void relu_forward(size_t n, const float* x, float* y);
 void relu_backward(size_t n, const float* y, const float* dy, float* dx);

@@ -20,9 +20,9 @@ void fill_ref_table(KernelTable& t) {
   t.upsample2x_forward = ref::upsample2x_forward;
   t.upsample2x_backward = ref::upsample2x_backward;
   t.channel_mean_var = ref::channel_mean_var;
-  t.channel_affine = ref::channel_affine;
-  t.channel_grad_sums = ref::channel_grad_sums;
-  t.channel_affine2 = ref::channel_affine2;
+  t.channel_affine_act = ref::channel_affine_act;
+  t.channel_act_grad_sums = ref::channel_act_grad_sums;
+  t.channel_act_affine2 = ref::channel_act_affine2;
   t.relu_forward = ref::relu_forward;
   t.relu_backward = ref::relu_backward;
   t.relu6_forward = ref::relu6_forward;

@@ -1,0 +1,273 @@
+// BatchNorm2d with a fused activation (ReLU, ReLU6) and eval-mode folding into the preceding Conv2d
+// (engine/layers/batchnorm2d.h, engine/blocks.h fold_batchnorms):
+// - fused = BatchNorm2d then the activation layer, bit for bit (forward, dx, dgamma, dbeta; train and eval);
+// - finite-difference gradients of the fused layer, train and eval, planes from 1x1 to 17x17;
+// - results do not depend on the thread count;
+// - folded eval forward matches the unfolded one (within float rounding of the folded weights), the
+//   backward after a folded forward equals the unfolded eval backward bit for bit, and the fold follows
+//   every change of the parameters (params() hand-outs, train forwards, load_state, gradient checks).
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/blocks.h"
+#include "engine/io/state.h"
+#include "engine/layers/activations.h"
+#include "engine/layers/batchnorm2d.h"
+#include "engine/layers/conv2d.h"
+#include "engine/net.h"
+#include "engine/param_version.h"
+#include "engine/threads.h"
+#include "tests/gradcheck.h"
+
+using namespace plasmo;
+using plasmo::testing::check_layer_gradients;
+using plasmo::testing::fill_uniform;
+using Act = BatchNorm2d::Activation;
+
+namespace {
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  return a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+}
+
+double max_abs_difference(const Tensor& a, const Tensor& b) {
+  double worst = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return worst;
+}
+
+void randomise(BatchNorm2d& bn, Rng& rng) {
+  fill_uniform(bn.weight, rng, 0.5f, 2.0f);
+  fill_uniform(bn.bias, rng, -1.0f, 3.0f);
+  fill_uniform(bn.running_mean, rng, -1.0f, 1.0f);
+  fill_uniform(bn.running_var, rng, 0.5f, 2.0f);
+}
+
+std::unique_ptr<Layer> activation_layer(Act act) {
+  if (act == Act::ReLU) return std::make_unique<ReLU>();
+  return std::make_unique<ReLU6>();
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm2d + ReLU / ReLU6: the same bits as BatchNorm2d followed by the activation layer") {
+  const Shape shapes[] = {Shape{3, 5, 1, 1}, Shape{4, 3, 2, 2}, Shape{2, 4, 4, 4}, Shape{2, 3, 7, 9},
+                          Shape{2, 2, 32, 33}};
+  for (Act act : {Act::ReLU, Act::ReLU6})
+    for (const Shape& shape : shapes)
+      for (Mode mode : {Mode::Train, Mode::Eval}) {
+        CAPTURE(shape.str());
+        CAPTURE(static_cast<int>(act));
+        CAPTURE(mode == Mode::Train);
+        Rng rng(shape.numel() + static_cast<int>(act));
+        BatchNorm2d fused(shape.c(), act), plain(shape.c());
+        randomise(fused, rng);
+        plain.weight.copy_from(fused.weight);
+        plain.bias.copy_from(fused.bias);
+        plain.running_mean.copy_from(fused.running_mean);
+        plain.running_var.copy_from(fused.running_var);
+        auto activation = activation_layer(act);
+        Tensor x(shape), dy(shape);
+        fill_uniform(x, rng, -2.0f, 4.0f);
+        fill_uniform(dy, rng, -1.0f, 1.0f);
+        const Tensor& y_fused = fused.forward(x, mode);
+        const Tensor& y_plain = activation->forward(plain.forward(x, mode), mode);
+        CHECK(same_bits(y_fused, y_plain));
+        const Tensor& dx_fused = fused.backward(dy);
+        const Tensor& dx_plain = plain.backward(activation->backward(dy));
+        CHECK(same_bits(dx_fused, dx_plain));
+        CHECK(same_bits(fused.weight_grad, plain.weight_grad));
+        CHECK(same_bits(fused.bias_grad, plain.bias_grad));
+        CHECK(same_bits(fused.running_mean, plain.running_mean));
+        CHECK(same_bits(fused.running_var, plain.running_var));
+      }
+  CHECK(BatchNorm2d(8, Act::ReLU6).summary() == "BatchNorm2d(8) + ReLU6");
+  CHECK(BatchNorm2d(8, Act::ReLU).summary() == "BatchNorm2d(8) + ReLU");
+}
+
+TEST_CASE("BatchNorm2d + ReLU / ReLU6 gradient: train and eval, planes 1x1 to 17x17") {
+  struct Case {
+    int N, C, H, W;
+  };
+  const Case cases[] = {{3, 2, 1, 1}, {2, 3, 2, 2}, {1, 3, 5, 5}, {2, 2, 4, 4}, {3, 4, 7, 3}, {1, 2, 17, 17}};
+  for (Act act : {Act::ReLU, Act::ReLU6})
+    for (Mode mode : {Mode::Train, Mode::Eval})
+      for (const Case& c : cases) {
+        INFO("BatchNorm2d + act " << static_cast<int>(act) << " N" << c.N << " C" << c.C << " " << c.H << "x" << c.W
+                                  << (mode == Mode::Train ? " train" : " eval"));
+        BatchNorm2d bn(c.C, act);
+        Rng rng(static_cast<uint64_t>(c.N * 1000 + c.C * 100 + c.H * 10 + c.W));
+        randomise(bn, rng);
+        // gamma and beta put roughly a third of the values below 0 and (ReLU6) some above 6
+        fill_uniform(bn.weight, rng, 1.0f, 3.0f);
+        fill_uniform(bn.bias, rng, 0.5f, 3.5f);
+        Tensor x({c.N, c.C, c.H, c.W});
+        fill_uniform(x, rng, -2.0f, 3.0f);
+        testing::GradCheckOptions options;
+        options.mode = mode;
+        options.kink_retries = 3;
+        check_layer_gradients(bn, x, options);
+      }
+}
+
+TEST_CASE("BatchNorm2d + ReLU6: bit-identical for 1 and 2 threads (channels and images split)") {
+  Rng rng(77);
+  Tensor x({8, 24, 16, 16}), dy({8, 24, 16, 16});
+  fill_uniform(x, rng, -2.0f, 4.0f);
+  fill_uniform(dy, rng, -1.0f, 1.0f);
+  std::vector<Tensor> results;
+  for (int threads : {1, 2}) {
+    set_thread_count(threads);
+    BatchNorm2d bn(24, Act::ReLU6);
+    Rng init(5);
+    randomise(bn, init);
+    results.push_back(bn.forward(x, Mode::Train).clone());
+    results.push_back(bn.backward(dy).clone());
+    results.push_back(bn.weight_grad.clone());
+    results.push_back(bn.running_var.clone());
+  }
+  set_thread_count(0);
+  for (size_t i = 0; i < 4; ++i) CHECK(same_bits(results[i], results[i + 4]));
+}
+
+namespace {
+
+// [conv, BN + act] as a model builds it; `fold` links them for eval mode.
+std::unique_ptr<Sequential> conv_bn(int in, int out, int kernel, int stride, int groups, bool conv_bias, Act act,
+                                    bool fold, uint64_t seed) {
+  auto net = std::make_unique<Sequential>();
+  Conv2d& conv = net->emplace<Conv2d>("0", in, out, kernel, stride, kernel / 2, groups, conv_bias);
+  BatchNorm2d& bn = net->emplace<BatchNorm2d>("1", out, act);
+  Rng rng(seed);
+  conv.init_default(rng);
+  randomise(bn, rng);
+  if (fold) fold_batchnorms(*net);
+  return net;
+}
+
+struct FoldCase {
+  int in, out, kernel, stride, groups;
+  bool conv_bias;
+  Act act;
+};
+const FoldCase kFoldCases[] = {
+    {3, 8, 3, 2, 1, false, Act::ReLU6},  // MobileNetV2's stem
+    {8, 8, 3, 1, 8, false, Act::ReLU6},  // depthwise
+    {8, 12, 1, 1, 1, false, Act::None},  // projection (no activation)
+    {5, 6, 3, 1, 1, true, Act::ReLU},    // a convolution with its own bias
+};
+
+}  // namespace
+
+TEST_CASE("BatchNorm folding: eval forward as unfolded, the backward after it bit for bit the unfolded one") {
+  for (const FoldCase& c : kFoldCases)
+    for (int H : {1, 5, 16}) {
+      CAPTURE(c.in);
+      CAPTURE(c.groups);
+      CAPTURE(H);
+      auto folded = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, c.conv_bias, c.act, true, 11);
+      auto plain = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, c.conv_bias, c.act, false, 11);
+      auto* bn = dynamic_cast<BatchNorm2d*>(&folded->at(1));
+      REQUIRE(bn->folded_into() == &folded->at(0));
+      Rng rng(H);
+      Tensor x({3, c.in, H, H + 1});
+      fill_uniform(x, rng, -1.0f, 1.0f);
+      const Tensor& y_plain = plain->forward(x, Mode::Eval);
+      const Tensor& y_folded = folded->forward(x, Mode::Eval);
+      CHECK(dynamic_cast<Conv2d&>(folded->at(0)).folded_last_forward());
+      CHECK(&y_folded == &dynamic_cast<Conv2d&>(folded->at(0)).output());  // the BatchNorm passed it on
+      double scale = 1e-3;
+      for (size_t i = 0; i < y_plain.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(y_plain[i])));
+      CHECK(max_abs_difference(y_folded, y_plain) <= 2e-6 * scale);
+      // train mode is not folded
+      CHECK(same_bits(folded->forward(x, Mode::Train), plain->forward(x, Mode::Train)));
+
+      Tensor dy(y_plain.shape());
+      fill_uniform(dy, rng, -1.0f, 1.0f);
+      zero_grads(*folded);
+      zero_grads(*plain);
+      plain->forward(x, Mode::Eval);
+      const Tensor dx_plain = plain->backward(dy).clone();
+      folded->forward(x, Mode::Eval);
+      const Tensor& dx_folded = folded->backward(dy);
+      CHECK(same_bits(dx_folded, dx_plain));
+      const std::vector<Param> pf = collect_params(*folded), pp = collect_params(*plain);
+      REQUIRE(pf.size() == pp.size());
+      for (size_t i = 0; i < pf.size(); ++i) {
+        INFO(pf[i].name);
+        CHECK(same_bits(*pf[i].grad, *pp[i].grad));
+      }
+    }
+}
+
+TEST_CASE("BatchNorm folding gradient: eval mode through the folded convolution (finite differences)") {
+  for (const FoldCase& c : kFoldCases) {
+    CAPTURE(c.in);
+    CAPTURE(c.groups);
+    auto net = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, c.conv_bias, c.act, true, 3);
+    Rng rng(9);
+    Tensor x({2, c.in, 6, 5});
+    fill_uniform(x, rng, -1.0f, 1.0f);
+    testing::GradCheckOptions options;
+    options.mode = Mode::Eval;
+    options.kink_retries = 3;
+    check_layer_gradients(*net, x, options);
+  }
+}
+
+TEST_CASE("BatchNorm folding: the folded weights follow the parameters (version)") {
+  auto folded = conv_bn(4, 6, 3, 1, 1, false, Act::ReLU6, true, 21);
+  auto plain = conv_bn(4, 6, 3, 1, 1, false, Act::ReLU6, false, 21);
+  Rng rng(4);
+  Tensor x({2, 4, 5, 5});
+  fill_uniform(x, rng, -1.0f, 1.0f);
+  auto agree = [&] {
+    const Tensor& a = folded->forward(x, Mode::Eval);
+    const Tensor& b = plain->forward(x, Mode::Eval);
+    return max_abs_difference(a, b) <= 1e-5;
+  };
+  CHECK(agree());
+  // writes through freshly handed-out parameters (an optimizer, a loader)
+  auto scale_all = [](Layer& net, float factor) {
+    for (const Param& p : collect_params(net))
+      for (size_t i = 0; i < p.value->size(); ++i) (*p.value)[i] *= factor;
+    for (const Buffer& b : collect_buffers(net))
+      if (b.f32)
+        for (size_t i = 0; i < b.f32->size(); ++i) (*b.f32)[i] *= factor;
+  };
+  scale_all(*folded, 1.5f);
+  scale_all(*plain, 1.5f);
+  CHECK(agree());
+  // a train forward moves the running statistics
+  folded->forward(x, Mode::Train);
+  plain->forward(x, Mode::Train);
+  CHECK(agree());
+  // writes through pointers kept across forwards, then parameters_changed()
+  std::vector<Param> kept_f = collect_params(*folded), kept_p = collect_params(*plain);
+  CHECK(agree());
+  (*kept_f[0].value)[0] += 1.0f;
+  (*kept_p[0].value)[0] += 1.0f;
+  parameters_changed();
+  CHECK(agree());
+  // load_state
+  const std::string path = "/tmp/plasmo-test-fold-" + std::to_string(::getpid()) + ".safetensors";
+  auto source = conv_bn(4, 6, 3, 1, 1, false, Act::ReLU6, false, 99);
+  save_state(path, collect_params(*source), collect_buffers(*source));
+  std::vector<Param> params_f = collect_params(*folded), params_p = collect_params(*plain);
+  std::vector<Buffer> buffers_f = collect_buffers(*folded), buffers_p = collect_buffers(*plain);
+  CHECK(agree());
+  load_state(path, params_f, buffers_f);
+  load_state(path, params_p, buffers_p);
+  std::remove(path.c_str());
+  CHECK(agree());
+}
