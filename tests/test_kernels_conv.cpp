@@ -177,6 +177,24 @@ TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, co
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides 1 and 2, paddings 0 to 2") {
+  // Rows of 4 to 40 outputs (half a vector to several per row, with tails), planes that are not square
+  // and odd, 1 to 19 channels, batch 1 and 5: the masked borders of both strides, the stride-2 backward
+  // data's even/odd column classes, and the weight sums over several images.
+  Rng rng(77);
+  int failures = 0;
+  for (int stride : {1, 2})
+    for (int pad : {0, 1, 2})
+      for (const auto& hw : {std::pair<int, int>{8, 8}, {16, 16}, {9, 17}, {33, 40}, {5, 64}, {12, 31}}) {
+        const int channels = 1 + static_cast<int>(rng.below(19)), batch = rng.below(2) ? 5 : 1;
+        if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
+        failures += check_conv(kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, pad,
+                                                       channels),
+                               rng.below(2) != 0, rng);
+      }
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
   struct Shape {
     int in_c, size, out_c, kernel, stride, pad, groups;

@@ -22,6 +22,10 @@
 // channel_act_affine2): the per-channel sums split the channels across the thread pool, the elementwise
 // passes split the batch (an element's or a channel's result does not depend on the split).
 //
+// Backward with a preceding convolution (fold_into): dx is not computed here; the convolution's backward
+// calls materialize() for each group of images it is about to read (the same kernel on those images), so
+// dx goes from this kernel to the convolution through cache.
+//
 // Eval-mode folding (fold_into): the preceding convolution asks folded() for
 //   weight'[oc] = weight[oc] * scale[oc],  bias'[oc] = (bias[oc] - running_mean[oc]) * scale[oc] + beta[oc]
 // (scale from the running statistics, in double, rounded once), computes act(conv(x, weight') + bias') and
@@ -170,6 +174,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
   const kernels::KernelTable& kt = kernels::K();
   x_ = &x;
   last_mode_ = mode;
+  deferred_ = false;
   passed_through_ = mode == Mode::Eval && conv_ != nullptr && conv_->folded_last_forward() && &x == &conv_->output();
   if (passed_through_) return x;  // conv_ computed act(BN(conv(x))) already
   y_.resize(shape);
@@ -207,6 +212,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
 
 const Tensor& BatchNorm2d::backward(const Tensor& dy) {
   if (x_ == nullptr) throw UsageError(summary() + ": backward called before forward");
+  deferred_ = false;
   const Shape shape = x_->shape();
   if (dy.shape() != shape)
     throw ShapeError(summary() + ": gradient dy is " + dy.shape().str() + ", expected " + shape.str());
@@ -241,11 +247,24 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
     work_b_[c] = last_mode_ == Mode::Eval ? 0.0f : static_cast<float>(-a * invstd * invstd * sum_gxc_[c] / count);
     work_k_[c] = last_mode_ == Mode::Eval ? 0.0f : static_cast<float>(-a * sum_g_[c] / count);
   }
+  deferred_dy_ = &dy;
+  deferred_x_ = x;
+  deferred_ = conv_ != nullptr;
+  if (deferred_) return dx_;  // conv_'s backward materializes it a group of images at a time
   split_images(shape, [&](int images, size_t offset) {
     kt.channel_act_affine2(images, C, HW, dy.data() + offset, x->data() + offset, scale_.data(), shift_.data(),
                            mean_.data(), act, work_a_.data(), work_b_.data(), work_k_.data(), dx_.data() + offset);
   });
   return dx_;
+}
+
+void BatchNorm2d::materialize(int first, int count, float* out) {
+  const Shape shape = deferred_x_->shape();
+  const int C = channels_, HW = shape.h() * shape.w();
+  const size_t offset = static_cast<size_t>(first) * C * HW;
+  kernels::K().channel_act_affine2(count, C, HW, deferred_dy_->data() + offset, deferred_x_->data() + offset,
+                                   scale_.data(), shift_.data(), mean_.data(), kernel_act(act_), work_a_.data(),
+                                   work_b_.data(), work_k_.data(), out);
 }
 
 }  // namespace plasmo

@@ -10,8 +10,12 @@
 //     dgamma += sum g * xhat,  dbeta += sum g
 //     train: dx = gamma * invstd * (g - sum(g)/m - xhat * sum(g * xhat)/m)   (mu, var depend on x)
 //     eval:  dx = gamma * invstd * g                                         (running stats are constants)
-// Eval-mode folding (fold_into): in eval mode the preceding convolution computes act(BN(conv(x))) itself
-// with BN folded into its weights and bias (see ConvEpilogue in conv2d.h), and this layer passes it on.
+// Scheduled with the preceding convolution (fold_into; see ConvEpilogue in conv2d.h):
+// - eval forward: the convolution computes act(BN(conv(x))) itself with BN folded into its weights and
+//   bias, and this layer passes it on;
+// - backward: this layer computes its parameter gradients and the per-channel coefficients of dx, and
+//   returns dx UNFILLED: the convolution's backward has it computed a group of images at a time
+//   (materialize), right before reading it. Only that convolution may consume the returned tensor.
 #pragma once
 #include "engine/layer.h"
 #include "engine/layers/conv2d.h"
@@ -53,7 +57,10 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   int64_t num_batches_tracked = 0;
 
  private:
-  Folded folded(const Conv2d& conv) override;  // ConvEpilogue
+  // ConvEpilogue
+  Folded folded(const Conv2d& conv) override;
+  bool deferred(const Tensor& dy) const override { return deferred_ && &dy == &dx_; }
+  void materialize(int first, int count, float* out) override;
   void eval_coefficients();                    // scale_, shift_, mean_, invstd_ from the running statistics
 
   int channels_;
@@ -72,6 +79,9 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Tensor folded_weight_, folded_bias_;
   uint64_t folded_version_ = 0;  // parameters_version() the folded copies were built at (0: never)
   Tensor unfolded_;              // conv_'s output without the fold, rebuilt for a backward after a folded forward
+  bool deferred_ = false;        // the last backward left dx_ to materialize()
+  const Tensor* deferred_dy_ = nullptr;
+  const Tensor* deferred_x_ = nullptr;
 };
 
 }  // namespace plasmo

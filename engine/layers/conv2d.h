@@ -19,11 +19,16 @@ namespace plasmo {
 
 class Conv2d;
 
-// Eval-mode epilogue (engine/layers/batchnorm2d.h, BatchNorm2d::fold_into): a BatchNorm and its activation
-// that follow the convolution, folded into it. With one set, forward(x, Mode::Eval) computes
-// y = act(conv(x, weight') + bias') from the folded weight' and bias' the epilogue supplies (it rebuilds
-// them when the parameters changed, engine/param_version.h), and the BatchNorm passes y on untouched. A
-// backward after such a forward is still exact: the BatchNorm asks forward_unfolded() for its input.
+// Epilogue (engine/layers/batchnorm2d.h, BatchNorm2d::fold_into): a BatchNorm and its activation that
+// follow the convolution, scheduled with it.
+// - Eval forward: forward(x, Mode::Eval) computes y = act(conv(x, weight') + bias') from the folded
+//   weight' and bias' the epilogue supplies (it rebuilds them when the parameters changed,
+//   engine/param_version.h), and the BatchNorm passes y on untouched. A backward after such a forward is
+//   still exact: the BatchNorm asks forward_unfolded() for its input.
+// - Backward (train and eval): the BatchNorm's backward computes its per-channel sums and leaves its dx
+//   (this layer's dy) unfilled; this layer's backward asks for it a group of images at a time, right
+//   before its data and weight passes read it, so the group stays in cache and the whole dy never goes
+//   through memory (MobileNetV2's expand convolutions' dy is 10-25 MB at batch 64).
 class ConvEpilogue {
  public:
   virtual ~ConvEpilogue() = default;
@@ -33,6 +38,11 @@ class ConvEpilogue {
     int act;              // kernels::Act
   };
   virtual Folded folded(const Conv2d& conv) = 0;
+  // Whether dy is the epilogue's input gradient, left unfilled by its last backward.
+  virtual bool deferred(const Tensor& dy) const = 0;
+  // dy of images [first, first + count) into out (count * out_channels * out_h * out_w floats). Called
+  // from several threads at once for disjoint images.
+  virtual void materialize(int first, int count, float* out) = 0;
 };
 
 class Conv2d : public Layer {
@@ -84,6 +94,7 @@ class Conv2d : public Layer {
   Scratch scratch_;  // workers x scratch_stride_ floats of kernel scratch
   size_t scratch_stride_ = 0;
   Scratch partials_;              // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
+  Scratch dy_groups_;             // workers x (a group of images' dy) when the epilogue deferred dy
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
   ConvEpilogue* epilogue_ = nullptr;
   bool folded_ = false;

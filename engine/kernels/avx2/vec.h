@@ -45,6 +45,14 @@ struct Vec {
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
   }
 
+  // Lane parity + 2m = p[m] for m in [lo, hi) (0 <= lo, hi <= 4; reads only those), the other lanes 0:
+  // consecutive values spread over the lanes of one parity (the stride-2 depthwise backward data).
+  static inline reg load_spread(const float* p, int parity, int lo, int hi) {
+    const reg v = load_lanes(p, lo, hi);  // lanes past hi and below lo are 0, so their copies are too
+    const reg pairs = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+    return parity ? _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0xAA) : _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0x55);
+  }
+
   // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).
   static inline reg load_even(const float* p) { return load_even_lanes(p, 0, width); }
 

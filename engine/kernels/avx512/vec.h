@@ -61,6 +61,15 @@ struct Vec {
   // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).
   static inline reg load_even(const float* p) { return load_even_lanes(p, 0, width); }
 
+  // Lane parity + 2m = p[m] for m in [lo, hi) (0 <= lo, hi <= 8; reads only those), the other lanes 0:
+  // consecutive values spread over the lanes of one parity (the stride-2 depthwise backward data).
+  static inline reg load_spread(const float* p, int parity, int lo, int hi) {
+    const reg v = _mm512_maskz_loadu_ps(lanes(lo, hi), p);
+    const __m512i pairs = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __mmask16 keep = parity ? (lanes(2 * lo + 1, 2 * hi + 1) & 0xAAAA) : (lanes(2 * lo, 2 * hi) & 0x5555);
+    return _mm512_maskz_permutexvar_ps(keep, pairs, v);
+  }
+
   // Interleave: zip_lo(a, b) = a0 b0 a1 b1 ... a7 b7, zip_hi(a, b) = a8 b8 ... a15 b15.
   static inline reg zip_lo(reg a, reg b) {
     return _mm512_permutex2var_ps(a, _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0), b);

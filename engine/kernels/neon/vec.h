@@ -40,6 +40,12 @@ struct Vec {
     const reg second = vextq_f32(vld1q_f32(p + 3), vld1q_f32(p + 3), 1);  // p4 p5 p6 p3
     return vuzp1q_f32(first, second);                                     // p0 p2 p4 p6
   }
+  // Lane parity + 2m = p[m] for m in [lo, hi) (reads only those), the other lanes 0.
+  static inline reg load_spread(const float* p, int parity, int lo, int hi) {
+    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int m = lo < 0 ? 0 : lo; m < hi && parity + 2 * m < 4; ++m) lanes[parity + 2 * m] = p[m];
+    return vld1q_f32(lanes);
+  }
   static inline reg load_even_lanes(const float* p, int lo, int hi) {
     float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int i = lo < 0 ? 0 : lo; i < hi && i < 4; ++i) lanes[i] = p[2 * i];

@@ -1,8 +1,9 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
-//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: vectors along rows (NCHW planes)
-//                                                          or, for small planes, along channels (channels-last)
+//   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
+//   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
+//                                                          planes) or, for small planes, along channels
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
@@ -15,6 +16,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_depthwise.h"
 #include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_gemm.h"
 
 namespace plasmo::kernels::simd {
@@ -24,6 +26,7 @@ struct Conv {
   using Gemm = ConvGemm<V, Micro>;
   using Depthwise = ConvDepthwise<V>;
   using Planes = ConvDepthwisePlanes<V>;
+  using Rows = ConvDepthwiseRows<V>;
   using Direct = ConvDirect<V>;
 
   // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
@@ -34,6 +37,7 @@ struct Conv {
 
   // Depthwise: by planes (NCHW rows) where rows fill half a vector, else channels-last.
   static size_t depthwise_scratch(const ConvGeom& g) {
+    if (Rows::applies(g)) return Rows::scratch_floats(g);
     const size_t planes = Planes::scratch_floats(g), channels_last = Depthwise::scratch_floats(g);
     return planes > channels_last ? planes : channels_last;
   }
@@ -52,7 +56,10 @@ struct Conv {
                            float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
-      if (Planes::applies_forward(g)) {
+      if (Rows::applies(g)) {
+        chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+        Rows::forward(g, x, weight, bias, y, begin, end);
+      } else if (Planes::applies_forward(g)) {
         chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
         Planes::forward(g, x, weight, bias, y, scratch, begin, end);
       } else {
@@ -118,7 +125,9 @@ struct Conv {
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
     if (Depthwise::applies(g)) {
-      if (Planes::applies_backward_data(g))
+      if (Rows::applies(g))
+        Rows::backward_data(g, dy, weight, dx, scratch);
+      else if (Planes::applies_backward_data(g))
         Planes::backward_data(g, dy, weight, dx, scratch);
       else
         Depthwise::backward_data(g, dy, weight, dx, scratch);
@@ -169,7 +178,9 @@ struct Conv {
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                               float* scratch) {
     if (Depthwise::applies(g)) {
-      if (Planes::applies_forward(g))
+      if (Rows::applies(g))
+        Rows::backward_weight(g, x, dy, dweight, dbias);
+      else if (Planes::applies_forward(g))
         Planes::backward_weight(g, x, dy, dweight, dbias, scratch);
       else
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
