@@ -195,6 +195,21 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): several planes per vector, 1x1 to 8x8") {
+  // Stride 1, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
+  // per vector or several planes of consecutive channels per vector (channels a multiple of the planes
+  // per vector) or rows of a plane; other channel counts take the other paths. Batch 1 and 5.
+  Rng rng(31);
+  int failures = 0;
+  for (const auto& hw : {std::pair<int, int>{1, 1}, {2, 2}, {4, 4}, {8, 8}, {2, 8}, {4, 2}, {2, 1}})
+    for (int channels : {4, 16, 32, 48, 5})
+      for (int batch : {1, 5})
+        failures += check_conv(
+            kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
+            rng.below(2) != 0, rng);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
   struct Shape {
     int in_c, size, out_c, kernel, stride, pad, groups;

@@ -33,6 +33,11 @@ struct Vec {
   using mask = __m256i;
   static inline mask make_mask(int lo, int hi) { return lanes(lo, hi); }
   static inline reg load_masked(const float* p, mask m) { return _mm256_maskload_ps(p, m); }
+  // Lane i on when bit i of bits is set (any pattern, e.g. a small plane's valid neighbours).
+  static inline mask mask_from_bits(unsigned bits) {
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), bit), bit);
+  }
   static inline reg load_partial(const float* p, int count) { return load_lanes(p, 0, count); }
   static inline void store_partial(float* p, reg v, int count) { _mm256_maskstore_ps(p, lanes(0, count), v); }
 

@@ -40,6 +40,8 @@ struct Vec {
   using mask = __mmask16;
   static inline mask make_mask(int lo, int hi) { return lanes(lo, hi); }
   static inline reg load_masked(const float* p, mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  // Lane i on when bit i of bits is set (any pattern, e.g. a small plane's valid neighbours).
+  static inline mask mask_from_bits(unsigned bits) { return static_cast<__mmask16>(bits); }
 
   // Lanes [lo, hi) from p[lane]; the other lanes are 0 and their addresses are not read.
   static inline reg load_lanes(const float* p, int lo, int hi) { return _mm512_maskz_loadu_ps(lanes(lo, hi), p); }

@@ -241,6 +241,116 @@ void grad_sums_planes(int N, int C, int HW, int c, const float* dy, const float*
   sum_gxc[c] = static_cast<float>(gxc_sum.total);
 }
 
+// ---- large planes (HW >= kSumBlock): channel blocks, images outer ----------------------------------------
+// The per-channel sums above walk one channel through every image: runs of one plane, the next one a whole
+// image away. For planes of kSumBlock values and more (the 32x32 and 16x16 stages, 10-25 MB per tensor at
+// batch 64) that costs bandwidth, so these walk kChannelBlock channels at a time through each image in
+// memory order, carrying the block's per-channel double sums. Each channel still sees its blocks in the
+// same order (image by image, kSumBlock values at a time), whatever the channel range.
+constexpr int kChannelBlock = 32;
+
+// Corrected two-pass moments of one block of len <= kSumBlock values (in L1 after the first pass).
+template <class V>
+inline void block_moments(const float* p, int len, double& mean_b, double& m2_b) {
+  using F = typename V::F;
+  constexpr int W = V::W;
+  F s0 = V::zero(), s1 = V::zero();
+  int i = 0;
+  for (; i + 2 * W <= len; i += 2 * W) {
+    s0 = V::add(s0, V::load(p + i));
+    s1 = V::add(s1, V::load(p + i + W));
+  }
+  for (; i < len; i += W) s0 = V::add(s0, load_n<V>(p + i, len - i < W ? len - i : W));
+  const float m_b = V::reduce_add(V::add(s0, s1)) / static_cast<float>(len);
+  const F center = V::set1(m_b);
+  F d0 = V::zero(), d1 = V::zero(), q0 = V::zero(), q1 = V::zero();
+  i = 0;
+  for (; i + 2 * W <= len; i += 2 * W) {
+    const F a = V::sub(V::load(p + i), center), b = V::sub(V::load(p + i + W), center);
+    d0 = V::add(d0, a);
+    d1 = V::add(d1, b);
+    q0 = V::fmadd(a, a, q0);
+    q1 = V::fmadd(b, b, q1);
+  }
+  for (; i < len; i += W) {
+    const int lanes = len - i < W ? len - i : W;
+    const F a = V::keep(lanes_below<V>(lanes), V::sub(load_n<V>(p + i, lanes), center));
+    d0 = V::add(d0, a);
+    q0 = V::fmadd(a, a, q0);
+  }
+  const double sum_d = V::reduce_add(V::add(d0, d1)), sum_dd = V::reduce_add(V::add(q0, q1));
+  mean_b = m_b + sum_d / len;
+  m2_b = sum_dd - sum_d * sum_d / len;
+}
+
+template <class V>
+void mean_var_large(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var) {
+  for (int c0 = c_begin; c0 < c_end; c0 += kChannelBlock) {
+    const int c1 = c_end - c0 < kChannelBlock ? c_end : c0 + kChannelBlock;
+    Moments moments[kChannelBlock];
+    for (int n = 0; n < N; ++n)
+      for (int c = c0; c < c1; ++c) {
+        const float* plane = x + (static_cast<size_t>(n) * C + c) * HW;
+        for (int start = 0; start < HW; start += kSumBlock) {
+          const int len = HW - start < kSumBlock ? HW - start : kSumBlock;
+          double mean_b, m2_b;
+          block_moments<V>(plane + start, len, mean_b, m2_b);
+          moments[c - c0].merge(len, mean_b, m2_b);
+        }
+      }
+    for (int c = c0; c < c1; ++c) {
+      const Moments& m = moments[c - c0];
+      mean[c] = static_cast<float>(m.mean);
+      var[c] = static_cast<float>((m.m2 > 0.0 ? m.m2 : 0.0) / m.count);
+    }
+  }
+}
+
+template <class V, int ACT>
+void grad_sums_large(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
+                     const float* scale, const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
+  using F = typename V::F;
+  constexpr int W = V::W;
+  for (int c0 = c_begin; c0 < c_end; c0 += kChannelBlock) {
+    const int c1 = c_end - c0 < kChannelBlock ? c_end : c0 + kChannelBlock;
+    double total_g[kChannelBlock] = {}, total_gxc[kChannelBlock] = {};
+    for (int n = 0; n < N; ++n)
+      for (int c = c0; c < c1; ++c) {
+        const F sc = V::set1(scale[c]), sh = V::set1(shift[c]), mu = V::set1(mean[c]);
+        const size_t base = (static_cast<size_t>(n) * C + c) * HW;
+        for (int start = 0; start < HW; start += kSumBlock) {
+          const int len = HW - start < kSumBlock ? HW - start : kSumBlock;
+          const float* dy_p = dy + base + start;
+          const float* x_p = x + base + start;
+          F g0 = V::zero(), g1 = V::zero(), p0 = V::zero(), p1 = V::zero();
+          int i = 0;
+          for (; i + 2 * W <= len; i += 2 * W) {
+            const F x0 = V::load(x_p + i), x1 = V::load(x_p + i + W);
+            const F a = gate<V, ACT>(affine<V>(x0, sc, sh), V::load(dy_p + i));
+            const F b = gate<V, ACT>(affine<V>(x1, sc, sh), V::load(dy_p + i + W));
+            g0 = V::add(g0, a);
+            g1 = V::add(g1, b);
+            p0 = V::add(p0, V::mul(a, V::sub(x0, mu)));
+            p1 = V::add(p1, V::mul(b, V::sub(x1, mu)));
+          }
+          for (; i < len; i += W) {
+            const int lanes = len - i < W ? len - i : W;
+            const F x0 = load_n<V>(x_p + i, lanes);
+            const F a = gate<V, ACT>(affine<V>(x0, sc, sh), load_n<V>(dy_p + i, lanes));  // idle lanes: dy = 0
+            g0 = V::add(g0, a);
+            p0 = V::add(p0, V::mul(a, V::sub(x0, mu)));
+          }
+          total_g[c - c0] += V::reduce_add(V::add(g0, g1));
+          total_gxc[c - c0] += V::reduce_add(V::add(p0, p1));
+        }
+      }
+    for (int c = c0; c < c1; ++c) {
+      sum_g[c] = static_cast<float>(total_g[c - c0]);
+      sum_gxc[c] = static_cast<float>(total_gxc[c - c0]);
+    }
+  }
+}
+
 // ---- small planes (HW < W) -------------------------------------------------------------------------------------
 // Chunk j holds channels [j*G, (j+1)*G) of every image (G = kChunkVectors*W / HW whole channels): element
 // e of the chunk (value e % HW of channel j*G + e / HW) is lane e % W of vector e / W, always. Channels
@@ -367,6 +477,10 @@ void channel_mean_var(int N, int C, int HW, int c_begin, int c_end, const float*
     mean_var_chunks<V>(N, C, HW, c_begin, c_end, x, mean, var);
     return;
   }
+  if (HW >= kSumBlock) {
+    mean_var_large<V>(N, C, HW, c_begin, c_end, x, mean, var);
+    return;
+  }
   for (int c = c_begin; c < c_end; ++c) mean_var_planes<V>(N, C, HW, c, x, mean, var);
 }
 
@@ -416,6 +530,10 @@ void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const f
     constexpr int ACT = decltype(act_tag)::value;
     if (HW < V::W) {
       grad_sums_chunks<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
+      return;
+    }
+    if (HW >= kSumBlock) {
+      grad_sums_large<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
       return;
     }
     for (int c = c_begin; c < c_end; ++c) grad_sums_planes<V, ACT>(N, C, HW, c, dy, x, scale, shift, mean, sum_g, sum_gxc);

@@ -1,6 +1,7 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
+//   depthwise 3x3 stride 1 on planes of <= 4 vectors   -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -17,6 +18,7 @@
 #include "engine/kernels/simd/conv_depthwise.h"
 #include "engine/kernels/simd/conv_direct.h"
 #include "engine/kernels/simd/conv_dw_rows.h"
+#include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
 
 namespace plasmo::kernels::simd {
@@ -27,6 +29,8 @@ struct Conv {
   using Depthwise = ConvDepthwise<V>;
   using Planes = ConvDepthwisePlanes<V>;
   using Rows = ConvDepthwiseRows<V>;
+  using Small = ConvDepthwiseSmall<V>;
+
   using Direct = ConvDirect<V>;
 
   // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
@@ -37,6 +41,8 @@ struct Conv {
 
   // Depthwise: by planes (NCHW rows) where rows fill half a vector, else channels-last.
   static size_t depthwise_scratch(const ConvGeom& g) {
+    if constexpr (V::has_masked_io)
+      if (Small::applies(g)) return Small::scratch_floats(g);
     if (Rows::applies(g)) return Rows::scratch_floats(g);
     const size_t planes = Planes::scratch_floats(g), channels_last = Depthwise::scratch_floats(g);
     return planes > channels_last ? planes : channels_last;
@@ -56,6 +62,12 @@ struct Conv {
                            float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
+      if constexpr (V::has_masked_io)
+        if (Small::applies(g)) {
+          chunk(Small::units(g), part, parts, begin, end);
+          Small::forward(g, x, weight, bias, y, scratch, begin, end);
+          return;
+        }
       if (Rows::applies(g)) {
         chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
         Rows::forward(g, x, weight, bias, y, begin, end);
@@ -125,6 +137,11 @@ struct Conv {
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
     if (Depthwise::applies(g)) {
+      if constexpr (V::has_masked_io)
+        if (Small::applies(g)) {
+          Small::backward_data(g, dy, weight, dx, scratch);
+          return;
+        }
       if (Rows::applies(g))
         Rows::backward_data(g, dy, weight, dx, scratch);
       else if (Planes::applies_backward_data(g))
@@ -178,6 +195,11 @@ struct Conv {
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                               float* scratch) {
     if (Depthwise::applies(g)) {
+      if constexpr (V::has_masked_io)
+        if (Small::applies(g)) {
+          Small::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
       if (Rows::applies(g))
         Rows::backward_weight(g, x, dy, dweight, dbias);
       else if (Planes::applies_forward(g))

@@ -32,7 +32,7 @@ struct ConvGemm {
   // which at MobileNetV2's expand convolutions (96..1280 planes) is more streams than the prefetchers
   // track (16 -> 96 at 32x32: 4.3 -> 2.3 ms at batch 64).
   static constexpr int kMaxGroup = 32;
-  static constexpr long kPointwiseGroupBytes = 64 * 1024;
+  static constexpr long kPointwiseGroupBytes = 128 * 1024;
   static int group_slivers(bool pointwise, int kc) {
     if (!pointwise) return kGroup;
     const long slivers = kPointwiseGroupBytes / (static_cast<long>(kc > 0 ? kc : 1) * NR * 4);

@@ -1,0 +1,192 @@
+// Depthwise 3x3 convolution, stride 1, padding 1, on small planes (at most 4 vectors: MobileNetV2's 8x8,
+// 4x4 and 2x2 stages), with vectors along the flattened planes rather than along rows. A row of 4 or 2
+// outputs would leave most lanes of a row vector idle; here a vector holds whole rows (P >= W: P / W
+// vectors per plane) or several whole planes of consecutive channels (P < W: G = W / P planes). Every
+// tap is one masked load at a fixed offset from the vector's own position, (kh - 1) * width + kw - 1:
+// the mask, fixed per tap and position in the plane (or plane group), drops the lanes whose neighbour
+// lies outside their plane, including those that would read a neighbouring plane. Units (vectors) are
+// visited in memory order.
+//
+//   forward          y[f] = b[c] + sum_tap w[c][tap] * x[f + offset(tap)]   (masked)
+//   backward data    the forward of dy with the taps reversed (stride 1, padding 1: same geometry)
+//   backward weight  dw[c][tap] += sum_f dy[f] * x[f + offset(tap)];  db[c] += sum_f dy[f]
+//
+// With G planes per vector the lanes belong to G channels: the weights come from a table built per call
+// (lane l of tap t for plane group j: w[j*G + l / P][t]), and the weight sums are split by lane group at
+// the end. Needs channels % G == 0, so a vector never spans two images.
+#pragma once
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/gemm_driver.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V>
+struct ConvDepthwiseSmall {
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  static constexpr int W = V::width;
+  static constexpr int kMaxVectors = 4;  // vectors per plane
+  static constexpr int U = 4;            // units in flight (independent accumulator chains)
+
+  static int plane(const ConvGeom& g) { return g.in_h * g.in_w; }
+  static bool applies(const ConvGeom& g) {
+    if (!V::has_masked_io) return false;
+    if (g.in_channels != g.groups || g.out_channels != g.groups || g.kernel_h != 3 || g.kernel_w != 3) return false;
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 1 || g.pad_w != 1) return false;
+    const int P = plane(g);
+    if (P >= W) return P % W == 0 && P / W <= kMaxVectors;
+    return W % P == 0 && g.in_channels % (W / P) == 0;
+  }
+  static size_t scratch_floats(const ConvGeom& g) {
+    const int P = plane(g);
+    const size_t table = P < W ? static_cast<size_t>(g.in_channels) / (W / P) * 9 * W : 0;
+    return static_cast<size_t>(g.in_channels) * 9 + table + W;
+  }
+
+  struct Layout {
+    int P, G, vectors;  // plane size; planes per vector (P < W) or 1; vectors per plane (P >= W) or 1
+    long offset[9];
+    mask m[kMaxVectors][9];
+  };
+  static Layout layout(const ConvGeom& g) {
+    Layout L;
+    const int H = g.in_h, Wd = g.in_w;
+    L.P = H * Wd;
+    L.G = L.P < W ? W / L.P : 1;
+    L.vectors = L.P >= W ? L.P / W : 1;
+    for (int t = 0; t < 9; ++t) L.offset[t] = static_cast<long>(t / 3 - 1) * Wd + (t % 3 - 1);
+    for (int v = 0; v < L.vectors; ++v)
+      for (int t = 0; t < 9; ++t) {
+        unsigned bits = 0;
+        for (int l = 0; l < W; ++l) {
+          const int f = L.P >= W ? v * W + l : l % L.P;  // index within the lane's plane
+          const int r = f / Wd + t / 3 - 1, c = f % Wd + t % 3 - 1;
+          if (r >= 0 && r < H && c >= 0 && c < Wd) bits |= 1u << l;
+        }
+        L.m[v][t] = V::mask_from_bits(bits);
+      }
+    return L;
+  }
+  static long units(const ConvGeom& g) {
+    const long planes = static_cast<long>(g.batch) * g.in_channels, P = plane(g);
+    return P >= W ? planes * (P / W) : planes / (W / P);
+  }
+
+  // table[(j * 9 + t) * W + l] = w[(j * G + l / P) * 9 + t] for the C / G plane groups j.
+  static void weight_table(const Layout& L, int C, const float* w, float* table) {
+    for (int j = 0; j < C / L.G; ++j)
+      for (int t = 0; t < 9; ++t)
+        for (int l = 0; l < W; ++l) table[(static_cast<long>(j) * 9 + t) * W + l] = w[(j * L.G + l / L.P) * 9 + t];
+  }
+
+  // ---- forward (also backward data, with reversed taps) ------------------------------------------------
+  // Units [unit_begin, unit_end); `table` is the weight table when G > 1 (built by the caller).
+  static void forward_units(const ConvGeom& g, const Layout& L, const float* x, const float* weight,
+                            const float* table, const float* bias, float* y, long unit_begin, long unit_end) {
+    const int C = g.in_channels;
+    const long groups = C / L.G;  // plane groups per image (G > 1)
+    for (long u0 = unit_begin; u0 < unit_end; u0 += U) {
+      const int count = static_cast<int>(unit_end - u0 < U ? unit_end - u0 : U);
+      reg acc[U];
+      const float* w9[U];
+      int v_of[U];
+#pragma GCC unroll 4
+      for (int i = 0; i < U; ++i) {
+        const long u = u0 + (i < count ? i : 0);  // idle slots redo unit u0 (never stored)
+        v_of[i] = static_cast<int>(u % L.vectors);
+        if (L.G == 1) {
+          const int c = static_cast<int>((u / L.vectors) % C);
+          w9[i] = weight + static_cast<long>(c) * 9;
+          acc[i] = V::set1(bias ? bias[c] : 0.0f);
+        } else {
+          const long j = u % groups;
+          w9[i] = table + j * 9 * W;
+          acc[i] = V::zero();
+          if (bias) {  // lane l: the bias of channel j*G + l/P
+            alignas(64) float lanes[W];
+            for (int l = 0; l < W; ++l) lanes[l] = bias[j * L.G + l / L.P];
+            acc[i] = V::load(lanes);
+          }
+        }
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+        for (int i = 0; i < U; ++i) {
+          const long u = u0 + (i < count ? i : 0);
+          const reg wv = L.G == 1 ? V::set1(w9[i][t]) : V::load(w9[i] + t * W);
+          acc[i] = V::fma(wv, V::load_masked(x + u * W + L.offset[t], L.m[v_of[i]][t]), acc[i]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < U; ++i)
+        if (i < count) V::store(y + (u0 + i) * W, acc[i]);
+    }
+  }
+
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                      float* scratch, long unit_begin, long unit_end) {
+    const Layout L = layout(g);
+    float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
+    if (L.G > 1) weight_table(L, g.in_channels, weight, table);
+    forward_units(g, L, x, weight, table, bias, y, unit_begin, unit_end);
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    const Layout L = layout(g);
+    float* reversed = scratch;
+    float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
+    for (int c = 0; c < g.in_channels; ++c)
+      for (int t = 0; t < 9; ++t) reversed[static_cast<long>(c) * 9 + t] = weight[static_cast<long>(c) * 9 + 8 - t];
+    if (L.G > 1) weight_table(L, g.in_channels, reversed, table);
+    forward_units(g, L, dy, reversed, table, nullptr, dx, 0, units(g));
+  }
+
+  // ---- backward weight --------------------------------------------------------------------------------
+  // Per channel (G == 1) or plane group (G > 1): 9 tap accumulators and a bias accumulator over every
+  // image's units; with G > 1 the lanes are split by channel at the end.
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
+    const Layout L = layout(g);
+    const int C = g.in_channels;
+    const long groups = C / L.G;
+    const long image_units = groups * L.vectors;  // units per image
+    for (long j = 0; j < groups; ++j) {
+      reg acc[9], bias_acc = V::zero();
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
+      for (int n = 0; n < g.batch; ++n)
+        for (int v = 0; v < L.vectors; ++v) {
+          const long u = n * image_units + j * L.vectors + v;
+          const reg d = V::load(dy + u * W);
+          bias_acc = V::add(bias_acc, d);
+#pragma GCC unroll 9
+          for (int t = 0; t < 9; ++t) acc[t] = V::fma(d, V::load_masked(x + u * W + L.offset[t], L.m[v][t]), acc[t]);
+        }
+      if (L.G == 1) {
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) dweight[j * 9 + t] += V::hsum(acc[t]);
+        if (dbias) dbias[j] += V::hsum(bias_acc);
+        continue;
+      }
+      alignas(64) float lanes[W];
+      for (int t = 0; t < 9; ++t) {
+        V::store(lanes, acc[t]);
+        for (int p = 0; p < L.G; ++p) {
+          float sum = 0.0f;
+          for (int i = 0; i < L.P; ++i) sum += lanes[p * L.P + i];
+          dweight[(j * L.G + p) * 9 + t] += sum;
+        }
+      }
+      if (dbias) {
+        V::store(lanes, bias_acc);
+        for (int p = 0; p < L.G; ++p) {
+          float sum = 0.0f;
+          for (int i = 0; i < L.P; ++i) sum += lanes[p * L.P + i];
+          dbias[j * L.G + p] += sum;
+        }
+      }
+    }
+  }
+};
+
+}  // namespace plasmo::kernels::simd
