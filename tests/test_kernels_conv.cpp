@@ -198,15 +198,30 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
 TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): several planes per vector, 1x1 to 8x8") {
   // Stride 1, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
   // per vector or several planes of consecutive channels per vector (channels a multiple of the planes
-  // per vector) or rows of a plane; other channel counts take the other paths. Batch 1 and 5.
+  // per vector, batch >= 8) or rows of a plane; other channel counts and batch 1 take the other paths.
   Rng rng(31);
   int failures = 0;
   for (const auto& hw : {std::pair<int, int>{1, 1}, {2, 2}, {4, 4}, {8, 8}, {2, 8}, {4, 2}, {2, 1}})
     for (int channels : {4, 16, 32, 48, 5})
-      for (int batch : {1, 5})
+      for (int batch : {1, 9})
         failures += check_conv(
             kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
             rng.below(2) != 0, rng);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Kernel parity: pointwise convolution on 16-pixel planes (conv_pointwise.h) as a packed GEMM") {
+  // 4x4, 2x8 and 8x2 planes (16 columns per image: one tile row with 16 lanes), channel counts that are
+  // and are not multiples of the tile (1 to 97, expand and project), batch 1 to 5 (column slivers that
+  // hold one image or several, and partial ones).
+  Rng rng(13);
+  int failures = 0;
+  for (const auto& hw : {std::pair<int, int>{4, 4}, {2, 8}, {8, 2}})
+    for (int in_c : {1, 3, 17, 40, 97})
+      for (int out_c : {1, 5, 16, 33, 96})
+        failures += check_conv(kernels::make_conv_geom(1 + static_cast<int>(rng.below(5)), in_c, hw.first, hw.second,
+                                                       out_c, 1, 1, 0, 1),
+                               rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 

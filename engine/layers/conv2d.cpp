@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "engine/error.h"
 #include "engine/layers/split.h"
@@ -173,14 +174,15 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
     const ConvEpilogue::Folded f = epilogue_->folded(*this);
     run_forward(x, f.weight, f.bias, f.act, y_);
   } else {
-    run_forward(x, weight.data(), has_bias_ ? bias.data() : nullptr, kernels::kActNone, y_);
+    run_forward(x, std::as_const(weight).data(), has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone, y_);
   }
   return y_;
 }
 
 void Conv2d::forward_unfolded(Tensor& out) {
   if (x_ == nullptr) throw UsageError(summary() + ": forward_unfolded called before forward");
-  run_forward(*x_, weight.data(), has_bias_ ? bias.data() : nullptr, kernels::kActNone, out);
+  run_forward(*x_, std::as_const(weight).data(), has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone,
+              out);
 }
 
 void Conv2d::run_forward(const Tensor& x, const float* w, const float* b, int act, Tensor& out) {

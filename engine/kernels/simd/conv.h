@@ -13,6 +13,7 @@
 // through GEMM + col2im.
 #pragma once
 #include <cstring>
+#include <type_traits>
 
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_depthwise.h"
@@ -20,6 +21,7 @@
 #include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
+#include "engine/kernels/simd/conv_pointwise.h"
 
 namespace plasmo::kernels::simd {
 
@@ -30,6 +32,10 @@ struct Conv {
   using Planes = ConvDepthwisePlanes<V>;
   using Rows = ConvDepthwiseRows<V>;
   using Small = ConvDepthwiseSmall<V>;
+  // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
+  // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
+  using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
+  using Pointwise = ConvPointwise<V, PointwiseMicro>;
 
   using Direct = ConvDirect<V>;
 
@@ -53,6 +59,7 @@ struct Conv {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     if (Gemm::dot_applies(g)) return Gemm::dot_scratch(g);
+    if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     return Gemm::forward_scratch(g);
   }
 
@@ -103,6 +110,8 @@ struct Conv {
                            float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
     if (Gemm::dot_applies(g))  // <= 16 columns: always split by rows (2 slivers per part never fit)
       Gemm::forward_dot(g, x, weight, bias, y, scratch, row_begin, row_end);
+    else if (Pointwise::applies(g))
+      Pointwise::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
     else if (!Gemm::gathered(g))
       Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
     else
@@ -130,6 +139,7 @@ struct Conv {
 
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     if (backward_data_as_forward(g))
       return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
     return Gemm::backward_data_scratch(g);
@@ -148,6 +158,10 @@ struct Conv {
         Planes::backward_data(g, dy, weight, dx, scratch);
       else
         Depthwise::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
+    if (Pointwise::applies(g)) {
+      Pointwise::backward_data(g, dy, weight, dx, scratch);
       return;
     }
     if (backward_data_as_forward(g)) {
@@ -188,6 +202,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (Pointwise::applies_weight(g)) return Pointwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
     return Gemm::backward_weight_scratch(g);
   }
@@ -208,7 +223,9 @@ struct Conv {
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
-    if (Direct::applies(g))
+    if (Pointwise::applies_weight(g))
+      Pointwise::backward_weight(g, x, dy, dweight, scratch);
+    else if (Direct::applies(g))
       Direct::backward_weight(g, x, dy, dweight, scratch);
     else
       Gemm::backward_weight(g, x, dy, dweight, scratch);
