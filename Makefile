@@ -380,9 +380,11 @@ $(BENCH_MODELS_BIN): $(BENCH_MODELS_OBJ) $(LIB)
 bench: $(BENCH_MODELS_BIN)
 	@if [ -f bench/bench_kernels.cpp ]; then $(MAKE) --no-print-directory $(BUILD)/bench-kernels; fi
 	BUILD=$(BUILD) bench/run_bench.sh
-# PyTorch for the comparison columns (Debian's, seen by /usr/bin/python3 only).
+# PyTorch for the comparison columns (Debian's, seen by /usr/bin/python3 only), with OpenBLAS: without it
+# Debian's torch runs batch-1 convolutions through netlib's reference BLAS, 2-5x slower than a normal
+# install, which would flatter plasmo (docs/performance.md).
 bench-deps:
-	@scripts/deps.sh python3-torch python3-torchvision
+	@scripts/deps.sh python3-torch python3-torchvision libopenblas0-pthread
 
 # Header dependencies of every object built so far (one line for all targets).
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
