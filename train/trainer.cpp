@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -18,6 +17,7 @@
 #include "engine/threads.h"
 #include "models/model.h"
 #include "train/checkpoint.h"
+#include "train/finite.h"
 #include "train/metrics.h"
 #include "train/state_copy.h"
 
@@ -51,23 +51,6 @@ std::string split_identity(const data::Dataset& data, const data::Split& split) 
     return std::to_string(indices.size()) + " images, crc32 " + crc32_hex(crc);
   };
   return "train " + side(split.train) + "; val " + side(split.val);
-}
-
-// The parameter whose gradient holds a NaN or Inf, or null. A float is not finite exactly when its
-// exponent bits are all ones; OR-ing that test over a tensor is branch-free and vectorizes.
-const Param* first_nonfinite_gradient(const std::vector<Param>& params) {
-  for (const Param& param : params) {
-    const float* grad = param.grad->data();
-    const size_t count = param.grad->size();
-    uint32_t bad = 0;
-    for (size_t i = 0; i < count; ++i) {
-      uint32_t bits;
-      std::memcpy(&bits, grad + i, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad) return &param;
-  }
-  return nullptr;
 }
 
 // The reconstruction target: the input's pixels back in [0, 1], v/255 = x * std + mean per channel
