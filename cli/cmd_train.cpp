@@ -6,9 +6,9 @@
 
 #include <chrono>
 #include <cmath>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "cli/args.h"
@@ -107,7 +107,7 @@ class CliObserver : public train::TrainObserver {
       std::fprintf(stderr, "plasmo: warning: %zu unreadable images skipped\n", dataset.skipped().size());
     if (quiet_) return;
     const data::LoadReport& report = dataset.report();
-    const char* cache = report.cache == data::CacheStatus::Hit         ? "from the cache"
+    const char* cache = report.cache == data::CacheStatus::Hit          ? "from the cache"
                         : report.cache == data::CacheStatus::Built      ? "decoded, cache written"
                         : report.cache == data::CacheStatus::NotWritten ? "decoded, cache not written"
                                                                         : "decoded, no cache";
@@ -176,10 +176,11 @@ class CliObserver : public train::TrainObserver {
 };
 
 int run_train(const Argv& argv) {
-  const Args args(argv,
-                  {"model", "data", "out", "checkpoint", "resume", "log", "cache", "size", "width", "epochs", "batch",
-                   "lr", "optimizer", "momentum", "weight-decay", "schedule", "augment", "val-frac", "limit",
-                   "pretrain-epochs", "threads", "seed"},
+  const Args args(argv, {"model",    "data",    "out",       "checkpoint", "resume",
+                         "log",      "cache",   "size",      "width",      "epochs",
+                         "batch",    "lr",      "optimizer", "momentum",   "weight-decay",
+                         "schedule", "augment", "val-frac",  "limit",      "pretrain-epochs",
+                         "threads",  "seed"},
                   {"freeze-encoder", "quiet", "help"});
   if (args.has("help")) {
     print_help();
@@ -247,8 +248,8 @@ int run_train(const Argv& argv) {
   return 0;
 }
 
-const CommandRegistrar registrar({"train", "train a model on a data folder: --model NAME --data DIR --out FILE", run_train,
-                                  10});
+const CommandRegistrar registrar({"train", "train a model on a data folder: --model NAME --data DIR --out FILE",
+                                  run_train, 10});
 
 }  // namespace
 

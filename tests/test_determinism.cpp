@@ -73,7 +73,8 @@ std::vector<float> train_small_net(uint64_t seed) {
     sgd.step();
   }
   std::vector<float> values;
-  for (const Param& p : collect_params(*net)) values.insert(values.end(), p.value->data(), p.value->data() + p.value->size());
+  for (const Param& p : collect_params(*net))
+    values.insert(values.end(), p.value->data(), p.value->data() + p.value->size());
   for (const Buffer& b : collect_buffers(*net))
     if (b.f32) values.insert(values.end(), b.f32->data(), b.f32->data() + b.f32->size());
   return values;

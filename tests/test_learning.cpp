@@ -93,6 +93,7 @@ TEST_CASE("learning: a small conv net learns a separable synthetic task (loss fa
   Tensor probability;
   class_probability(net.forward(test_images, Mode::Eval), 1, probability);
   int correct = 0;
-  for (int n = 0; n < 256; ++n) correct += (probability[static_cast<size_t>(n)] >= 0.5f) == (test_labels[static_cast<size_t>(n)] == 1);
+  for (int n = 0; n < 256; ++n)
+    correct += (probability[static_cast<size_t>(n)] >= 0.5f) == (test_labels[static_cast<size_t>(n)] == 1);
   CHECK(correct >= 245);  // > 95% on images it never saw
 }

@@ -57,7 +57,8 @@ TEST_CASE("train NaN: a NaN loss stops at its epoch and batch; checkpoint and mo
   }
   // The engine's ReLU maps NaN to 0 (PyTorch's propagates it), so the loss of this batch stays finite; the
   // NaN pixel shows in the first convolution's weight gradient (dW sums dy * x), caught before the step.
-  CHECK(message.find("training diverged: the gradient of enc1.weight is not finite at epoch 2 batch 3 (lr 0.001)") == 0);
+  CHECK(message.find("training diverged: the gradient of enc1.weight is not finite at epoch 2 batch 3 (lr 0.001)") ==
+        0);
   CHECK(message.find("the last good checkpoint is " + options.checkpoint + " (after 2 epochs), unchanged") !=
         std::string::npos);
   REQUIRE(observer.epochs.size() == 2);  // pretraining epoch 1, classifier epoch 1
@@ -96,8 +97,8 @@ TEST_CASE("train NaN: plasmo train with lr 1e30 exits 1 with one error line nami
   }
   TempDir dir;
   const std::string command = std::string(binary) + " train --model autoencoder --size 16 --pretrain-epochs 0 " +
-                              "--data " + synthetic_cells(48, 11) + " --out " + (dir / "m.safetensors") +
-                              " --cache " + cache_dir() + " --lr 1e30 --batch 8 --epochs 2 --threads 1 --quiet 2>" +
+                              "--data " + synthetic_cells(48, 11) + " --out " + (dir / "m.safetensors") + " --cache " +
+                              cache_dir() + " --lr 1e30 --batch 8 --epochs 2 --threads 1 --quiet 2>" +
                               (dir / "stderr.txt");
   const int status = std::system(command.c_str());
   REQUIRE(WIFEXITED(status));
@@ -120,7 +121,8 @@ TEST_CASE("train CLI: usage errors exit 2, --help exits 0 and lists the defaults
   int status = std::system((std::string(binary) + " train --model resnet18 --data x --out y --lr abc" + quiet).c_str());
   CHECK(WEXITSTATUS(status) == 2);
   CHECK(file_text(dir / "err.txt").find("plasmo: error: option --lr wants a number") == 0);
-  status = std::system((std::string(binary) + " train --model resnet18 --data x --out y --freeze-encoder" + quiet).c_str());
+  status =
+      std::system((std::string(binary) + " train --model resnet18 --data x --out y --freeze-encoder" + quiet).c_str());
   CHECK(WEXITSTATUS(status) == 2);
   status = std::system((std::string(binary) + " train --help" + quiet).c_str());
   CHECK(WEXITSTATUS(status) == 0);

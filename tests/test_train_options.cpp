@@ -108,7 +108,8 @@ TEST_CASE("train options: bad values are usage errors naming the option") {
   CHECK(with([](TrainRequest& r) { r.val_frac = 1.0; }).find("--val-frac") != std::string::npos);
   CHECK(with([](TrainRequest& r) { r.augment = "yes"; }).find("--augment") != std::string::npos);
   CHECK(with([](TrainRequest& r) { r.schedule = "linear"; }).find("linear") != std::string::npos);
-  CHECK(with([](TrainRequest& r) { r.pretrain_epochs = 3; }, "resnet18").find("--pretrain-epochs") != std::string::npos);
+  CHECK(with([](TrainRequest& r) { r.pretrain_epochs = 3; }, "resnet18").find("--pretrain-epochs") !=
+        std::string::npos);
   CHECK(with([](TrainRequest& r) { r.freeze_encoder = true; }, "resnet18").find("--freeze-encoder") !=
         std::string::npos);
   CHECK(with([](TrainRequest& r) { r.checkpoint = "out/model.safetensors"; }).find("--checkpoint") !=

@@ -25,13 +25,13 @@ namespace plasmo::train {
 
 // The counters and records of a run, as checkpoint metadata.
 struct RunProgress {
-  int epochs_done = 0;    // pretraining + classifier epochs completed
-  int64_t steps = 0;      // optimizer steps, both phases
-  int best_epoch = 0;     // classifier epoch (from 1) with the lowest validation loss so far; 0 = none
+  int epochs_done = 0;  // pretraining + classifier epochs completed
+  int64_t steps = 0;    // optimizer steps, both phases
+  int best_epoch = 0;   // classifier epoch (from 1) with the lowest validation loss so far; 0 = none
   double best_val_loss = 0.0;
   std::vector<EpochRecord> history;  // both phases, in order
-  std::string split;      // data identity: see split_identity() in trainer.cpp
-  int threads = 0;        // the thread count that wrote it (bit-identity needs the same)
+  std::string split;                 // data identity: see split_identity() in trainer.cpp
+  int threads = 0;                   // the thread count that wrote it (bit-identity needs the same)
 };
 
 void progress_to_metadata(const RunProgress& progress, Metadata& metadata);

@@ -60,7 +60,8 @@ std::string history_csv(const std::vector<EpochRecord>& records, Phase phase) {
     if (phase == Phase::Classifier) {
       line += cell(r.train_acc) + ",";
       if (r.has_val)
-        line += cell(r.val_loss) + "," + cell(r.val_acc) + "," + cell(r.val_sensitivity) + "," + cell(r.val_specificity);
+        line +=
+            cell(r.val_loss) + "," + cell(r.val_acc) + "," + cell(r.val_sensitivity) + "," + cell(r.val_specificity);
       else
         line += ",,,";
     } else {
@@ -78,7 +79,8 @@ std::vector<EpochRecord> parse_history_csv(const std::string& text, Phase phase,
   std::string line;
   const std::string header = phase == Phase::Pretrain ? kPretrainColumns : kClassifierColumns;
   if (!std::getline(lines, line) || line != header)
-    throw FormatError(source + ": the " + phase_name(phase) + " history does not start with the header '" + header + "'");
+    throw FormatError(source + ": the " + phase_name(phase) + " history does not start with the header '" + header +
+                      "'");
   const size_t columns = split_commas(header).size();
   int line_number = 1;
   while (std::getline(lines, line)) {
@@ -86,8 +88,8 @@ std::vector<EpochRecord> parse_history_csv(const std::string& text, Phase phase,
     if (line.empty()) continue;
     const std::vector<std::string> cells = split_commas(line);
     if (cells.size() != columns)
-      throw FormatError(source + ": history line " + std::to_string(line_number) + " has " + std::to_string(cells.size()) +
-                        " cells, expected " + std::to_string(columns));
+      throw FormatError(source + ": history line " + std::to_string(line_number) + " has " +
+                        std::to_string(cells.size()) + " cells, expected " + std::to_string(columns));
     EpochRecord r;
     r.phase = phase;
     r.epoch = static_cast<int>(parse_cell(cells[0], source, line_number));

@@ -43,7 +43,8 @@ void check_options(const TrainOptions& o) {
   } else {
     check_range(std::isfinite(o.width) && o.width > 0.0 && o.width <= 8.0, "width", number_text(o.width),
                 "must be in (0, 8]");
-    if (o.pretrain_epochs != 0) throw UsageError("--pretrain-epochs is for the autoencoder only (model " + o.model + ")");
+    if (o.pretrain_epochs != 0)
+      throw UsageError("--pretrain-epochs is for the autoencoder only (model " + o.model + ")");
     if (o.freeze_encoder) throw UsageError("--freeze-encoder is for the autoencoder only (model " + o.model + ")");
   }
   check_range(o.epochs >= 1, "epochs", std::to_string(o.epochs), "must be at least 1");
@@ -98,9 +99,12 @@ long long get_integer(const Metadata& metadata, const std::string& key, const st
 
 const char* augment_name(Augment augment) {
   switch (augment) {
-    case Augment::Off: return "off";
-    case Augment::On: return "on";
-    case Augment::OnVflip: return "vflip";
+    case Augment::Off:
+      return "off";
+    case Augment::On:
+      return "on";
+    case Augment::OnVflip:
+      return "vflip";
   }
   return "on";
 }
@@ -122,12 +126,13 @@ ArchDefaults arch_defaults(const std::string& model) {
 }
 
 std::string defaults_table() {
-  std::string out = "  model         size  width  epochs  batch  optimizer  lr      momentum  schedule    pretrain-epochs\n";
+  std::string out =
+      "  model         size  width  epochs  batch  optimizer  lr      momentum  schedule    pretrain-epochs\n";
   for (const std::string& name : model_names()) {
     const ArchDefaults d = arch_defaults(name);
     char line[200];
-    std::snprintf(line, sizeof line, "  %-12s  %-4d  %-5s  %-6d  %-5d  %-9s  %-6s  %-8s  %-10s  %s\n", name.c_str(), d.size,
-                  number_text(d.width).c_str(), d.epochs, d.batch, d.optimizer, number_text(d.lr).c_str(),
+    std::snprintf(line, sizeof line, "  %-12s  %-4d  %-5s  %-6d  %-5d  %-9s  %-6s  %-8s  %-10s  %s\n", name.c_str(),
+                  d.size, number_text(d.width).c_str(), d.epochs, d.batch, d.optimizer, number_text(d.lr).c_str(),
                   number_text(d.momentum).c_str(), d.schedule,
                   name == "autoencoder" ? std::to_string(d.pretrain_epochs).c_str() : "-");
     out += line;

@@ -56,17 +56,17 @@ struct TrainOptions {
   std::string cache;       // data loader cache folder ("" = the loader's default)
   int size = 0;            // input H = W
   double width = 1.0;
-  int epochs = 0;            // classifier epochs
-  int pretrain_epochs = 0;   // autoencoder reconstruction epochs, before the classifier's
+  int epochs = 0;           // classifier epochs
+  int pretrain_epochs = 0;  // autoencoder reconstruction epochs, before the classifier's
   int batch = 0;
-  std::string optimizer;     // sgd | adam | rmsprop (classifier phase)
-  double lr = 0.0;           // base learning rate of the classifier phase
+  std::string optimizer;           // sgd | adam | rmsprop (classifier phase)
+  double lr = 0.0;                 // base learning rate of the classifier phase
   std::optional<double> momentum;  // unset for adam
   double weight_decay = 0.0;
-  std::string schedule;      // resolved spec (Schedule::spec()): "constant", "exp:0.9478", "cosine:50:0"
+  std::string schedule;  // resolved spec (Schedule::spec()): "constant", "exp:0.9478", "cosine:50:0"
   Augment augment = Augment::On;
   double val_frac = 0.2;
-  int limit = 0;             // > 0: only that many images (data_loader limit_samples)
+  int limit = 0;  // > 0: only that many images (data_loader limit_samples)
   bool freeze_encoder = false;
   uint64_t seed = 1;
 };

@@ -46,7 +46,8 @@ std::string progress_bar_line(const BatchProgress& p, int columns) {
   if (room >= 10) {
     const int cells = room < 30 ? room : 30;
     const int filled = p.batches > 0 ? static_cast<int>(static_cast<long long>(cells) * p.batch / p.batches) : 0;
-    line += "[" + std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(cells - filled), '-') + "]";
+    line += "[" + std::string(static_cast<size_t>(filled), '#') +
+            std::string(static_cast<size_t>(cells - filled), '-') + "]";
   }
   line += tail;
   if (columns > 0 && static_cast<int>(line.size()) > columns) line.resize(static_cast<size_t>(columns));

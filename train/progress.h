@@ -9,11 +9,11 @@ namespace plasmo::train {
 
 struct BatchProgress {
   Phase phase = Phase::Classifier;
-  int epoch = 0, epochs = 0;    // within the phase, from 1
-  int batch = 0, batches = 0;   // from 1
-  double loss = 0.0;            // mean over the epoch's batches so far
-  double images_per_s = 0.0;    // training images of this epoch so far / its training time
-  double eta_seconds = -1.0;    // rest of the run; < 0 = not known yet
+  int epoch = 0, epochs = 0;   // within the phase, from 1
+  int batch = 0, batches = 0;  // from 1
+  double loss = 0.0;           // mean over the epoch's batches so far
+  double images_per_s = 0.0;   // training images of this epoch so far / its training time
+  double eta_seconds = -1.0;   // rest of the run; < 0 = not known yet
 };
 
 // "42s", "3:07", "1:02:03"; "?" for a negative or non-finite time.

@@ -22,8 +22,9 @@ void copy_tensor(const std::string& name, const Tensor& source, Tensor& target) 
 void StateCopy::capture(const std::vector<Param>& params, const std::vector<Buffer>& buffers) {
   const bool first = empty();
   if (!first && (params.size() != params_.size() || buffers.size() != buffers_.size()))
-    throw ShapeError("StateCopy: " + std::to_string(params.size()) + " parameters and " + std::to_string(buffers.size()) +
-                     " buffers, expected " + std::to_string(params_.size()) + " and " + std::to_string(buffers_.size()));
+    throw ShapeError("StateCopy: " + std::to_string(params.size()) + " parameters and " +
+                     std::to_string(buffers.size()) + " buffers, expected " + std::to_string(params_.size()) + " and " +
+                     std::to_string(buffers_.size()));
   if (first) {
     params_.resize(params.size());
     buffers_.resize(buffers.size());

@@ -27,9 +27,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -95,7 +93,9 @@ class Run {
   Metadata model_metadata() const;
   [[noreturn]] void diverged(const std::string& what, Phase phase, int phase_epoch, int batch) const;
   int total_epochs() const { return options_.pretrain_epochs + options_.epochs; }
-  Phase phase_of(int epoch_index) const { return epoch_index < options_.pretrain_epochs ? Phase::Pretrain : Phase::Classifier; }
+  Phase phase_of(int epoch_index) const {
+    return epoch_index < options_.pretrain_epochs ? Phase::Pretrain : Phase::Classifier;
+  }
 
   const TrainOptions& options_;
   TrainObserver& observer_;
@@ -190,7 +190,8 @@ void Run::load_data() {
   norm_ = data::compute_normalization(dataset_, split_.train);
 
   data::AugmentConfig augment = data::AugmentConfig::table2(options_.augment == Augment::OnVflip);
-  train_batcher_ = std::make_unique<data::Batcher>(dataset_, split_.train, norm_, options_.batch, options_.seed, augment);
+  train_batcher_ =
+      std::make_unique<data::Batcher>(dataset_, split_.train, norm_, options_.batch, options_.seed, augment);
   if (!split_.val.empty())
     val_batcher_ = std::make_unique<data::Batcher>(dataset_, split_.val, norm_, options_.batch, options_.seed,
                                                    data::AugmentConfig::none());
@@ -216,12 +217,15 @@ void Run::resume() {
     throw UsageError(options_.resume + ": the data differ from the checkpoint's (checkpoint: " + saved.split +
                      "; now: " + progress_.split + ")");
   // The checkpoint's mean/std, compared as floats (the text may be written with more digits).
-  auto find = [&](const char* key) { auto it = metadata.find(key); return it == metadata.end() ? std::string() : it->second; };
+  auto find = [&](const char* key) {
+    auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  };
   const data::Normalization saved_norm = data::Normalization::parse(find("mean"), find("std"), options_.resume);
   for (int channel = 0; channel < 3; ++channel)
     if (saved_norm.mean[channel] != norm_.mean[channel] || saved_norm.std[channel] != norm_.std[channel])
-      throw UsageError(options_.resume + ": the training images' mean/std differ from the checkpoint's (" + find("mean") +
-                       " / " + find("std") + " vs " + data::Normalization::format(norm_.mean) + " / " +
+      throw UsageError(options_.resume + ": the training images' mean/std differ from the checkpoint's (" +
+                       find("mean") + " / " + find("std") + " vs " + data::Normalization::format(norm_.mean) + " / " +
                        data::Normalization::format(norm_.std) + "): the images changed");
   if (saved.threads != progress_.threads)
     observer_.on_note("the checkpoint was written with " + std::to_string(saved.threads) + " threads, this run uses " +
@@ -248,8 +252,8 @@ void Run::resume() {
   progress_.split = split;
   last_saved_epoch_ = saved.epochs_done;
   if (next >= total_epochs())
-    observer_.on_note("the checkpoint has " + std::to_string(next) + " epochs done of " + std::to_string(total_epochs()) +
-                      ": nothing left to train; writing the best model");
+    observer_.on_note("the checkpoint has " + std::to_string(next) + " epochs done of " +
+                      std::to_string(total_epochs()) + ": nothing left to train; writing the best model");
   else
     observer_.on_note("resuming from " + options_.resume + " after " + std::to_string(next) + " epochs (" +
                       std::to_string(saved.steps) + " steps)");
@@ -315,8 +319,8 @@ void Run::train_epoch(int epoch_index, Phase phase, int phase_epoch, EpochRecord
     const double elapsed = seconds_since(start);
     progress.images_per_s = elapsed > 0.0 ? static_cast<double>(stats.images()) / elapsed : 0.0;
     const double per_epoch = images_train + kValidationCost * images_val;
-    const double remaining = (total_epochs() - epoch_index - 1) * per_epoch + (images_train - stats.images()) +
-                             kValidationCost * images_val;
+    const double remaining =
+        (total_epochs() - epoch_index - 1) * per_epoch + (images_train - stats.images()) + kValidationCost * images_val;
     const double run_elapsed = seconds_since(run_start_);
     progress.eta_seconds = units_done_ > 0.0 && run_elapsed > 0.0 ? remaining * run_elapsed / units_done_ : -1.0;
     observer_.on_batch(progress);
@@ -345,9 +349,10 @@ void Run::validate(Phase phase, EpochRecord& record) {
   record.has_val = true;
   record.val_loss = stats.loss();
   if (!std::isfinite(record.val_loss))
-    throw NumericError("validation loss is " + number_text(record.val_loss) + " after " +
-                       (phase == Phase::Pretrain ? "pretraining epoch " : "epoch ") + std::to_string(record.epoch) +
-                       (last_saved_epoch_ >= 0 ? "; the last good checkpoint is " + options_.checkpoint : std::string()));
+    throw NumericError(
+        "validation loss is " + number_text(record.val_loss) + " after " +
+        (phase == Phase::Pretrain ? "pretraining epoch " : "epoch ") + std::to_string(record.epoch) +
+        (last_saved_epoch_ >= 0 ? "; the last good checkpoint is " + options_.checkpoint : std::string()));
   if (phase == Phase::Classifier) {
     record.val_acc = stats.accuracy();
     record.val_sensitivity = stats.sensitivity();

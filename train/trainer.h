@@ -34,11 +34,11 @@ namespace plasmo::train {
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
-  virtual void on_loading(int done, int total) {}                  // decoding images (calling thread)
-  virtual void on_loaded(const data::Dataset& dataset) {}          // report(), skipped() files
-  virtual void on_split(const data::SplitSummary& summary) {}      // once, before the first epoch
-  virtual void on_note(const std::string& text) {}                 // resume facts, warnings
-  virtual void on_batch(const BatchProgress& progress) {}          // after every training batch
+  virtual void on_loading(int done, int total) {}                             // decoding images (calling thread)
+  virtual void on_loaded(const data::Dataset& dataset) {}                     // report(), skipped() files
+  virtual void on_split(const data::SplitSummary& summary) {}                 // once, before the first epoch
+  virtual void on_note(const std::string& text) {}                            // resume facts, warnings
+  virtual void on_batch(const BatchProgress& progress) {}                     // after every training batch
   virtual void on_epoch(const EpochRecord& record, int epochs, bool best) {}  // after the epoch is saved
   // Called with every training batch before its forward; may change it. A test hook (NaN injection).
   virtual void on_train_batch(Phase phase, int epoch, int batch, data::Batch& images) {}
