@@ -14,13 +14,23 @@ CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-math-errno
 LDLIBS   += -lpthread
 ifneq ($(SAN),)
+  # -fno-sanitize-recover: the first report aborts the run, so a sanitizer finding fails `make test`.
   CXXFLAGS += -g -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=all
   LDFLAGS  += -fsanitize=$(SAN)
+  TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
+# Set by `make fuzz` for its own sub-make: the library gets libFuzzer's coverage instrumentation.
+ifneq ($(FUZZING),)
+  CXXFLAGS += -fsanitize=fuzzer-no-link
 endif
 
 # Debian packages the build, the tests and the demo need. Every target runs `deps` first (order-only),
 # which installs only what is missing.
 DEPS_PKGS := g++ make libstb-dev doctest-dev
+# ... and those of the developer targets, installed only when one of them runs.
+FUZZ_PKGS   := clang libclang-rt-dev
+FORMAT_PKGS := clang-format
+LINT_PKGS   := cppcheck
 
 # Cross build for aarch64 (make test-arm): the Debian cross compiler and qemu-user to run the tests.
 # Header-only host packages (doctest, stb) are not on the cross compiler's search path: a folder of
@@ -47,6 +57,8 @@ endif
 LIB_SRC  := $(ENGINE_SRC) $(ISA_SRC) $(wildcard models/*.cpp data_loader/*.cpp train/*.cpp eval/*.cpp)
 CLI_SRC  := $(filter-out cli/infer_main.cpp,$(wildcard cli/*.cpp))
 TEST_SRC := $(wildcard tests/*.cpp)
+# Every fuzz/fuzz_<name>.cpp is a libFuzzer target; dropping in a new one needs no Makefile change.
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.cpp)
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 LIB_OBJ  := $(call obj,$(LIB_SRC))
@@ -55,6 +67,8 @@ TEST_OBJ := $(call obj,$(TEST_SRC))
 LIB      := $(BUILD)/libplasmo.a
 PLASMO   := $(BUILD)/plasmo
 TESTS    := $(BUILD)/plasmo-tests
+FUZZ_OBJ := $(call obj,$(FUZZ_SRC))
+FUZZ_BIN := $(patsubst fuzz/%.cpp,$(BUILD)/%,$(FUZZ_SRC))
 
 # The scalar references never fuse a*b+c (GCC does by default on AArch64): same bits on every machine.
 $(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
@@ -68,7 +82,7 @@ SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elem
                    $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
 $(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
-.PHONY: all deps test test-isa test-arm demo clean install help format lint
+.PHONY: all deps test test-isa test-arm demo clean install help format format-check lint fuzz fuzz-run
 all: $(PLASMO) $(TESTS)
 
 deps:
@@ -97,7 +111,7 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 
 # The doctest suite. TEST_ARGS passes doctest options, e.g. TEST_ARGS='-tc="Conv2d*"'.
 test: $(TESTS) $(PLASMO)
-	cd $(BUILD) && PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)
+	cd $(BUILD) && $(TEST_ENV) PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)
 
 # The suite once per x86 ISA this CPU runs, each forced through PLASMO_ISA (K() then returns that
 # table everywhere: layers, gradient checks). TEST_ARGS narrows it, e.g. TEST_ARGS='-tc=*gradient*'.
@@ -131,6 +145,59 @@ install: $(PLASMO)
 clean:
 	rm -rf build build-*
 
+# ---- fuzzing: `make fuzz [FUZZ_SECONDS=60]` --------------------------------------------------------
+# A sub-make builds the library with clang into build-fuzz/ (ASan + UBSan + libFuzzer coverage), links
+# each fuzz/fuzz_<name>.cpp with -fsanitize=fuzzer, and runs it for FUZZ_SECONDS on the corpus
+# build-fuzz/corpus/<name>/ (new inputs go there), seeded from fuzz/corpus/<name>/ and using the
+# dictionary fuzz/<name>.dict when they exist. A crash, leak, timeout or sanitizer report stops with an
+# error; the input is saved as build-fuzz/artifacts/<name>-crash-... (rerun: build-fuzz/fuzz_<name> FILE).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CXX   ?= clang++
+FUZZ_ARGS  ?=# more libFuzzer options, e.g. FUZZ_ARGS=-max_len=65536
+
+fuzz:
+	@scripts/deps.sh $(FUZZ_PKGS)
+	$(MAKE) BUILD=$(FUZZ_BUILD) CXX=$(FUZZ_CXX) SAN=address,undefined FUZZING=1 OPT="-O1 -g" fuzz-run
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(LIB)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+# Keep the fuzz objects make would otherwise delete as intermediates.
+.SECONDARY: $(FUZZ_OBJ)
+
+fuzz-run: $(FUZZ_BIN)
+	@set -e; mkdir -p $(BUILD)/artifacts; \
+	for bin in $(FUZZ_BIN); do \
+	  name=$${bin##*/fuzz_}; corpus=$(BUILD)/corpus/$$name; mkdir -p $$corpus; \
+	  seeds=; [ -d fuzz/corpus/$$name ] && seeds=fuzz/corpus/$$name; \
+	  dict=; [ -f fuzz/$$name.dict ] && dict=-dict=fuzz/$$name.dict; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS) s (corpus $$corpus $$seeds)"; \
+	  $$bin $$dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_ARGS) \
+	    -artifact_prefix=$(BUILD)/artifacts/$$name- $$corpus $$seeds 2>$(BUILD)/fuzz_$$name.log \
+	    || { tail -n 60 $(BUILD)/fuzz_$$name.log; echo "fuzz: $$name FAILED, input in $(BUILD)/artifacts/"; exit 1; }; \
+	  grep -E '^(stat::number_of_executed_units|stat::new_units_added|Done)' $(BUILD)/fuzz_$$name.log || true; \
+	done
+
+# ---- formatting and lint ----------------------------------------------------------------------------
+# Every C++ file in the tree (build outputs hold none); FORMAT_EXCLUDE keeps vendored code out.
+FORMAT_EXCLUDE ?= %/third_party/%
+SOURCE_FILES = $(filter-out build% $(FORMAT_EXCLUDE),$(wildcard *.h *.cpp */*.h */*.cpp */*/*.h */*/*.cpp */*/*/*.h */*/*/*.cpp))
+
+format:
+	@scripts/deps.sh $(FORMAT_PKGS)
+	clang-format -i $(SOURCE_FILES)
+
+format-check:
+	@scripts/deps.sh $(FORMAT_PKGS)
+	clang-format --dry-run --Werror $(SOURCE_FILES)
+
+# cppcheck with the checks and suppressions in .cppcheck-suppressions (a second or two for the tree).
+LINT_FLAGS := --std=c++17 --language=c++ -I. --enable=warning,style,performance,portability \
+              --suppressions-list=.cppcheck-suppressions --inline-suppr --error-exitcode=1 --quiet
+lint:
+	@scripts/deps.sh $(LINT_PKGS)
+	cppcheck $(LINT_FLAGS) -j2 $(filter-out $(FORMAT_EXCLUDE),$(filter %.cpp,$(SOURCE_FILES)))
+
 help:
 	@echo "make            build build/plasmo and the tests"
 	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
@@ -139,5 +206,22 @@ help:
 	@echo "make demo       build and run the demo"
 	@echo "make install    install into PREFIX=$(PREFIX)"
 	@echo "make clean      remove build outputs"
+	@echo "make fuzz       build fuzz/fuzz_*.cpp with clang + libFuzzer and run each FUZZ_SECONDS=$(FUZZ_SECONDS)"
+	@echo "make format     clang-format every source file (format-check: only report)"
+	@echo "make lint       cppcheck over the sources (.cppcheck-suppressions)"
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+# ---- kernel benchmark: the FMA peak probe and every model convolution's GFLOP/s (not a test) ----------
+# `make bench-kernels BENCH_ARGS='--model resnet18 --reps 9'`; the probes get their ISA's flags like the kernels.
+BENCH_KERNELS     := $(BUILD)/bench-kernels
+BENCH_KERNELS_OBJ := $(call obj,bench/bench_kernels.cpp bench/peak_avx512.cpp bench/peak_avx2.cpp bench/peak_neon.cpp)
+ifneq ($(ARCH),aarch64)
+$(BUILD)/obj/bench/peak_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
+$(BUILD)/obj/bench/peak_avx2.o:   ISAFLAGS := -mavx2 -mfma
+endif
+.PHONY: bench-kernels
+$(BENCH_KERNELS): $(BENCH_KERNELS_OBJ) $(LIB)
+	$(CXX) $(LDFLAGS) $(BENCH_KERNELS_OBJ) $(LIB) $(LDLIBS) -o $@
+bench-kernels: $(BENCH_KERNELS)
+	$(BENCH_KERNELS) $(BENCH_ARGS)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BENCH_KERNELS_OBJ:.o=.d)

@@ -55,7 +55,10 @@ class Layer {
   virtual void buffers(const std::string& prefix, std::vector<Buffer>& out) { (void)prefix, (void)out; }
 
   // Multiply-accumulates per image for input shape `in` (batch dim ignored); conv and dense only.
-  virtual int64_t macs(const Shape& in) const { (void)in; return 0; }
+  virtual int64_t macs(const Shape& in) const {
+    (void)in;
+    return 0;
+  }
   // Appends one LayerInfo per leaf layer (containers recurse). `name` is this layer's full name.
   virtual void describe(const std::string& name, const Shape& in, std::vector<LayerInfo>& out) const;
 

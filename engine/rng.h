@@ -14,12 +14,12 @@ class Rng {
   // the same stream whatever happened before.
   static Rng derive(uint64_t seed, uint64_t key1, uint64_t key2 = 0);
 
-  uint64_t next_u64();                   // SplitMix64 step
+  uint64_t next_u64();  // SplitMix64 step
   uint32_t next_u32() { return static_cast<uint32_t>(next_u64() >> 32); }
-  float uniform();                       // [0, 1), 24 random bits
+  float uniform();  // [0, 1), 24 random bits
   float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
-  uint32_t below(uint32_t bound);        // [0, bound), unbiased (Lemire's method)
-  float normal();                        // mean 0, std 1 (Box-Muller, one value per call)
+  uint32_t below(uint32_t bound);  // [0, bound), unbiased (Lemire's method)
+  float normal();                  // mean 0, std 1 (Box-Muller, one value per call)
   bool bernoulli(float p) { return uniform() < p; }
 
   uint64_t state() const { return state_; }

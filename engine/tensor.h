@@ -34,7 +34,7 @@ struct Shape {
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(const Shape& shape);             // owned, zero-filled
+  explicit Tensor(const Shape& shape);                  // owned, zero-filled
   static Tensor view(float* data, const Shape& shape);  // not owned; caller keeps `data` alive
 
   Tensor(Tensor&& other) noexcept;

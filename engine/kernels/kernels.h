@@ -89,6 +89,12 @@ struct KernelTable {
   // y = conv(x, weight) + bias (bias may be null). Overwrites y.
   void (*conv2d_forward)(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                          float* scratch) = nullptr;
+  // Part `part` of `parts` (0 <= part < parts) of conv2d_forward on the same slice: the kernel splits y
+  // into `parts` disjoint pieces (along an axis of its choosing, fixed by g and parts) and writes piece
+  // `part`. Running every part (concurrently, each with its own scratch of conv2d_scratch_floats(g))
+  // gives exactly conv2d_forward's y, bit for bit: the Conv2d layer can spread one image over the pool.
+  void (*conv2d_forward_part)(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                              float* scratch, int part, int parts) = nullptr;
   // dx = conv_transpose(dy, weight). Overwrites dx.
   void (*conv2d_backward_data)(const ConvGeom& g, const float* dy, const float* weight, float* dx,
                                float* scratch) = nullptr;

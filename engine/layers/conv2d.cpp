@@ -1,5 +1,7 @@
-// Conv2d: the layer owns shapes, buffers and the split of the batch across threads; all arithmetic is
-// in the kernel table (K().conv2d_forward / conv2d_backward_data / conv2d_backward_weight, axpy).
+// Conv2d: the layer owns shapes, buffers and the split of the work across threads; all arithmetic is in
+// the kernel table (K().conv2d_forward / conv2d_forward_part / conv2d_backward_data /
+// conv2d_backward_weight, axpy). Forward splits the output (so one image can use every core), backward
+// splits the batch.
 //
 //   x [N, in_channels, H, W], weight [out_channels, in_channels/groups, kernel, kernel], bias [out_channels]
 //   y [N, out_channels, OH, OW],  OH = (H + 2*padding - kernel) / stride + 1  (same for OW)
@@ -41,6 +43,18 @@ int batch_workers(const ThreadPool& pool, const kernels::ConvGeom& g) {
                        g.kernel_h * g.kernel_w;
   const bool split = pool.size() > 1 && g.batch > 1 && !ThreadPool::in_worker() && macs >= kMinMacsToSplit;
   return split ? pool.size() : 1;
+}
+
+// Forward (any batch, one image included): below this many multiply-accumulates per worker the layer
+// runs on the calling thread. The SIMD kernels do 1M MACs in ~10-20 us on one core, about what waking
+// the second worker costs when the machine is busy (engine/layers/split.h), so a split pays from there.
+constexpr int64_t kMinMacsPerForwardWorker = 1 << 20;
+
+int forward_workers(const ThreadPool& pool, const kernels::ConvGeom& g) {
+  const int64_t macs = static_cast<int64_t>(g.batch) * g.out_channels * g.out_h * g.out_w * (g.in_channels / g.groups) *
+                       g.kernel_h * g.kernel_w;
+  if (pool.size() == 1 || ThreadPool::in_worker()) return 1;
+  return macs >= kMinMacsPerForwardWorker * pool.size() ? pool.size() : 1;
 }
 
 // Calls fn(begin, end, worker) on the pool's fixed chunks of [0, batch) when workers > 1, else once
@@ -131,24 +145,28 @@ float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
   return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
 }
 
-// Each worker convolves its slice of the batch: y[begin:end] = conv(x[begin:end], W) + b.
+// Forward splits the output, not the batch: worker t of T runs part t of conv2d_forward_part on the whole
+// batch (the kernel picks the axis: batch columns, output channels or planes), so a single image uses
+// every core too, and y is bit-identical to the unsplit forward whatever T. Each worker has the scratch
+// of the whole batch's geometry (the kernels' scratch does not grow with the batch).
 const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   const kernels::ConvGeom g = geometry(x.shape());
   x_ = &x;
   y_.resize(out_shape(x.shape()));
   ThreadPool& pool = thread_pool();
-  const int workers = batch_workers(pool, g);
-  float* scratch = worker_scratch(g, workers);
+  const int workers = forward_workers(pool, g);
   const kernels::KernelTable& kt = kernels::K();
-  const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
-  const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
+  scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
+  float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
   const float* b = has_bias_ ? bias.data() : nullptr;
-  for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
-    kernels::ConvGeom slice = g;
-    slice.batch = static_cast<int>(end - begin);
-    kt.conv2d_forward(slice, x.data() + begin * x_image, weight.data(), b, y_.data() + begin * y_image,
-                      scratch + worker * scratch_stride_);
-  });
+  if (workers > 1) {
+    pool.run([&](int worker) {
+      kt.conv2d_forward_part(g, x.data(), weight.data(), b, y_.data(), scratch + worker * scratch_stride_, worker,
+                             workers);
+    });
+  } else {
+    kt.conv2d_forward(g, x.data(), weight.data(), b, y_.data(), scratch);
+  }
   return y_;
 }
 

@@ -3,9 +3,11 @@
 // groups == in_channels == out_channels is a depthwise convolution.
 //   backward:  dx = conv_transpose(dy, W);  dW[oc][ci][kh][kw] += sum_{n,oh,ow} dy[n][oc][oh][ow] * x[...];
 //              db[oc] += sum_{n,oh,ow} dy[n][oc][oh][ow]
-// Threads: the batch is split across thread_pool(); each worker has its own kernel scratch, and workers
-// after the first add their weight/bias gradients into private partial buffers that are summed into
-// weight_grad in worker order afterwards (bit-identical for a given thread count).
+// Threads: forward runs part t of T of K().conv2d_forward_part on each worker of thread_pool() (the
+// kernel splits the output; the result is bit-identical to one thread's), so one image can use every
+// core. Backward splits the batch; each worker has its own kernel scratch, and workers after the first
+// add their weight/bias gradients into private partial buffers that are summed into weight_grad in
+// worker order afterwards (bit-identical for a given thread count).
 #pragma once
 #include <vector>
 

@@ -1,4 +1,6 @@
-// The avx512 kernel table: overrides the entries that have avx512 versions (none yet: the reference runs).
+// The avx512 kernel table: overrides the entries that have avx512 versions; the rest stay as the AVX2
+// table set them (dispatch starts this table from a copy of the avx2 one).
+#include "engine/kernels/avx512/gemm_conv.h"
 #include "engine/kernels/isa_tables.h"
 
 namespace plasmo::kernels {
@@ -15,6 +17,13 @@ void fill_avx512_table(KernelTable& table) {
   fill_avx512_channel(table);
   fill_avx512_elementwise(table);
   fill_avx512_optim(table);
+  // GEMM and convolution (simd-a)
+  table.sgemm = avx512::sgemm;
+  table.conv2d_scratch_floats = avx512::conv2d_scratch_floats;
+  table.conv2d_forward = avx512::conv2d_forward;
+  table.conv2d_forward_part = avx512::conv2d_forward_part;
+  table.conv2d_backward_data = avx512::conv2d_backward_data;
+  table.conv2d_backward_weight = avx512::conv2d_backward_weight;
 }
 
 }  // namespace plasmo::kernels

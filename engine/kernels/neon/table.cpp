@@ -1,6 +1,7 @@
 // The NEON kernel table (aarch64 builds only): overrides the entries that have NEON versions.
 #if defined(__aarch64__)
 #include "engine/kernels/isa_tables.h"
+#include "engine/kernels/neon/gemm_conv.h"
 
 namespace plasmo::kernels {
 
@@ -16,6 +17,13 @@ void fill_neon_table(KernelTable& table) {
   fill_neon_channel(table);
   fill_neon_elementwise(table);
   fill_neon_optim(table);
+  // GEMM and convolution (simd-a)
+  table.sgemm = neon::sgemm;
+  table.conv2d_scratch_floats = neon::conv2d_scratch_floats;
+  table.conv2d_forward = neon::conv2d_forward;
+  table.conv2d_forward_part = neon::conv2d_forward_part;
+  table.conv2d_backward_data = neon::conv2d_backward_data;
+  table.conv2d_backward_weight = neon::conv2d_backward_weight;
 }
 
 }  // namespace plasmo::kernels

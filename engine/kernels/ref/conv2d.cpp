@@ -3,6 +3,7 @@
 //   backward data:    dcols[k][p]  = sum_oc W_g[oc][k] * dy_g[oc][p];  dx = col2im(dcols)
 //   backward weight:  dW_g[oc][k] += sum_p dy_g[oc][p] * cols[k][p];   db[oc] += sum_p dy[oc][p]
 // with K = (in_channels/groups) * kernel_h * kernel_w and p = oh*out_w + ow.
+#include <algorithm>
 #include <cstring>
 
 #include "engine/kernels/ref/ref_kernels.h"
@@ -65,6 +66,28 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, cons
       if (bias)
         for (int oc = 0; oc < group_out; ++oc)
           for (int p = 0; p < P; ++p) y_g[oc * P + p] += bias[grp * group_out + oc];
+    }
+}
+
+// Output channels [out_channels*part/parts, out_channels*(part+1)/parts) of every image: the same im2col
+// and the same per-element sums as conv2d_forward, on a subset of the GEMM's rows.
+void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                         float* scratch, int part, int parts) {
+  const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+  const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+  const int oc_begin = static_cast<int>(static_cast<long>(g.out_channels) * part / parts);
+  const int oc_end = static_cast<int>(static_cast<long>(g.out_channels) * (part + 1) / parts);
+  for (int n = 0; n < g.batch; ++n)
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const int first = std::max(oc_begin, grp * group_out), last = std::min(oc_end, (grp + 1) * group_out);
+      if (first >= last) continue;
+      const float* x_g = x + (static_cast<size_t>(n) * g.in_channels + grp * group_in) * g.in_h * g.in_w;
+      float* y_rows = y + (static_cast<size_t>(n) * g.out_channels + first) * P;
+      im2col(g, x_g, scratch);
+      sgemm(false, false, last - first, P, K, weight + static_cast<size_t>(first) * K, K, scratch, P, y_rows, P, false);
+      if (bias)
+        for (int oc = first; oc < last; ++oc)
+          for (int p = 0; p < P; ++p) y_rows[(oc - first) * P + p] += bias[oc];
     }
 }
 

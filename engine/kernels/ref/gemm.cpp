@@ -3,8 +3,8 @@
 
 namespace plasmo::kernels::ref {
 
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
-           float* C, int ldc, bool accumulate) {
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+           int ldc, bool accumulate) {
   for (int row = 0; row < M; ++row) {
     for (int col = 0; col < N; ++col) {
       float sum = 0.0f;

@@ -8,6 +8,7 @@ void fill_ref_table(KernelTable& t) {
   t.sgemm = ref::sgemm;
   t.conv2d_scratch_floats = ref::conv2d_scratch_floats;
   t.conv2d_forward = ref::conv2d_forward;
+  t.conv2d_forward_part = ref::conv2d_forward_part;
   t.conv2d_backward_data = ref::conv2d_backward_data;
   t.conv2d_backward_weight = ref::conv2d_backward_weight;
   t.maxpool2d_forward = ref::maxpool2d_forward;

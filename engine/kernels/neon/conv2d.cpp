@@ -1,0 +1,34 @@
+// NEON convolution entries: the shared paths of simd/conv.h (depthwise, direct, packed GEMM) with
+// 4-lane vectors and the 8 x 12 microkernel.
+#if defined(__aarch64__)
+#include "engine/kernels/neon/gemm_conv.h"
+#include "engine/kernels/neon/vec.h"
+#include "engine/kernels/simd/conv.h"
+
+namespace plasmo::kernels::neon {
+
+using ConvImpl = simd::Conv<Vec, Micro>;
+
+size_t conv2d_scratch_floats(const ConvGeom& g) { return ConvImpl::scratch_floats(g); }
+
+void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                    float* scratch) {
+  ConvImpl::forward_part(g, x, weight, bias, y, scratch, 0, 1);
+}
+
+void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                         float* scratch, int part, int parts) {
+  ConvImpl::forward_part(g, x, weight, bias, y, scratch, part, parts);
+}
+
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+  ConvImpl::backward_data(g, dy, weight, dx, scratch);
+}
+
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                            float* scratch) {
+  ConvImpl::backward_weight(g, x, dy, dweight, dbias, scratch);
+}
+
+}  // namespace plasmo::kernels::neon
+#endif  // __aarch64__

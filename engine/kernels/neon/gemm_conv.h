@@ -1,0 +1,19 @@
+// The NEON GEMM and convolution entries of the kernel table (contracts: engine/kernels/kernels.h).
+#pragma once
+#include "engine/kernels/kernels.h"
+
+namespace plasmo::kernels::neon {
+
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
+           int ldc, bool accumulate);
+
+size_t conv2d_scratch_floats(const ConvGeom& g);
+void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                    float* scratch);
+void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                         float* scratch, int part, int parts);
+void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch);
+void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                            float* scratch);
+
+}  // namespace plasmo::kernels::neon

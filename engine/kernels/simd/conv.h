@@ -1,0 +1,210 @@
+// The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
+// next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
+//
+//   depthwise (1 input and 1 output channel per group)  -> conv_depthwise.h: vectors along rows (NCHW planes)
+//                                                          or, for small planes, along channels (channels-last)
+//   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
+//   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
+//
+// Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
+// in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths; other strides go
+// through GEMM + col2im.
+#pragma once
+#include <cstring>
+
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_depthwise.h"
+#include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_gemm.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V, class Micro>
+struct Conv {
+  using Gemm = ConvGemm<V, Micro>;
+  using Depthwise = ConvDepthwise<V>;
+  using Planes = ConvDepthwisePlanes<V>;
+  using Direct = ConvDirect<V>;
+
+  // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
+  static void chunk(long units, int part, int parts, long& begin, long& end) {
+    begin = units * part / parts;
+    end = units * (part + 1) / parts;
+  }
+
+  // Depthwise: by planes (NCHW rows) where rows fill half a vector, else channels-last.
+  static size_t depthwise_scratch(const ConvGeom& g) {
+    const size_t planes = Planes::scratch_floats(g), channels_last = Depthwise::scratch_floats(g);
+    return planes > channels_last ? planes : channels_last;
+  }
+
+  // ---- forward --------------------------------------------------------------------------------------
+  static size_t forward_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (Direct::applies(g)) return Direct::forward_scratch(g);
+    if (Gemm::dot_applies(g)) return Gemm::dot_scratch(g);
+    return Gemm::forward_scratch(g);
+  }
+
+  // Part `part` of `parts`: each part writes a disjoint piece of y, and every element is computed by the
+  // same operations whatever the split, so the union equals the unsplit forward bit for bit.
+  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                           float* scratch, int part, int parts) {
+    long begin, end;
+    if (Depthwise::applies(g)) {
+      if (Planes::applies_forward(g)) {
+        chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+        Planes::forward(g, x, weight, bias, y, scratch, begin, end);
+      } else {
+        Depthwise::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      }
+      return;
+    }
+    if (Direct::applies(g)) {
+      Direct::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      return;
+    }
+    // GEMM: split the batch columns in whole slivers when each part gets at least two of them; else
+    // (one small image) split the output channels.
+    const long columns = static_cast<long>(g.batch) * g.out_h * g.out_w;
+    const long slivers = (columns + Micro::NR - 1) / Micro::NR;
+    const int group_out = g.out_channels / g.groups;
+    if (parts == 1 || slivers >= 2L * parts) {
+      chunk(slivers, part, parts, begin, end);
+      begin *= Micro::NR;
+      end = end * Micro::NR < columns ? end * Micro::NR : columns;
+      if (begin < end) gemm_forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
+    } else {
+      chunk(group_out, part, parts, begin, end);
+      if (begin < end)
+        gemm_forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
+    }
+  }
+  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                           float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+    if (Gemm::dot_applies(g))  // <= 16 columns: always split by rows (2 slivers per part never fit)
+      Gemm::forward_dot(g, x, weight, bias, y, scratch, row_begin, row_end);
+    else if (!Gemm::gathered(g))
+      Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+    else
+      Gemm::forward_gather(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+  }
+
+  // ---- backward data ----------------------------------------------------------------------------------
+  // The stride-1 backward data as a forward convolution: x' = dy, y' = dx, weights W' = flip(W)^T.
+  static ConvGeom transposed_geom(const ConvGeom& g) {
+    ConvGeom t = g;
+    t.in_channels = g.out_channels;
+    t.in_h = g.out_h;
+    t.in_w = g.out_w;
+    t.out_channels = g.in_channels;
+    t.out_h = g.in_h;
+    t.out_w = g.in_w;
+    t.pad_h = g.kernel_h - 1 - g.pad_h;  // may be negative (pad > kernel-1): the windows just crop
+    t.pad_w = g.kernel_w - 1 - g.pad_w;
+    return t;
+  }
+  static bool backward_data_as_forward(const ConvGeom& g) { return g.stride_h == 1 && g.stride_w == 1; }
+  static size_t weight_floats(const ConvGeom& g) {
+    return static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+  }
+
+  static size_t backward_data_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (backward_data_as_forward(g))
+      return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
+    return Gemm::backward_data_scratch(g);
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    if (Depthwise::applies(g)) {
+      if (Planes::applies_backward_data(g))
+        Planes::backward_data(g, dy, weight, dx, scratch);
+      else
+        Depthwise::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
+    if (backward_data_as_forward(g)) {
+      // W'[grp*group_in + ci][co][kh][kw] = W[grp*group_out + co][ci][kernel_h-1-kh][kernel_w-1-kw]
+      const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+      const int taps = g.kernel_h * g.kernel_w;
+      // In 16 x 16 (co, ci) blocks, so both sides of this transpose stay in L1 (W is 9 MB in ResNet's layer4).
+      float* flipped = scratch;
+      constexpr int B = 16;
+      for (int grp = 0; grp < g.groups; ++grp) {
+        const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
+        float* f_grp = flipped + static_cast<long>(grp) * group_in * group_out * taps;
+        if (taps == 1) {  // 1x1: a plain transpose
+          transpose_copy<V>(w_grp, group_in, group_out, group_in, f_grp, group_out);
+          continue;
+        }
+        for (int co0 = 0; co0 < group_out; co0 += B)
+          for (int ci0 = 0; ci0 < group_in; ci0 += B)
+            for (int ci = ci0; ci < min_int(group_in, ci0 + B); ++ci)
+              for (int co = co0; co < min_int(group_out, co0 + B); ++co) {
+                const float* src = w_grp + (static_cast<long>(co) * group_in + ci) * taps;
+                float* dst = f_grp + (static_cast<long>(ci) * group_out + co) * taps;
+                if (taps == 9) {  // 3x3, unrolled
+#pragma GCC unroll 9
+                  for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
+                } else {
+                  for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+                }
+              }
+      }
+      forward_part(transposed_geom(g), dy, flipped, nullptr, dx,
+                   scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0, 1);
+      return;
+    }
+    Gemm::backward_data(g, dy, weight, dx, scratch);
+  }
+
+  // ---- backward weight ------------------------------------------------------------------------------
+  static size_t backward_weight_scratch(const ConvGeom& g) {
+    if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
+    return Gemm::backward_weight_scratch(g);
+  }
+
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
+                              float* scratch) {
+    if (Depthwise::applies(g)) {
+      if (Planes::applies_forward(g))
+        Planes::backward_weight(g, x, dy, dweight, dbias, scratch);
+      else
+        Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
+      return;
+    }
+    if (Direct::applies(g))
+      Direct::backward_weight(g, x, dy, dweight, scratch);
+    else
+      Gemm::backward_weight(g, x, dy, dweight, scratch);
+    if (dbias) add_bias_grad(g, dy, dbias);
+  }
+
+  // db[oc] += sum over images and pixels of dy[n][oc][p].
+  static void add_bias_grad(const ConvGeom& g, const float* dy, float* dbias) {
+    constexpr int W = V::width;
+    const int P = g.out_h * g.out_w;
+    for (int oc = 0; oc < g.out_channels; ++oc) {
+      typename V::reg acc = V::zero();
+      for (int n = 0; n < g.batch; ++n) {
+        const float* row = dy + (static_cast<long>(n) * g.out_channels + oc) * P;
+        int p = 0;
+        for (; p + W <= P; p += W) acc = V::add(acc, V::load(row + p));
+        if (p < P) acc = V::add(acc, V::load_partial(row + p, P - p));
+      }
+      dbias[oc] += V::hsum(acc);
+    }
+  }
+
+  static size_t scratch_floats(const ConvGeom& g) {
+    size_t need = forward_scratch(g);
+    const size_t data = backward_data_scratch(g), weight = backward_weight_scratch(g);
+    if (data > need) need = data;
+    if (weight > need) need = weight;
+    return need;
+  }
+};
+
+}  // namespace plasmo::kernels::simd

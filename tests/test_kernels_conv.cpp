@@ -1,0 +1,206 @@
+// Parity of every fast convolution kernel (forward, forward by parts, backward data, backward weight;
+// each ISA this machine runs) with the scalar reference, on odd geometries: channels 1, 3, 5, 17; H, W
+// 1, 7, 31; kernels 1, 3, 7; stride 1, 2; padding 0, 1, 3; groups 1, 2, C; batch 1, 5, plus the models'
+// own layer shapes at batch 2. Tolerance: tests/kernel_parity.h (K = the number of products per output).
+// Also checked: outputs are fully overwritten (they start as NaN), gradients accumulate (they start
+// random), scratch stays within the size the kernel asked for, forward by parts equals forward bit for bit.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "engine/kernels/kernels.h"
+#include "tests/kernel_parity.h"
+
+using namespace plasmo;
+using namespace plasmo::testing;
+
+namespace {
+
+constexpr float kGuard = -777.0f;  // written after the scratch a kernel asked for; must survive
+constexpr int kGuardFloats = 64;
+
+std::string describe(const kernels::ConvGeom& g) {
+  std::ostringstream s;
+  s << "N" << g.batch << " C" << g.in_channels << "->" << g.out_channels << " " << g.in_h << "x" << g.in_w << " k"
+    << g.kernel_h << " s" << g.stride_h << " p" << g.pad_h << " g" << g.groups;
+  return s.str();
+}
+
+struct Scratch {
+  std::vector<float> buffer;
+  explicit Scratch(size_t floats) : buffer(floats + kGuardFloats, 0.0f) {
+    for (size_t i = floats; i < buffer.size(); ++i) buffer[i] = kGuard;
+  }
+  float* data() { return buffer.data(); }
+  bool intact() const {
+    for (size_t i = buffer.size() - kGuardFloats; i < buffer.size(); ++i)
+      if (buffer[i] != kGuard) return false;
+    return true;
+  }
+};
+
+// Runs one geometry through every entry of every fast table; returns the number of failures.
+int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
+  const kernels::KernelTable& ref = *kernels::table_for("ref");
+  const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+  const int taps = g.kernel_h * g.kernel_w;
+  const size_t x_size = static_cast<size_t>(g.batch) * g.in_channels * g.in_h * g.in_w;
+  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
+  const size_t w_size = static_cast<size_t>(g.out_channels) * group_in * taps;
+  const std::vector<float> x = random_vector(x_size, rng), w = random_vector(w_size, rng);
+  const std::vector<float> b = random_vector(g.out_channels, rng), dy = random_vector(y_size, rng);
+  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
+  const std::vector<float> ax = absolute(x), aw = absolute(w), ab = absolute(b), ady = absolute(dy);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float* bias = with_bias ? b.data() : nullptr;
+
+  // Reference results and magnitudes (the reference on absolute values).
+  Scratch ref_scratch(ref.conv2d_scratch_floats(g));
+  std::vector<float> y_ref(y_size), y_mag(y_size), dx_ref(x_size), dx_mag(x_size);
+  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
+  ref.conv2d_forward(g, x.data(), w.data(), bias, y_ref.data(), ref_scratch.data());
+  ref.conv2d_forward(g, ax.data(), aw.data(), with_bias ? ab.data() : nullptr, y_mag.data(), ref_scratch.data());
+  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
+  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
+  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
+  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
+
+  const int K_forward = group_in * taps + 1, K_data = group_out * taps;
+  const int K_weight = g.batch * g.out_h * g.out_w + 1;
+  int failures = 0;
+  for (const kernels::KernelTable* table : fast_tables()) {
+    const std::string what = std::string(table->isa) + " " + describe(g) + (with_bias ? " bias" : "");
+    Scratch scratch(table->conv2d_scratch_floats(g));
+
+    std::vector<float> y(y_size, nan);
+    table->conv2d_forward(g, x.data(), w.data(), bias, y.data(), scratch.data());
+    failures += compare_parity(what + " forward", y, y_ref, y_mag, K_forward);
+
+    // By parts, each with its own scratch: bit-identical to the whole forward.
+    for (int parts : {2, 3}) {
+      std::vector<float> y_parts(y_size, nan);
+      for (int part = 0; part < parts; ++part) {
+        Scratch part_scratch(table->conv2d_scratch_floats(g));
+        table->conv2d_forward_part(g, x.data(), w.data(), bias, y_parts.data(), part_scratch.data(), part, parts);
+        if (!part_scratch.intact()) {
+          FAIL_CHECK(what << " forward part " << part << "/" << parts << ": wrote past its scratch");
+          ++failures;
+        }
+      }
+      for (size_t i = 0; i < y_size; ++i)
+        if (!(y_parts[i] == y[i])) {
+          FAIL_CHECK(what << " forward in " << parts << " parts differs at " << i << ": " << y_parts[i] << " vs "
+                          << y[i]);
+          ++failures;
+          break;
+        }
+    }
+
+    std::vector<float> dx(x_size, nan);
+    table->conv2d_backward_data(g, dy.data(), w.data(), dx.data(), scratch.data());
+    failures += compare_parity(what + " backward data", dx, dx_ref, dx_mag, K_data);
+
+    std::vector<float> dw = dw0, db = db0;
+    table->conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data(), scratch.data());
+    failures += compare_parity(what + " backward weight", dw, dw_ref, dw_mag, K_weight);
+    failures += compare_parity(what + " backward bias", db, db_ref, db_mag, K_weight);
+    // dbias may be null.
+    std::vector<float> dw_nobias = dw0;
+    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_nobias.data(), nullptr, scratch.data());
+    failures += compare_parity(what + " backward weight (no dbias)", dw_nobias, dw_ref, dw_mag, K_weight);
+
+    if (!scratch.intact()) {
+      FAIL_CHECK(what << ": wrote past the scratch it asked for");
+      ++failures;
+    }
+  }
+  return failures;
+}
+
+}  // namespace
+
+TEST_CASE("Kernel parity: convolution on odd geometries, every entry, every ISA") {
+  REQUIRE(!fast_tables().empty());
+  // The full grid (channels^2 x H x W x kernel x stride x padding x groups x batch) has ~15k geometries;
+  // every one of its values appears below, and a fixed pseudo-random sample covers their combinations.
+  const int channels[] = {1, 3, 5, 17}, sizes[] = {1, 7, 31}, kernel_sizes[] = {1, 3, 7};
+  const int strides[] = {1, 2}, paddings[] = {0, 1, 3}, batches[] = {1, 5};
+  Rng pick(2024), rng(99);
+  int checked = 0, failures = 0;
+  for (int attempt = 0; checked < 400 && attempt < 100000; ++attempt) {
+    const int in_c = channels[pick.below(4)], out_pick = channels[pick.below(4)];
+    const int H = sizes[pick.below(3)], W = sizes[pick.below(3)], kernel = kernel_sizes[pick.below(3)];
+    const int stride = strides[pick.below(2)], pad = paddings[pick.below(3)], batch = batches[pick.below(2)];
+    const int group_choice = static_cast<int>(pick.below(3));  // 1, 2, C
+    int groups = 1, out_c = out_pick;
+    if (group_choice == 1) {
+      if (in_c % 2 || out_c % 2) continue;  // odd channel counts cannot split in 2
+      groups = 2;
+    } else if (group_choice == 2) {
+      groups = in_c;
+      out_c = pick.below(4) == 0 ? 2 * in_c : in_c;  // depthwise, sometimes with 2 filters per channel
+    }
+    if (H + 2 * pad < kernel || W + 2 * pad < kernel) continue;
+    const kernels::ConvGeom g = kernels::make_conv_geom(batch, in_c, H, W, out_c, kernel, stride, pad, groups);
+    failures += check_conv(g, pick.below(4) != 0, rng);
+    ++checked;
+  }
+  CHECK(checked == 400);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, col2im) and rare paddings") {
+  Rng rng(5);
+  int failures = 0;
+  for (int stride : {1, 2})
+    for (int size : {1, 7, 31, 32})
+      for (int channels : {1, 3, 17})  // depthwise 3x3, padding 1 (MobileNetV2), and 1x1, 7x7
+        for (int kernel : {1, 3, 7}) {
+          if (size + 2 < kernel) continue;
+          failures += check_conv(
+              kernels::make_conv_geom(2, channels, size, size, channels, kernel, stride, kernel / 2, channels), true,
+              rng);
+        }
+  // Direct path (stride 1, rows >= one vector, few output channels) against GEMM-sized neighbours.
+  for (int out_c : {1, 3, 5, 8, 16, 17})
+    for (int in_c : {1, 3, 16})
+      for (int size : {16, 17, 31, 33})
+        failures += check_conv(kernels::make_conv_geom(2, in_c, size, size + 3, out_c, 3, 1, 1, 1), true, rng);
+  // Padding larger than kernel - 1 (the stride-1 backward data then crops), stride 2 with odd sizes.
+  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 1, 1, 3, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 3, 1, 3, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(3, 4, 9, 11, 20, 3, 2, 3, 2), true, rng);
+  failures += check_conv(kernels::make_conv_geom(2, 20, 13, 13, 20, 5, 2, 2, 1), false, rng);
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
+  struct Shape {
+    int in_c, size, out_c, kernel, stride, pad, groups;
+  };
+  const Shape shapes[] = {
+      {3, 32, 16, 3, 1, 1, 1},    // autoencoder enc1
+      {16, 16, 8, 3, 1, 1, 1},    // enc2
+      {4, 4, 4, 3, 1, 1, 1},      // dec1
+      {16, 32, 3, 3, 1, 1, 1},    // dec4
+      {3, 64, 64, 7, 2, 3, 1},    // resnet18 stem
+      {64, 16, 64, 3, 1, 1, 1},   // layer1
+      {64, 16, 128, 3, 2, 1, 1},  // layer2.0.conv1
+      {64, 16, 128, 1, 2, 0, 1},  // layer2.0.downsample
+      {256, 4, 256, 3, 1, 1, 1},  // layer3
+      {512, 2, 512, 3, 1, 1, 1},  // layer4 (K = 4608: many K blocks)
+      {32, 32, 32, 3, 1, 1, 32},  // mobilenetv2 depthwise
+      {96, 32, 96, 3, 2, 1, 96},  // depthwise stride 2
+      {16, 32, 96, 1, 1, 0, 1},   // expand 1x1
+      {576, 4, 160, 1, 1, 0, 1},  // project 1x1
+  };
+  Rng rng(3);
+  int failures = 0;
+  for (const Shape& s : shapes)
+    failures += check_conv(
+        kernels::make_conv_geom(2, s.in_c, s.size, s.size, s.out_c, s.kernel, s.stride, s.pad, s.groups), true, rng);
+  CHECK(failures == 0);
+}
