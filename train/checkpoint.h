@@ -1,7 +1,8 @@
 // The training checkpoint: one safetensors file (DESIGN.md "The model file") written after every epoch,
 // atomically (write to FILE.tmp, fsync, rename), so a killed run leaves either the previous checkpoint or
 // the new one, never half of one. It holds everything a resumed run needs to continue bit-identically:
-//   tensors   the model's parameters and buffers under their PyTorch names (so it also loads as a model)
+//   tensors   the model's parameters and buffers under their PyTorch names (the current epoch's weights;
+//             a non-strict load_state reads them as a model)
 //             optim.<param>.<state> and optim.step      the current phase's optimizer (engine/optim.h)
 //             rng.<name>                                 random generators (Dropout's), I64 bit patterns
 //             best.<name>                                the best epoch's parameters and buffers

@@ -16,6 +16,7 @@
 #include "engine/schedule.h"
 #include "engine/threads.h"
 #include "models/model.h"
+#include "models/model_file.h"
 #include "train/checkpoint.h"
 #include "train/finite.h"
 #include "train/metrics.h"
@@ -388,12 +389,7 @@ void Run::save(Phase phase) {
   }
 }
 
-Metadata Run::model_metadata() const {
-  Metadata metadata = model_->meta().to_metadata();
-  metadata["format"] = "plasmo";
-  metadata["seed"] = std::to_string(options_.seed);
-  return metadata;
-}
+Metadata Run::model_metadata() const { return model_file_metadata(*model_, {{"seed", std::to_string(options_.seed)}}); }
 
 void Run::diverged(const std::string& what, Phase phase, int phase_epoch, int batch) const {
   std::string message = "training diverged: " + what + " at " + (phase == Phase::Pretrain ? "pretraining " : "") +
