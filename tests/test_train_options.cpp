@@ -293,6 +293,17 @@ TEST_CASE("train: the divergence check finds NaN and Inf gradients, and only tho
   CHECK(first_nonfinite_gradient(params)->name == "b");
   grad_a[14] = -std::numeric_limits<float>::infinity();
   CHECK(first_nonfinite_gradient(params)->name == "a");
+
+  // Longer tensors go through the blocks of 64: a bad value in a block and in the tail, each found.
+  Tensor value_c(Shape{2, 100}), grad_c(Shape{2, 100});
+  std::vector<Param> long_params = {{"c", &value_c, &grad_c}};
+  for (size_t i = 0; i < grad_c.size(); ++i) grad_c[i] = (i % 2 ? -1.0f : 1.0f) * 3e38f;
+  CHECK(first_nonfinite_gradient(long_params) == nullptr);
+  grad_c[130] = std::numeric_limits<float>::infinity();
+  CHECK(first_nonfinite_gradient(long_params) != nullptr);
+  grad_c[130] = 0.0f;
+  grad_c[199] = -std::numeric_limits<float>::quiet_NaN();
+  CHECK(first_nonfinite_gradient(long_params) != nullptr);
 }
 
 TEST_CASE("train: StateCopy keeps a snapshot and reuses its memory") {

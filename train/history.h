@@ -6,7 +6,7 @@
 // val_* come from the held-out patients in eval mode; sensitivity = TP / (TP + FN) and specificity =
 // TN / (TN + FP) with Parasitized the positive class at p >= 0.5. Without validation (--val-frac 0) the
 // val_* cells are empty. images_per_s counts training images over the training part of the epoch;
-// seconds is the whole epoch (training, validation, saving).
+// seconds is the epoch's training and validation (not the saving after).
 //
 // Autoencoder pretraining epochs (pretrain_log_path(log)), one row per epoch:
 //   epoch,lr,train_mse,val_mse,images_per_s,seconds

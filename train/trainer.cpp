@@ -91,6 +91,7 @@ class Run {
   void validate(Phase phase, EpochRecord& record);
   bool keep_if_best(const EpochRecord& record);
   void save(Phase phase);
+  void write_model_file();
   Metadata model_metadata() const;
   [[noreturn]] void diverged(const std::string& what, Phase phase, int phase_epoch, int batch) const;
   int total_epochs() const { return options_.pretrain_epochs + options_.epochs; }
@@ -157,10 +158,7 @@ TrainResult Run::go() {
   // The model file from the best copy: written already when it improved, written again here so that a run
   // resumed with another --out (or one already complete) still leaves it; the bytes are the same.
   if (best_.empty()) throw UsageError("no classifier epoch was trained: nothing to write to " + options_.out);
-  Metadata out_meta = model_metadata();
-  out_meta["epoch"] = std::to_string(progress_.best_epoch);
-  if (!std::isnan(progress_.best_val_loss)) out_meta["val_loss"] = number_text(progress_.best_val_loss);
-  save_state(options_.out, best_.params(), best_.buffers(), {}, out_meta);
+  write_model_file();
 
   TrainResult result;
   result.history = progress_.history;
@@ -367,10 +365,7 @@ bool Run::keep_if_best(const EpochRecord& record) {
   progress_.best_epoch = record.epoch;
   progress_.best_val_loss = record.has_val ? record.val_loss : kNaN;
   best_.capture(model_->state_params(), model_->buffers());
-  Metadata out_meta = model_metadata();
-  out_meta["epoch"] = std::to_string(progress_.best_epoch);
-  if (record.has_val) out_meta["val_loss"] = number_text(record.val_loss);
-  save_state(options_.out, best_.params(), best_.buffers(), {}, out_meta);
+  write_model_file();
   return true;
 }
 
@@ -387,6 +382,15 @@ void Run::save(Phase phase) {
     if (options_.pretrain_epochs > 0)
       write_text_file_atomic(pretrain_log_path(options_.log), history_csv(progress_.history, Phase::Pretrain));
   }
+}
+
+// The best copy with the model's metadata plus the epoch it comes from (classifier epochs, from 1) and its
+// validation loss.
+void Run::write_model_file() {
+  Metadata metadata = model_metadata();
+  metadata["epoch"] = std::to_string(progress_.best_epoch);
+  if (!std::isnan(progress_.best_val_loss)) metadata["val_loss"] = number_text(progress_.best_val_loss);
+  save_state(options_.out, best_.params(), best_.buffers(), {}, metadata);
 }
 
 Metadata Run::model_metadata() const { return model_file_metadata(*model_, {{"seed", std::to_string(options_.seed)}}); }
