@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "engine/error.h"
 #include "engine/schedule.h"
@@ -93,6 +94,14 @@ long long get_integer(const Metadata& metadata, const std::string& key, const st
   if (text.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > 2147483647LL)
     throw FormatError(source + ": metadata '" + kPrefix + key + "' is '" + text + "', expected an integer");
   return value;
+}
+
+// Paths go into a checkpoint absolute, so a run resumes from any folder ("" stays "").
+std::string absolute_path(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.lexically_normal().string();
 }
 
 }  // namespace
@@ -217,10 +226,10 @@ TrainOptions resolve_resume_options(const TrainRequest& request, const Metadata&
 void options_to_metadata(const TrainOptions& o, Metadata& m) {
   const std::string p = kPrefix;
   m[p + "model"] = o.model;
-  m[p + "data"] = o.data;
-  m[p + "out"] = o.out;
-  m[p + "log"] = o.log;
-  m[p + "cache"] = o.cache;
+  m[p + "data"] = absolute_path(o.data);
+  m[p + "out"] = absolute_path(o.out);
+  m[p + "log"] = absolute_path(o.log);
+  m[p + "cache"] = absolute_path(o.cache);
   m[p + "size"] = std::to_string(o.size);
   m[p + "width"] = number_text(o.width);
   m[p + "epochs"] = std::to_string(o.epochs);

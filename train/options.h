@@ -98,7 +98,8 @@ TrainOptions resolve_options(const TrainRequest& request);
 TrainOptions resolve_resume_options(const TrainRequest& request, const Metadata& checkpoint,
                                     const std::string& checkpoint_path);
 
-// The options as checkpoint metadata ("train.model", "train.lr", ...; numbers exact) and back.
+// The options as checkpoint metadata ("train.model", "train.lr", ...; numbers exact; paths made absolute, so
+// a run resumes from any folder) and back.
 void options_to_metadata(const TrainOptions& options, Metadata& metadata);
 TrainOptions options_from_metadata(const Metadata& metadata, const std::string& source);
 
