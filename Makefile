@@ -224,4 +224,15 @@ $(BENCH_KERNELS): $(BENCH_KERNELS_OBJ) $(LIB)
 bench-kernels: $(BENCH_KERNELS)
 	$(BENCH_KERNELS) $(BENCH_ARGS)
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BENCH_KERNELS_OBJ:.o=.d)
+# The data loader benchmark (data_loader/README.md): cold decode and cached start on a real data folder.
+# LOADER_DATA picks the folder (default: the shared NIH set), LOADER_ARGS passes more options.
+LOADER_DATA ?= $(firstword $(wildcard ../shared/nih-malaria ../../shared/nih-malaria) ../shared/nih-malaria)
+BENCH_LOADER := $(BUILD)/bench-loader
+.PHONY: bench-loader
+$(BENCH_LOADER): $(BUILD)/obj/bench/bench_loader.o $(LIB)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+bench-loader: $(BENCH_LOADER)
+	$(BENCH_LOADER) --data $(LOADER_DATA) $(LOADER_ARGS)
+
+# Header dependencies of every object built so far (one line for all targets).
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)

@@ -45,7 +45,7 @@ void print_help() {
   std::printf(
       "plasmo: malaria parasite detection in thin-blood-smear cell images, with its own neural-network engine\n\n"
       "usage: plasmo COMMAND [options]\n\ncommands:\n");
-  for (const auto& command : plasmo::cli::commands()) std::printf("  %-8s %s\n", command.name, command.synopsis);
+  for (const auto& command : plasmo::cli::commands()) std::printf("  %-10s %s\n", command.name, command.synopsis);
   std::printf(
       "\ncommon options: --threads N, --seed N, --quiet\n"
       "plasmo --version prints the version and the kernel ISA in use (PLASMO_ISA=ref|avx2|avx512|neon forces one)\n");

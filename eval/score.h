@@ -1,0 +1,40 @@
+// Running a model over images: p(Parasitized) per image, with optional test-time flips, and the
+// Grad-CAM heat maps of a batch.
+#pragma once
+#include <functional>
+#include <vector>
+
+#include "data_loader/dataset.h"
+#include "data_loader/normalize.h"
+#include "engine/tensor.h"
+#include "eval/heatmap.h"
+#include "models/model.h"
+
+namespace plasmo::eval {
+
+// The model file's mean/std (ModelMeta) as the data loader's normalization. FormatError unless 3 of each.
+data::Normalization model_normalization(const ModelMeta& meta);
+
+// p(Parasitized) = softmax(z)[1] = 1 / (1 + exp(z_uninfected - z_parasitized)), in double: the one
+// formula eval and predict use.
+double parasitized_probability(float logit_uninfected, float logit_parasitized);
+
+// Test-time augmentation: the image, its left-right mirror, both mirrors, and its top-bottom mirror;
+// a cell has no up or left, so each view is as valid as the original. p is the mean over the views.
+constexpr int kTtaViews = 4;
+
+// images [N, 3, S, S] (normalized) -> p[N]. With tta, `images` is flipped in place through the views
+// and restored bit for bit before returning. p is resized to N.
+void score_batch(Model& model, Tensor& images, bool tta, std::vector<double>& p);
+
+// Every image of `data`, in data order, in batches of batch_size. progress(done, total) after each batch.
+std::vector<double> score_dataset(Model& model, const data::Dataset& data, const data::Normalization& norm,
+                                  int batch_size, bool tta, const std::function<void(int, int)>& progress = {});
+
+// Grad-CAM (heatmap.h) of each image of images [N, 3, S, S]: one forward in eval mode and one backward
+// of d z_Parasitized (dlogits = (0, 1) per image) through the model's features hook. The images are
+// independent in eval mode, so one batch gives each image its own map. Parameter gradients are
+// touched (added to); callers evaluating a trained model do not use them.
+std::vector<HeatMap> class_activation_maps(Model& model, const Tensor& images);
+
+}  // namespace plasmo::eval
