@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/threads.h"
+#include "models/model_file.h"
 #include "tests/test_train_util.h"
 #include "train/trainer.h"
 
@@ -195,4 +196,23 @@ TEST_CASE("train resume: refuses other data and conflicting options; notes anoth
   std::fwrite(half.data(), 1, half.size(), f);
   std::fclose(f);
   CHECK_THROWS_AS(run_training(prepare_options(truncated), quiet), FormatError);
+}
+
+TEST_CASE("train checkpoint: loads as a model (eval/predict accept it), its weights the run's last epoch") {
+  ThreadCountGuard threads(1);
+  TempDir dir;
+  TrainRequest request = tiny_request("resnet18", synthetic_cells(48, 11), dir.path());
+  request.epochs = 1;
+  RecordingObserver observer;
+  run_training(prepare_options(request), observer);
+  std::unique_ptr<Model> from_checkpoint = load_model_file(dir / "model.safetensors.ckpt");
+  std::unique_ptr<Model> from_model = load_model_file(dir / "model.safetensors");
+  // One epoch: the last epoch is the best one, so both files hold the same weights.
+  std::vector<Param> a = from_checkpoint->state_params(), b = from_model->state_params();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].value->size() == b[i].value->size());
+    CHECK_MESSAGE(std::equal(a[i].value->data(), a[i].value->data() + a[i].value->size(), b[i].value->data()),
+                  a[i].name);
+  }
 }
