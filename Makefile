@@ -263,8 +263,9 @@ test-arm:
 	cd $(ARM_BUILD) && PLASMO_BIN=$(abspath $(ARM_BUILD))/plasmo-qemu \
 	  PLASMO_INFER_BIN=$(abspath $(ARM_BUILD))/plasmo-infer-qemu $(ARM_QEMU) ./plasmo-tests $(TEST_ARGS)
 
-demo: $(PLASMO)
-	$(PLASMO) --help
+# Synthetic cells -> train the autoencoder -> evaluate, report, heatmaps, predictions (scripts/demo.sh).
+demo: $(PLASMO) $(PLASMO_INFER)
+	BUILD=$(BUILD) scripts/demo.sh
 
 install: $(PLASMO) $(PLASMO_INFER)
 	install -d $(DESTDIR)$(PREFIX)/bin
