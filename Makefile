@@ -72,6 +72,10 @@ FUZZ_BIN := $(patsubst fuzz/%.cpp,$(BUILD)/%,$(FUZZ_SRC))
 
 # The scalar references never fuse a*b+c (GCC does by default on AArch64): same bits on every machine.
 $(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
+# stb_image_write's JPEG writer shifts negative ints (defined in C++20, UB before): not ours to fix.
+ifneq ($(SAN),)
+$(BUILD)/obj/data_loader/stb_image_write_impl.o: CXXFLAGS += -fno-sanitize=shift
+endif
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
