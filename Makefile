@@ -1,6 +1,11 @@
 # plasmo: the one build. `make help` lists the targets.
 # Objects go under $(BUILD)/ (default build/); several builds (sanitizers, aarch64) live side by side.
 
+# Build on every core unless the caller chose: `make demo` on a fresh clone compiles everything first.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2
