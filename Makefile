@@ -17,6 +17,10 @@ FUZZ_SECONDS ?= 60
 CPPFLAGS += -I. -MMD -MP
 CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-math-errno
+# Never fuse a*b+c behind our back (GCC does by default on AArch64 and with -mfma, intrinsics included):
+# same bits on every machine for the scalar references, the data loader vs the inference core, and the
+# SIMD kernels that promise bit-exact parity. Kernels that want FMA call fmadd/vfmaq explicitly.
+CXXFLAGS += -ffp-contract=off
 LDLIBS   += -lpthread
 ifneq ($(SAN),)
   # -fno-sanitize-recover: the first report aborts the run, so a sanitizer finding fails `make test`.
@@ -75,8 +79,6 @@ TESTS    := $(BUILD)/plasmo-tests
 FUZZ_OBJ := $(call obj,$(FUZZ_SRC))
 FUZZ_BIN := $(patsubst fuzz/%.cpp,$(BUILD)/%,$(FUZZ_SRC))
 
-# The scalar references never fuse a*b+c (GCC does by default on AArch64): same bits on every machine.
-$(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
 # stb_image_write's JPEG writer shifts negative ints (defined in C++20, UB before): not ours to fix.
 ifneq ($(SAN),)
 $(BUILD)/obj/data_loader/stb_image_write_impl.o: CXXFLAGS += -fno-sanitize=shift
@@ -84,12 +86,6 @@ endif
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
-# The generic SIMD kernels (engine/kernels/simd/: pooling, BatchNorm, elementwise, optimizers) promise
-# bit-exact parity with the reference: GCC must not fuse their separate vector multiplies and adds
-# (it contracts intrinsics too). Their explicit fmadd calls still fuse.
-SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elementwise optim,\
-                   $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
-$(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
 # The inference core (engine/infer/, docs/deploy.md) is built apart from the engine: without exceptions or
 # RTTI, never fusing a*b+c (the same bits on x86, AArch64 and Cortex-M), one section per function so
