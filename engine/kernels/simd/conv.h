@@ -42,14 +42,25 @@ struct Conv {
   static size_t forward_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
-    if (Gemm::dot_applies(g)) return Gemm::dot_scratch(g);
     return Gemm::forward_scratch(g);
   }
 
+  // Pre-packed weights (the kernel table's conv2d_packed_layout / conv2d_pack_weights): only the GEMM
+  // paths read packed panels; the depthwise and direct paths read W as it is.
+  static int packed_layout(const ConvGeom& g) {
+    if (Depthwise::applies(g) || Direct::applies(g)) return Gemm::kNone;
+    return Gemm::layout(g);
+  }
+  static size_t packed_floats(const ConvGeom& g) { return packed_layout(g) == Gemm::kNone ? 0 : Gemm::packed_floats(g); }
+  static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+    if (packed_layout(g) != Gemm::kNone) Gemm::pack_weights(g, weight, packed);
+  }
+
   // Part `part` of `parts`: each part writes a disjoint piece of y, and every element is computed by the
-  // same operations whatever the split, so the union equals the unsplit forward bit for bit.
-  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                           float* scratch, int part, int parts) {
+  // same operations whatever the split, so the union equals the unsplit forward bit for bit. `packed`:
+  // the weights packed by pack_weights for this layout, or null (the paths then pack per block).
+  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                           const float* bias, float* y, float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
       if (Planes::applies_forward(g)) {
@@ -65,29 +76,35 @@ struct Conv {
       return;
     }
     // GEMM: split the batch columns in whole slivers when each part gets at least two of them; else
-    // (one small image) split the output channels.
+    // (one small image) split the output channels in whole slivers of the packed weights (MR rows for
+    // the A operand, NR output channels for the transposed one). The few-column path always splits rows.
     const long columns = static_cast<long>(g.batch) * g.out_h * g.out_w;
     const long slivers = (columns + Micro::NR - 1) / Micro::NR;
     const int group_out = g.out_channels / g.groups;
-    if (parts == 1 || slivers >= 2L * parts) {
+    if (!Gemm::few(g) && (parts == 1 || slivers >= 2L * parts)) {
       chunk(slivers, part, parts, begin, end);
       begin *= Micro::NR;
       end = end * Micro::NR < columns ? end * Micro::NR : columns;
-      if (begin < end) gemm_forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
+      if (begin < end) gemm_forward(g, x, weight, packed, bias, y, scratch, begin, end, 0, group_out);
     } else {
-      chunk(group_out, part, parts, begin, end);
+      const int unit = Gemm::layout(g) == Gemm::kCols ? Micro::NR : Micro::MR;
+      chunk((group_out + unit - 1) / unit, part, parts, begin, end);
+      begin *= unit;
+      end = min_int(static_cast<int>(end * unit), group_out);
       if (begin < end)
-        gemm_forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
+        gemm_forward(g, x, weight, packed, bias, y, scratch, 0, columns, static_cast<int>(begin),
+                     static_cast<int>(end));
     }
   }
-  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                           float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
-    if (Gemm::dot_applies(g))  // <= 16 columns: always split by rows (2 slivers per part never fit)
-      Gemm::forward_dot(g, x, weight, bias, y, scratch, row_begin, row_end);
-    else if (!Gemm::gathered(g))
-      Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                           const float* bias, float* y, float* scratch, long col_begin, long col_end, int row_begin,
+                           int row_end) {
+    if (Gemm::few(g))
+      Gemm::forward_few(g, x, weight, packed, bias, y, scratch, row_begin, row_end);
+    else if (Gemm::gathered(g))
+      Gemm::forward_gather(g, x, weight, packed, bias, y, scratch, col_begin, col_end, row_begin, row_end);
     else
-      Gemm::forward_gather(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+      Gemm::forward(g, x, weight, packed, bias, y, scratch, col_begin, col_end, row_begin, row_end);
   }
 
   // ---- backward data ----------------------------------------------------------------------------------
@@ -152,7 +169,7 @@ struct Conv {
                 }
               }
       }
-      forward_part(transposed_geom(g), dy, flipped, nullptr, dx,
+      forward_part(transposed_geom(g), dy, flipped, nullptr, nullptr, dx,
                    scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0, 1);
       return;
     }

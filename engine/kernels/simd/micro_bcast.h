@@ -48,6 +48,20 @@ struct MicroBcast {
         [Bp](int k, int v) { return V::load(Bp + k * NR + v * V::width); }, C, ldc, accumulate, row_init);
   }
 
+  // run_gather with B as NV vector slivers, one after another: vector v of row k at Bp + (v*kc + k)*width
+  // (the pre-packed W^T panels of conv_gemm.h, whose slivers are one vector wide).
+  static inline void run_gather_vs(int kc, const float* base, const int* row_terms, const int* k_terms,
+                                   const float* __restrict Bp, float* C, long ldc, bool accumulate,
+                                   const float* row_init) {
+    int rows[MR];
+    for (int r = 0; r < MR; ++r) rows[r] = row_terms[r];
+    const long sliver = static_cast<long>(kc) * V::width;
+    run_with(
+        kc, [base, &rows, k_terms](int k, int r) { return V::set1(base[k_terms[k] + rows[r]]); },
+        [Bp, sliver](int k, int v) { return V::load(Bp + v * sliver + k * V::width); }, C, ldc, accumulate,
+        row_init);
+  }
+
   template <class LoadA, class LoadB>
   static inline __attribute__((always_inline)) void run_with(int kc, LoadA load_a, LoadB load_b, float* C, long ldc,
                                                              bool accumulate, const float* row_init) {
