@@ -128,8 +128,11 @@ struct Conv {
 
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
-    if (backward_data_as_forward(g))
-      return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
+    if (backward_data_as_forward(g)) {
+      const ConvGeom t = transposed_geom(g);
+      return round_up(static_cast<int>(weight_floats(g)), 16) + round_up(static_cast<int>(packed_floats(t)), 16) +
+             forward_scratch(t);
+    }
     return Gemm::backward_data_scratch(g);
   }
 
@@ -169,8 +172,13 @@ struct Conv {
                 }
               }
       }
-      forward_part(transposed_geom(g), dy, flipped, nullptr, nullptr, dx,
-                   scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0, 1);
+      // Packed once for the whole slice (the GEMM paths would otherwise pack W' per chunk of images).
+      const ConvGeom t = transposed_geom(g);
+      float* packed = scratch + round_up(static_cast<int>(weight_floats(g)), 16);
+      const bool use_packed = packed_layout(t) != Gemm::kNone;
+      if (use_packed) pack_weights(t, flipped, packed);
+      forward_part(t, dy, flipped, use_packed ? packed : nullptr, nullptr, dx,
+                   packed + round_up(static_cast<int>(packed_floats(t)), 16), 0, 1);
       return;
     }
     Gemm::backward_data(g, dy, weight, dx, scratch);
