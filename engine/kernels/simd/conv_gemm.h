@@ -232,20 +232,21 @@ struct ConvGemm {
             w_panel = packed_block(g, packed, Mc, grp, pc) + static_cast<long>(row_begin) * kc;
           else
             pack_cols_block(g, weight, grp, row_begin, M, M_pad, pc, kc, panel);
-          // The next block's panel (pre-packed: it follows in memory) is fetched into L2 a slice per column
-          // tile while this one computes, so no tile waits on DRAM (layer4's 9.4 MB of weights do not stay
-          // in cache from one training step to the next).
+          // Slivers outer: a W^T sliver (KC x NR, 32 KB) stays in L1 for every column tile, whose gathered
+          // windows (a few KB) come from L2; the other order streamed the whole panel from L2 per tile.
+          // The next block's panel (pre-packed: it follows in memory) is fetched into L2 a slice per
+          // sliver while this one computes, so no sliver waits on DRAM.
           const float* next = nullptr;
           long next_floats = 0, slice = 0;
           if (packed && pc + KC < K) {
             const int next_kc = min_int(KC, K - pc - KC);
             next = packed_block(g, packed, Mc, grp, pc + KC) + static_cast<long>(row_begin) * next_kc;
             next_floats = static_cast<long>(M_pad) * next_kc;
-            slice = (next_floats + J_pad / MR - 1) / (J_pad / MR);
+            slice = (next_floats + M_pad / NR - 1) / (M_pad / NR);
           }
-          for (int jt = 0; jt < J_pad; jt += MR) {
-            if (next) prefetch_l2(next + jt / MR * slice, min_long(slice, next_floats - jt / MR * slice));
-            for (int s = 0; s < M_pad; s += NR)
+          for (int s = 0; s < M_pad; s += NR) {
+            if (next) prefetch_l2(next + s / NR * slice, min_long(slice, next_floats - s / NR * slice));
+            for (int jt = 0; jt < J_pad; jt += MR)
               Micro::run_gather_vs(kc, base, origins + jt, offsets, w_panel + static_cast<long>(s) * kc,
                                    yt + static_cast<long>(jt) * M_pad + s, M_pad, true, nullptr);
           }
