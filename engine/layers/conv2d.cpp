@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "engine/error.h"
 #include "engine/layers/split.h"
@@ -145,10 +146,26 @@ float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
   return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
 }
 
+const float* Conv2d::packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g) {
+  const int layout = kt.conv2d_packed_layout ? kt.conv2d_packed_layout(g) : 0;
+  if (layout == 0) return nullptr;
+  const uint64_t version = weight.version();
+  if (packed_table_ != &kt || packed_layout_ != layout || packed_version_ != version) {
+    float* packed = packed_.ensure(kt.conv2d_packed_floats(g));
+    kt.conv2d_pack_weights(g, std::as_const(weight).data(), packed);
+    packed_table_ = &kt;
+    packed_layout_ = layout;
+    packed_version_ = version;
+  }
+  return packed_.data();
+}
+
 // Forward splits the output, not the batch: worker t of T runs part t of conv2d_forward_part on the whole
 // batch (the kernel picks the axis: batch columns, output channels or planes), so a single image uses
 // every core too, and y is bit-identical to the unsplit forward whatever T. Each worker has the scratch
-// of the whole batch's geometry (the kernels' scratch does not grow with the batch).
+// of the whole batch's geometry (the kernels' scratch does not grow with the batch). The weights are read
+// packed (packed_weights): packed once per weight change, e.g. once per training step, and once for
+// any number of inferences.
 const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   const kernels::ConvGeom g = geometry(x.shape());
   x_ = &x;
@@ -158,15 +175,21 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   const kernels::KernelTable& kt = kernels::K();
   scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
   float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
-  const float* b = has_bias_ ? bias.data() : nullptr;
-  if (workers > 1) {
-    pool.run([&](int worker) {
-      kt.conv2d_forward_part(g, x.data(), weight.data(), b, y_.data(), scratch + worker * scratch_stride_, worker,
-                             workers);
-    });
-  } else {
-    kt.conv2d_forward(g, x.data(), weight.data(), b, y_.data(), scratch);
-  }
+  const float* w = std::as_const(weight).data();
+  const float* b = has_bias_ ? std::as_const(bias).data() : nullptr;
+  const float* packed = packed_weights(kt, g);
+  float* y = y_.data();
+  const auto part = [&](int worker, int parts) {
+    float* worker_scratch_base = scratch + worker * scratch_stride_;
+    if (packed)
+      kt.conv2d_forward_packed_part(g, x.data(), packed, b, y, worker_scratch_base, worker, parts);
+    else
+      kt.conv2d_forward_part(g, x.data(), w, b, y, worker_scratch_base, worker, parts);
+  };
+  if (workers > 1)
+    pool.run([&](int worker) { part(worker, workers); });
+  else
+    part(0, 1);
   return y_;
 }
 
@@ -200,7 +223,8 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
     float* worker_scratch_base = scratch + worker * scratch_stride_;
     const float* dy_slice = dy.data() + begin * y_image;
     if (want_dx)
-      kt.conv2d_backward_data(slice, dy_slice, weight.data(), dx_.data() + begin * x_image, worker_scratch_base);
+      kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + begin * x_image,
+                              worker_scratch_base);
     float* dweight = weight_grad.data();
     float* dbias = has_bias_ ? bias_grad.data() : nullptr;
     if (worker > 0) {

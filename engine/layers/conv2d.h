@@ -47,6 +47,9 @@ class Conv2d : public Layer {
   kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
   // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.
   float* worker_scratch(const kernels::ConvGeom& g, int workers);
+  // The weights packed for kt's forward of g (conv2d_pack_weights), packed again only when weight,
+  // the table or the packed layout changed since the last call; null when kt's forward of g reads W as it is.
+  const float* packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g);
 
   int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
   bool has_bias_;
@@ -56,6 +59,11 @@ class Conv2d : public Layer {
   size_t scratch_stride_ = 0;
   Scratch partials_;              // (workers - 1) x partial_stride_: [dweight | dbias] of workers 1..T-1
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
+  // Packed weights: valid for weight.version() == packed_version_, table packed_table_, layout packed_layout_.
+  Scratch packed_;
+  const kernels::KernelTable* packed_table_ = nullptr;
+  uint64_t packed_version_ = 0;
+  int packed_layout_ = 0;
 };
 
 }  // namespace plasmo
