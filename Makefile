@@ -1,6 +1,11 @@
 # plasmo: the one build. `make help` lists the targets.
 # Objects go under $(BUILD)/ (default build/); several builds (sanitizers, aarch64) live side by side.
 
+# Build on every core unless the caller chose: `make demo` on a fresh clone compiles everything first.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 BUILD    ?= build
 CXX      ?= g++
 OPT      ?= -O2
@@ -12,6 +17,10 @@ FUZZ_SECONDS ?= 60
 CPPFLAGS += -I. -MMD -MP
 CXXFLAGS ?= $(OPT)
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-math-errno
+# Never fuse a*b+c behind our back (GCC does by default on AArch64 and with -mfma, intrinsics included):
+# same bits on every machine for the scalar references, the data loader vs the inference core, and the
+# SIMD kernels that promise bit-exact parity. Kernels that want FMA call fmadd/vfmaq explicitly.
+CXXFLAGS += -ffp-contract=off
 LDLIBS   += -lpthread
 ifneq ($(SAN),)
   # -fno-sanitize-recover: the first report aborts the run, so a sanitizer finding fails `make test`.
@@ -70,17 +79,13 @@ TESTS    := $(BUILD)/plasmo-tests
 FUZZ_OBJ := $(call obj,$(FUZZ_SRC))
 FUZZ_BIN := $(patsubst fuzz/%.cpp,$(BUILD)/%,$(FUZZ_SRC))
 
-# The scalar references never fuse a*b+c (GCC does by default on AArch64): same bits on every machine.
-$(BUILD)/obj/engine/kernels/ref/%.o:    ISAFLAGS := -ffp-contract=off
+# stb_image_write's JPEG writer shifts negative ints (defined in C++20, UB before): not ours to fix.
+ifneq ($(SAN),)
+$(BUILD)/obj/data_loader/stb_image_write_impl.o: CXXFLAGS += -fno-sanitize=shift
+endif
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma
 $(BUILD)/obj/engine/kernels/avx512/%.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mavx2
-# The generic SIMD kernels (engine/kernels/simd/: pooling, BatchNorm, elementwise, optimizers) promise
-# bit-exact parity with the reference: GCC must not fuse their separate vector multiplies and adds
-# (it contracts intrinsics too). Their explicit fmadd calls still fuse.
-SIMD_MISC_OBJ := $(foreach isa,avx2 avx512 neon,$(foreach kind,pool channel elementwise optim,\
-                   $(BUILD)/obj/engine/kernels/$(isa)/$(kind).o))
-$(SIMD_MISC_OBJ): CXXFLAGS += -ffp-contract=off
 
 # The inference core (engine/infer/, docs/deploy.md) is built apart from the engine: without exceptions or
 # RTTI, never fusing a*b+c (the same bits on x86, AArch64 and Cortex-M), one section per function so
@@ -263,8 +268,9 @@ test-arm:
 	cd $(ARM_BUILD) && PLASMO_BIN=$(abspath $(ARM_BUILD))/plasmo-qemu \
 	  PLASMO_INFER_BIN=$(abspath $(ARM_BUILD))/plasmo-infer-qemu $(ARM_QEMU) ./plasmo-tests $(TEST_ARGS)
 
-demo: $(PLASMO)
-	$(PLASMO) --help
+# Synthetic cells -> train the autoencoder -> evaluate, report, heatmaps, predictions (scripts/demo.sh).
+demo: $(PLASMO) $(PLASMO_INFER)
+	BUILD=$(BUILD) scripts/demo.sh
 
 install: $(PLASMO) $(PLASMO_INFER)
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -380,9 +386,11 @@ $(BENCH_MODELS_BIN): $(BENCH_MODELS_OBJ) $(LIB)
 bench: $(BENCH_MODELS_BIN)
 	@if [ -f bench/bench_kernels.cpp ]; then $(MAKE) --no-print-directory $(BUILD)/bench-kernels; fi
 	BUILD=$(BUILD) bench/run_bench.sh
-# PyTorch for the comparison columns (Debian's, seen by /usr/bin/python3 only).
+# PyTorch for the comparison columns (Debian's, seen by /usr/bin/python3 only), with OpenBLAS: without it
+# Debian's torch runs batch-1 convolutions through netlib's reference BLAS, 2-5x slower than a normal
+# install, which would flatter plasmo (docs/performance.md).
 bench-deps:
-	@scripts/deps.sh python3-torch python3-torchvision
+	@scripts/deps.sh python3-torch python3-torchvision libopenblas0-pthread
 
 # Header dependencies of every object built so far (one line for all targets).
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)

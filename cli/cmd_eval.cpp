@@ -69,13 +69,15 @@ const char* kUsage =
     "  --heatmaps DIR           Grad-CAM heatmaps of the most confident true/false positives/negatives\n"
     "  --heatmap-count N        heatmaps per kind (default 8); --report-cells N: cells in the report (48)\n"
     "  --tta                    average p over the image and its flips (test-time augmentation)\n"
+    "  --split val|train        only one side of the patient split that plasmo train makes of DIR with the\n"
+    "                           same --val-frac F (default 0.2) and --seed N (default 1): the held-out patients\n"
     "  --batch N (64), --limit N (that many images), --cache DIR, --no-cache\n"
     "  --threads N, --seed N, --quiet (no progress)\n";
 
 int run_eval(const Argv& argv) {
   const Args args(argv,
                   {"model", "data", "threshold", "target-sensitivity", "json", "report", "heatmaps", "log", "batch",
-                   "cache", "limit", "heatmap-count", "report-cells", "threads", "seed"},
+                   "cache", "limit", "heatmap-count", "report-cells", "threads", "seed", "split", "val-frac"},
                   {"tta", "no-cache", "quiet", "help"});
   if (args.has("help")) {
     std::fputs(kUsage, stdout);
@@ -97,6 +99,10 @@ int run_eval(const Argv& argv) {
   options.cache_dir = args.get("cache");
   options.use_cache = !args.has("no-cache");
   options.limit = args.get_int("limit", 0);
+  options.split_side = args.get("split");
+  options.val_frac = args.get_double("val-frac", 0.2);
+  options.split_seed = static_cast<uint64_t>(args.get_int("seed", 1));
+  if (args.has("val-frac") && options.split_side.empty()) throw UsageError("--val-frac needs --split val|train");
   const int heatmaps_per_kind = args.get_int("heatmap-count", kDefaultHeatmapsPerKind);
   const int report_cells = args.get_int("report-cells", kDefaultReportCells);
   if (heatmaps_per_kind < 1) throw UsageError("--heatmap-count must be >= 1");
@@ -112,6 +118,7 @@ int run_eval(const Argv& argv) {
   for (const data::SkippedFile& skipped : run.skipped)
     std::fprintf(stderr, "plasmo: skipped %s: %s\n", skipped.path.c_str(), skipped.reason.c_str());
 
+  if (!run.split_note.empty() && !quiet) std::printf("%s\n", run.split_note.c_str());
   std::fputs(eval::metrics_table(run.outcome).c_str(), stdout);
   std::fflush(stdout);
 

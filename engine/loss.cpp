@@ -1,4 +1,4 @@
-// Losses: value and gradient side by side. Formulas in loss.h and docs/math-optim.md.
+// Losses: value and gradient side by side. Formulas in loss.h and docs/math.md.
 #include "engine/loss.h"
 
 #include <cmath>

@@ -17,7 +17,7 @@
 // here: they give a NaN/Inf loss, which the training loop turns into a NumericError naming the batch.
 //
 // Errors: ShapeError for a wrong rank or mismatched sizes; UsageError for a label outside [0, classes)
-// or a BCE target outside [0, 1]. The math is written out in docs/math-optim.md.
+// or a BCE target outside [0, 1]. The math is written out in docs/math.md.
 #pragma once
 #include <cstddef>
 #include <cstdint>

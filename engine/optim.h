@@ -3,7 +3,7 @@
 // The per-element math is a kernel (kernels::K().sgd_step / adam_step / rmsprop_step; the scalar
 // reference in engine/kernels/ref/optim.cpp is the definition). It repeats ATen's operations and
 // roundings, and this file computes the step's scalars in double as PyTorch does, so trajectories are
-// bit-identical to torch.optim's (tests/test_optim.cpp). Formulas: docs/math-optim.md.
+// bit-identical to torch.optim's (tests/test_optim.cpp). Formulas: docs/math.md.
 //
 // Lifecycle: construct over a list of parameters (engine/layer.h Param: name, value, grad) -> every
 // state tensor is allocated then, zero-filled. Each training step: the network's backward fills the

@@ -79,6 +79,8 @@ Tensor Tensor::view(float* data, const Shape& shape) {
 
 Tensor::Tensor(Tensor&& other) noexcept
     : shape_(other.shape_), data_(other.data_), capacity_(other.capacity_), owned_(other.owned_) {
+  version_.store(other.version() + 1, std::memory_order_relaxed);
+  other.bump();
   other.data_ = nullptr;
   other.capacity_ = 0;
   other.owned_ = false;
@@ -87,6 +89,10 @@ Tensor::Tensor(Tensor&& other) noexcept
 
 Tensor& Tensor::operator=(Tensor&& other) noexcept {
   if (this != &other) {
+    // Past both versions: a cache keyed on this tensor's version never matches the new values.
+    const uint64_t version = (other.version() > this->version() ? other.version() : this->version()) + 1;
+    version_.store(version, std::memory_order_relaxed);
+    other.bump();
     release();
     shape_ = other.shape_;
     data_ = other.data_;
@@ -116,6 +122,7 @@ Tensor Tensor::clone() const {
 }
 
 void Tensor::resize(const Shape& shape) {
+  bump();
   size_t needed = shape.numel();
   if (needed <= capacity_ && data_ != nullptr) {
     shape_ = shape;
@@ -134,10 +141,12 @@ void Tensor::resize(const Shape& shape) {
 void Tensor::reshape(const Shape& shape) {
   if (shape.numel() != size())
     throw ShapeError("cannot reshape " + shape_.str() + " to " + shape.str() + ": element counts differ");
+  bump();
   shape_ = shape;
 }
 
 void Tensor::fill(float value) {
+  bump();
   size_t count = size();
   for (size_t i = 0; i < count; ++i) data_[i] = value;
 }
@@ -145,6 +154,7 @@ void Tensor::fill(float value) {
 void Tensor::copy_from(const Tensor& src) {
   if (src.size() != size())
     throw ShapeError("copy from " + src.shape().str() + " into " + shape_.str() + ": element counts differ");
+  bump();
   if (size()) std::memcpy(data_, src.data_, size() * sizeof(float));
 }
 

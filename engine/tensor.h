@@ -1,6 +1,7 @@
 // Tensor: float32, up to 4-D, row-major (NCHW for images, [N, features] for dense layers), data 64-byte
 // aligned. A tensor either owns its memory or views memory owned elsewhere (a model file, an arena).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -58,12 +59,27 @@ class Tensor {
   bool empty() const { return data_ == nullptr; }
   bool owns_memory() const { return owned_; }
 
-  float* data() { return data_; }
+  // Every access that can change the values (the non-const data(), operator[] and at(), fill, copy_from,
+  // resize, reshape, assignment) bumps version(), so a cache derived from the values stays valid while
+  // version() is unchanged (Conv2d's packed weights). Read through the const overloads (std::as_const)
+  // where nothing is written. Writes through a pointer kept from an earlier data() call are not seen:
+  // call data() again (or bump()) after writing that way.
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump() { version_.store(version_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
+  float* data() {
+    bump();
+    return data_;
+  }
   const float* data() const { return data_; }
-  float& operator[](size_t i) { return data_[i]; }
+  float& operator[](size_t i) {
+    bump();
+    return data_[i];
+  }
   float operator[](size_t i) const { return data_[i]; }
   // Element of a rank-4 tensor.
   float& at(int n, int c, int h, int w) {
+    bump();
     return data_[((static_cast<size_t>(n) * shape_.dims[1] + c) * shape_.dims[2] + h) * shape_.dims[3] + w];
   }
   float at(int n, int c, int h, int w) const {
@@ -80,6 +96,9 @@ class Tensor {
   float* data_ = nullptr;
   size_t capacity_ = 0;  // floats allocated (owned tensors)
   bool owned_ = false;
+  // Relaxed loads and stores, not a read-modify-write: workers calling data() on one tensor at once may
+  // lose an increment, never the change (any bump leaves it different from what a cache recorded).
+  std::atomic<uint64_t> version_{0};
 };
 
 // 64-byte aligned float buffer for scratch space (not zero-filled). Free with aligned_free_floats.

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 
+#include "data_loader/split.h"
 #include "data_loader/synth.h"
 #include "engine/error.h"
 #include "eval/cases.h"
@@ -22,6 +24,8 @@ EvalRun run_evaluation(const EvalOptions& options) {
   if (target && !(options.target_sensitivity > 0.0 && options.target_sensitivity <= 1.0))
     throw UsageError("--target-sensitivity must be in (0, 1], got " + std::to_string(options.target_sensitivity));
   if (options.batch_size < 1) throw UsageError("--batch must be >= 1");
+  if (!options.split_side.empty() && options.split_side != "val" && options.split_side != "train")
+    throw UsageError("--split must be val or train, got '" + options.split_side + "'");
 
   EvalRun run;
   run.batch_size = options.batch_size;
@@ -37,8 +41,25 @@ EvalRun run_evaluation(const EvalOptions& options) {
   const data::Dataset data = data::Dataset::load(options.data_dir, load);
   run.skipped = data.skipped();
 
+  std::vector<int> indices(data.size());
+  std::iota(indices.begin(), indices.end(), 0);
+  if (!options.split_side.empty()) {
+    const data::Split split = data::split_by_patient(data.samples(), options.val_frac, options.split_seed);
+    indices = options.split_side == "val" ? split.val : split.train;
+    const data::SideCounts counts = data::count_side(data.samples(), indices);
+    char note[256];
+    std::snprintf(note, sizeof note,
+                  "%s side of the patient split (val-frac %g, seed %llu): %d patients, %d Parasitized, "
+                  "%d Uninfected images",
+                  options.split_side.c_str(), options.val_frac, static_cast<unsigned long long>(options.split_seed),
+                  counts.patients_total, counts.images[1], counts.images[0]);
+    run.split_note = note;
+    if (indices.empty()) throw UsageError("the " + options.split_side + " side of the split of " + options.data_dir +
+                                          " is empty (val-frac " + std::to_string(options.val_frac) + ")");
+  }
+
   const std::vector<double> p = score_dataset(
-      *run.model, data, run.norm, options.batch_size, options.tta,
+      *run.model, data, indices, run.norm, options.batch_size, options.tta,
       options.progress
           ? std::function<void(int, int)>([&](int done, int total) { options.progress("score", done, total); })
           : std::function<void(int, int)>());
@@ -50,8 +71,8 @@ EvalRun run_evaluation(const EvalOptions& options) {
   outcome.input_size = run.model->input_size();
   outcome.tta = options.tta;
   outcome.skipped = static_cast<int64_t>(run.skipped.size());
-  outcome.images.reserve(data.size());
-  for (int i = 0; i < data.size(); ++i) {
+  outcome.images.reserve(indices.size());
+  for (const int i : indices) {
     const data::Sample& sample = data.samples()[i];
     outcome.images.push_back({sample.path, sample.patient, sample.label, p[i]});
   }

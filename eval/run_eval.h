@@ -25,12 +25,18 @@ struct EvalOptions {
   std::string cache_dir;  // "" = the data loader's default cache folder
   bool use_cache = true;
   int limit = 0;  // > 0: that many images (data::limit_samples), for quick runs
+  // Which images: all of DIR (""), or one side ("val" or "train") of the patient split that
+  // `plasmo train --val-frac val_frac --seed split_seed` makes of the same DIR (data_loader/split.h).
+  std::string split_side;
+  double val_frac = 0.2;
+  uint64_t split_seed = 1;
   // (stage, done, total): stage is "decode" or "score".
   std::function<void(const char*, int, int)> progress;
 };
 
 struct EvalRun {
   std::unique_ptr<Model> model;
+  std::string split_note;  // with split_side: "val side of the patient split (val-frac 0.2, seed 1): ..." 
   data::Normalization norm;
   EvalOutcome outcome;
   std::vector<data::SkippedFile> skipped;

@@ -54,13 +54,12 @@ void score_batch(Model& model, Tensor& images, bool tta, std::vector<double>& p)
   }
 }
 
-std::vector<double> score_dataset(Model& model, const data::Dataset& data, const data::Normalization& norm,
-                                  int batch_size, bool tta, const std::function<void(int, int)>& progress) {
+std::vector<double> score_dataset(Model& model, const data::Dataset& data, const std::vector<int>& indices,
+                                  const data::Normalization& norm, int batch_size, bool tta,
+                                  const std::function<void(int, int)>& progress) {
   if (data.image_size() != model.input_size())
     throw ShapeError("score_dataset: images are " + std::to_string(data.image_size()) + " px, the model " +
                      model.arch() + " takes " + std::to_string(model.input_size()));
-  std::vector<int> indices(data.size());
-  std::iota(indices.begin(), indices.end(), 0);
   data::Batcher batcher(data, indices, norm, batch_size, /*seed=*/0);
   batcher.start_epoch(0, /*shuffle=*/false, /*augment=*/false);
   data::Batch batch;
@@ -70,7 +69,7 @@ std::vector<double> score_dataset(Model& model, const data::Dataset& data, const
     score_batch(model, batch.images, tta, p_batch);
     for (int i = 0; i < batch.size(); ++i) p_all[batch.indices[i]] = p_batch[i];
     done += batch.size();
-    if (progress) progress(done, data.size());
+    if (progress) progress(done, static_cast<int>(indices.size()));
   }
   return p_all;
 }

@@ -27,9 +27,11 @@ constexpr int kTtaViews = 4;
 // and restored bit for bit before returning. p is resized to N.
 void score_batch(Model& model, Tensor& images, bool tta, std::vector<double>& p);
 
-// Every image of `data`, in data order, in batches of batch_size. progress(done, total) after each batch.
-std::vector<double> score_dataset(Model& model, const data::Dataset& data, const data::Normalization& norm,
-                                  int batch_size, bool tta, const std::function<void(int, int)>& progress = {});
+// The images `indices` of `data` (ascending), in batches of batch_size; p has data.size() entries, set at
+// those indices (the rest 0). progress(done, total) after each batch.
+std::vector<double> score_dataset(Model& model, const data::Dataset& data, const std::vector<int>& indices,
+                                  const data::Normalization& norm, int batch_size, bool tta,
+                                  const std::function<void(int, int)>& progress = {});
 
 // Grad-CAM (heatmap.h) of each image of images [N, 3, S, S]: one forward in eval mode and one backward
 // of d z_Parasitized (dlogits = (0, 1) per image) through the model's features hook. The images are

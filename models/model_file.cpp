@@ -42,8 +42,11 @@ std::unique_ptr<Model> load_model_file(const std::string& path, const ModelMeta*
     throw FormatError(path + ": not a " + meta.arch + " of width " + model->meta().to_metadata()["width"] +
                       " and input " + std::to_string(meta.input_size) + ": missing " + list_names(result.missing));
   std::vector<std::string> unknown;
+  // A training checkpoint also holds optimizer state, generator states and a copy of the best epoch
+  // (train/checkpoint): its current weights load as a model, the rest is not the model's.
   for (const std::string& name : result.unexpected)
-    if (name.rfind("optim.", 0) != 0) unknown.push_back(name);
+    if (name.rfind("optim.", 0) != 0 && name.rfind("best.", 0) != 0 && name.rfind("rng.", 0) != 0)
+      unknown.push_back(name);
   if (!unknown.empty())
     throw FormatError(path + ": tensors that " + meta.arch + " does not have: " + list_names(unknown));
   return model;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "engine/net.h"
@@ -57,18 +58,20 @@ void record(const std::string& name, size_t index, double analytic, double numer
 // Central differences of L in v (an element of x or of a parameter). With options.kink_retries > 0, a
 // miss is retried: first with the one-sided differences of the same step (a kink on one side leaves the
 // other side clean), then the same at eps/10, eps/100, ... Records the first match, else the first miss.
-void check_entry(Layer& layer, const Tensor& x, const Tensor& r, float& v, const std::string& name, size_t index,
+// Writes go through t[index] every time (not a kept reference): each write bumps t's version, which a
+// layer's cache derived from the values (Conv2d's packed weights) checks.
+void check_entry(Layer& layer, const Tensor& x, const Tensor& r, Tensor& t, const std::string& name, size_t index,
                  double analytic, const GradCheckOptions& options, GradCheckReport& report) {
-  const float saved = v;
+  const float saved = std::as_const(t)[index];
   const double at_saved = options.kink_retries > 0 ? projected_loss(layer, x, r, options) : 0.0;
   double step = options.eps, atol = options.atol, first_numeric = 0.0;
   for (int attempt = 0; attempt <= options.kink_retries; ++attempt) {
     const float up = static_cast<float>(saved + step), down = static_cast<float>(saved - step);
-    v = up;
+    t[index] = up;
     const double plus = projected_loss(layer, x, r, options);
-    v = down;
+    t[index] = down;
     const double minus = projected_loss(layer, x, r, options);
-    v = saved;
+    t[index] = saved;
     // Divide by the steps actually taken in float, so the quotient is exact for a linear function.
     const double central = (plus - minus) / (static_cast<double>(up) - down);
     if (attempt == 0) first_numeric = central;
@@ -141,14 +144,14 @@ GradCheckReport check_layer_gradients(Layer& layer, const Tensor& x_in, const Gr
 
   if (options.check_input) {
     for (size_t i : sample_indices(x.size(), options.max_checks_per_tensor, rng)) {
-      check_entry(layer, x, r, x[i], "x", i, dx[i], options, report);
+      check_entry(layer, x, r, x, "x", i, dx[i], options, report);
     }
   }
   if (options.check_params) {
     for (size_t k = 0; k < params.size(); ++k) {
       Tensor& value = *params[k].value;
       for (size_t i : sample_indices(value.size(), options.max_checks_per_tensor, rng)) {
-        check_entry(layer, x, r, value[i], params[k].name, i, grads[k][i], options, report);
+        check_entry(layer, x, r, value, params[k].name, i, grads[k][i], options, report);
       }
     }
   }

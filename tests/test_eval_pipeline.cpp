@@ -11,11 +11,13 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "data_loader/batcher.h"
+#include "data_loader/split.h"
 #include "data_loader/synth.h"
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -132,6 +134,45 @@ TEST_CASE("Eval pipeline: --target-sensitivity picks the threshold on the data; 
   CHECK_THROWS_AS(run_evaluation(options), UsageError);
   options.threshold = 0.3;
   CHECK(run_evaluation(options).outcome.metrics.threshold == 0.3);
+}
+
+TEST_CASE("Eval pipeline: --split val scores only the held-out patients of train's split, train the rest") {
+  Fixture fixture;
+  EvalOptions options = options_for(fixture);
+  const EvalRun all = run_evaluation(options);
+  options.split_side = "val";
+  options.val_frac = 0.3;
+  options.split_seed = 7;
+  const EvalRun val = run_evaluation(options);
+  options.split_side = "train";
+  const EvalRun train = run_evaluation(options);
+
+  std::set<std::string> val_patients, train_patients;
+  for (const ImageResult& image : val.outcome.images) val_patients.insert(image.patient);
+  for (const ImageResult& image : train.outcome.images) train_patients.insert(image.patient);
+  CHECK(!val_patients.empty());
+  CHECK(!train_patients.empty());
+  for (const std::string& patient : val_patients) CHECK(train_patients.count(patient) == 0);
+  CHECK(val.outcome.metrics.n + train.outcome.metrics.n == all.outcome.metrics.n);
+  CHECK(val.split_note.find("val side of the patient split (val-frac 0.3, seed 7)") == 0);
+
+  // The same images and p as the run over everything: a subset, not a different scoring.
+  std::map<std::string, double> p_all;
+  for (const ImageResult& image : all.outcome.images) p_all[image.path] = image.p;
+  for (const ImageResult& image : val.outcome.images) CHECK(p_all.at(image.path) == image.p);
+
+  // The val side is exactly the split's, as train makes it.
+  const data::Dataset data = data::Dataset::load(fixture.data, [] {
+    data::LoadOptions load;
+    load.use_cache = false;
+    return load;
+  }());
+  const data::Split split = data::split_by_patient(data.samples(), 0.3, 7);
+  CHECK(static_cast<int>(split.val.size()) == val.outcome.metrics.n);
+  CHECK(std::vector<std::string>(val_patients.begin(), val_patients.end()) == split.val_patients);
+
+  options.split_side = "test";
+  CHECK_THROWS_AS(run_evaluation(options), UsageError);
 }
 
 TEST_CASE("Eval Grad-CAM hook: features_grad is d z_Parasitized / d features (finite differences), per image") {

@@ -17,21 +17,8 @@
 #include "engine/infer/infer_safetensors.h"
 #include "engine/rng.h"
 
-// A private copy of stb_image_write (all functions static), so it never clashes with the library's.
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
+// stb_image_write's one compiled copy is the library's (data_loader/stb_image_write_impl.cpp).
 #include <stb/stb_image_write.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace plasmo::testing {
 

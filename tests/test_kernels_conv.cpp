@@ -3,7 +3,9 @@
 // 1, 7, 31; kernels 1, 3, 7; stride 1, 2; padding 0, 1, 3; groups 1, 2, C; batch 1, 5, plus the models'
 // own layer shapes at batch 2. Tolerance: tests/kernel_parity.h (K = the number of products per output).
 // Also checked: outputs are fully overwritten (they start as NaN), gradients accumulate (they start
-// random), scratch stays within the size the kernel asked for, forward by parts equals forward bit for bit.
+// random), scratch stays within the size the kernel asked for, forward by parts equals forward bit for bit,
+// and so does the forward from pre-packed weights (conv2d_pack_weights + conv2d_forward_packed_part, whole
+// and by parts; the reference table's packing is a copy, so its packed forward is checked the same way).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -42,6 +44,45 @@ struct Scratch {
   }
 };
 
+// The forward from packed weights, whole and in 2 or 3 parts, against y (the same table's forward): equal
+// bit for bit. Packing must stay within conv2d_packed_floats. Returns the number of failures.
+int check_packed_forward(const kernels::KernelTable& table, const std::string& what, const kernels::ConvGeom& g,
+                         const std::vector<float>& x, const std::vector<float>& w, const float* bias,
+                         const std::vector<float>& y) {
+  const int layout = table.conv2d_packed_layout(g);
+  if (layout == 0) {
+    CHECK(table.conv2d_packed_floats(g) == 0);
+    return 0;
+  }
+  int failures = 0;
+  Scratch packed(table.conv2d_packed_floats(g));
+  table.conv2d_pack_weights(g, w.data(), packed.data());
+  if (!packed.intact()) {
+    FAIL_CHECK(what << " pack weights: wrote past conv2d_packed_floats");
+    ++failures;
+  }
+  for (int parts : {1, 2, 3}) {
+    std::vector<float> y_packed(y.size(), std::numeric_limits<float>::quiet_NaN());
+    for (int part = 0; part < parts; ++part) {
+      Scratch part_scratch(table.conv2d_scratch_floats(g));
+      table.conv2d_forward_packed_part(g, x.data(), packed.data(), bias, y_packed.data(), part_scratch.data(), part,
+                                       parts);
+      if (!part_scratch.intact()) {
+        FAIL_CHECK(what << " packed forward part " << part << "/" << parts << ": wrote past its scratch");
+        ++failures;
+      }
+    }
+    for (size_t i = 0; i < y.size(); ++i)
+      if (!(y_packed[i] == y[i])) {
+        FAIL_CHECK(what << " packed forward (layout " << layout << ") in " << parts << " parts differs at " << i
+                        << ": " << y_packed[i] << " vs " << y[i]);
+        ++failures;
+        break;
+      }
+  }
+  return failures;
+}
+
 // Runs one geometry through every entry of every fast table; returns the number of failures.
 int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const kernels::KernelTable& ref = *kernels::table_for("ref");
@@ -67,10 +108,10 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
   ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
   ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
+  int failures = check_packed_forward(ref, "ref " + describe(g), g, x, w, bias, y_ref);
 
   const int K_forward = group_in * taps + 1, K_data = group_out * taps;
   const int K_weight = g.batch * g.out_h * g.out_w + 1;
-  int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g) + (with_bias ? " bias" : "");
     Scratch scratch(table->conv2d_scratch_floats(g));
@@ -98,6 +139,8 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
           break;
         }
     }
+
+    failures += check_packed_forward(*table, what, g, x, w, bias, y);
 
     std::vector<float> dx(x_size, nan);
     table->conv2d_backward_data(g, dy.data(), w.data(), dx.data(), scratch.data());
@@ -225,7 +268,30 @@ TEST_CASE("Kernel parity: pointwise convolution on 16-pixel planes (conv_pointwi
   CHECK(failures == 0);
 }
 
-TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
+TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-column path)") {
+  // J = batch * out_h * out_w from 1 to 16, output channels that leave partial tiles and vectors, K from 1
+  // (1x1 on one channel) to several K blocks, groups 1 and 2.
+  Rng rng(17);
+  int failures = 0;
+  int checked = 0;
+  for (int batch : {1, 3})
+    for (int size : {1, 2, 3, 4})
+      for (int out_c : {1, 6, 17, 40, 70})
+        for (int in_c : {1, 4, 34}) {
+          const int kernel = size == 1 ? 1 : 3, pad = kernel / 2;
+          if (batch * size * size > 16) continue;
+          failures += check_conv(kernels::make_conv_geom(batch, in_c, size, size, out_c, kernel, 1, pad, 1),
+                                 checked % 2 == 0, rng);
+          if (in_c % 2 == 0 && out_c % 2 == 0)
+            failures += check_conv(kernels::make_conv_geom(batch, in_c, size, size, out_c, kernel, 1, pad, 2), true, rng);
+          ++checked;
+        }
+  failures += check_conv(kernels::make_conv_geom(1, 300, 4, 4, 48, 3, 2, 1, 1), true, rng);  // K = 2700: 11 blocks
+  failures += check_conv(kernels::make_conv_geom(1, 9, 7, 5, 13, 3, 2, 1, 1), true, rng);  // 4 x 3 pixels: J = 12
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2 and 1)") {
   struct Shape {
     int in_c, size, out_c, kernel, stride, pad, groups;
   };
@@ -247,8 +313,11 @@ TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2)") {
   };
   Rng rng(3);
   int failures = 0;
-  for (const Shape& s : shapes)
-    failures += check_conv(
-        kernels::make_conv_geom(2, s.in_c, s.size, s.size, s.out_c, s.kernel, s.stride, s.pad, s.groups), true, rng);
+  // Batch 2, and batch 1 (single-image inference: the few-column path from 16 output pixels down).
+  for (int batch : {2, 1})
+    for (const Shape& s : shapes)
+      failures += check_conv(
+          kernels::make_conv_geom(batch, s.in_c, s.size, s.size, s.out_c, s.kernel, s.stride, s.pad, s.groups), true,
+          rng);
   CHECK(failures == 0);
 }

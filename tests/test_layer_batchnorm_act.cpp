@@ -276,3 +276,65 @@ TEST_CASE("BatchNorm folding: the folded weights follow the parameters (version)
   std::remove(path.c_str());
   CHECK(agree());
 }
+
+TEST_CASE("BatchNorm folding with packed weights: the eval forward follows every change, every layout and ISA") {
+  // The folded eval forward reads the folded weights through Conv2d's packed cache (keyed on the folded
+  // tensor and its version). After each change, the folded net must give the bits of a fresh folded net
+  // with the same parameters (nothing cached): batch 1 at 4x4 (few-column path, W^T slivers), batch 5 at
+  // 4x4 (gathered), batch 3 at 16x16 (packed rows), pointwise at 4x4 (batch 2: the pointwise path where
+  // it applies, which reads W unpacked; batch 1: few-column).
+  struct Case {
+    int batch, in, out, size, kernel;
+  };
+  const Case cases[] = {{1, 12, 40, 4, 3}, {5, 12, 40, 4, 3}, {3, 16, 24, 16, 3}, {2, 24, 48, 4, 1}, {1, 64, 96, 4, 1}};
+  const char* before = kernels::K().isa;
+  const char* names[4];
+  const int isas = kernels::available_isas(names);
+  for (int isa = 0; isa < isas; ++isa) {
+    kernels::select_isa(names[isa]);
+    for (const Case& c : cases) {
+      CAPTURE(names[isa]);
+      CAPTURE(c.batch);
+      CAPTURE(c.size);
+      CAPTURE(c.kernel);
+      auto net = conv_bn(c.in, c.out, c.kernel, 1, 1, false, Act::ReLU6, true, 5);
+      Rng rng(8);
+      Tensor x({c.batch, c.in, c.size, c.size});
+      fill_uniform(x, rng, -1.0f, 1.0f);
+      // A fresh folded net with net's parameters and buffers: what net's eval forward must give.
+      auto matches_fresh = [&] {
+        // net's forward first: collect_params below moves the parameter version.
+        const Tensor got = net->forward(x, Mode::Eval).clone();
+        auto fresh = conv_bn(c.in, c.out, c.kernel, 1, 1, false, Act::ReLU6, true, 77);
+        const std::vector<Param> from = collect_params(*net), to = collect_params(*fresh);
+        for (size_t i = 0; i < from.size(); ++i) to[i].value->copy_from(*from[i].value);
+        const std::vector<Buffer> from_b = collect_buffers(*net), to_b = collect_buffers(*fresh);
+        for (size_t i = 0; i < from_b.size(); ++i)
+          if (from_b[i].f32) to_b[i].f32->copy_from(*from_b[i].f32);
+        const bool same = same_bits(got, fresh->forward(x, Mode::Eval));
+        // Building `fresh` moved the parameter version: fold net again at the current one, so the next
+        // change below is seen only through the versions it moves itself.
+        net->forward(x, Mode::Eval);
+        return same;
+      };
+      CHECK(matches_fresh());
+      CHECK(matches_fresh());  // unchanged: the cached panels again
+      // The convolution's weight written in place (Tensor::version moves, the parameter version does not).
+      auto& conv = dynamic_cast<Conv2d&>(net->at(0));
+      conv.weight[3] += 0.5f;
+      CHECK(matches_fresh());
+      // The BatchNorm's statistics through kept pointers, then parameters_changed().
+      float* running_var = nullptr;
+      for (const Buffer& b : collect_buffers(*net))
+        if (b.name.size() >= 11 && b.name.compare(b.name.size() - 11, 11, "running_var") == 0) running_var = b.f32->data();
+      REQUIRE(running_var != nullptr);
+      running_var[0] *= 3.0f;
+      parameters_changed();
+      CHECK(matches_fresh());
+      // A train forward moves the running statistics.
+      net->forward(x, Mode::Train);
+      CHECK(matches_fresh());
+    }
+  }
+  kernels::select_isa(before);
+}

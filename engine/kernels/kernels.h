@@ -110,6 +110,20 @@ struct KernelTable {
   void (*conv2d_backward_weight)(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                                  float* scratch) = nullptr;
 
+  // ---- pre-packed convolution weights (engine/layers/conv2d.cpp keeps them) ------------------------
+  // A table's forward may read W as packed panels. conv2d_packed_layout(g) names the packed form the
+  // forward of g reads (0: none; geometries with the same id share one packing of the same W), and
+  // conv2d_pack_weights writes it (conv2d_packed_floats(g) floats). A caller that packs once and reuses
+  // the panels while W is unchanged saves a pass over W per call (ResNet-18's layer4 at batch 1 streams
+  // 9.4 MB of weights per convolution and does little else).
+  int (*conv2d_packed_layout)(const ConvGeom& g) = nullptr;
+  size_t (*conv2d_packed_floats)(const ConvGeom& g) = nullptr;
+  void (*conv2d_pack_weights)(const ConvGeom& g, const float* weight, float* packed) = nullptr;
+  // conv2d_forward_part reading W from `packed` (conv2d_pack_weights of W for a geometry with the same
+  // layout id): the same y, bit for bit.
+  void (*conv2d_forward_packed_part)(const ConvGeom& g, const float* x, const float* packed, const float* bias,
+                                     float* y, float* scratch, int part, int parts) = nullptr;
+
   // ---- pooling and resampling (planes = batch * channels) ---------------------------------------------
   // argmax[o] = index h*in_w + w (within its plane) of the max feeding output o; first max wins on ties.
   void (*maxpool2d_forward)(const PoolGeom& g, const float* x, float* y, int32_t* argmax) = nullptr;

@@ -36,6 +36,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
@@ -148,8 +149,12 @@ void BatchNorm2d::eval_coefficients() {
 }
 
 ConvEpilogue::Folded BatchNorm2d::folded(const Conv2d& conv) {
+  // Also rebuilt when the convolution's own tensors changed without the parameter version moving (a write
+  // through conv.weight[i]: Tensor::version sees it).
   const uint64_t version = parameters_version();
-  if (folded_version_ != version) {
+  const uint64_t conv_weight_version = conv.weight.version(), conv_bias_version = conv.bias.version();
+  if (folded_version_ != version || folded_conv_weight_version_ != conv_weight_version ||
+      folded_conv_bias_version_ != conv_bias_version) {
     folded_weight_.resize(conv.weight.shape());
     folded_bias_.resize(Shape{channels_});
     const size_t per_channel = conv.weight.size() / static_cast<size_t>(channels_);
@@ -162,8 +167,10 @@ ConvEpilogue::Folded BatchNorm2d::folded(const Conv2d& conv) {
       folded_bias_[c] = static_cast<float>((conv_bias - running_mean[c]) * scale + bias[c]);
     }
     folded_version_ = version;
+    folded_conv_weight_version_ = conv_weight_version;
+    folded_conv_bias_version_ = conv_bias_version;
   }
-  return Folded{folded_weight_.data(), folded_bias_.data(), kernel_act(act_)};
+  return Folded{&folded_weight_, std::as_const(folded_bias_).data(), kernel_act(act_)};
 }
 
 const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {

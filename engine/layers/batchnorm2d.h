@@ -78,6 +78,7 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Conv2d* conv_ = nullptr;
   Tensor folded_weight_, folded_bias_;
   uint64_t folded_version_ = 0;  // parameters_version() the folded copies were built at (0: never)
+  uint64_t folded_conv_weight_version_ = 0, folded_conv_bias_version_ = 0;  // conv_'s tensors' version() then
   Tensor unfolded_;              // conv_'s output without the fold, rebuilt for a backward after a folded forward
   bool deferred_ = false;        // the last backward left dx_ to materialize()
   const Tensor* deferred_dy_ = nullptr;

@@ -162,30 +162,47 @@ float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
   return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
 }
 
+const float* Conv2d::packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w) {
+  const int layout = kt.conv2d_packed_layout ? kt.conv2d_packed_layout(g) : 0;
+  if (layout == 0) return nullptr;
+  const uint64_t version = w.version();
+  if (packed_table_ != &kt || packed_layout_ != layout || packed_source_ != &w || packed_version_ != version) {
+    float* packed = packed_.ensure(kt.conv2d_packed_floats(g));
+    kt.conv2d_pack_weights(g, w.data(), packed);
+    packed_table_ = &kt;
+    packed_layout_ = layout;
+    packed_source_ = &w;
+    packed_version_ = version;
+  }
+  return packed_.data();
+}
+
 // Forward splits the output, not the batch: worker t of T runs part t of conv2d_forward_part on the whole
 // batch (the kernel picks the axis: batch columns, output channels or planes), so a single image uses
 // every core too, and y is bit-identical to the unsplit forward whatever T. Each worker has the scratch
-// of the whole batch's geometry (the kernels' scratch does not grow with the batch).
+// of the whole batch's geometry (the kernels' scratch does not grow with the batch). The weights are read
+// packed (packed_weights): packed once per weight change, e.g. once per training step, and once for
+// any number of inferences.
 const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   out_shape(x.shape());  // throws on a bad shape
   x_ = &x;
   folded_ = mode == Mode::Eval && epilogue_ != nullptr;
   if (folded_) {
     const ConvEpilogue::Folded f = epilogue_->folded(*this);
-    run_forward(x, f.weight, f.bias, f.act, y_);
+    run_forward(x, *f.weight, f.bias, f.act, true, y_);
   } else {
-    run_forward(x, std::as_const(weight).data(), has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone, y_);
+    run_forward(x, weight, has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone, true, y_);
   }
   return y_;
 }
 
+// Not through the packed cache: the cache holds the folded weights of the eval forward this follows.
 void Conv2d::forward_unfolded(Tensor& out) {
   if (x_ == nullptr) throw UsageError(summary() + ": forward_unfolded called before forward");
-  run_forward(*x_, std::as_const(weight).data(), has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone,
-              out);
+  run_forward(*x_, weight, has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone, false, out);
 }
 
-void Conv2d::run_forward(const Tensor& x, const float* w, const float* b, int act, Tensor& out) {
+void Conv2d::run_forward(const Tensor& x, const Tensor& w, const float* b, int act, bool cached, Tensor& out) {
   const kernels::ConvGeom g = geometry(x.shape());
   out.resize(out_shape(x.shape()));
   ThreadPool& pool = thread_pool();
@@ -193,21 +210,24 @@ void Conv2d::run_forward(const Tensor& x, const float* w, const float* b, int ac
   const kernels::KernelTable& kt = kernels::K();
   scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
   float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
-  if (workers > 1) {
-    pool.run([&](int worker) {
-      kt.conv2d_forward_part(g, x.data(), w, b, out.data(), scratch + worker * scratch_stride_, worker, workers);
-    });
-  } else {
-    kt.conv2d_forward(g, x.data(), w, b, out.data(), scratch);
-  }
+  const float* packed = cached ? packed_weights(kt, g, w) : nullptr;
+  const float* w_data = w.data();
+  float* y = out.data();
+  const auto part = [&](int worker, int parts) {
+    float* worker_scratch_base = scratch + worker * scratch_stride_;
+    if (packed)
+      kt.conv2d_forward_packed_part(g, x.data(), packed, b, y, worker_scratch_base, worker, parts);
+    else
+      kt.conv2d_forward_part(g, x.data(), w_data, b, y, worker_scratch_base, worker, parts);
+  };
+  if (workers > 1)
+    pool.run([&](int worker) { part(worker, workers); });
+  else
+    part(0, 1);
   if (act == kernels::kActReLU)
-    split_floats(out.size(), [&](size_t begin, size_t end) {
-      kt.relu_forward(end - begin, out.data() + begin, out.data() + begin);
-    });
+    split_floats(out.size(), [&](size_t begin, size_t end) { kt.relu_forward(end - begin, y + begin, y + begin); });
   else if (act == kernels::kActReLU6)
-    split_floats(out.size(), [&](size_t begin, size_t end) {
-      kt.relu6_forward(end - begin, out.data() + begin, out.data() + begin);
-    });
+    split_floats(out.size(), [&](size_t begin, size_t end) { kt.relu6_forward(end - begin, y + begin, y + begin); });
 }
 
 // Each worker computes dx for its slice and the slice's dW, db: worker 0 adds straight into weight_grad
@@ -260,7 +280,8 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         dy_slice = group;
       }
       if (want_dx)
-        kt.conv2d_backward_data(slice, dy_slice, weight.data(), dx_.data() + first * x_image, worker_scratch_base);
+        kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
+                                worker_scratch_base);
       kt.conv2d_backward_weight(slice, x_->data() + first * x_image, dy_slice, dweight, dbias, worker_scratch_base);
     }
   });

@@ -33,7 +33,9 @@ class ConvEpilogue {
  public:
   virtual ~ConvEpilogue() = default;
   struct Folded {
-    const float* weight;  // [out_channels, in_channels/groups, kernel, kernel]
+    // [out_channels, in_channels/groups, kernel, kernel]; its version() moves whenever its values change
+    // (Conv2d keeps the weights packed for the forward on that version).
+    const Tensor* weight;
     const float* bias;    // [out_channels]
     int act;              // kernels::Act
   };
@@ -72,7 +74,10 @@ class Conv2d : public Layer {
   Tensor bias, bias_grad;      // [out_channels]; empty when bias is off
 
   // ---- eval-mode folding (see ConvEpilogue) ----
-  void set_eval_epilogue(ConvEpilogue* epilogue) { epilogue_ = epilogue; }
+  void set_eval_epilogue(ConvEpilogue* epilogue) {
+    epilogue_ = epilogue;
+    packed_source_ = nullptr;  // the packed cache may hold the previous epilogue's folded weights
+  }
   // Whether the last forward ran the epilogue (its output is then act(BatchNorm(conv(x)))).
   bool folded_last_forward() const { return folded_; }
   const Tensor& output() const { return y_; }
@@ -80,12 +85,17 @@ class Conv2d : public Layer {
   void forward_unfolded(Tensor& out);
 
  private:
-  // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act).
-  void run_forward(const Tensor& x, const float* w, const float* b, int act, Tensor& out);
+  // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act); with `cached`, w is read
+  // through packed_weights().
+  void run_forward(const Tensor& x, const Tensor& w, const float* b, int act, bool cached, Tensor& out);
 
   kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
   // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.
   float* worker_scratch(const kernels::ConvGeom& g, int workers);
+  // The weights w packed for kt's forward of g (conv2d_pack_weights), packed again only when w (which
+  // tensor, or its version), the table or the packed layout changed since the last call; null when kt's
+  // forward of g reads W as it is.
+  const float* packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w);
 
   int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
   bool has_bias_;
@@ -98,6 +108,13 @@ class Conv2d : public Layer {
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
   ConvEpilogue* epilogue_ = nullptr;
   bool folded_ = false;
+  // Packed weights of `packed_source_` (weight, or the epilogue's folded weights in eval): valid for
+  // packed_source_->version() == packed_version_, table packed_table_, layout packed_layout_.
+  Scratch packed_;
+  const kernels::KernelTable* packed_table_ = nullptr;
+  const Tensor* packed_source_ = nullptr;
+  uint64_t packed_version_ = 0;
+  int packed_layout_ = 0;
 };
 
 }  // namespace plasmo

@@ -12,12 +12,23 @@ size_t conv2d_scratch_floats(const ConvGeom& g) { return ConvImpl::scratch_float
 
 void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                     float* scratch) {
-  ConvImpl::forward_part(g, x, weight, bias, y, scratch, 0, 1);
+  ConvImpl::forward_part(g, x, weight, nullptr, bias, y, scratch, 0, 1);
 }
 
 void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                          float* scratch, int part, int parts) {
-  ConvImpl::forward_part(g, x, weight, bias, y, scratch, part, parts);
+  ConvImpl::forward_part(g, x, weight, nullptr, bias, y, scratch, part, parts);
+}
+
+int conv2d_packed_layout(const ConvGeom& g) { return ConvImpl::packed_layout(g); }
+size_t conv2d_packed_floats(const ConvGeom& g) { return ConvImpl::packed_floats(g); }
+void conv2d_pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+  ConvImpl::pack_weights(g, weight, packed);
+}
+
+void conv2d_forward_packed_part(const ConvGeom& g, const float* x, const float* packed, const float* bias, float* y,
+                                float* scratch, int part, int parts) {
+  ConvImpl::forward_part(g, x, nullptr, packed, bias, y, scratch, part, parts);
 }
 
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {

@@ -22,6 +22,10 @@ void fill_avx2_table(KernelTable& table) {
   table.conv2d_scratch_floats = avx2::conv2d_scratch_floats;
   table.conv2d_forward = avx2::conv2d_forward;
   table.conv2d_forward_part = avx2::conv2d_forward_part;
+  table.conv2d_packed_layout = avx2::conv2d_packed_layout;
+  table.conv2d_packed_floats = avx2::conv2d_packed_floats;
+  table.conv2d_pack_weights = avx2::conv2d_pack_weights;
+  table.conv2d_forward_packed_part = avx2::conv2d_forward_packed_part;
   table.conv2d_backward_data = avx2::conv2d_backward_data;
   table.conv2d_backward_weight = avx2::conv2d_backward_weight;
 }

@@ -12,6 +12,11 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* weight, cons
                     float* scratch);
 void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                          float* scratch, int part, int parts);
+int conv2d_packed_layout(const ConvGeom& g);
+size_t conv2d_packed_floats(const ConvGeom& g);
+void conv2d_pack_weights(const ConvGeom& g, const float* weight, float* packed);
+void conv2d_forward_packed_part(const ConvGeom& g, const float* x, const float* packed, const float* bias, float* y,
+                                float* scratch, int part, int parts);
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch);
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                             float* scratch);

@@ -22,6 +22,10 @@ void fill_avx512_table(KernelTable& table) {
   table.conv2d_scratch_floats = avx512::conv2d_scratch_floats;
   table.conv2d_forward = avx512::conv2d_forward;
   table.conv2d_forward_part = avx512::conv2d_forward_part;
+  table.conv2d_packed_layout = avx512::conv2d_packed_layout;
+  table.conv2d_packed_floats = avx512::conv2d_packed_floats;
+  table.conv2d_pack_weights = avx512::conv2d_pack_weights;
+  table.conv2d_forward_packed_part = avx512::conv2d_forward_packed_part;
   table.conv2d_backward_data = avx512::conv2d_backward_data;
   table.conv2d_backward_weight = avx512::conv2d_backward_weight;
 }

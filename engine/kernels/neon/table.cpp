@@ -22,6 +22,10 @@ void fill_neon_table(KernelTable& table) {
   table.conv2d_scratch_floats = neon::conv2d_scratch_floats;
   table.conv2d_forward = neon::conv2d_forward;
   table.conv2d_forward_part = neon::conv2d_forward_part;
+  table.conv2d_packed_layout = neon::conv2d_packed_layout;
+  table.conv2d_packed_floats = neon::conv2d_packed_floats;
+  table.conv2d_pack_weights = neon::conv2d_pack_weights;
+  table.conv2d_forward_packed_part = neon::conv2d_forward_packed_part;
   table.conv2d_backward_data = neon::conv2d_backward_data;
   table.conv2d_backward_weight = neon::conv2d_backward_weight;
 }

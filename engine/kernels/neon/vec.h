@@ -126,6 +126,31 @@ struct Micro {
       for (int v = 0; v < 3; ++v) vst1q_f32(C + r * ldc + v * 4, acc[r][v]);
   }
 
+  // run_gather with B as 3 vector slivers [kc][4], one after another (see simd::MicroBcast::run_gather_vs).
+  static inline void run_gather_vs(int kc, const float* base, const int* row_terms, const int* k_terms,
+                                   const float* __restrict Bp, float* C, long ldc, bool accumulate,
+                                   const float* row_init) {
+    int rows[8];
+    for (int r = 0; r < 8; ++r) rows[r] = row_terms[r];
+    const float *s0 = Bp, *s1 = Bp + kc * 4, *s2 = Bp + kc * 8;
+    float32x4_t acc[8][3];
+    for (int r = 0; r < 8; ++r)
+      for (int v = 0; v < 3; ++v)
+        acc[r][v] = accumulate ? vld1q_f32(C + r * ldc + v * 4) : vdupq_n_f32(row_init ? row_init[r] : 0.0f);
+    for (int k = 0; k < kc; ++k) {
+      const float32x4_t b0 = vld1q_f32(s0 + k * 4), b1 = vld1q_f32(s1 + k * 4), b2 = vld1q_f32(s2 + k * 4);
+      const float* at = base + k_terms[k];
+      for (int r = 0; r < 8; ++r) {
+        const float32x4_t a = vld1q_dup_f32(at + rows[r]);
+        acc[r][0] = vfmaq_f32(acc[r][0], b0, a);
+        acc[r][1] = vfmaq_f32(acc[r][1], b1, a);
+        acc[r][2] = vfmaq_f32(acc[r][2], b2, a);
+      }
+    }
+    for (int r = 0; r < 8; ++r)
+      for (int v = 0; v < 3; ++v) vst1q_f32(C + r * ldc + v * 4, acc[r][v]);
+  }
+
   template <class LoadB>
   static inline __attribute__((always_inline)) void run_with(int kc, const float* __restrict Ap, LoadB load_b, float* C,
                                                              long ldc, bool accumulate, const float* row_init) {

@@ -91,6 +91,21 @@ void conv2d_forward_part(const ConvGeom& g, const float* x, const float* weight,
     }
 }
 
+int conv2d_packed_layout(const ConvGeom&) { return 1; }
+
+size_t conv2d_packed_floats(const ConvGeom& g) {
+  return static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
+}
+
+void conv2d_pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+  std::memcpy(packed, weight, sizeof(float) * conv2d_packed_floats(g));
+}
+
+void conv2d_forward_packed_part(const ConvGeom& g, const float* x, const float* packed, const float* bias, float* y,
+                                float* scratch, int part, int parts) {
+  conv2d_forward_part(g, x, packed, bias, y, scratch, part, parts);
+}
+
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
   const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
   const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;

@@ -9,6 +9,10 @@ void fill_ref_table(KernelTable& t) {
   t.conv2d_scratch_floats = ref::conv2d_scratch_floats;
   t.conv2d_forward = ref::conv2d_forward;
   t.conv2d_forward_part = ref::conv2d_forward_part;
+  t.conv2d_packed_layout = ref::conv2d_packed_layout;
+  t.conv2d_packed_floats = ref::conv2d_packed_floats;
+  t.conv2d_pack_weights = ref::conv2d_pack_weights;
+  t.conv2d_forward_packed_part = ref::conv2d_forward_packed_part;
   t.conv2d_backward_data = ref::conv2d_backward_data;
   t.conv2d_backward_weight = ref::conv2d_backward_weight;
   t.maxpool2d_forward = ref::maxpool2d_forward;

@@ -6,11 +6,14 @@
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
+//   <= 16 batch columns (forward)                       -> conv_gemm.h forward_few: MicroFew on W^T slivers
+//   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
+// Only the conv_gemm.h paths read pre-packed weights (packed_layout() is kNone for the others).
 // Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
-// in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths; other strides go
-// through GEMM + col2im.
+// in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths (pointwise ones run
+// their own transposed GEMM); other strides go through GEMM + col2im.
 #pragma once
 #include <cstring>
 #include <type_traits>
@@ -58,15 +61,30 @@ struct Conv {
   static size_t forward_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
-    if (Gemm::dot_applies(g)) return Gemm::dot_scratch(g);
-    if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
+    // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.
+    if (!Gemm::few(g) && Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     return Gemm::forward_scratch(g);
   }
 
+  // Pre-packed weights (the kernel table's conv2d_packed_layout / conv2d_pack_weights): only the paths of
+  // conv_gemm.h read packed panels (few-column, gathered, in-place GEMM); the depthwise and direct paths
+  // read W as it is, and so does the pointwise path on 16-pixel planes (it packs W per block, with its own
+  // microkernel's slivers) unless the few-column path takes the geometry first (as in gemm_forward).
+  static int packed_layout(const ConvGeom& g) {
+    if (Depthwise::applies(g) || Direct::applies(g)) return Gemm::kNone;
+    if (!Gemm::few(g) && Pointwise::applies(g)) return Gemm::kNone;
+    return Gemm::layout(g);
+  }
+  static size_t packed_floats(const ConvGeom& g) { return packed_layout(g) == Gemm::kNone ? 0 : Gemm::packed_floats(g); }
+  static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+    if (packed_layout(g) != Gemm::kNone) Gemm::pack_weights(g, weight, packed);
+  }
+
   // Part `part` of `parts`: each part writes a disjoint piece of y, and every element is computed by the
-  // same operations whatever the split, so the union equals the unsplit forward bit for bit.
-  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                           float* scratch, int part, int parts) {
+  // same operations whatever the split, so the union equals the unsplit forward bit for bit. `packed`:
+  // the weights packed by pack_weights for this layout, or null (the paths then pack per block).
+  static void forward_part(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                           const float* bias, float* y, float* scratch, int part, int parts) {
     long begin, end;
     if (Depthwise::applies(g)) {
       if constexpr (V::has_masked_io)
@@ -91,31 +109,40 @@ struct Conv {
       return;
     }
     // GEMM: split the batch columns in whole slivers when each part gets at least two of them; else
-    // (one small image) split the output channels.
+    // (one small image) split the output channels in whole slivers of the packed weights (MR rows for
+    // the A operand, NR output channels for the transposed one). The few-column path always splits rows.
     const long columns = static_cast<long>(g.batch) * g.out_h * g.out_w;
     const long slivers = (columns + Micro::NR - 1) / Micro::NR;
     const int group_out = g.out_channels / g.groups;
-    if (parts == 1 || slivers >= 2L * parts) {
+    if (!Gemm::few(g) && (parts == 1 || slivers >= 2L * parts)) {
       chunk(slivers, part, parts, begin, end);
       begin *= Micro::NR;
       end = end * Micro::NR < columns ? end * Micro::NR : columns;
-      if (begin < end) gemm_forward(g, x, weight, bias, y, scratch, begin, end, 0, group_out);
+      if (begin < end) gemm_forward(g, x, weight, packed, bias, y, scratch, begin, end, 0, group_out);
     } else {
-      chunk(group_out, part, parts, begin, end);
+      const int unit = Gemm::layout(g) == Gemm::kCols ? Micro::NR : Micro::MR;
+      chunk((group_out + unit - 1) / unit, part, parts, begin, end);
+      begin *= unit;
+      end = min_int(static_cast<int>(end * unit), group_out);
       if (begin < end)
-        gemm_forward(g, x, weight, bias, y, scratch, 0, columns, static_cast<int>(begin), static_cast<int>(end));
+        gemm_forward(g, x, weight, packed, bias, y, scratch, 0, columns, static_cast<int>(begin),
+                     static_cast<int>(end));
     }
   }
-  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                           float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
-    if (Gemm::dot_applies(g))  // <= 16 columns: always split by rows (2 slivers per part never fit)
-      Gemm::forward_dot(g, x, weight, bias, y, scratch, row_begin, row_end);
+  // Few columns (<= 16: single-image inference on small planes) -> MicroFew on packed W^T slivers; else
+  // pointwise on 16-pixel planes -> conv_pointwise.h (packs W itself, per block); else the gathered or
+  // in-place GEMM of conv_gemm.h. packed_layout() follows the same order.
+  static void gemm_forward(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                           const float* bias, float* y, float* scratch, long col_begin, long col_end, int row_begin,
+                           int row_end) {
+    if (Gemm::few(g))
+      Gemm::forward_few(g, x, weight, packed, bias, y, scratch, row_begin, row_end);
     else if (Pointwise::applies(g))
       Pointwise::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
-    else if (!Gemm::gathered(g))
-      Gemm::forward(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+    else if (Gemm::gathered(g))
+      Gemm::forward_gather(g, x, weight, packed, bias, y, scratch, col_begin, col_end, row_begin, row_end);
     else
-      Gemm::forward_gather(g, x, weight, bias, y, scratch, col_begin, col_end, row_begin, row_end);
+      Gemm::forward(g, x, weight, packed, bias, y, scratch, col_begin, col_end, row_begin, row_end);
   }
 
   // ---- backward data ----------------------------------------------------------------------------------
@@ -137,12 +164,76 @@ struct Conv {
     return static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
   }
 
+  // Scratch of the stride-1 route: the GEMM paths get W' packed straight from W (pack_flipped), the
+  // direct path W' itself (flip); then the forward's own scratch.
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
-    if (backward_data_as_forward(g))
-      return round_up(static_cast<int>(weight_floats(g)), 16) + forward_scratch(transposed_geom(g));
+    if (backward_data_as_forward(g)) {
+      const ConvGeom t = transposed_geom(g);
+      const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
+      return round_up(static_cast<int>(weights), 16) + forward_scratch(t);
+    }
     return Gemm::backward_data_scratch(g);
+  }
+
+  // W'[grp*group_in + ci][co][kh][kw] = W[grp*group_out + co][ci][kernel_h-1-kh][kernel_w-1-kw], as a tensor.
+  static void flip(const ConvGeom& g, const float* weight, float* flipped) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int taps = g.kernel_h * g.kernel_w;
+    // In 16 x 16 (co, ci) blocks, so both sides of this transpose stay in L1.
+    constexpr int B = 16;
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
+      float* f_grp = flipped + static_cast<long>(grp) * group_in * group_out * taps;
+      if (taps == 1) {  // 1x1: a plain transpose
+        transpose_copy<V>(w_grp, group_in, group_out, group_in, f_grp, group_out);
+        continue;
+      }
+      for (int co0 = 0; co0 < group_out; co0 += B)
+        for (int ci0 = 0; ci0 < group_in; ci0 += B)
+          for (int ci = ci0; ci < min_int(group_in, ci0 + B); ++ci)
+            for (int co = co0; co < min_int(group_out, co0 + B); ++co) {
+              const float* src = w_grp + (static_cast<long>(co) * group_in + ci) * taps;
+              float* dst = f_grp + (static_cast<long>(ci) * group_out + co) * taps;
+              for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
+            }
+    }
+  }
+
+  // W' packed for the forward of transposed_geom(g) (what Gemm::pack_weights(t, flip(W)) writes) in one
+  // pass over W: written in packed order, each sliver row gathers its R input channels of one (co, tap)
+  // at stride taps. Flipping W into a tensor first and packing that took 4x as long (ResNet's layer4:
+  // 2.9 + 1.0 ms against 0.7 ms per backward, with 9.4 MB of W).
+  static void pack_flipped(const ConvGeom& g, const float* weight, float* packed) {
+    const ConvGeom t = transposed_geom(g);
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int taps = g.kernel_h * g.kernel_w, K = group_out * taps;  // W'_g: group_in rows x K
+    const bool cols = Gemm::layout(t) == Gemm::kCols;
+    const int R = cols ? V::width : Micro::MR;  // rows per sliver
+    const int padded = cols ? Gemm::cols_padded(t) : Gemm::rows_padded(t);
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
+      for (int pc = 0; pc < K; pc += Gemm::KC) {
+        const int kc = min_int(Gemm::KC, K - pc);
+        float* block = packed + static_cast<long>(grp) * padded * K + static_cast<long>(pc) * padded;
+        for (int s = 0; s < padded; s += R) {
+          float* d = block + static_cast<long>(s) * kc;  // element (kk, i) = W'[s + i][pc + kk] at d[kk*R + i]
+          const int rows = max_int(0, min_int(R, group_in - s));
+          int co = pc / taps, tap = pc % taps;
+          for (int kk = 0; kk < kc; ++kk, d += R) {
+            const float* src = w_grp + (static_cast<long>(co) * group_in + s) * taps + (taps - 1 - tap);
+            int i = 0;
+            for (; i < rows; ++i) d[i] = src[static_cast<long>(i) * taps];
+            for (; i < R; ++i) d[i] = 0.0f;
+            if (++tap == taps) {
+              tap = 0;
+              ++co;
+            }
+          }
+        }
+      }
+    }
   }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
@@ -165,35 +256,17 @@ struct Conv {
       return;
     }
     if (backward_data_as_forward(g)) {
-      // W'[grp*group_in + ci][co][kh][kw] = W[grp*group_out + co][ci][kernel_h-1-kh][kernel_w-1-kw]
-      const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
-      const int taps = g.kernel_h * g.kernel_w;
-      // In 16 x 16 (co, ci) blocks, so both sides of this transpose stay in L1 (W is 9 MB in ResNet's layer4).
-      float* flipped = scratch;
-      constexpr int B = 16;
-      for (int grp = 0; grp < g.groups; ++grp) {
-        const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
-        float* f_grp = flipped + static_cast<long>(grp) * group_in * group_out * taps;
-        if (taps == 1) {  // 1x1: a plain transpose
-          transpose_copy<V>(w_grp, group_in, group_out, group_in, f_grp, group_out);
-          continue;
-        }
-        for (int co0 = 0; co0 < group_out; co0 += B)
-          for (int ci0 = 0; ci0 < group_in; ci0 += B)
-            for (int ci = ci0; ci < min_int(group_in, ci0 + B); ++ci)
-              for (int co = co0; co < min_int(group_out, co0 + B); ++co) {
-                const float* src = w_grp + (static_cast<long>(co) * group_in + ci) * taps;
-                float* dst = f_grp + (static_cast<long>(ci) * group_out + co) * taps;
-                if (taps == 9) {  // 3x3, unrolled
-#pragma GCC unroll 9
-                  for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
-                } else {
-                  for (int tap = 0; tap < taps; ++tap) dst[tap] = src[taps - 1 - tap];
-                }
-              }
+      const ConvGeom t = transposed_geom(g);
+      if (packed_layout(t) != Gemm::kNone) {
+        // Packed once for the whole slice (the GEMM paths would otherwise pack W' per chunk of images).
+        const size_t weights = packed_floats(t);
+        pack_flipped(g, weight, scratch);
+        forward_part(t, dy, nullptr, scratch, nullptr, dx, scratch + round_up(static_cast<int>(weights), 16), 0, 1);
+      } else {
+        flip(g, weight, scratch);
+        forward_part(t, dy, scratch, nullptr, nullptr, dx, scratch + round_up(static_cast<int>(weight_floats(g)), 16),
+                     0, 1);
       }
-      forward_part(transposed_geom(g), dy, flipped, nullptr, dx,
-                   scratch + round_up(static_cast<int>(weight_floats(g)), 16), 0, 1);
       return;
     }
     Gemm::backward_data(g, dy, weight, dx, scratch);

@@ -15,6 +15,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_pack.h"
 #include "engine/kernels/simd/gemm_driver.h"
+#include "engine/kernels/simd/micro_few.h"
 
 namespace plasmo::kernels::simd {
 
@@ -71,14 +72,76 @@ struct ConvGemm {
     return src;
   }
 
+  // ---- pre-packed weights ---------------------------------------------------------------------------
+  // The forward paths read W as packed GEMM panels in one of two layouts, fixed by the geometry:
+  //   kRows (forward: W_g is the A operand), per group and KC block pc of K: the rows of W_g as MR-slivers
+  //         [kc][MR], block (grp, pc) at grp*Mr*K + pc*Mr and the sliver of row r at + r*kc (Mr = group_out
+  //         rounded up to MR);
+  //   kCols (forward_gather, forward_few: W_g^T is the B operand), per group and KC block: the output channels
+  //         as slivers one vector wide, [kc][width], block at grp*Mc*K + pc*Mc and the sliver of channel c at
+  //         + c*kc (Mc: group_out rounded up to NR, zero-filled). One-vector slivers let each path pick its
+  //         tile width: NR (NR/width slivers side by side) for the gathered product, 16 to 64 for the few.
+  // pack_weights writes every block once (the Conv2d layer keeps them while the weights do not change, so a
+  // single image no longer re-reads and re-packs 9.4 MB of layer4 weights per call). Called with
+  // packed == nullptr, the paths pack each block into scratch when they need it: same values, same order of
+  // operations, so both ways give the same bits.
+  enum Layout { kNone = 0, kRows = 1, kCols = 2 };
+  static int layout(const ConvGeom& g) { return few(g) || gathered(g) ? kCols : kRows; }
+  static int weight_k(const ConvGeom& g) { return g.in_channels / g.groups * g.kernel_h * g.kernel_w; }
+  static int rows_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, MR); }
+  static int cols_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, NR); }
+  static size_t packed_floats(const ConvGeom& g) {
+    const int padded = layout(g) == kCols ? cols_padded(g) : rows_padded(g);
+    return static_cast<size_t>(g.groups) * padded * weight_k(g);
+  }
+  // The rows (kRows) or output-channel slivers (kCols) [first, first + count) of group grp's KC block pc,
+  // packed at dst (slivers from `first`, which is a multiple of MR or NR).
+  static void pack_rows_block(const ConvGeom& g, const float* weight, int grp, int first, int count, int pc, int kc,
+                              float* dst) {
+    const int K = weight_k(g), group_out = g.out_channels / g.groups;
+    const PackMatrix<V, MR> pack{weight + (static_cast<long>(grp) * group_out + first) * K, K, false};
+    pack(0, count, pc, kc, dst);
+  }
+  // Output channels [first, first + count) as vector slivers [kc][width] (channel first + c*width + i at
+  // dst + c*kc*width + k*width + i), zero up to `padded` channels.
+  static void pack_cols_block(const ConvGeom& g, const float* weight, int grp, int first, int count, int padded, int pc,
+                              int kc, float* dst) {
+    constexpr int W = V::width;
+    const int K = weight_k(g), group_out = g.out_channels / g.groups;
+    const PackMatrix<V, W> pack{weight + (static_cast<long>(grp) * group_out + first) * K, K, false};
+    pack(0, count, pc, kc, dst);
+    const long done = static_cast<long>(round_up(count, W)) * kc;
+    std::memset(dst + done, 0, sizeof(float) * (static_cast<long>(padded) * kc - done));
+  }
+  static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+    const int K = weight_k(g), group_out = g.out_channels / g.groups;
+    const bool cols = layout(g) == kCols;
+    const int padded = cols ? cols_padded(g) : rows_padded(g);
+    for (int grp = 0; grp < g.groups; ++grp)
+      for (int pc = 0; pc < K; pc += KC) {
+        const int kc = min_int(KC, K - pc);
+        float* dst = packed + static_cast<long>(grp) * padded * K + static_cast<long>(pc) * padded;
+        if (cols)
+          pack_cols_block(g, weight, grp, 0, group_out, padded, pc, kc, dst);
+        else
+          pack_rows_block(g, weight, grp, 0, group_out, pc, kc, dst);
+      }
+  }
+  // Block (grp, pc) of a pre-packed set, from its first sliver.
+  static const float* packed_block(const ConvGeom& g, const float* packed, int padded, int grp, int pc) {
+    return packed + static_cast<long>(grp) * padded * weight_k(g) + static_cast<long>(pc) * padded;
+  }
+
   // ---- forward --------------------------------------------------------------------------------------
-  // Two ways, by geometry:
+  // Three ways, by geometry:
   //  - in place (stride 1 with output rows of whole vectors, or a pointwise conv over whole vectors of
   //    pixels): y = W * cols with cols read by the microkernel straight from the image (forward_gemm);
   //  - packed (other planes of 8 pixels per row or more): forward_gemm packing B slivers of windows;
   //  - gathered (rows of 4 pixels or fewer, such as ResNet's 4x4 and 2x2 stages): y^T = cols^T * W^T, the rows of
   //    cols^T (windows of 8 pixels) broadcast from the image (run_gather), W^T packed, y^T accumulated
-  //    in scratch and transposed into y. Nothing is packed per pixel, whatever the stride or plane size.
+  //    in scratch and transposed into y. Nothing is packed per pixel, whatever the stride or plane size;
+  //  - few (<= kFewColumns batch columns in all: one image at 4x4 or 2x2): the gathered product with cols^T
+  //    gathered once into MR-slivers and W^T streamed once, sliver after sliver (forward_few).
   static bool pointwise(const ConvGeom& g) {
     return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
   }
@@ -90,14 +153,15 @@ struct ConvGemm {
   // gathered form's (initialising and transposing y) does not. Measured on AVX-512 (ResNet-18@64): packing
   // wins at 8-wide rows and more (16x16/2 -> 8x8: 99 vs 93 GFLOP/s; the 7x7/2 stem: 113 vs 78), gathering
   // below (4x4: 102 -> 120; 2x2: 74 -> 108; 4x4/2 -> 2x2: 73 -> 107).
-  static bool gathered(const ConvGeom& g) { return !in_place(g) && g.out_w <= 4; }
+  static bool gathered(const ConvGeom& g) { return !few(g) && !in_place(g) && g.out_w <= 4; }
   static int gather_chunk_images(const ConvGeom& g) {
     const int P = g.out_h * g.out_w;
     return max_int(1, min_int(g.batch, (kChunkColumns + P - 1) / P));
   }
   static size_t forward_scratch(const ConvGeom& g) {
+    if (few(g)) return few_scratch(g);
     if (!gathered(g)) return gemm_floats(g.out_channels / g.groups) + window_floats(g);
-    const long M_pad = round_up(g.out_channels / g.groups, NR);
+    const long M_pad = cols_padded(g);
     const long J_pad = round_up(gather_chunk_images(g) * g.out_h * g.out_w, MR);
     const size_t windows =
         padded(g)
@@ -107,18 +171,41 @@ struct ConvGemm {
     return static_cast<size_t>(KC * M_pad + J_pad * M_pad + J_pad + KC) + windows;
   }
 
-  // y for output channels [row_begin, row_end) of every group and batch columns [col_begin, col_end),
-  // by the gathered formulation above.
-  static void forward_gather(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                             float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+  // y[n][row0 + oc][p] = yt[j - c0][oc] for oc < M, batch columns j in [c0, c0 + J): image by image.
+  static void store_transposed(const ConvGeom& g, const float* yt, long ld, long c0, int J, int M, float* y_rows) {
+    const int P = g.out_h * g.out_w;
+    long j = c0;
+    for (int done = 0; done < J;) {
+      const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
+      const int len = min_int(P - p, J - done);
+      transpose_copy<V>(yt + static_cast<long>(done) * ld, ld, len, M,
+                        y_rows + static_cast<long>(n) * g.out_channels * P + p, P);
+      done += len;
+      j += len;
+    }
+  }
+  // yt[j][oc] = bias[oc] (0 without bias) for j < J_pad, oc < M_pad (oc >= M: 0).
+  static void init_transposed(float* yt, int J_pad, int M_pad, int M, const float* bias) {
+    float* row = yt;
+    if (bias) std::memcpy(row, bias, sizeof(float) * M);
+    else std::memset(row, 0, sizeof(float) * M);
+    std::memset(row + M, 0, sizeof(float) * (M_pad - M));
+    for (int j = 1; j < J_pad; ++j) std::memcpy(yt + static_cast<long>(j) * M_pad, row, sizeof(float) * M_pad);
+  }
+
+  // y for output channels [row_begin, row_end) of every group (row_begin a multiple of NR) and batch
+  // columns [col_begin, col_end), by the gathered formulation above.
+  static void forward_gather(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                             const float* bias, float* y, float* scratch, long col_begin, long col_end, int row_begin,
+                             int row_end) {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
-    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
-    const int M = row_end - row_begin, M_pad = round_up(group_out, NR);
+    const int K = weight_k(g), P = g.out_h * g.out_w;
+    const int M = row_end - row_begin, M_pad = round_up(M, NR), Mc = cols_padded(g);
     const int chunk = gather_chunk_images(g);
     const int J_max = round_up(chunk * P, MR);
     float* panel = scratch;                                                        // KC x M_pad: W^T slivers
-    float* yt = panel + static_cast<long>(KC) * M_pad;                             // J_max x M_pad
-    int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * M_pad);  // J_max
+    float* yt = panel + static_cast<long>(KC) * Mc;                                // J_max x M_pad
+    int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * Mc);     // J_max
     int* offsets = origins + J_max;                                                // KC
     float* windows = reinterpret_cast<float*>(offsets + KC);
     for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
@@ -146,10 +233,7 @@ struct ConvGemm {
       for (int grp = 0; grp < g.groups; ++grp) {
         const int row0 = grp * group_out + row_begin;
         const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
-        for (int j = 0; j < J_pad; ++j)
-          for (int oc = 0; oc < M_pad; ++oc)
-            yt[static_cast<long>(j) * M_pad + oc] = bias && oc < M ? bias[row0 + oc] : 0.0f;
-        const PackMatrix<V, NR> pack_w{weight + static_cast<long>(row0) * K, K, false};
+        init_transposed(yt, J_pad, M_pad, M, bias ? bias + row0 : nullptr);
         for (int pc = 0; pc < K; pc += KC) {
           const int kc = min_int(KC, K - pc);
           for (int kk = 0; kk < kc; ++kk) {
@@ -157,31 +241,132 @@ struct ConvGemm {
             const int ci = k / (g.kernel_h * g.kernel_w), kh = (k / g.kernel_w) % g.kernel_h, kw = k % g.kernel_w;
             offsets[kk] = static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw);
           }
-          for (int s = 0; s < M_pad; s += NR) pack_w(s, min_int(NR, M - s), pc, kc, panel + static_cast<long>(s) * kc);
-          for (int jt = 0; jt < J_pad; jt += MR)
-            for (int s = 0; s < M_pad; s += NR)
-              Micro::run_gather(kc, base, origins + jt, offsets, panel + static_cast<long>(s) * kc,
-                                yt + static_cast<long>(jt) * M_pad + s, M_pad, true, nullptr);
+          const float* w_panel = panel;
+          if (packed)
+            w_panel = packed_block(g, packed, Mc, grp, pc) + static_cast<long>(row_begin) * kc;
+          else
+            pack_cols_block(g, weight, grp, row_begin, M, M_pad, pc, kc, panel);
+          // Slivers outer: a W^T sliver (KC x NR, 32 KB) stays in L1 for every column tile, whose gathered
+          // windows (a few KB) come from L2; the other order streamed the whole panel from L2 per tile.
+          // The next block's panel (pre-packed: it follows in memory) is fetched into L2 a slice per
+          // sliver while this one computes, so no sliver waits on DRAM.
+          const float* next = nullptr;
+          long next_floats = 0, slice = 0;
+          if (packed && pc + KC < K) {
+            const int next_kc = min_int(KC, K - pc - KC);
+            next = packed_block(g, packed, Mc, grp, pc + KC) + static_cast<long>(row_begin) * next_kc;
+            next_floats = static_cast<long>(M_pad) * next_kc;
+            slice = (next_floats + M_pad / NR - 1) / (M_pad / NR);
+          }
+          for (int s = 0; s < M_pad; s += NR) {
+            if (next) prefetch_l2(next + s / NR * slice, min_long(slice, next_floats - s / NR * slice));
+            for (int jt = 0; jt < J_pad; jt += MR)
+              Micro::run_gather_vs(kc, base, origins + jt, offsets, w_panel + static_cast<long>(s) * kc,
+                                   yt + static_cast<long>(jt) * M_pad + s, M_pad, true, nullptr);
+          }
         }
-        // y[n][row0 + oc][p] = yt[j][oc], image by image.
-        long j = c0;
-        for (int done = 0; done < J;) {
-          const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
-          const int len = min_int(P - p, J - done);
-          transpose_copy<V>(yt + static_cast<long>(done) * M_pad, M_pad, len, M,
-                            y + (static_cast<long>(n) * g.out_channels + row0) * P + p, P);
-          done += len;
-          j += len;
-        }
+        store_transposed(g, yt, M_pad, c0, J, M, y + static_cast<long>(row0) * P);
       }
     }
   }
 
-  // Output channels [row_begin, row_end) of every group, batch columns [col_begin, col_end).
-  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                      float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
+  // ---- forward for a handful of columns (one image at 4x4 or 2x2: single-image inference) ------------
+  // With J = batch * out_h * out_w <= kFewColumns, every weight meets at most 16 columns: the pass is a
+  // stream of W (ResNet-18's layer4 W is 9.4 MB for 4 columns) and the way to speed it up is to read W
+  // once, in order, at the memory's pace. y^T = cols^T * W^T: cols^T is gathered once into slivers of
+  // FR = 4, 8 or 16 rows (J rounded up: no FMA on more than 3 padding rows), then, per KC block, each
+  // tile of FR columns x FV vector slivers of W^T (pre-packed: one sequential stream) runs MicroFew, whose
+  // FR*FV accumulators fill the registers. The arithmetic is forward_gather's (y^T starts at the bias,
+  // then k in order, one fma each), so the two give the same bits.
+  static constexpr int kFewColumns = 16;
+  // Accumulator registers per tile: 16 of AVX-512's and NEON's 32 vector registers, 8 of AVX2's 16.
+  static constexpr int kFewAccumulators = V::width == 8 ? 8 : 16;
+  static bool few(const ConvGeom& g) { return static_cast<long>(g.batch) * g.out_h * g.out_w <= kFewColumns; }
+  static int few_rows(int J) {
+    const int rows = J <= 4 ? 4 : J <= 8 ? 8 : 16;
+    return rows <= kFewAccumulators ? rows : kFewAccumulators;
+  }
+  static size_t few_scratch(const ConvGeom& g) {
+    const long K = weight_k(g), Mc = cols_padded(g);
+    const size_t windows =
+        padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width : 0;
+    // cols^T slivers (kFewColumns x K) + panel (KC x Mc) + y^T (kFewColumns x Mc) + windows
+    return static_cast<size_t>(kFewColumns * K + KC * Mc + kFewColumns * Mc) + windows;
+  }
+
+  // One FR-row tile over vector slivers [c, c + vectors) of a block: FV vectors per call, fewer at the end.
+  template <int FR>
+  static void few_tile(int kc, const float* a, const float* panel, int vectors, float* C, long ldc) {
+    constexpr int W = V::width, FV = kFewAccumulators / FR;
+    int c = 0;
+    for (; c + FV <= vectors; c += FV) MicroFew<V, FR, FV>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
+    for (; c < vectors; ++c) MicroFew<V, FR, 1>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
+  }
+
+  // Output channels [row_begin, row_end) of every group (row_begin a multiple of NR), all columns.
+  static void forward_few(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                          const float* bias, float* y, float* scratch, int row_begin, int row_end) {
+    constexpr int W = V::width;
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
-    const int K = group_in * g.kernel_h * g.kernel_w, P = g.out_h * g.out_w;
+    const int K = weight_k(g), P = g.out_h * g.out_w, J = g.batch * P;
+    const int FR = few_rows(J), J_pad = round_up(J, FR);
+    const int M = row_end - row_begin, M_pad = round_up(M, NR), Mc = cols_padded(g);
+    float* a = scratch;                                          // J_pad x K: cols^T, [pc][jt][kc][FR]
+    float* panel = a + static_cast<long>(kFewColumns) * K;       // KC x Mc
+    float* yt = panel + static_cast<long>(KC) * Mc;              // J_pad x M_pad
+    const WindowSource src = window_source(g, x, 0, g.batch, yt + static_cast<long>(kFewColumns) * Mc);
+    for (int grp = 0; grp < g.groups; ++grp) {
+      const int row0 = grp * group_out + row_begin;
+      // cols^T[j][k] = tap k of column j's window, into sliver (pc, jt) at a + pc*J_pad + jt*kc, element
+      // (kk, r) at + kk*FR + r; rows past J repeat column 0 (computed, never stored).
+      const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
+      for (int jt = 0; jt < J_pad; jt += FR)
+        for (int r = 0; r < FR; ++r) {
+          const int j = jt + r < J ? jt + r : 0;
+          const int n = j / P, p = j % P, oh = p / g.out_w, ow = p % g.out_w;
+          const float* origin = base + (n - src.n_first) * src.image_stride +
+                                static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w;
+          int k = 0;
+          for (int ci = 0; ci < group_in; ++ci)
+            for (int kh = 0; kh < g.kernel_h; ++kh)
+              for (int kw = 0; kw < g.kernel_w; ++kw, ++k) {
+                const int pc = k / KC * KC, kc = min_int(KC, K - pc);
+                a[static_cast<long>(pc) * J_pad + static_cast<long>(jt) * kc + (k - pc) * FR + r] =
+                    origin[ci * src.plane + static_cast<long>(kh) * src.row_len + kw];
+              }
+        }
+      init_transposed(yt, J_pad, M_pad, M, bias ? bias + row0 : nullptr);
+      const int vectors = round_up(M, W) / W;
+      for (int pc = 0; pc < K; pc += KC) {
+        const int kc = min_int(KC, K - pc);
+        const float* w_panel = panel;
+        if (packed)
+          w_panel = packed_block(g, packed, Mc, grp, pc) + static_cast<long>(row_begin) * kc;
+        else
+          pack_cols_block(g, weight, grp, row_begin, M, M_pad, pc, kc, panel);
+        const float* a_block = a + static_cast<long>(pc) * J_pad;
+        for (int jt = 0; jt < J_pad; jt += FR) {
+          const float* a_tile = a_block + static_cast<long>(jt) * kc;
+          float* c_tile = yt + static_cast<long>(jt) * M_pad;
+          if (FR == 4)
+            few_tile<4>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
+          else if (FR == 8)
+            few_tile<8>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
+          else
+            few_tile<(kFewAccumulators >= 16 ? 16 : 8)>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
+        }
+      }
+      store_transposed(g, yt, M_pad, 0, J, M, y + static_cast<long>(row0) * P);
+    }
+  }
+
+  // Output channels [row_begin, row_end) of every group (row_begin a multiple of MR), batch columns
+  // [col_begin, col_end).
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* packed,
+                      const float* bias, float* y, float* scratch, long col_begin, long col_end, int row_begin,
+                      int row_end) {
+    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
+    const int K = weight_k(g), P = g.out_h * g.out_w;
     const Blocking blk = blocking(group_out);
     float* Ap = scratch;
     float* Bp = scratch + static_cast<long>(blk.MC) * blk.KC;
@@ -194,11 +379,16 @@ struct ConvGemm {
       const WindowSource src = window_source(g, x, n0, images, windows);
       for (int grp = 0; grp < g.groups; ++grp) {
         const int row0 = grp * group_out + row_begin;
-        const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row0) * K, K, false};
+        // A block (rows [ic, ic + mc) of this part, KC block pc): pre-packed, or packed into Ap now.
+        const auto a_block = [&](int ic, int mc, int pc, int kc) -> const float* {
+          if (packed) return packed_block(g, packed, rows_padded(g), grp, pc) + static_cast<long>(row_begin + ic) * kc;
+          pack_rows_block(g, weight, grp, row_begin + ic, mc, pc, kc, Ap);
+          return Ap;
+        };
         const PackWindows<V, NR> pack_b{&g, group_source(src, grp * group_in), c0};
         const PlanesTile<NR> tile{y + static_cast<long>(row0) * P, static_cast<long>(g.out_channels) * P, P, c0};
-        forward_gemm(g, group_source(src, grp * group_in), row_end - row_begin, c0, c1, K, pack_a, pack_b, tile,
-                     bias ? bias + row0 : nullptr, blk, Ap, Bp);
+        forward_gemm(g, group_source(src, grp * group_in), row_end - row_begin, c0, c1, K, a_block, pack_b, tile,
+                     bias ? bias + row0 : nullptr, blk, Bp);
       }
     }
   }
@@ -207,10 +397,10 @@ struct ConvGemm {
   // sliver is whole vectors each lying in one row of the window source (stride 1 and output rows of
   // whole vectors: 16 or 32 wide with AVX-512; or a pointwise convolution, whose images are contiguous),
   // the microkernel reads B straight from the source through per-tap offsets and nothing is packed.
-  template <class PackA, class PackB, class Tile>
+  template <class ABlock, class PackB, class Tile>
   static void forward_gemm(const ConvGeom& g, const WindowSource& src, int M, long c0, long c1, int K,
-                           const PackA& pack_a, const PackB& pack_b, const Tile& tile, const float* row_init,
-                           const Blocking& blk, float* Ap, float* Bp) {
+                           const ABlock& a_block, const PackB& pack_b, const Tile& tile, const float* row_init,
+                           const Blocking& blk, float* Bp) {
     constexpr int W = V::width, NV = NR / W;
     const int N = static_cast<int>(c1 - c0), P = g.out_h * g.out_w;
     const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.pad_h == 0 && g.pad_w == 0;
@@ -226,7 +416,7 @@ struct ConvGemm {
       }
       for (int ic = 0; ic < M; ic += blk.MC) {
         const int mc = min_int(blk.MC, M - ic);
-        pack_a(ic, mc, pc, kc, Ap);
+        const float* Ap = a_block(ic, mc, pc, kc);
         // Groups of kGroup slivers: slivers read in place run tile row by tile row across the group, so
         // an A sliver (MR x KC) is reused kGroup times from L1 while the group's window rows (about 20 KB
         // for a 3x3 conv) stay in L1 too. Slivers that must be packed run on their own, as in gemm_blocked.
@@ -266,127 +456,6 @@ struct ConvGemm {
         }
       }
       if (K == 0) break;
-    }
-  }
-
-  // ---- forward for a handful of columns (one image at 4x4 or 2x2: single-image inference) ------------
-  // With J = batch * out_h * out_w <= 16 columns, packing W (the other paths pack it, transposed, once
-  // per call) would cost more than the multiply: ResNet-18's layer4 W is 9.4 MB and meets 4 columns.
-  // Here y[oc][j] = b[oc] + dot(W[oc][:], cols^T[j][:]) with vectors along K: W is read in place, once
-  // per group of TJ columns, cols^T (J x K, small) is gathered from the windows first, and a tile of
-  // TOC x TJ dot products keeps TOC*TJ vector accumulators, reduced across lanes at the end.
-  static constexpr int kDotMaxColumns = 16;
-  static bool dot_applies(const ConvGeom& g) {
-    const long J = static_cast<long>(g.batch) * g.out_h * g.out_w;
-    return J <= kDotMaxColumns && g.in_channels / g.groups * g.kernel_h * g.kernel_w >= 4 * V::width;
-  }
-  static size_t dot_scratch(const ConvGeom& g) {
-    const long K = static_cast<long>(g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
-    const size_t windows =
-        padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width : 0;
-    return static_cast<size_t>(kDotMaxColumns * K) + windows;
-  }
-
-  template <int TOC, int TJ>
-  static void dot_tile(const float* w, long K, const float* colsT, int jn, float* out /* [TOC][TJ] */) {
-    using reg = typename V::reg;
-    constexpr int Wd = V::width;
-    reg acc[TOC][TJ];
-#pragma GCC unroll 4
-    for (int o = 0; o < TOC; ++o)
-#pragma GCC unroll 8
-      for (int j = 0; j < TJ; ++j) acc[o][j] = V::zero();
-    const float* col[TJ];
-#pragma GCC unroll 8
-    for (int j = 0; j < TJ; ++j) col[j] = colsT + (j < jn ? j : 0) * K;  // idle columns redo column 0
-    long k = 0;
-    for (; k + Wd <= K; k += Wd) {
-      reg a[TOC], b[TJ];
-#pragma GCC unroll 4
-      for (int o = 0; o < TOC; ++o) a[o] = V::load(w + o * K + k);
-#pragma GCC unroll 8
-      for (int j = 0; j < TJ; ++j) b[j] = V::load(col[j] + k);
-#pragma GCC unroll 4
-      for (int o = 0; o < TOC; ++o)
-#pragma GCC unroll 8
-        for (int j = 0; j < TJ; ++j) acc[o][j] = V::fma(a[o], b[j], acc[o][j]);
-    }
-    if (k < K) {
-      const int rest = static_cast<int>(K - k);
-      reg a[TOC], b[TJ];
-#pragma GCC unroll 4
-      for (int o = 0; o < TOC; ++o) a[o] = V::load_partial(w + o * K + k, rest);
-#pragma GCC unroll 8
-      for (int j = 0; j < TJ; ++j) b[j] = V::load_partial(col[j] + k, rest);
-#pragma GCC unroll 4
-      for (int o = 0; o < TOC; ++o)
-#pragma GCC unroll 8
-        for (int j = 0; j < TJ; ++j) acc[o][j] = V::fma(a[o], b[j], acc[o][j]);
-    }
-#pragma GCC unroll 4
-    for (int o = 0; o < TOC; ++o)
-#pragma GCC unroll 8
-      for (int j = 0; j < TJ; ++j) out[o * TJ + j] = V::hsum(acc[o][j]);
-  }
-
-  // Output channels [row_begin, row_end) of every group, all (<= 16) columns.
-  static void forward_dot(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                          float* scratch, int row_begin, int row_end) {
-    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
-    const long K = static_cast<long>(group_in) * g.kernel_h * g.kernel_w;
-    const int P = g.out_h * g.out_w, J = g.batch * P;
-    float* colsT = scratch;  // J x K
-    const WindowSource src = window_source(g, x, 0, g.batch, colsT + kDotMaxColumns * K);
-    for (int grp = 0; grp < g.groups; ++grp) {
-      // cols^T[j][k] = window tap k of column j.
-      const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
-      for (int j = 0; j < J; ++j) {
-        const int n = j / P, p = j % P, oh = p / g.out_w, ow = p % g.out_w;
-        const float* origin = base + (n - src.n_first) * src.image_stride +
-                              static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w;
-        float* row = colsT + j * K;
-        long k = 0;
-        for (int ci = 0; ci < group_in; ++ci)
-          for (int kh = 0; kh < g.kernel_h; ++kh)
-            for (int kw = 0; kw < g.kernel_w; ++kw)
-              row[k++] = origin[ci * src.plane + static_cast<long>(kh) * src.row_len + kw];
-      }
-      const int first = grp * group_out;
-      for (int oc = row_begin; oc < row_end;) {
-        float out[4 * 8];
-        int toc, tj;
-        if (J <= 4) {
-          toc = min_int(4, row_end - oc), tj = 4;
-          if (toc == 4)
-            dot_tile<4, 4>(weight + (first + oc) * K, K, colsT, J, out);
-          else
-            for (int o = 0; o < toc; ++o) dot_tile<1, 4>(weight + (first + oc + o) * K, K, colsT, J, out + o * 4);
-        } else {
-          toc = min_int(2, row_end - oc), tj = 8;
-          for (int j0 = 0; j0 < J; j0 += 8) {
-            float part[2 * 8];
-            if (toc == 2)
-              dot_tile<2, 8>(weight + (first + oc) * K, K, colsT + j0 * K, min_int(8, J - j0), part);
-            else
-              dot_tile<1, 8>(weight + (first + oc) * K, K, colsT + j0 * K, min_int(8, J - j0), part);
-            for (int o = 0; o < toc; ++o)
-              for (int j = j0; j < min_int(J, j0 + 8); ++j) {
-                const int n = j / P, p = j % P;
-                y[(static_cast<long>(n) * g.out_channels + first + oc + o) * P + p] =
-                    part[o * 8 + j - j0] + (bias ? bias[first + oc + o] : 0.0f);
-              }
-          }
-          oc += toc;
-          continue;
-        }
-        for (int o = 0; o < toc; ++o)
-          for (int j = 0; j < J; ++j) {
-            const int n = j / P, p = j % P;
-            y[(static_cast<long>(n) * g.out_channels + first + oc + o) * P + p] =
-                out[o * tj + j] + (bias ? bias[first + oc + o] : 0.0f);
-          }
-        oc += toc;
-      }
     }
   }
 
@@ -522,20 +591,32 @@ struct ConvGemm {
           for (int s = 0; s < M_pad; s += NR)
             pack_rows_transposed<V, NR>(dy_rows, s, min_int(NR, group_out - s), pc, kc, tmp,
                                         panel + static_cast<long>(s) * kc);
-          for (int s = 0; s < M_pad; s += NR)
-            for (int t = 0; t < K_pad; t += MR) {
-              const float* b = panel + static_cast<long>(s) * kc;
-              if (!accumulate_in_scratch) {
-                // Tile straight into dW (transposed) from a zeroed buffer.
-                alignas(64) float tile[MR * NR];
-                Micro::run_gather(kc, src.base, tap_offsets + t, origins, b, tile, NR, false, nullptr);
-                add_transposed(tile, NR, min_int(MR, K - t), min_int(NR, group_out - s), K,
+          for (int s = 0; s < M_pad; s += NR) {
+            const float* b = panel + static_cast<long>(s) * kc;
+            if (!accumulate_in_scratch) {
+              // Tiles straight into dW (transposed) from zeroed buffers, TG tiles at a time so that each
+              // output channel's row of dW gets whole vectors of taps (8-tap partial vectors stalled on
+              // the previous tile's stores to the same lines: -10% on ResNet's layer4).
+              constexpr int TG = (V::width + MR - 1) / MR;
+              for (int t = 0; t < K_pad; t += TG * MR) {
+                alignas(64) float tile[TG * MR * NR];
+                // dW's lines for the next group of taps, one per output channel, fetched during this group.
+                if (t + TG * MR < K)
+                  for (int o = 0; o < min_int(NR, group_out - s); ++o)
+                    __builtin_prefetch(dweight + (static_cast<long>(grp) * group_out + s + o) * K + t + TG * MR, 1, 3);
+                int rows = 0;
+                for (int u = 0; u < TG && t + rows < K_pad; ++u, rows += MR)
+                  Micro::run_gather(kc, src.base, tap_offsets + t + rows, origins, b, tile + rows * NR, NR, false,
+                                    nullptr);
+                add_transposed(tile, NR, min_int(rows, K - t), min_int(NR, group_out - s), K,
                                dweight + (static_cast<long>(grp) * group_out + s) * K + t);
-              } else {
+              }
+            } else {
+              for (int t = 0; t < K_pad; t += MR)
                 Micro::run_gather(kc, src.base, tap_offsets + t, origins, b, dwt + static_cast<long>(t) * M_pad + s,
                                   M_pad, !first, nullptr);
-              }
             }
+          }
           first = false;
         }
       }
@@ -559,7 +640,10 @@ struct ConvGemm {
           const float* add = block + o * B;
           int t = 0;
           for (; t + V::width <= nt; t += V::width) V::store(row + t, V::add(V::load(row + t), V::load(add + t)));
-          for (; t < nt; ++t) row[t] += add[t];
+          // The rest (8 taps of a tile straight into dW: every row) as one partial vector, not scalars.
+          if (t < nt)
+            V::store_partial(row + t, V::add(V::load_partial(row + t, nt - t), V::load_partial(add + t, nt - t)),
+                             nt - t);
         }
       }
     }

@@ -33,6 +33,12 @@ struct Blocking {
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 static inline int max_int(int a, int b) { return a > b ? a : b; }
+static inline long min_long(long a, long b) { return a < b ? a : b; }
+// Fetches floats [p, p + count) into L2 (one prefetch per 64-byte line; nothing for count <= 0): data a
+// later block reads from memory, requested while the current block computes.
+static inline void prefetch_l2(const float* p, long count) {
+  for (long i = 0; i < count; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
 static inline int round_up(int value, int multiple) { return (value + multiple - 1) / multiple * multiple; }
 // ceil(value / stride) for value >= 0, without a division for the common strides 1 and 2.
 static inline int ceil_div_stride(int value, int stride) {
