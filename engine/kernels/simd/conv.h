@@ -25,6 +25,7 @@
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
 #include "engine/kernels/simd/conv_pointwise.h"
+#include "engine/kernels/simd/micro_bcast.h"  // PointwiseMicro with 16 lanes
 
 namespace plasmo::kernels::simd {
 
