@@ -271,8 +271,7 @@ std::string model_source(const plasmo_model& model, const std::vector<plasmo_op>
        << "    {" << float_literal(model.std[0]) << ", " << float_literal(model.std[1]) << ", "
        << float_literal(model.std[2]) << "},  // std\n"
        << "    "
-       << (model.normalize == PLASMO_NORMALIZE_FOREGROUND ? "PLASMO_NORMALIZE_FOREGROUND"
-                                                          : "PLASMO_NORMALIZE_DATASET")
+       << (model.normalize == PLASMO_NORMALIZE_FOREGROUND ? "PLASMO_NORMALIZE_FOREGROUND" : "PLASMO_NORMALIZE_DATASET")
        << ",  // normalize\n"
        << "    " << double_literal(model.threshold) << ",  // threshold\n"
        << "    {\"" << c_string(model.class_names[0]) << "\", \"" << c_string(model.class_names[1]) << "\"},\n"

@@ -180,12 +180,12 @@ class CliObserver : public train::TrainObserver {
 };
 
 int run_train(const Argv& argv) {
-  const Args args(argv, {"model",    "data",    "out",       "checkpoint", "resume",
-                         "log",      "cache",   "size",      "width",      "epochs",
-                         "batch",    "lr",      "optimizer", "momentum",   "weight-decay",
-                         "schedule", "augment", "normalize", "val-frac",  "limit",      "pretrain-epochs",
-                         "threads",  "seed"},
-                  {"freeze-encoder", "quiet", "help"});
+  const Args args(
+      argv,
+      {"model",   "data",      "out",      "checkpoint", "resume",          "log",      "cache",        "size",
+       "width",   "epochs",    "batch",    "lr",         "optimizer",       "momentum", "weight-decay", "schedule",
+       "augment", "normalize", "val-frac", "limit",      "pretrain-epochs", "threads",  "seed"},
+      {"freeze-encoder", "quiet", "help"});
   if (args.has("help")) {
     print_help();
     return 0;

@@ -78,9 +78,9 @@ struct ModelMeta {
   // shortest form that reads back to the same value.
   std::map<std::string, std::string> to_metadata() const;
   // The reverse; `source` names the file in errors. arch and input are required; mean, std absent = 0
-  // and 1; normalize absent = dataset (else dataset or foreground); threshold absent = 0.5; classes absent = Uninfected,Parasitized; width absent = 1.0. Other
-  // keys are ignored. FormatError for a value that does not parse or does not fit (input not 3xSxS, two
-  // classes, three mean/std values, std > 0, threshold in [0, 1]).
+  // and 1; normalize absent = dataset (else dataset or foreground); threshold absent = 0.5; classes absent =
+  // Uninfected,Parasitized; width absent = 1.0. Other keys are ignored. FormatError for a value that does not parse or
+  // does not fit (input not 3xSxS, two classes, three mean/std values, std > 0, threshold in [0, 1]).
   static ModelMeta from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source);
 };
 

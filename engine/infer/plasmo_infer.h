@@ -156,7 +156,8 @@ int plasmo_load_weights(const uint8_t* file, size_t file_size, plasmo_model* mod
  * table is compiled in): refuses another architecture or width (PLASMO_ERR_ARCH) or input size
  * (PLASMO_ERR_INPUT) before touching any tensor, then checks and loads the weights into
  * weights[expected->weight_count]. On success `model` is `expected` with the file's weights and metadata
- * (normalize, mean, std, threshold, class names) and shares expected's op table. Uses about 8 KB of stack (planning). */
+ * (normalize, mean, std, threshold, class names) and shares expected's op table. Uses about 8 KB of stack
+ * (planning). */
 int plasmo_load_matching(const uint8_t* file, size_t file_size, const plasmo_model* expected, float* weights,
                          plasmo_model* model, plasmo_error* error);
 
