@@ -31,8 +31,8 @@ Augment parse_augment(const std::string& text) {
 
 std::string parse_normalize(const std::string& text) {
   if (text == "dataset" || text == "foreground") return text;
-  throw UsageError("--normalize wants dataset (the training images' mean/std) or foreground (per image), got '" +
-                   text + "'");
+  throw UsageError("--normalize wants dataset (the training images' mean/std) or foreground (per image), got '" + text +
+                   "'");
 }
 
 void check_range(bool ok, const std::string& option, const std::string& value, const char* want) {
