@@ -21,12 +21,13 @@ mkdir -p "$out"
 # The recipes (measured on the validation patients, docs/results.md says why each choice).
 recipe() {
   case "$1" in
-    # The seed report's recipe, plasmo's defaults: 10 epochs of reconstruction (RMSprop 1e-3), then 50
-    # of SGD lr 1e-3 momentum 0.9, batch 32, rotation/shift/scale/shear/horizontal-flip augmentation.
-    autoencoder) echo "--model autoencoder" ;;
+    # Each cell normalized by its own foreground colour statistics (stain and lighting differ between
+    # patients); Adam with a cosine schedule, no reconstruction pretraining, the seed's augmentation.
+    autoencoder) echo "--model autoencoder --normalize foreground --optimizer adam --lr 2e-3
+                    --schedule cosine --batch 64 --augment on --pretrain-epochs 0 --epochs 30" ;;
     # A quarter-width ResNet-18 at 64 px: SGD with weight decay and a cosine schedule, vertical flips too.
-    resnet18) echo "--model resnet18 --width 0.25 --size 64 --optimizer sgd --lr 0.05 --momentum 0.9
-                    --weight-decay 5e-4 --schedule cosine --batch 64 --augment vflip --epochs 30" ;;
+    resnet18) echo "--model resnet18 --width 0.25 --size 64 --normalize foreground --optimizer sgd --lr 0.05
+                    --momentum 0.9 --weight-decay 5e-4 --schedule cosine --batch 64 --augment vflip --epochs 30" ;;
     mobilenetv2) echo "--model mobilenetv2 --width 0.5 --size 64 --optimizer sgd --lr 0.05 --momentum 0.9
                     --weight-decay 4e-5 --schedule cosine --batch 64 --augment vflip --epochs 30" ;;
     *) echo "plasmo: error: unknown model '$1' (autoencoder, resnet18, mobilenetv2)" >&2; exit 2 ;;
