@@ -1,10 +1,13 @@
-// `plasmo data-info --data DIR [--val-frac F] [--seed S] [--size S --decode]`: what a data folder holds
-// and how it splits by patient (the numbers the trainer will see), optionally decoding everything
-// through the cache to time it and print the training split's mean/std.
+// `plasmo data-info --data DIR [--val-frac F] [--seed S] [--size S --decode] [--split-out FILE]`: what a
+// data folder holds and how it splits by patient (the numbers the trainer will see), optionally decoding
+// everything through the cache to time it and print the training split's mean/std. --split-out writes
+// the split itself as CSV (file,label,patient,side), so outside tools (tools/recipe/) train and
+// validate on exactly the patients plasmo's trainer uses.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <set>
 
 #include "cli/args.h"
@@ -45,8 +48,50 @@ void print_counts(const std::string& root, const std::vector<data::Sample>& samp
               images[0] + images[1], images[1], images[0], patients.size(), infected.size());
 }
 
+// A CSV field, quoted (RFC 4180: doubled quotes inside) only when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+// The file's path relative to the data root (Parasitized/x.png) when it lies under it, else as found.
+std::string relative_to_root(const std::string& root, const std::string& path) {
+  if (!root.empty() && path.size() > root.size() && path.compare(0, root.size(), root) == 0) {
+    size_t start = root.size();
+    while (start < path.size() && path[start] == '/') ++start;
+    if (start > root.size() || root.back() == '/') return path.substr(start);
+  }
+  return path;
+}
+
+// One row per sample in the samples' (path) order: file,label,patient,side with label 1 = Parasitized
+// and side train|val. Written to FILE.tmp and renamed, so a reader never sees half a file.
+void write_split_csv(const std::string& out_path, const std::string& root, const std::vector<data::Sample>& samples,
+                     const data::Split& split) {
+  std::vector<char> is_val(samples.size(), 0);
+  for (int index : split.val) is_val[static_cast<size_t>(index)] = 1;
+  const std::string tmp_path = out_path + ".tmp";
+  {
+    std::ofstream out(tmp_path, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("data-info: cannot write split CSV " + tmp_path);
+    out << "file,label,patient,side\n";
+    for (size_t i = 0; i < samples.size(); ++i)
+      out << csv_field(relative_to_root(root, samples[i].path)) << ',' << samples[i].label << ','
+          << csv_field(samples[i].patient) << ',' << (is_val[i] ? "val" : "train") << '\n';
+    out.flush();
+    if (!out) throw IoError("data-info: write failed for split CSV " + tmp_path);
+  }
+  if (std::rename(tmp_path.c_str(), out_path.c_str()) != 0)
+    throw IoError("data-info: cannot rename " + tmp_path + " to " + out_path);
+}
+
 int run_data_info(const Argv& argv) {
-  const Args args(argv, {"data", "val-frac", "seed", "size", "cache", "limit", "threads"},
+  const Args args(argv, {"data", "val-frac", "seed", "size", "cache", "limit", "threads", "split-out"},
                   {"decode", "no-cache", "quiet"});
   apply_common_options(args);
   if (!args.positional().empty()) throw UsageError("data-info takes no file arguments; use --data DIR");
@@ -62,6 +107,7 @@ int run_data_info(const Argv& argv) {
     print_counts(found.root, samples);
     const data::Split split = data::split_by_patient(samples, val_frac, static_cast<uint64_t>(seed));
     std::printf("%s", data::format_split_summary(split.summary).c_str());
+    if (args.has("split-out")) write_split_csv(args.get("split-out"), found.root, samples, split);
     return 0;
   }
 
@@ -89,6 +135,7 @@ int run_data_info(const Argv& argv) {
                   : (" (" + report.cache_note + ")").c_str());
   const data::Split split = data::split_by_patient(dataset.samples(), val_frac, static_cast<uint64_t>(seed));
   std::printf("%s", data::format_split_summary(split.summary).c_str());
+  if (args.has("split-out")) write_split_csv(args.get("split-out"), dataset.root(), dataset.samples(), split);
   if (!split.train.empty()) {
     const data::Normalization norm = data::compute_normalization(dataset, split.train);
     std::printf("train mean %s std %s\n", data::Normalization::format(norm.mean).c_str(),
@@ -99,7 +146,7 @@ int run_data_info(const Argv& argv) {
 
 const CommandRegistrar registrar(
     {"data-info",
-     "count images and patients, show the patient split: --data DIR [--val-frac F] [--seed S] [--size S --decode]",
+     "count images and patients, show the patient split: --data DIR [--val-frac F] [--seed S] [--size S --decode] [--split-out FILE.csv]",
      run_data_info, 65});
 
 }  // namespace

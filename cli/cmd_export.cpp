@@ -180,7 +180,8 @@ std::string api_header(const plasmo_model& model, const std::string& source) {
  *   if (p < 0) { error: (int)p is a PLASMO_ERR_* code }    // else p = probability of Parasitized
  *   int parasitized = p >= PLASMO_THRESHOLD;
  * The image may have any size up to PLASMO_MAX_IMAGE_SIDE a side: it is resized to the model's input as the
- * training data were (area average when shrinking, bilinear when growing), scaled to [0, 1] and normalized.
+ * training data were (area average when shrinking, bilinear when growing), then normalized as in training
+ * (PLASMO_NORMALIZE: the dataset's mean/std, or per image over the cell's own pixels).
  * plasmo_classify uses no heap, no file system and no printf; it writes only the arena; the weights and the
  * op table are const (flash). It is reentrant: each caller passes its own arena.
  *
@@ -209,6 +210,9 @@ extern "C" {
        << "#define PLASMO_ARENA_BYTES " << model.arena_bytes << "u   /* scratch one inference needs, exactly */\n"
        << "#define PLASMO_WEIGHT_COUNT " << model.weight_count << "u  /* floats of weights (const) */\n"
        << "#define PLASMO_OP_COUNT " << model.op_count << "\n"
+       << "#define PLASMO_NORMALIZE "
+       << (model.normalize == PLASMO_NORMALIZE_FOREGROUND ? "PLASMO_NORMALIZE_FOREGROUND" : "PLASMO_NORMALIZE_DATASET")
+       << "  /* input normalization (plasmo_infer.h) */\n"
        << "#define PLASMO_THRESHOLD " << double_literal(model.threshold) << "   /* p >= threshold: Parasitized */\n"
        << R"(
 /* The exported model: op table and weights in const memory. */
@@ -266,6 +270,9 @@ std::string model_source(const plasmo_model& model, const std::vector<plasmo_op>
        << float_literal(model.mean[2]) << "},  // mean\n"
        << "    {" << float_literal(model.std[0]) << ", " << float_literal(model.std[1]) << ", "
        << float_literal(model.std[2]) << "},  // std\n"
+       << "    "
+       << (model.normalize == PLASMO_NORMALIZE_FOREGROUND ? "PLASMO_NORMALIZE_FOREGROUND" : "PLASMO_NORMALIZE_DATASET")
+       << ",  // normalize\n"
        << "    " << double_literal(model.threshold) << ",  // threshold\n"
        << "    {\"" << c_string(model.class_names[0]) << "\", \"" << c_string(model.class_names[1]) << "\"},\n"
        << "    plasmo_ops,\n    " << model.op_count << ",\n    plasmo_weights,\n"

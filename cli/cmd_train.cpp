@@ -54,7 +54,11 @@ void print_help() {
       "  --val-frac F          fraction of the patients held out for validation (default 0.2)\n"
       "  --limit N             use only N images (half per class, evenly spread): quick runs\n"
       "  --augment MODE        on (rotation 20 deg, scale/shift/shear 0.05, horizontal flips), off, or\n"
-      "                        vflip (on plus vertical flips); default on\n\n"
+      "                        vflip (on plus vertical flips); default on\n"
+      "  --normalize MODE      dataset: x = (v/255 - mean) / std with the training images' mean/std\n"
+      "                        (default); foreground: per image, over the cell's pixels (r+g+b > 30),\n"
+      "                        x = (v - m) / max(s, 1) with the cell's own mean m and std s, background 0.\n"
+      "                        Stored in the model file (metadata 'normalize')\n\n"
       "optimization:\n"
       "  --epochs N            classifier epochs\n"
       "  --batch N             images per batch\n"
@@ -176,12 +180,12 @@ class CliObserver : public train::TrainObserver {
 };
 
 int run_train(const Argv& argv) {
-  const Args args(argv, {"model",    "data",    "out",       "checkpoint", "resume",
-                         "log",      "cache",   "size",      "width",      "epochs",
-                         "batch",    "lr",      "optimizer", "momentum",   "weight-decay",
-                         "schedule", "augment", "val-frac",  "limit",      "pretrain-epochs",
-                         "threads",  "seed"},
-                  {"freeze-encoder", "quiet", "help"});
+  const Args args(
+      argv,
+      {"model",   "data",      "out",      "checkpoint", "resume",          "log",      "cache",        "size",
+       "width",   "epochs",    "batch",    "lr",         "optimizer",       "momentum", "weight-decay", "schedule",
+       "augment", "normalize", "val-frac", "limit",      "pretrain-epochs", "threads",  "seed"},
+      {"freeze-encoder", "quiet", "help"});
   if (args.has("help")) {
     print_help();
     return 0;
@@ -209,6 +213,7 @@ int run_train(const Argv& argv) {
   text("optimizer", request.optimizer);
   text("schedule", request.schedule);
   text("augment", request.augment);
+  text("normalize", request.normalize);
   request.resume = args.get("resume");
   integer("size", request.size);
   integer("epochs", request.epochs);

@@ -55,6 +55,7 @@ void Batcher::fill(int batch_index, Batch& batch) {
   const int image_size = data_.image_size();
   const size_t plane = static_cast<size_t>(image_size) * image_size;
   batch.images.resize(Shape{count, 3, image_size, image_size});
+  if (keep_pixels_) batch.pixels.resize(Shape{count, 3, image_size, image_size});
   batch.labels.resize(static_cast<size_t>(count));
   batch.indices.resize(static_cast<size_t>(count));
   for (int b = 0; b < count; ++b) {
@@ -68,16 +69,22 @@ void Batcher::fill(int batch_index, Batch& batch) {
       const int index = batch.indices[b];
       float* image_out = out + static_cast<size_t>(b) * 3 * plane;
       if (!augment_) {
-        normalize_planar(data_.image(index), plane, transform_, image_out);
-        continue;
+        const uint8_t* image = data_.image(index);
+        for (size_t i = 0; i < 3 * plane; ++i) image_out[i] = static_cast<float>(image[i]);
+      } else {
+        Rng rng = augment_rng(seed_, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(index));
+        const AffineDraw draw = draw_affine(augment_config_, image_size, image_size, rng);
+        warp_affine(data_.image(index), 3, image_size, image_size, draw, image_out);
       }
-      Rng rng = augment_rng(seed_, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(index));
-      const AffineDraw draw = draw_affine(augment_config_, image_size, image_size, rng);
-      warp_affine(data_.image(index), 3, image_size, image_size, draw, image_out);
-      for (int channel = 0; channel < 3; ++channel) {
-        float* values = image_out + channel * plane;
-        for (size_t p = 0; p < plane; ++p) values[p] = transform_.to_input(channel, values[p]);
+      if (keep_pixels_) {
+        float* pixels = batch.pixels.data() + static_cast<size_t>(b) * 3 * plane;
+        for (size_t i = 0; i < 3 * plane; ++i) {
+          const float v = image_out[i] / 255.0f;
+          pixels[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
       }
+      // Pixel values in [0, 255] -> model inputs (the plain path is normalize_planar's, bit for bit).
+      transform_.apply(image_out, plane);
     }
   });
 }

@@ -24,6 +24,7 @@ struct Batch {
   Tensor images;                // [B, 3, S, S], normalized
   std::vector<int32_t> labels;  // [B], 1 = Parasitized
   std::vector<int> indices;     // [B], dataset indices (data.samples()[i].path names the file)
+  Tensor pixels;                // [B, 3, S, S], v / 255 before normalization (only with keep_pixels)
   int size() const { return static_cast<int>(labels.size()); }
 };
 
@@ -36,6 +37,10 @@ class Batcher {
   int size() const { return static_cast<int>(indices_.size()); }  // images per epoch
   int batch_size() const { return batch_size_; }
   int batches_per_epoch() const { return (size() + batch_size_ - 1) / batch_size_; }
+
+  // Also fill Batch::pixels with each (augmented) image in [0, 1] before normalization: the autoencoder's
+  // reconstruction target when the normalization cannot be inverted (foreground).
+  void set_keep_pixels(bool keep) { keep_pixels_ = keep; }
 
   // Sets the order and augmentation of `epoch` and rewinds to its first batch.
   void start_epoch(int epoch, bool shuffle, bool augment);
@@ -54,6 +59,7 @@ class Batcher {
   ThreadPool* pool_;
   int epoch_ = 0, cursor_ = 0;
   bool augment_ = false;
+  bool keep_pixels_ = false;
 };
 
 // Test-time flips of a batch in place ([N, C, H, W], any sizes): mirror left-right / top-bottom.

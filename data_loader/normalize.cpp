@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "engine/infer/foreground_norm.h"
 
 namespace plasmo::data {
 
@@ -38,12 +39,20 @@ Normalization Normalization::parse(const std::string& mean, const std::string& s
   return norm;
 }
 
-void normalize_planar(const uint8_t* planar, size_t pixels_per_channel, const InputTransform& transform, float* out) {
-  for (int channel = 0; channel < 3; ++channel) {
-    const uint8_t* src = planar + channel * pixels_per_channel;
-    float* dst = out + channel * pixels_per_channel;
-    for (size_t p = 0; p < pixels_per_channel; ++p) dst[p] = transform.to_input(channel, static_cast<float>(src[p]));
+void InputTransform::apply(float* planar, size_t pixels_per_channel) const {
+  if (foreground) {
+    plasmo_infer::foreground_normalize(planar, pixels_per_channel);
+    return;
   }
+  for (int channel = 0; channel < 3; ++channel) {
+    float* values = planar + channel * pixels_per_channel;
+    for (size_t p = 0; p < pixels_per_channel; ++p) values[p] = to_input(channel, values[p]);
+  }
+}
+
+void normalize_planar(const uint8_t* planar, size_t pixels_per_channel, const InputTransform& transform, float* out) {
+  for (size_t i = 0; i < 3 * pixels_per_channel; ++i) out[i] = static_cast<float>(planar[i]);
+  transform.apply(out, pixels_per_channel);
 }
 
 }  // namespace plasmo::data

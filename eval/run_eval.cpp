@@ -54,8 +54,9 @@ EvalRun run_evaluation(const EvalOptions& options) {
                   options.split_side.c_str(), options.val_frac, static_cast<unsigned long long>(options.split_seed),
                   counts.patients_total, counts.images[1], counts.images[0]);
     run.split_note = note;
-    if (indices.empty()) throw UsageError("the " + options.split_side + " side of the split of " + options.data_dir +
-                                          " is empty (val-frac " + std::to_string(options.val_frac) + ")");
+    if (indices.empty())
+      throw UsageError("the " + options.split_side + " side of the split of " + options.data_dir +
+                       " is empty (val-frac " + std::to_string(options.val_frac) + ")");
   }
 
   const std::vector<double> p = score_dataset(

@@ -36,7 +36,7 @@ struct EvalOptions {
 
 struct EvalRun {
   std::unique_ptr<Model> model;
-  std::string split_note;  // with split_side: "val side of the patient split (val-frac 0.2, seed 1): ..." 
+  std::string split_note;  // with split_side: "val side of the patient split (val-frac 0.2, seed 1): ..."
   data::Normalization norm;
   EvalOutcome outcome;
   std::vector<data::SkippedFile> skipped;

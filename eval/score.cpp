@@ -13,6 +13,10 @@ data::Normalization model_normalization(const ModelMeta& meta) {
     throw FormatError("model " + meta.arch + ": mean and std need 3 values each, got " +
                       std::to_string(meta.mean.size()) + " and " + std::to_string(meta.std.size()));
   data::Normalization norm;
+  if (meta.normalize == "foreground")
+    norm.foreground = true;
+  else if (meta.normalize != "dataset")
+    throw FormatError("model " + meta.arch + ": normalize '" + meta.normalize + "', expected dataset or foreground");
   for (int channel = 0; channel < 3; ++channel) {
     norm.mean[channel] = meta.mean[channel];
     norm.std[channel] = meta.std[channel];

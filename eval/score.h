@@ -12,7 +12,8 @@
 
 namespace plasmo::eval {
 
-// The model file's mean/std (ModelMeta) as the data loader's normalization. FormatError unless 3 of each.
+// The model file's normalization (ModelMeta normalize, mean, std) as the data loader's. FormatError unless 3
+// of each, or for an unknown normalize.
 data::Normalization model_normalization(const ModelMeta& meta);
 
 // p(Parasitized) = softmax(z)[1] = 1 / (1 + exp(z_uninfected - z_parasitized)), in double: the one

@@ -67,16 +67,20 @@ struct ModelMeta {
   std::vector<std::string> classes = {"Uninfected", "Parasitized"};
   std::vector<float> mean = {0.0f, 0.0f, 0.0f};
   std::vector<float> std = {1.0f, 1.0f, 1.0f};
+  // Input normalization: "dataset" (x = (v / 255 - mean) / std) or "foreground" (per image, over the
+  // cell's pixels; mean and std unused: data_loader/normalize.h).
+  std::string normalize = "dataset";
   double threshold = 0.5;  // on p(Parasitized)
 
   // The string map of `__metadata__`: arch, width ("0.25", "1.0"), input ("3x64x64"), classes
-  // ("Uninfected,Parasitized"), mean, std ("0.5,0.5,0.5"), threshold. Numbers are written in the
+  // ("Uninfected,Parasitized"), mean, std ("0.5,0.5,0.5"), threshold, and normalize ("foreground") when
+  // it is not "dataset" (so dataset-normalized files are written as before). Numbers are written in the
   // shortest form that reads back to the same value.
   std::map<std::string, std::string> to_metadata() const;
   // The reverse; `source` names the file in errors. arch and input are required; mean, std absent = 0
-  // and 1; threshold absent = 0.5; classes absent = Uninfected,Parasitized; width absent = 1.0. Other
-  // keys are ignored. FormatError for a value that does not parse or does not fit (input not 3xSxS, two
-  // classes, three mean/std values, std > 0, threshold in [0, 1]).
+  // and 1; normalize absent = dataset (else dataset or foreground); threshold absent = 0.5; classes absent =
+  // Uninfected,Parasitized; width absent = 1.0. Other keys are ignored. FormatError for a value that does not parse or
+  // does not fit (input not 3xSxS, two classes, three mean/std values, std > 0, threshold in [0, 1]).
   static ModelMeta from_metadata(const std::map<std::string, std::string>& metadata, const std::string& source);
 };
 

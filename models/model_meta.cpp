@@ -90,6 +90,7 @@ std::map<std::string, std::string> ModelMeta::to_metadata() const {
   out["classes"] = names;
   out["mean"] = join_floats(mean);
   out["std"] = join_floats(std);
+  if (normalize != "dataset") out["normalize"] = normalize;
   out["threshold"] = format_number(threshold);
   return out;
 }
@@ -126,6 +127,11 @@ ModelMeta ModelMeta::from_metadata(const std::map<std::string, std::string>& met
     meta.std = parse_floats(*std_text, "std", source);
     for (float s : meta.std)
       if (!(s > 0.0f)) throw FormatError(source + ": metadata 'std' is '" + *std_text + "', expected values > 0");
+  }
+  if (const std::string* normalize = find("normalize")) {
+    if (*normalize != "dataset" && *normalize != "foreground")
+      throw FormatError(source + ": metadata 'normalize' is '" + *normalize + "', expected dataset or foreground");
+    meta.normalize = *normalize;
   }
   if (const std::string* threshold = find("threshold")) {
     meta.threshold = parse_double(*threshold, "threshold", source);

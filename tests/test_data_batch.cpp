@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -209,4 +210,108 @@ TEST_CASE("hflip_batch / vflip_batch mirror each plane and undo themselves") {
   for (size_t i = 0; i < batch.size(); ++i) REQUIRE(batch[i] == original[i]);
   Tensor flat(Shape{2, 3});
   CHECK_THROWS_AS(hflip_batch(flat), ShapeError);
+}
+
+namespace {
+
+// Cells: a textured disk on a black surround (the dataset's look), so the foreground mask matters.
+struct CellData {
+  TempDir dir;
+  Dataset data;
+  CellData() {
+    fs::create_directories(dir / "Parasitized");
+    fs::create_directories(dir / "Uninfected");
+    for (int i = 0; i < kImages; ++i) {
+      const std::string folder = i % 3 == 0 ? "Parasitized" : "Uninfected";
+      data::Image image = plasmo::testing::test_image(20 + i, 22 + i % 4, i);
+      const float cx = image.width / 2.0f, cy = image.height / 2.0f, radius = 0.35f * image.width;
+      for (int y = 0; y < image.height; ++y)
+        for (int x = 0; x < image.width; ++x)
+          if ((x - cx) * (x - cx) + (y - cy) * (y - cy) > radius * radius)
+            for (int c = 0; c < 3; ++c) image.rgb[(static_cast<size_t>(y) * image.width + x) * 3 + c] = 0;
+      plasmo::testing::write_png(
+          dir / (folder + "/P" + std::to_string(i % 5) + "_IMG_0_cell_" + std::to_string(i) + ".png"), image);
+    }
+    LoadOptions options;
+    options.image_size = kSize;
+    options.use_cache = false;
+    data = Dataset::load(dir.path(), options);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Batcher: foreground normalization in the plain and the augmented path (background exactly 0)") {
+  CellData cells;
+  REQUIRE(cells.data.size() == kImages);
+  Normalization norm;
+  norm.foreground = true;
+  const InputTransform transform(norm);
+  const size_t plane = kSize * kSize;
+
+  // Plain: each image is normalize_planar of the dataset's uint8 image, bit for bit; pixels with
+  // r+g+b <= 30 are exactly 0; over the others each channel has mean 0 and std 1 (or less when clamped).
+  Batcher plain(cells.data, all_indices(kImages), norm, 5, 3);
+  const auto off = epoch_images(plain, 0, true, false);
+  REQUIRE(off.size() == static_cast<size_t>(kImages));
+  for (const auto& [index, floats] : off) {
+    CAPTURE(index);
+    const uint8_t* image = cells.data.image(index);
+    std::vector<float> expected(3 * plane);
+    normalize_planar(image, plane, transform, expected.data());
+    CHECK(std::memcmp(floats.data(), expected.data(), expected.size() * sizeof(float)) == 0);
+    size_t background = 0;
+    double sum[3] = {0, 0, 0}, sum_sq[3] = {0, 0, 0};
+    for (size_t p = 0; p < plane; ++p) {
+      const bool inside = image[p] + image[plane + p] + image[2 * plane + p] > 30;
+      background += !inside;
+      for (int c = 0; c < 3; ++c) {
+        const float x = floats[c * plane + p];
+        if (!inside) REQUIRE(x == 0.0f);
+        sum[c] += inside ? x : 0.0;
+        sum_sq[c] += inside ? static_cast<double>(x) * x : 0.0;
+      }
+    }
+    REQUIRE(background > 0);
+    REQUIRE(background < plane);
+    const double count = static_cast<double>(plane - background);
+    for (int c = 0; c < 3; ++c) {
+      CHECK(sum[c] / count == doctest::Approx(0.0).scale(1.0).epsilon(1e-5));
+      CHECK(sum_sq[c] / count <= 1.0 + 1e-5);
+    }
+  }
+
+  // Augmented with zero parameters = plain, bit for bit: the augmented path applies the same transform.
+  Batcher zero(cells.data, all_indices(kImages), norm, 5, 3, AugmentConfig::none());
+  CHECK(epoch_images(zero, 0, true, true) == off);
+
+  // Augmented (Table 2): Batch::pixels keeps the warped image in [0, 1]; pixels it marks as background
+  // (r+g+b <= 30 / 255 well inside the surround) are exactly 0 in the input; the rest has mean 0.
+  Batcher augmented(cells.data, all_indices(kImages), norm, 4, 3, AugmentConfig::table2(true));
+  augmented.set_keep_pixels(true);
+  augmented.start_epoch(1, true, true);
+  Batch batch;
+  int images = 0;
+  while (augmented.next(batch)) {
+    REQUIRE(batch.pixels.shape() == batch.images.shape());
+    for (int b = 0; b < batch.size(); ++b, ++images) {
+      const float* x = batch.images.data() + b * 3 * plane;
+      const float* v = batch.pixels.data() + b * 3 * plane;
+      size_t background = 0, zeros = 0;
+      double sum[3] = {0, 0, 0};
+      for (size_t p = 0; p < plane; ++p) {
+        const float total = (v[p] + v[plane + p] + v[2 * plane + p]) * 255.0f;
+        const bool outside = total < 29.5f;  // away from the rounding at 30
+        background += outside;
+        const bool all_zero = x[p] == 0.0f && x[plane + p] == 0.0f && x[2 * plane + p] == 0.0f;
+        zeros += all_zero;
+        if (outside) REQUIRE(all_zero);
+        for (int c = 0; c < 3; ++c) sum[c] += x[c * plane + p];  // background adds 0
+      }
+      CHECK(background > 0);
+      CHECK(zeros < plane);
+      for (int c = 0; c < 3; ++c) CHECK(std::fabs(sum[c]) / static_cast<double>(plane) < 1e-4);
+    }
+  }
+  CHECK(images == kImages);
 }

@@ -1,6 +1,7 @@
 // The inference core's preprocessing and plasmo-infer against the data loader and the engine:
 //   - plasmo_resize_rgb8 / plasmo_preprocess bit-identical to data_loader's Resizer + normalize over random
-//     sizes (shrinking, growing, mixed, identical axes);
+//     sizes (shrinking, growing, mixed, identical axes), with the dataset and the foreground normalization
+//     (odd sides too);
 //   - plasmo-infer's lines against the engine's p(Parasitized) for the same PNG and JPEG files read through
 //     data_loader's ImageInput (decode, resize, normalize) and the engine's eval forward: same paths and
 //     labels, p within the 6-decimal print (5e-7) plus 1e-6;
@@ -94,6 +95,46 @@ TEST_CASE("infer preprocessing: bit-identical to the data loader's resize and no
     }
   }
   CHECK(mismatched_images == 0);
+}
+
+TEST_CASE("infer preprocessing, foreground normalization: bit-identical to the data loader (odd sizes too)") {
+  Rng rng(6);
+  data::Resizer resizer;
+  data::Normalization norm;
+  norm.foreground = true;
+  norm.mean[0] = 0.5f;  // ignored in foreground mode
+  const data::InputTransform transform(norm);
+  plasmo_model model{};
+  for (int c = 0; c < 3; ++c) {
+    model.mean[c] = 0.5f;
+    model.std[c] = 0.25f;
+  }
+  model.normalize = PLASMO_NORMALIZE_FOREGROUND;
+  int mismatched_images = 0, partial_masks = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const int side = 1 + static_cast<int>(rng.below(72));  // odd and even, 1 included
+    int width = 1 + static_cast<int>(rng.below(180)), height = 1 + static_cast<int>(rng.below(180));
+    if (trial % 5 == 0) width = side;
+    if (trial % 9 == 0) width = height = side;
+    // Blobs on a dark, noisy background: the mask r+g+b > 30 cuts through the noise.
+    const std::vector<uint8_t> rgb = random_image(width, height, 1000 + trial);
+    const size_t plane = static_cast<size_t>(side) * side;
+    std::vector<uint8_t> loader(3 * plane);
+    resizer.resize_to_planar(rgb.data(), height, width, side, side, loader.data());
+    std::vector<float> loader_input(3 * plane), core_input(3 * plane);
+    data::normalize_planar(loader.data(), plane, transform, loader_input.data());
+    model.input_size = side;
+    REQUIRE(plasmo_preprocess(&model, rgb.data(), width, height, core_input.data()) == PLASMO_OK);
+    if (std::memcmp(loader_input.data(), core_input.data(), core_input.size() * 4) != 0) {
+      MESSAGE("differs at " << width << "x" << height << " -> " << side);
+      ++mismatched_images;
+    }
+    size_t background = 0;
+    for (size_t p = 0; p < plane; ++p) background += loader[p] + loader[plane + p] + loader[2 * plane + p] <= 30;
+    if (background > 0 && background < plane) ++partial_masks;
+  }
+  CHECK(mismatched_images == 0);
+  CHECK(partial_masks > 150);  // the test exercises the mask, not only full cells
 }
 
 TEST_CASE("plasmo-infer equals the engine on image files (data loader preprocessing, engine forward)") {

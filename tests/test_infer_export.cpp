@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -198,6 +199,49 @@ TEST_CASE("infer export: a model file of another architecture or input size is r
     REQUIRE(std::getline(lines, line));
     CHECK(line == want);
   }
+}
+
+TEST_CASE("infer export: a foreground-normalized model exports its mode and classifies as the core") {
+  TempDir dir;
+  std::map<std::string, std::string> metadata = model_metadata("autoencoder", 1.0, 32);
+  metadata["normalize"] = "foreground";
+  const std::vector<uint8_t> file =
+      encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 41), metadata);
+  write_bytes(dir.path + "/fg.safetensors", file);
+  // The same weights with the dataset normalization, loaded into the export at run time: the loaded file's
+  // normalize is used (plasmo_load_matching copies it), not the exported one.
+  metadata.erase("normalize");
+  const std::vector<uint8_t> dataset_file =
+      encode_safetensors_bytes(random_model_tensors("autoencoder", 1.0, 32, 41), metadata);
+  write_bytes(dir.path + "/ds.safetensors", dataset_file);
+  const std::vector<Image> images = {{45, 51, random_image(45, 51, 11)}, {20, 17, random_image(20, 17, 12)}};
+  const std::string output =
+      export_build_run(dir, dir.path + "/fg.safetensors", images, {dir.path + "/ds.safetensors"});
+  std::string header;
+  REQUIRE(run_command("cat " + dir.path + "/export/plasmo.h " + dir.path + "/export/plasmo_model.cpp", &header) == 0);
+  CHECK(header.find("#define PLASMO_NORMALIZE PLASMO_NORMALIZE_FOREGROUND") != std::string::npos);
+  CHECK(header.find("PLASMO_NORMALIZE_FOREGROUND,  // normalize") != std::string::npos);
+
+  const CoreModel core = load_core_model(file), dataset_core = load_core_model(dataset_file);
+  REQUIRE(core.status == PLASMO_OK);
+  REQUIRE(core.model.normalize == PLASMO_NORMALIZE_FOREGROUND);
+  REQUIRE(dataset_core.model.normalize == PLASMO_NORMALIZE_DATASET);
+  std::vector<float> arena(core.model.arena_bytes / 4 + 1);
+  std::ostringstream expected;
+  float p_first_dataset = -1.0f;
+  for (const Image& image : images) {
+    float p = -1.0f;
+    REQUIRE(plasmo_run(&core.model, image.rgb.data(), image.width, image.height, arena.data(), core.model.arena_bytes,
+                       &p, nullptr) == PLASMO_OK);
+    expected << "p " << format_p(p) << "\n";
+    if (p_first_dataset < 0.0f) {
+      REQUIRE(plasmo_run(&dataset_core.model, image.rgb.data(), image.width, image.height, arena.data(),
+                         core.model.arena_bytes, &p_first_dataset, nullptr) == PLASMO_OK);
+      CHECK(p_first_dataset != p);  // the mode changes the result
+    }
+  }
+  expected << "load 0 " << format_p(p_first_dataset) << "\n";
+  CHECK(output.substr(0, expected.str().size()) == expected.str());
 }
 
 TEST_CASE("infer export: usage and file errors") {

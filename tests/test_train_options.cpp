@@ -303,6 +303,7 @@ TEST_CASE("train: the divergence check finds NaN and Inf gradients, and only tho
   CHECK(first_nonfinite_gradient(long_params) == nullptr);
   grad_c[130] = std::numeric_limits<float>::infinity();
   CHECK(first_nonfinite_gradient(long_params) != nullptr);
+  // cppcheck-suppress redundantAssignment ; read through long_params by the CHECK above
   grad_c[130] = 0.0f;
   grad_c[199] = -std::numeric_limits<float>::quiet_NaN();
   CHECK(first_nonfinite_gradient(long_params) != nullptr);
@@ -339,4 +340,34 @@ TEST_CASE("train: StateCopy keeps a snapshot and reuses its memory") {
   CHECK(*copy.buffers()[1].i64 == 8);
   Tensor other(Shape{3, 2}), other_grad(Shape{3, 2});
   CHECK_THROWS_AS(copy.capture({{"fc.weight", &other, &other_grad}}, {f32_buffer, i64_buffer}), ShapeError);
+}
+
+TEST_CASE("train options: --normalize dataset|foreground (default dataset), kept in checkpoints, checked on resume") {
+  CHECK(resolve_options(basic("autoencoder")).normalize == "dataset");
+  TrainRequest request = basic("autoencoder");
+  request.normalize = "foreground";
+  const TrainOptions o = resolve_options(request);
+  CHECK(o.normalize == "foreground");
+  request.normalize = "per-image";
+  CHECK(usage_error([&] { resolve_options(request); }).find("--normalize") != std::string::npos);
+
+  Metadata saved;
+  options_to_metadata(o, saved);
+  CHECK(saved.at("train.normalize") == "foreground");
+  CHECK(options_from_metadata(saved, "ckpt").normalize == "foreground");
+  TrainRequest resume;
+  resume.resume = "run.ckpt";
+  CHECK(resolve_resume_options(resume, saved, "run.ckpt").normalize == "foreground");
+  resume.normalize = "foreground";
+  CHECK(usage_error([&] { resolve_resume_options(resume, saved, "run.ckpt"); }).empty());
+  resume.normalize = "dataset";
+  CHECK(usage_error([&] {
+          resolve_resume_options(resume, saved, "run.ckpt");
+        }).find("--normalize dataset differs from the checkpoint's foreground") != std::string::npos);
+
+  // A checkpoint from before --normalize existed: the dataset normalization.
+  saved.erase("train.normalize");
+  CHECK(options_from_metadata(saved, "ckpt").normalize == "dataset");
+  saved["train.normalize"] = "bogus";
+  CHECK_THROWS_AS(options_from_metadata(saved, "ckpt"), FormatError);
 }

@@ -47,7 +47,7 @@ std::string log_without_timing(const std::string& path) {
   while (start < text.size()) {
     const size_t end = text.find('\n', start);
     line = text.substr(start, end - start);
-    for (int drop = 0; drop < 2; ++drop) line = line.substr(0, line.rfind(','));
+    for (int drop = 0; drop < 2; ++drop) line.resize(line.rfind(','));
     out += line + '\n';
     start = end + 1;
   }

@@ -29,6 +29,12 @@ Augment parse_augment(const std::string& text) {
   throw UsageError("--augment wants on, off or vflip (on plus vertical flips), got '" + text + "'");
 }
 
+std::string parse_normalize(const std::string& text) {
+  if (text == "dataset" || text == "foreground") return text;
+  throw UsageError("--normalize wants dataset (the training images' mean/std) or foreground (per image), got '" + text +
+                   "'");
+}
+
 void check_range(bool ok, const std::string& option, const std::string& value, const char* want) {
   if (!ok) throw UsageError("--" + option + " " + want + ", got " + value);
 }
@@ -173,6 +179,7 @@ TrainOptions resolve_options(const TrainRequest& request) {
     o.momentum = d.momentum;
   o.weight_decay = request.weight_decay.value_or(0.0);
   o.augment = parse_augment(request.augment.value_or("on"));
+  o.normalize = parse_normalize(request.normalize.value_or("dataset"));
   o.val_frac = request.val_frac.value_or(0.2);
   o.limit = request.limit.value_or(0);
   o.freeze_encoder = request.freeze_encoder.value_or(false);
@@ -205,6 +212,7 @@ TrainOptions resolve_resume_options(const TrainRequest& request, const Metadata&
     conflict("schedule", parse_schedule(*request.schedule, o.lr, started).spec(), o.schedule);
   }
   if (request.augment) conflict("augment", augment_name(parse_augment(*request.augment)), augment_name(o.augment));
+  if (request.normalize) conflict("normalize", parse_normalize(*request.normalize), o.normalize);
   if (request.val_frac) conflict("val-frac", number_text(*request.val_frac), number_text(o.val_frac));
   if (request.limit) conflict("limit", std::to_string(*request.limit), std::to_string(o.limit));
   if (request.pretrain_epochs)
@@ -241,6 +249,7 @@ void options_to_metadata(const TrainOptions& o, Metadata& m) {
   m[p + "weight_decay"] = number_text(o.weight_decay);
   m[p + "schedule"] = o.schedule;
   m[p + "augment"] = augment_name(o.augment);
+  m[p + "normalize"] = o.normalize;
   m[p + "val_frac"] = number_text(o.val_frac);
   m[p + "limit"] = std::to_string(o.limit);
   m[p + "freeze_encoder"] = o.freeze_encoder ? "1" : "0";
@@ -269,6 +278,11 @@ TrainOptions options_from_metadata(const Metadata& m, const std::string& source)
   } catch (const UsageError&) {
     throw FormatError(source + ": metadata 'train.augment' is '" + get(m, "augment", source) + "'");
   }
+  // Checkpoints written before --normalize existed used the dataset normalization.
+  const auto normalize = m.find(kPrefix + std::string("normalize"));
+  o.normalize = normalize == m.end() ? "dataset" : normalize->second;
+  if (o.normalize != "dataset" && o.normalize != "foreground")
+    throw FormatError(source + ": metadata 'train.normalize' is '" + o.normalize + "', expected dataset or foreground");
   o.val_frac = get_double(m, "val_frac", source);
   o.limit = static_cast<int>(get_integer(m, "limit", source));
   o.freeze_encoder = get(m, "freeze_encoder", source) == "1";

@@ -10,7 +10,8 @@
 // CNNs; SGD lr 1e-3 momentum 0.9 for the autoencoder's classifier after RMSprop lr 1e-3 pretraining), with
 // fewer pretraining epochs (the report used 400). Choosing another optimizer changes the lr default:
 // adam and rmsprop 1e-3 whatever the model; momentum then defaults to none (adam has none; rmsprop 0).
-// Common to all: --augment on (Table 2), --val-frac 0.2 (patients), --seed 1, weight decay 0.
+// Common to all: --augment on (Table 2), --normalize dataset, --val-frac 0.2 (patients), --seed 1, weight
+// decay 0.
 //
 // The autoencoder trains in two phases: `pretrain_epochs` epochs of reconstruction (MSE, RMSprop lr 1e-3,
 // torch.optim's defaults otherwise: alpha 0.99, eps 1e-8), then `epochs` epochs of the classifier
@@ -18,7 +19,8 @@
 //
 // Resuming (resolve_resume_options): the checkpoint holds the options of the run it belongs to. Options
 // not given take the checkpoint's value; options that change the result (model, size, width, batch, lr,
-// optimizer, momentum, weight decay, schedule, augment, val-frac, limit, pretrain epochs, freeze, seed)
+// optimizer, momentum, weight decay, schedule, augment, normalize, val-frac, limit, pretrain epochs, freeze,
+// seed)
 // must equal the checkpoint's when given (UsageError naming both values otherwise); --epochs may change
 // (continue a run further); paths (data, out, log, checkpoint, cache) may change.
 #pragma once
@@ -41,7 +43,7 @@ struct TrainRequest {
   std::string resume;  // checkpoint file to continue from; "" = a fresh run
   std::optional<int> size, epochs, batch, limit, pretrain_epochs;
   std::optional<double> width, lr, momentum, weight_decay, val_frac;
-  std::optional<std::string> optimizer, schedule, augment;
+  std::optional<std::string> optimizer, schedule, augment, normalize;
   std::optional<bool> freeze_encoder;
   std::optional<uint64_t> seed;
 };
@@ -65,6 +67,9 @@ struct TrainOptions {
   double weight_decay = 0.0;
   std::string schedule;  // resolved spec (Schedule::spec()): "constant", "exp:0.9478", "cosine:50:0"
   Augment augment = Augment::On;
+  // Input normalization: "dataset" (the train split's mean/std) or "foreground" (per image over the cell,
+  // data_loader/normalize.h); written to the model file's `normalize` metadata.
+  std::string normalize = "dataset";
   double val_frac = 0.2;
   int limit = 0;  // > 0: only that many images (data_loader limit_samples)
   bool freeze_encoder = false;

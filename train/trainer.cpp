@@ -53,7 +53,8 @@ std::string split_identity(const data::Dataset& data, const data::Split& split) 
 }
 
 // The reconstruction target: the input's pixels back in [0, 1], v/255 = x * std + mean per channel
-// (clamped: the normalization's rounding may step just outside).
+// (clamped: the normalization's rounding may step just outside). Dataset normalization only; with the
+// foreground one the batcher keeps the pixels (Batch::pixels).
 void pixels_of(const Tensor& x, const data::Normalization& norm, Tensor& target) {
   target.resize(x.shape());
   const int N = x.dim(0), C = x.dim(1);
@@ -93,6 +94,12 @@ class Run {
   void save(Phase phase);
   void write_model_file();
   Metadata model_metadata() const;
+  // The autoencoder's target for the current batch_: its pixels in [0, 1].
+  const Tensor& reconstruction_target() {
+    if (norm_.foreground) return batch_.pixels;
+    pixels_of(batch_.images, norm_, target_);
+    return target_;
+  }
   [[noreturn]] void diverged(const std::string& what, Phase phase, int phase_epoch, int batch) const;
   int total_epochs() const { return options_.pretrain_epochs + options_.epochs; }
   Phase phase_of(int epoch_index) const {
@@ -186,7 +193,10 @@ void Run::load_data() {
   if (split_.train.empty()) throw UsageError("no training images left after the split of " + options_.data);
   if (options_.val_frac > 0.0 && split_.val.empty())
     observer_.on_note("no validation images (one patient only?): the last epoch is kept instead of the best");
+  // The train split's mean/std are computed in both modes: they are the dataset normalization, and in
+  // foreground mode they still go to the file (unused there) and identify the images on --resume.
   norm_ = data::compute_normalization(dataset_, split_.train);
+  norm_.foreground = options_.normalize == "foreground";
 
   data::AugmentConfig augment = data::AugmentConfig::table2(options_.augment == Augment::OnVflip);
   train_batcher_ =
@@ -194,6 +204,11 @@ void Run::load_data() {
   if (!split_.val.empty())
     val_batcher_ = std::make_unique<data::Batcher>(dataset_, split_.val, norm_, options_.batch, options_.seed,
                                                    data::AugmentConfig::none());
+  // Foreground normalization cannot be inverted: the reconstruction target comes from the batcher.
+  if (norm_.foreground && options_.pretrain_epochs > 0) {
+    train_batcher_->set_keep_pixels(true);
+    if (val_batcher_) val_batcher_->set_keep_pixels(true);
+  }
 }
 
 void Run::build_model() {
@@ -205,6 +220,7 @@ void Run::build_model() {
   model_ = make_model(config);
   model_->meta().mean.assign(norm_.mean, norm_.mean + 3);
   model_->meta().std.assign(norm_.std, norm_.std + 3);
+  model_->meta().normalize = options_.normalize;
   schedule_ = parse_schedule(options_.schedule, options_.lr, options_.epochs);
 }
 
@@ -289,8 +305,7 @@ void Run::train_epoch(int epoch_index, Phase phase, int phase_epoch, EpochRecord
     double loss;
     if (phase == Phase::Pretrain) {
       const Tensor& recon = model_->reconstruct(batch_.images, Mode::Train);
-      pixels_of(batch_.images, norm_, target_);
-      loss = mse_loss(recon, target_, drecon_);
+      loss = mse_loss(recon, reconstruction_target(), drecon_);
       if (!std::isfinite(loss)) diverged("reconstruction loss is " + number_text(loss), phase, phase_epoch, b + 1);
       stats.add_loss(loss, batch_.size());
       model_->reconstruct_backward(drecon_);
@@ -337,8 +352,7 @@ void Run::validate(Phase phase, EpochRecord& record) {
   while (val_batcher_->next(batch_)) {
     if (phase == Phase::Pretrain) {
       const Tensor& recon = model_->reconstruct(batch_.images, Mode::Eval);
-      pixels_of(batch_.images, norm_, target_);
-      stats.add_loss(mse_loss(recon, target_), batch_.size());
+      stats.add_loss(mse_loss(recon, reconstruction_target()), batch_.size());
     } else {
       const Tensor& logits = model_->forward(batch_.images, Mode::Eval);
       stats.add(softmax_cross_entropy(logits, batch_.labels), logits, batch_.labels);

@@ -1,7 +1,8 @@
 // A safetensors model file in memory -> a plasmo_model: metadata, op table, weights with BatchNorm folded.
 //
-// Metadata (DESIGN.md "The model file"; strings): arch and input ("3xSxS") required; width (1), mean (0,0,0),
-// std (1,1,1), threshold (0.5), classes (Uninfected,Parasitized) optional, as models/ reads them. Tensors are
+// Metadata (DESIGN.md "The model file"; strings): arch and input ("3xSxS") required; width (1), normalize
+// (dataset | foreground; absent = dataset), mean (0,0,0), std (1,1,1), threshold (0.5), classes
+// (Uninfected,Parasitized) optional, as models/ reads them. Tensors are
 // looked up by the PyTorch names the planner gives each op; tensors the classifier does not use (the
 // autoencoder's decoder, num_batches_tracked, optimizer state) are ignored.
 //
@@ -187,6 +188,7 @@ struct Meta {
   int input_size = 0;
   float mean[3] = {0.0f, 0.0f, 0.0f};
   float std[3] = {1.0f, 1.0f, 1.0f};
+  int normalize = PLASMO_NORMALIZE_DATASET;
   double threshold = 0.5;
   char class_names[2][32] = {"Uninfected", "Parasitized"};
 };
@@ -207,6 +209,13 @@ int read_meta(const StFile& file, Meta* meta, plasmo_error* error) {
   found = st_metadata(file, "width", text, sizeof text);
   if (found && (found < 0 || !parse_number(text, &meta->width) || !(meta->width > 0.0)))
     return bad_metadata(error, "width", text, "a number > 0");
+  found = st_metadata(file, "normalize", text, sizeof text);
+  if (found) {
+    if (found > 0 && strcmp(text, "foreground") == 0)
+      meta->normalize = PLASMO_NORMALIZE_FOREGROUND;
+    else if (found < 0 || strcmp(text, "dataset") != 0)
+      return bad_metadata(error, "normalize", text, "dataset or foreground");
+  }
   found = st_metadata(file, "mean", text, sizeof text);
   if (found && (found < 0 || !parse_triplet(text, meta->mean)))
     return bad_metadata(error, "mean", text, "3 numbers 'a,b,c'");
@@ -248,6 +257,7 @@ extern "C" int plasmo_load_plan(const uint8_t* file_bytes, size_t file_size, pla
   if (status != PLASMO_OK) return status;
   memcpy(model->mean, meta.mean, sizeof meta.mean);
   memcpy(model->std, meta.std, sizeof meta.std);
+  model->normalize = meta.normalize;
   model->threshold = meta.threshold;
   memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
   return PLASMO_OK;
@@ -300,6 +310,7 @@ extern "C" int plasmo_load_matching(const uint8_t* file_bytes, size_t file_size,
   model->weights = weights;
   memcpy(model->mean, meta.mean, sizeof meta.mean);
   memcpy(model->std, meta.std, sizeof meta.std);
+  model->normalize = meta.normalize;
   model->threshold = meta.threshold;
   memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
   return PLASMO_OK;

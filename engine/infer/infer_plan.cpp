@@ -427,6 +427,7 @@ extern "C" int plasmo_plan_arch(const char* arch, double width, int input_size, 
     model->mean[channel] = 0.0f;
     model->std[channel] = 1.0f;
   }
+  model->normalize = PLASMO_NORMALIZE_DATASET;
   model->threshold = 0.5;
   Text(model->class_names[0], sizeof model->class_names[0]).add("Uninfected");
   Text(model->class_names[1], sizeof model->class_names[1]).add("Parasitized");

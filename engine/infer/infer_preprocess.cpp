@@ -6,10 +6,14 @@
 //          pixel weighted by its overlap, weights normalised to sum 1 (computed in double, used as float);
 //        growing (in < out): bilinear, centre-aligned (source x = (o + 0.5) * in/out - 0.5), clamped;
 //        in == out: the identity (both axes equal: a plain copy).
-//   2. x = v * scale[c] + bias[c] with scale = 1 / (255 std[c]), bias = -mean[c] / std[c] (float).
+//   2. dataset normalization: x = v * scale[c] + bias[c] with scale = 1 / (255 std[c]),
+//      bias = -mean[c] / std[c] (float); or foreground normalization (model->normalize): the resized
+//      values are written to `input` as floats, then foreground_normalize (foreground_norm.h, the data
+//      loader's code) rewrites them in place.
 // The data loader keeps weight tables and a [in_height][S][3] float buffer; here each output pixel
 // recomputes its taps' weights with the same double arithmetic (bit-identical floats), so the only memory
 // is the output. Cost per output pixel: O(taps_x * taps_y), as the data loader's.
+#include "foreground_norm.h"
 #include "infer_internal.h"
 
 namespace plasmo_infer {
@@ -151,13 +155,20 @@ extern "C" int plasmo_preprocess(const plasmo_model* model, const uint8_t* rgb, 
   if (!model || !rgb || !input || width <= 0 || height <= 0 || width > PLASMO_MAX_IMAGE_SIDE ||
       height > PLASMO_MAX_IMAGE_SIDE)
     return PLASMO_ERR_ARGUMENT;
+  const int side = model->input_size;
+  const size_t plane = static_cast<size_t>(side) * side;
+  if (model->normalize == PLASMO_NORMALIZE_FOREGROUND) {
+    plasmo_infer::resize(rgb, width, height, side, side, [&](int channel, int pixel, uint8_t value) {
+      input[channel * plane + pixel] = static_cast<float>(value);
+    });
+    plasmo_infer::foreground_normalize(input, plane);
+    return PLASMO_OK;
+  }
   float scale[3], bias[3];
   for (int channel = 0; channel < 3; ++channel) {
     scale[channel] = 1.0f / (255.0f * model->std[channel]);
     bias[channel] = -model->mean[channel] / model->std[channel];
   }
-  const int side = model->input_size;
-  const size_t plane = static_cast<size_t>(side) * side;
   plasmo_infer::resize(rgb, width, height, side, side, [&](int channel, int pixel, uint8_t value) {
     input[channel * plane + pixel] = static_cast<float>(value) * scale[channel] + bias[channel];
   });

@@ -14,7 +14,8 @@
  *   ops    (infer_ops.cpp)    convolution (+ BatchNorm-folded bias, ReLU/ReLU6, residual add, max-pool fused
  *                             row by row), global average pooling, dense
  *   run    (infer_run.cpp)    image -> preprocess -> ops -> softmax p(Parasitized)
- *   prep   (infer_preprocess.cpp)  resize (the data loader's algorithm) + scale to [0, 1] + normalize
+ *   prep   (infer_preprocess.cpp)  resize (the data loader's algorithm) + normalize (dataset mean/std, or
+ *                             per-image foreground: foreground_norm.h)
  *
  * Memory: a model needs model->arena_bytes of scratch per inference (activations, planned so buffers are
  * reused as soon as nothing reads them), handed in by the caller; nothing else is written.
@@ -50,6 +51,13 @@ enum {
 
 enum { PLASMO_ARCH_AUTOENCODER = 1, PLASMO_ARCH_RESNET18 = 2, PLASMO_ARCH_MOBILENETV2 = 3 };
 
+/* plasmo_model.normalize: how pixels become inputs (the model file's `normalize` metadata).
+ * DATASET (absent or "dataset"): x = (v / 255 - mean[c]) / std[c], the training set's mean and std.
+ * FOREGROUND ("foreground"): per image, over the cell's pixels (r + g + b > 30):
+ *   x = (v - m[c]) / max(s[c], 1) with the cell's own mean m and std s (0..255 units); background x = 0
+ *   (foreground_norm.h gives the exact arithmetic). */
+enum { PLASMO_NORMALIZE_DATASET = 0, PLASMO_NORMALIZE_FOREGROUND = 1 };
+
 enum {
   PLASMO_OP_CONV = 1, /* convolution [+ bias] [+ residual] [+ activation] [+ max-pool], see below */
   PLASMO_OP_GAP = 2,  /* global average pooling: [C, H, W] -> [C, 1, 1] */
@@ -81,8 +89,9 @@ typedef struct plasmo_model {
   int arch;       /* PLASMO_ARCH_* */
   double width;   /* width multiplier (1 for the autoencoder) */
   int input_size; /* images are resized to input_size x input_size */
-  float mean[3];  /* per channel, after scaling pixels to [0, 1] */
+  float mean[3];  /* per channel, after scaling pixels to [0, 1] (PLASMO_NORMALIZE_DATASET only) */
   float std[3];
+  int normalize;           /* PLASMO_NORMALIZE_* */
   double threshold;        /* label Parasitized when p >= threshold */
   char class_names[2][32]; /* index 0 = Uninfected, 1 = Parasitized (the metadata's names) */
   const plasmo_op* ops;
@@ -116,7 +125,9 @@ int plasmo_forward(const plasmo_model* model, void* arena, size_t arena_bytes, f
 float plasmo_softmax_p1(const float* logits);
 
 /* The preprocessing alone: image -> the model's input tensor ([3][S][S], normalized), as the data loader:
- * resize to S x S (uint8, plasmo_resize_rgb8), then x = v / (255 std[c]) - mean[c] / std[c]. */
+ * resize to S x S (uint8, plasmo_resize_rgb8), then x = v / (255 std[c]) - mean[c] / std[c], or the
+ * per-image foreground normalization when model->normalize is PLASMO_NORMALIZE_FOREGROUND (computed in
+ * place in `input`: no other memory). */
 int plasmo_preprocess(const plasmo_model* model, const uint8_t* rgb, int width, int height, float* input);
 
 /* The data loader's resize (data_loader/resize.h), without its tables: per axis, area averaging when
@@ -128,7 +139,7 @@ void plasmo_resize_rgb8(const uint8_t* rgb, int in_width, int in_height, int out
 
 /* ---- loading a safetensors model file held in memory ----------------------------------------------------- */
 
-/* Step 1: reads the header and metadata (arch, width, input, mean, std, threshold, classes), plans the op
+/* Step 1: reads the header and metadata (arch, width, input, normalize, mean, std, threshold, classes), plans the op
  * table into ops[max_ops] and the arena; fills every field of `model` but weights. Checks the tensors'
  * names, dtypes and shapes (and the file's crc32 when present) without copying anything.
  * Returns PLASMO_OK or an error (details in `error`, which may be null). */
@@ -145,12 +156,14 @@ int plasmo_load_weights(const uint8_t* file, size_t file_size, plasmo_model* mod
  * table is compiled in): refuses another architecture or width (PLASMO_ERR_ARCH) or input size
  * (PLASMO_ERR_INPUT) before touching any tensor, then checks and loads the weights into
  * weights[expected->weight_count]. On success `model` is `expected` with the file's weights and metadata
- * (mean, std, threshold, class names) and shares expected's op table. Uses about 8 KB of stack (planning). */
+ * (normalize, mean, std, threshold, class names) and shares expected's op table. Uses about 8 KB of stack
+ * (planning). */
 int plasmo_load_matching(const uint8_t* file, size_t file_size, const plasmo_model* expected, float* weights,
                          plasmo_model* model, plasmo_error* error);
 
-/* The model of (arch, width, input size) without a file: op table and arena (mean 0, std 1, threshold 0.5,
- * no weights; weight_count tells how many floats they take). arch: "autoencoder", "resnet18", "mobilenetv2". */
+/* The model of (arch, width, input size) without a file: op table and arena (dataset normalization with
+ * mean 0, std 1, threshold 0.5, no weights; weight_count tells how many floats they take).
+ * arch: "autoencoder", "resnet18", "mobilenetv2". */
 int plasmo_plan_arch(const char* arch, double width, int input_size, plasmo_model* model, plasmo_op* ops, int max_ops,
                      plasmo_error* error);
 
