@@ -144,10 +144,10 @@ int run_data_info(const Argv& argv) {
   return 0;
 }
 
-const CommandRegistrar registrar(
-    {"data-info",
-     "count images and patients, show the patient split: --data DIR [--val-frac F] [--seed S] [--size S --decode] [--split-out FILE.csv]",
-     run_data_info, 65});
+const CommandRegistrar registrar({"data-info",
+                                  "count images and patients, show the patient split: --data DIR [--val-frac F] "
+                                  "[--seed S] [--size S --decode] [--split-out FILE.csv]",
+                                  run_data_info, 65});
 
 }  // namespace
 

@@ -20,8 +20,9 @@ namespace plasmo {
 
 // torchvision.models.resnet.BasicBlock(in_planes, planes, stride, downsample):
 //   y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
-//   conv1 3x3/stride pad 1, conv2 3x3/1 pad 1, both without bias (bn1 carries the first relu, fused); shortcut = identity, or when
-//   stride != 1 or in_planes != planes, downsample = [0: conv1x1/stride no bias, 1: BatchNorm2d(planes)].
+//   conv1 3x3/stride pad 1, conv2 3x3/1 pad 1, both without bias (bn1 carries the first relu, fused); shortcut =
+//   identity, or when stride != 1 or in_planes != planes, downsample = [0: conv1x1/stride no bias, 1:
+//   BatchNorm2d(planes)].
 std::unique_ptr<Residual> make_basic_block(int in_planes, int planes, int stride);
 
 // torchvision.models.mobilenetv2.InvertedResidual(in, out, stride, expand_ratio), hidden = in * expand_ratio:

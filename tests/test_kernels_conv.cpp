@@ -74,8 +74,8 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
     }
     for (size_t i = 0; i < y.size(); ++i)
       if (!(y_packed[i] == y[i])) {
-        FAIL_CHECK(what << " packed forward (layout " << layout << ") in " << parts << " parts differs at " << i
-                        << ": " << y_packed[i] << " vs " << y[i]);
+        FAIL_CHECK(what << " packed forward (layout " << layout << ") in " << parts << " parts differs at " << i << ": "
+                        << y_packed[i] << " vs " << y[i]);
         ++failures;
         break;
       }
@@ -231,9 +231,9 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
       for (const auto& hw : {std::pair<int, int>{8, 8}, {16, 16}, {9, 17}, {33, 40}, {5, 64}, {12, 31}}) {
         const int channels = 1 + static_cast<int>(rng.below(19)), batch = rng.below(2) ? 5 : 1;
         if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
-        failures += check_conv(kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, pad,
-                                                       channels),
-                               rng.below(2) != 0, rng);
+        failures += check_conv(
+            kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, pad, channels),
+            rng.below(2) != 0, rng);
       }
   CHECK(failures == 0);
 }
@@ -247,9 +247,9 @@ TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): sever
   for (const auto& hw : {std::pair<int, int>{1, 1}, {2, 2}, {4, 4}, {8, 8}, {2, 8}, {4, 2}, {2, 1}})
     for (int channels : {4, 16, 32, 48, 5})
       for (int batch : {1, 9})
-        failures += check_conv(
-            kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
-            rng.below(2) != 0, rng);
+        failures +=
+            check_conv(kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
+                       rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 
@@ -262,9 +262,9 @@ TEST_CASE("Kernel parity: pointwise convolution on 16-pixel planes (conv_pointwi
   for (const auto& hw : {std::pair<int, int>{4, 4}, {2, 8}, {8, 2}})
     for (int in_c : {1, 3, 17, 40, 97})
       for (int out_c : {1, 5, 16, 33, 96})
-        failures += check_conv(kernels::make_conv_geom(1 + static_cast<int>(rng.below(5)), in_c, hw.first, hw.second,
-                                                       out_c, 1, 1, 0, 1),
-                               rng.below(2) != 0, rng);
+        failures += check_conv(
+            kernels::make_conv_geom(1 + static_cast<int>(rng.below(5)), in_c, hw.first, hw.second, out_c, 1, 1, 0, 1),
+            rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 
@@ -283,11 +283,12 @@ TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-co
           failures += check_conv(kernels::make_conv_geom(batch, in_c, size, size, out_c, kernel, 1, pad, 1),
                                  checked % 2 == 0, rng);
           if (in_c % 2 == 0 && out_c % 2 == 0)
-            failures += check_conv(kernels::make_conv_geom(batch, in_c, size, size, out_c, kernel, 1, pad, 2), true, rng);
+            failures +=
+                check_conv(kernels::make_conv_geom(batch, in_c, size, size, out_c, kernel, 1, pad, 2), true, rng);
           ++checked;
         }
   failures += check_conv(kernels::make_conv_geom(1, 300, 4, 4, 48, 3, 2, 1, 1), true, rng);  // K = 2700: 11 blocks
-  failures += check_conv(kernels::make_conv_geom(1, 9, 7, 5, 13, 3, 2, 1, 1), true, rng);  // 4 x 3 pixels: J = 12
+  failures += check_conv(kernels::make_conv_geom(1, 9, 7, 5, 13, 3, 2, 1, 1), true, rng);    // 4 x 3 pixels: J = 12
   CHECK(failures == 0);
 }
 

@@ -64,9 +64,7 @@ bool passes(int act, float x, float scale, float shift) {
 }
 
 // The channel ranges a 3-way split of C gives (the layer's split_items chunks).
-std::vector<std::pair<int, int>> three_ranges(int C) {
-  return {{0, C / 3}, {C / 3, 2 * C / 3}, {2 * C / 3, C}};
-}
+std::vector<std::pair<int, int>> three_ranges(int C) { return {{0, C / 3}, {C / 3, 2 * C / 3}, {2 * C / 3, C}}; }
 
 }  // namespace
 
@@ -211,7 +209,8 @@ TEST_CASE("Kernel parity: channel_affine_act and channel_act_affine2 are bit-exa
       }
 }
 
-TEST_CASE("Kernel reference: the activations of the channel kernels match relu_forward / relu6_forward and their masks") {
+TEST_CASE(
+    "Kernel reference: the activations of the channel kernels match relu_forward / relu6_forward and their masks") {
   // act(x * scale + shift) must equal the separate kernels applied to the affine map, at the kinks too.
   const int N = 1, C = 1, HW = 9;
   const std::vector<float> x = {-1.0f, -0.0f, 0.0f, 1e-30f, 3.0f, 6.0f, 7.0f, NAN, 5.999999f};

@@ -326,7 +326,8 @@ TEST_CASE("BatchNorm folding with packed weights: the eval forward follows every
       // The BatchNorm's statistics through kept pointers, then parameters_changed().
       float* running_var = nullptr;
       for (const Buffer& b : collect_buffers(*net))
-        if (b.name.size() >= 11 && b.name.compare(b.name.size() - 11, 11, "running_var") == 0) running_var = b.f32->data();
+        if (b.name.size() >= 11 && b.name.compare(b.name.size() - 11, 11, "running_var") == 0)
+          running_var = b.f32->data();
       REQUIRE(running_var != nullptr);
       running_var[0] *= 3.0f;
       parameters_changed();

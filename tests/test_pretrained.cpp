@@ -52,7 +52,7 @@ TEST_CASE("Pretrained autoencoder: loads with its metadata; predict and plasmo-i
   const ModelMeta& meta = model->meta();
   CHECK(meta.threshold == 0.5);
   CHECK(meta.normalize == "foreground");  // the recipe of docs/results.md
-  for (int c = 0; c < 3; ++c) {  // the NIH training patients' statistics (kept for --resume), not 0 and 1
+  for (int c = 0; c < 3; ++c) {           // the NIH training patients' statistics (kept for --resume), not 0 and 1
     CHECK(meta.mean[c] > 0.05f);
     CHECK(meta.mean[c] < 0.95f);
     CHECK(meta.std[c] > 0.05f);

@@ -41,12 +41,12 @@ class KillingObserver : public RecordingObserver {
 
 // The log without its timing columns (images_per_s, seconds), which differ between runs.
 std::string log_without_timing(const std::string& path) {
-  std::string out, line;
+  std::string out;
   const std::string text = file_text(path);
   size_t start = 0;
   while (start < text.size()) {
     const size_t end = text.find('\n', start);
-    line = text.substr(start, end - start);
+    std::string line = text.substr(start, end - start);
     for (int drop = 0; drop < 2; ++drop) line.resize(line.rfind(','));
     out += line + '\n';
     start = end + 1;

@@ -127,7 +127,8 @@ struct KernelTable {
   // ---- pooling and resampling (planes = batch * channels) ---------------------------------------------
   // argmax[o] = index h*in_w + w (within its plane) of the max feeding output o; first max wins on ties.
   void (*maxpool2d_forward)(const PoolGeom& g, const float* x, float* y, int32_t* argmax) = nullptr;
-  void (*maxpool2d_backward)(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) = nullptr;  // overwrites dx
+  void (*maxpool2d_backward)(const PoolGeom& g, const float* dy, const int32_t* argmax,
+                             float* dx) = nullptr;  // overwrites dx
   void (*avgpool2d_forward)(const PoolGeom& g, const float* x, float* y) = nullptr;
   void (*avgpool2d_backward)(const PoolGeom& g, const float* dy, float* dx) = nullptr;  // overwrites dx
   // y[p] = mean of plane p (plane_size = H*W).
@@ -159,16 +160,16 @@ struct KernelTable {
                               const float* k, float* dx) = nullptr;
 
   // ---- elementwise over n floats ------------------------------------------------------------------
-  void (*relu_forward)(size_t n, const float* x, float* y) = nullptr;                    // y = max(x, 0)
-  void (*relu_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr;  // dx = dy * [y > 0]
-  void (*relu6_forward)(size_t n, const float* x, float* y) = nullptr;                   // y = min(max(x,0),6)
-  void (*relu6_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr; // dx = dy*[0<y<6]
-  void (*sigmoid_forward)(size_t n, const float* x, float* y) = nullptr;                 // y = 1/(1+e^-x)
-  void (*sigmoid_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr; // dx = dy*y*(1-y)
-  void (*add)(size_t n, const float* a, const float* b, float* y) = nullptr;              // y = a + b
-  void (*mul)(size_t n, const float* a, const float* b, float* y) = nullptr;              // y = a * b
-  void (*axpy)(size_t n, float alpha, const float* x, float* y) = nullptr;                // y += alpha * x
-  void (*scale)(size_t n, float alpha, const float* x, float* y) = nullptr;               // y = alpha * x
+  void (*relu_forward)(size_t n, const float* x, float* y) = nullptr;                        // y = max(x, 0)
+  void (*relu_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr;     // dx = dy * [y > 0]
+  void (*relu6_forward)(size_t n, const float* x, float* y) = nullptr;                       // y = min(max(x,0),6)
+  void (*relu6_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr;    // dx = dy*[0<y<6]
+  void (*sigmoid_forward)(size_t n, const float* x, float* y) = nullptr;                     // y = 1/(1+e^-x)
+  void (*sigmoid_backward)(size_t n, const float* y, const float* dy, float* dx) = nullptr;  // dx = dy*y*(1-y)
+  void (*add)(size_t n, const float* a, const float* b, float* y) = nullptr;                 // y = a + b
+  void (*mul)(size_t n, const float* a, const float* b, float* y) = nullptr;                 // y = a * b
+  void (*axpy)(size_t n, float alpha, const float* x, float* y) = nullptr;                   // y += alpha * x
+  void (*scale)(size_t n, float alpha, const float* x, float* y) = nullptr;                  // y = alpha * x
 
   // ---- optimizer updates (PyTorch's rules; see engine/optim.h and the *Step structs above) -------------
   void (*sgd_step)(size_t n, float* w, const float* g, float* buf, const SGDStep& step) = nullptr;

@@ -67,7 +67,8 @@ int kernel_act(BatchNorm2d::Activation act) {
 template <class Fn>
 void split_channels(const Shape& shape, Fn&& fn) {
   const int64_t per_channel = static_cast<int64_t>(shape.n()) * shape.h() * shape.w();
-  split_items(shape.c(), per_channel, [&](int64_t begin, int64_t end) { fn(static_cast<int>(begin), static_cast<int>(end)); });
+  split_items(shape.c(), per_channel,
+              [&](int64_t begin, int64_t end) { fn(static_cast<int>(begin), static_cast<int>(end)); });
 }
 // fn(n_begin, n_end, offset of image n_begin) over image ranges, split across threads.
 template <class Fn>
@@ -237,8 +238,8 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
     x = &unfolded_;
   }
   split_channels(shape, [&](int c_begin, int c_end) {
-    kt.channel_act_grad_sums(N, C, HW, c_begin, c_end, dy.data(), x->data(), scale_.data(), shift_.data(),
-                             mean_.data(), act, sum_g_.data(), sum_gxc_.data());
+    kt.channel_act_grad_sums(N, C, HW, c_begin, c_end, dy.data(), x->data(), scale_.data(), shift_.data(), mean_.data(),
+                             act, sum_g_.data(), sum_gxc_.data());
   });
   // dgamma = invstd * sum(g * xc), dbeta = sum(g); work_b_ holds dgamma for now.
   for (int c = 0; c < C; ++c) work_b_[c] = static_cast<float>(static_cast<double>(invstd_[c]) * sum_gxc_[c]);

@@ -61,7 +61,7 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Folded folded(const Conv2d& conv) override;
   bool deferred(const Tensor& dy) const override { return deferred_ && &dy == &dx_; }
   void materialize(int first, int count, float* out) override;
-  void eval_coefficients();                    // scale_, shift_, mean_, invstd_ from the running statistics
+  void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
 
   int channels_;
   Activation act_;
@@ -79,8 +79,8 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Tensor folded_weight_, folded_bias_;
   uint64_t folded_version_ = 0;  // parameters_version() the folded copies were built at (0: never)
   uint64_t folded_conv_weight_version_ = 0, folded_conv_bias_version_ = 0;  // conv_'s tensors' version() then
-  Tensor unfolded_;              // conv_'s output without the fold, rebuilt for a backward after a folded forward
-  bool deferred_ = false;        // the last backward left dx_ to materialize()
+  Tensor unfolded_;        // conv_'s output without the fold, rebuilt for a backward after a folded forward
+  bool deferred_ = false;  // the last backward left dx_ to materialize()
   const Tensor* deferred_dy_ = nullptr;
   const Tensor* deferred_x_ = nullptr;
 };

@@ -36,8 +36,8 @@ class ConvEpilogue {
     // [out_channels, in_channels/groups, kernel, kernel]; its version() moves whenever its values change
     // (Conv2d keeps the weights packed for the forward on that version).
     const Tensor* weight;
-    const float* bias;    // [out_channels]
-    int act;              // kernels::Act
+    const float* bias;  // [out_channels]
+    int act;            // kernels::Act
   };
   virtual Folded folded(const Conv2d& conv) = 0;
   // Whether dy is the epilogue's input gradient, left unfilled by its last backward.

@@ -55,7 +55,8 @@ struct Vec {
   static inline reg load_spread(const float* p, int parity, int lo, int hi) {
     const reg v = load_lanes(p, lo, hi);  // lanes past hi and below lo are 0, so their copies are too
     const reg pairs = _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
-    return parity ? _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0xAA) : _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0x55);
+    return parity ? _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0xAA)
+                  : _mm256_blend_ps(_mm256_setzero_ps(), pairs, 0x55);
   }
 
   // p[0], p[2], ..., p[2*width - 2] (never reads p[2*width - 1], which may lie past the row).

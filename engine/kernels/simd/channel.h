@@ -52,8 +52,7 @@ inline typename V::F activate(typename V::F t) {
 template <class V, int ACT>
 inline typename V::F gate(typename V::F t, typename V::F dy) {
   if constexpr (ACT == kActReLU) return V::keep(V::cmp_gt(t, V::zero()), dy);
-  if constexpr (ACT == kActReLU6)
-    return V::keep(V::mand(V::cmp_gt(t, V::zero()), V::cmp_lt(t, V::set1(6.0f))), dy);
+  if constexpr (ACT == kActReLU6) return V::keep(V::mand(V::cmp_gt(t, V::zero()), V::cmp_lt(t, V::set1(6.0f))), dy);
   return dy;
 }
 // t = x * scale + shift: a multiply, then an add.
@@ -154,7 +153,8 @@ template <class Fn>
 inline void for_each_block(int N, int HW, Fn&& fn) {
   if (HW >= kSumBlock) {
     for (int n = 0; n < N; ++n)
-      for (int start = 0; start < HW; start += kSumBlock) fn(n, 1, start, HW - start < kSumBlock ? HW - start : kSumBlock);
+      for (int start = 0; start < HW; start += kSumBlock)
+        fn(n, 1, start, HW - start < kSumBlock ? HW - start : kSumBlock);
     return;
   }
   const int planes = kSumBlock / HW;
@@ -307,8 +307,8 @@ void mean_var_large(int N, int C, int HW, int c_begin, int c_end, const float* x
 }
 
 template <class V, int ACT>
-void grad_sums_large(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
-                     const float* scale, const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
+void grad_sums_large(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x, const float* scale,
+                     const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
   using F = typename V::F;
   constexpr int W = V::W;
   for (int c0 = c_begin; c0 < c_end; c0 += kChannelBlock) {
@@ -424,8 +424,8 @@ void mean_var_chunks(int N, int C, int HW, int c_begin, int c_end, const float* 
 }
 
 template <class V, int ACT>
-void grad_sums_chunks(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
-                      const float* scale, const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
+void grad_sums_chunks(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x, const float* scale,
+                      const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
   using F = typename V::F;
   constexpr int W = V::W, L = Chunks<V>::L;
   const Chunks<V> chunks(C, HW);
@@ -536,7 +536,8 @@ void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const f
       grad_sums_large<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
       return;
     }
-    for (int c = c_begin; c < c_end; ++c) grad_sums_planes<V, ACT>(N, C, HW, c, dy, x, scale, shift, mean, sum_g, sum_gxc);
+    for (int c = c_begin; c < c_end; ++c)
+      grad_sums_planes<V, ACT>(N, C, HW, c, dy, x, scale, shift, mean, sum_g, sum_gxc);
   });
 }
 
@@ -561,10 +562,10 @@ void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, 
           const F sc = V::set1(scale[c]), sh = V::set1(shift[c]), mu = V::set1(mean[c]);
           const F av = V::set1(a[c]), bv = V::set1(b[c]), kv = V::set1(k[c]);
           for_each_vector<V>(static_cast<size_t>(HW), [&](size_t i, int count) {
-            store_n<V>(dx + base + i,
-                       one(load_n<V>(dy + base + i, count), load_n<V>(x + base + i, count), sc, sh, mu, av, bv, kv,
-                           Tag{}),
-                       count);
+            store_n<V>(
+                dx + base + i,
+                one(load_n<V>(dy + base + i, count), load_n<V>(x + base + i, count), sc, sh, mu, av, bv, kv, Tag{}),
+                count);
           });
         }
       return;

@@ -76,7 +76,9 @@ struct Conv {
     if (!Gemm::few(g) && Pointwise::applies(g)) return Gemm::kNone;
     return Gemm::layout(g);
   }
-  static size_t packed_floats(const ConvGeom& g) { return packed_layout(g) == Gemm::kNone ? 0 : Gemm::packed_floats(g); }
+  static size_t packed_floats(const ConvGeom& g) {
+    return packed_layout(g) == Gemm::kNone ? 0 : Gemm::packed_floats(g);
+  }
   static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
     if (packed_layout(g) != Gemm::kNone) Gemm::pack_weights(g, weight, packed);
   }

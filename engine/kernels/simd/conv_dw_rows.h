@@ -31,9 +31,9 @@ struct ConvDepthwiseRows {
   // Rows of at least half a vector: narrower ones would leave most lanes idle (conv_depthwise.h's
   // channels-last path takes them).
   static bool applies(const ConvGeom& g) {
-    return V::has_masked_io && 2 * g.out_w >= W && g.in_channels == g.groups && g.out_channels == g.groups && g.kernel_h == 3 &&
-           g.kernel_w == 3 && g.stride_h == g.stride_w && (g.stride_h == 1 || g.stride_h == 2) && g.pad_h == g.pad_w &&
-           g.pad_h >= 0 && g.pad_h <= 2;
+    return V::has_masked_io && 2 * g.out_w >= W && g.in_channels == g.groups && g.out_channels == g.groups &&
+           g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == g.stride_w && (g.stride_h == 1 || g.stride_h == 2) &&
+           g.pad_h == g.pad_w && g.pad_h >= 0 && g.pad_h <= 2;
   }
   static size_t scratch_floats(const ConvGeom& g) { return static_cast<size_t>(g.in_channels) * 9 + W; }
 

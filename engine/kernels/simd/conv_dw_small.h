@@ -85,8 +85,8 @@ struct ConvDepthwiseSmall {
 
   // ---- forward (also backward data, with reversed taps) ------------------------------------------------
   // Units [unit_begin, unit_end); `table` is the weight table when G > 1 (built by the caller).
-  static void forward_units(const ConvGeom& g, const Layout& L, const float* x, const float* weight,
-                            const float* table, const float* bias, float* y, long unit_begin, long unit_end) {
+  static void forward_units(const ConvGeom& g, const Layout& L, const float* x, const float* weight, const float* table,
+                            const float* bias, float* y, long unit_begin, long unit_end) {
     const int C = g.in_channels;
     const long groups = C / L.G;  // plane groups per image (G > 1)
     for (long u0 = unit_begin; u0 < unit_end; u0 += U) {

@@ -187,8 +187,10 @@ struct ConvGemm {
   // yt[j][oc] = bias[oc] (0 without bias) for j < J_pad, oc < M_pad (oc >= M: 0).
   static void init_transposed(float* yt, int J_pad, int M_pad, int M, const float* bias) {
     float* row = yt;
-    if (bias) std::memcpy(row, bias, sizeof(float) * M);
-    else std::memset(row, 0, sizeof(float) * M);
+    if (bias)
+      std::memcpy(row, bias, sizeof(float) * M);
+    else
+      std::memset(row, 0, sizeof(float) * M);
     std::memset(row + M, 0, sizeof(float) * (M_pad - M));
     for (int j = 1; j < J_pad; ++j) std::memcpy(yt + static_cast<long>(j) * M_pad, row, sizeof(float) * M_pad);
   }
@@ -203,10 +205,10 @@ struct ConvGemm {
     const int M = row_end - row_begin, M_pad = round_up(M, NR), Mc = cols_padded(g);
     const int chunk = gather_chunk_images(g);
     const int J_max = round_up(chunk * P, MR);
-    float* panel = scratch;                                                        // KC x M_pad: W^T slivers
-    float* yt = panel + static_cast<long>(KC) * Mc;                                // J_max x M_pad
-    int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * Mc);     // J_max
-    int* offsets = origins + J_max;                                                // KC
+    float* panel = scratch;                                                     // KC x M_pad: W^T slivers
+    float* yt = panel + static_cast<long>(KC) * Mc;                             // J_max x M_pad
+    int* origins = reinterpret_cast<int*>(yt + static_cast<long>(J_max) * Mc);  // J_max
+    int* offsets = origins + J_max;                                             // KC
     float* windows = reinterpret_cast<float*>(offsets + KC);
     for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
       const int images = min_int(chunk, g.batch - n0);
@@ -299,7 +301,8 @@ struct ConvGemm {
   static void few_tile(int kc, const float* a, const float* panel, int vectors, float* C, long ldc) {
     constexpr int W = V::width, FV = kFewAccumulators / FR;
     int c = 0;
-    for (; c + FV <= vectors; c += FV) MicroFew<V, FR, FV>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
+    for (; c + FV <= vectors; c += FV)
+      MicroFew<V, FR, FV>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
     for (; c < vectors; ++c) MicroFew<V, FR, 1>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
   }
 
@@ -311,9 +314,9 @@ struct ConvGemm {
     const int K = weight_k(g), P = g.out_h * g.out_w, J = g.batch * P;
     const int FR = few_rows(J), J_pad = round_up(J, FR);
     const int M = row_end - row_begin, M_pad = round_up(M, NR), Mc = cols_padded(g);
-    float* a = scratch;                                          // J_pad x K: cols^T, [pc][jt][kc][FR]
-    float* panel = a + static_cast<long>(kFewColumns) * K;       // KC x Mc
-    float* yt = panel + static_cast<long>(KC) * Mc;              // J_pad x M_pad
+    float* a = scratch;                                     // J_pad x K: cols^T, [pc][jt][kc][FR]
+    float* panel = a + static_cast<long>(kFewColumns) * K;  // KC x Mc
+    float* yt = panel + static_cast<long>(KC) * Mc;         // J_pad x M_pad
     const WindowSource src = window_source(g, x, 0, g.batch, yt + static_cast<long>(kFewColumns) * Mc);
     for (int grp = 0; grp < g.groups; ++grp) {
       const int row0 = grp * group_out + row_begin;
@@ -362,9 +365,8 @@ struct ConvGemm {
 
   // Output channels [row_begin, row_end) of every group (row_begin a multiple of MR), batch columns
   // [col_begin, col_end).
-  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* packed,
-                      const float* bias, float* y, float* scratch, long col_begin, long col_end, int row_begin,
-                      int row_end) {
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* packed, const float* bias,
+                      float* y, float* scratch, long col_begin, long col_end, int row_begin, int row_end) {
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int K = weight_k(g), P = g.out_h * g.out_w;
     const Blocking blk = blocking(group_out);

@@ -61,7 +61,9 @@ struct PlanesTileV {
       ++n;
     }
   }
-  void load(int row, int col, int rows, int cols, float* tmp, int ldt) const { copy<false>(row, col, rows, cols, tmp, ldt); }
+  void load(int row, int col, int rows, int cols, float* tmp, int ldt) const {
+    copy<false>(row, col, rows, cols, tmp, ldt);
+  }
   void store(int row, int col, int rows, int cols, const float* tmp, int ldt) const {
     copy<true>(row, col, rows, cols, const_cast<float*>(tmp), ldt);
   }
@@ -79,8 +81,8 @@ struct ConvPointwise {
   // backward data 384->64 0.78/0.95 -> 0.33/0.44, 576->96 1.42/1.79 -> 0.68/0.81. Larger planes gain
   // nothing over the in-place form (8x8: equal), 2x2 planes (tiles crossing images) lose on some shapes.
   static bool applies(const ConvGeom& g) {
-    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
-           g.pad_w == 0 && g.groups == 1 && g.out_h * g.out_w == NR;
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.groups == 1 && g.out_h * g.out_w == NR;
   }
   // The weight gradient gains only when the output has at least as many channels as the input (expand:
   // 96->576 1.16 -> 0.97 ms, 64->384 0.54 -> 0.54 warm, 0.76 -> 0.62 evicted); projections (576->96,
@@ -103,7 +105,7 @@ struct ConvPointwise {
     const PackMatrix<V, MR> pack_a{weight + static_cast<long>(row_begin) * K, K, false};
     const PackPlanes<V, NR> pack_b{x, static_cast<long>(K) * P, P, col_begin};
     const PlanesTileV<V, NR> tile{y + static_cast<long>(row_begin) * P, static_cast<long>(g.out_channels) * P, P,
-                              col_begin};
+                                  col_begin};
     gemm_blocked<Micro>(M, static_cast<int>(col_end - col_begin), K, pack_a, pack_b, tile, false,
                         bias ? bias + row_begin : nullptr, blk, Ap, Bp);
   }

@@ -62,8 +62,7 @@ struct MicroBcast {
     run_with_k(
         kc, [k_terms](int k) { return static_cast<long>(k_terms[k]); },
         [&rows](long at, int r) { return V::set1(rows[r][at]); },
-        [Bp, sliver](int k, int v) { return V::load(Bp + v * sliver + k * V::width); }, C, ldc, accumulate,
-        row_init);
+        [Bp, sliver](int k, int v) { return V::load(Bp + v * sliver + k * V::width); }, C, ldc, accumulate, row_init);
   }
 
   template <class LoadA, class LoadB>
