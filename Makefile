@@ -170,11 +170,12 @@ $(INFER_EMBED_OBJ): $(INFER_EMBED)
 # make firmware-run    runs it under qemu-system-arm: one probability per test cell
 # make firmware-check  runs it and compares each probability with plasmo predict's and plasmo-infer's on
 #                      the same PNG (1e-4)
-# FW_MODEL=FILE uses another autoencoder model file (default: a deterministic random-weight one).
+# FW_MODEL=FILE uses another autoencoder model file (default: the trained one in models/pretrained/;
+# FW_MODEL=$(BUILD)/firmware/autoencoder.safetensors is a deterministic random-weight one).
 FW_DIR        := $(BUILD)/firmware
 FW_ELF        := $(FW_DIR)/plasmo-firmware.elf
 FW_PKGS       := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-FW_MODEL      ?= $(FW_DIR)/autoencoder.safetensors
+FW_MODEL      ?= models/pretrained/autoencoder.safetensors
 FW_CELL_COUNT ?= 8
 FW_NATIVE     ?= 2
 FW_ARCH_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
