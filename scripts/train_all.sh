@@ -66,7 +66,9 @@ for model in "${models[@]}"; do
   macs=$(awk '/MACs per image \(/ { print $1; exit }' "$out/$model.info.txt")
   bytes=$(wc -c < "$out/$model.safetensors" | tr -d ' ')
   # Training time: the epochs' seconds (pretraining included); images/s: mean over the classifier epochs.
-  seconds=$(cat "$out/$model.csv" "$out/$model.pretrain.csv" 2>/dev/null | awk -F, '$1 ~ /^[0-9]+$/ { s += $NF } END { printf "%.0f", s }')
+  logs=("$out/$model.csv")
+  [ -f "$out/$model.pretrain.csv" ] && logs+=("$out/$model.pretrain.csv")
+  seconds=$(awk -F, '$1 ~ /^[0-9]+$/ { s += $NF } END { printf "%.0f", s }' "${logs[@]}")
   rate=$(awk -F, 'NR > 1 { s += $9; n++ } END { printf "%.0f", s / n }' "$out/$model.csv")
   echo "| $model | $(pct "$(json_field "$j" accuracy)") | $(pct "$(json_field "$t" accuracy)") |" \
        "$(num "$(json_field "$j" auc)") | $(num "$(json_field "$t" auc)") | $(num "$(json_field "$j" loss)") |" \
