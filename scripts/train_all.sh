@@ -28,7 +28,8 @@ recipe() {
     # A quarter-width ResNet-18 at 64 px: SGD with weight decay and a cosine schedule, vertical flips too.
     resnet18) echo "--model resnet18 --width 0.25 --size 64 --normalize foreground --optimizer sgd --lr 0.05
                     --momentum 0.9 --weight-decay 5e-4 --schedule cosine --batch 64 --augment vflip --epochs 30" ;;
-    mobilenetv2) echo "--model mobilenetv2 --width 0.5 --size 64 --normalize foreground --optimizer sgd --lr 0.05
+    # torchvision's MobileNetV2 at full width (half width reached 96.40%), the same schedule.
+    mobilenetv2) echo "--model mobilenetv2 --width 1.0 --size 64 --normalize foreground --optimizer sgd --lr 0.05
                     --momentum 0.9 --weight-decay 4e-5 --schedule cosine --batch 64 --augment vflip --epochs 30" ;;
     *) echo "plasmo: error: unknown model '$1' (autoencoder, resnet18, mobilenetv2)" >&2; exit 2 ;;
   esac
