@@ -15,28 +15,11 @@
 #include "data_loader/synth.h"
 #include "train/options.h"
 #include "train/trainer.h"
+#include "test_data_util.h"
 
 namespace plasmo::train_testing {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/plasmo-test-train-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    path_ = made ? made : "";
-  }
-  ~TempDir() {
-    std::error_code error;
-    if (!path_.empty()) std::filesystem::remove_all(path_, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using plasmo::testing::TempDir;  // test_data_util.h
 
 // A folder of `count` synthetic cells (data_loader/synth.h) from `seed`, written once per test process and
 // shared by the tests (removed at exit). Its decoded-image cache lives in cache_dir().
