@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "data_loader/synth.h"
+#include "test_data_util.h"
 #include "train/options.h"
 #include "train/trainer.h"
-#include "test_data_util.h"
 
 namespace plasmo::train_testing {
 
