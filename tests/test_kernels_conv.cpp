@@ -220,6 +220,20 @@ TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, co
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: gathered convolution (rows of <= 4 pixels) over several chunks of images") {
+  // conv_gemm.h's gathered forward runs chunks of about 512 batch columns; without pre-packed weights a
+  // call (or part) covering more than one chunk packs its W^T slivers once, up front, and one chunk
+  // packs each block as it goes. 4x4 and 3x3 outputs with 33 and 58 images cross a chunk boundary; the
+  // parts (2, 3) split the columns so that some parts run one chunk and others two; groups 2 and odd
+  // channel counts leave partial slivers; 30 input channels per group (K = 270) make two KC blocks.
+  Rng rng(11);
+  int failures = 0;
+  failures += check_conv(kernels::make_conv_geom(33, 30, 4, 4, 17, 3, 1, 1, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(34, 60, 8, 8, 34, 3, 2, 1, 2), false, rng);
+  failures += check_conv(kernels::make_conv_geom(58, 3, 3, 3, 40, 3, 1, 1, 1), true, rng);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides 1 and 2, paddings 0 to 2") {
   // Rows of 4 to 40 outputs (half a vector to several per row, with tails), planes that are not square
   // and odd, 1 to 19 channels, batch 1 and 5: the masked borders of both strides, the stride-2 backward

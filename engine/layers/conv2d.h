@@ -77,6 +77,7 @@ class Conv2d : public Layer {
   void set_eval_epilogue(ConvEpilogue* epilogue) {
     epilogue_ = epilogue;
     packed_source_ = nullptr;  // the packed cache may hold the previous epilogue's folded weights
+    seen_source_ = nullptr;
   }
   // Whether the last forward ran the epilogue (its output is then act(BatchNorm(conv(x)))).
   bool folded_last_forward() const { return folded_; }
@@ -94,7 +95,7 @@ class Conv2d : public Layer {
   float* worker_scratch(const kernels::ConvGeom& g, int workers);
   // The weights w packed for kt's forward of g (conv2d_pack_weights), packed again only when w (which
   // tensor, or its version), the table or the packed layout changed since the last call; null when kt's
-  // forward of g reads W as it is.
+  // forward of g reads W as it is, or when this W is met for the first time (packed at its second use).
   const float* packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w);
 
   int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
@@ -115,6 +116,10 @@ class Conv2d : public Layer {
   const Tensor* packed_source_ = nullptr;
   uint64_t packed_version_ = 0;
   int packed_layout_ = 0;
+  // The weights (tensor and version) of the last forward that ran unpacked: the next forward with the
+  // same ones packs them.
+  const Tensor* seen_source_ = nullptr;
+  uint64_t seen_version_ = 0;
 };
 
 }  // namespace plasmo
