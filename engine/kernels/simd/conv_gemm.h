@@ -67,6 +67,25 @@ struct ConvGemm {
     const long plane = static_cast<long>(padded_h(g)) * padded_w(g);
     return WindowSource{buffer, g.in_channels * plane, plane, padded_w(g), n0};
   }
+  // Stride-1 convolutions whose output rows are narrower than a vector but tile it (8 pixels with
+  // AVX-512: ResNet-18's 8x8 stage) read their windows from kernel_w column-shifted copies (pad_shifted),
+  // where 16 consecutive output pixels of an image are consecutive for every tap: the microkernel then
+  // reads B in place as for 16-wide rows, instead of packing a sliver of four 8-pixel runs per tap.
+  static bool shifted(const ConvGeom& g) {
+    constexpr int W = V::width;
+    return g.stride_h == 1 && g.stride_w == 1 && !(g.kernel_h == 1 && g.kernel_w == 1) && g.out_w < W &&
+           W % g.out_w == 0 && g.out_w > 4 && (g.out_h * g.out_w) % W == 0;
+  }
+  static size_t forward_window_floats(const ConvGeom& g) {
+    if (!shifted(g)) return window_floats(g);
+    return static_cast<size_t>(g.kernel_w) * chunk_images(g) * g.in_channels * padded_h(g) * g.out_w + 2 * V::width;
+  }
+  static WindowSource forward_window_source(const ConvGeom& g, const float* x, int n0, int images, float* buffer) {
+    if (!shifted(g)) return window_source(g, x, n0, images, buffer);
+    pad_shifted<V>(g, x, n0, images, buffer);
+    const long plane = static_cast<long>(padded_h(g)) * g.out_w;
+    return WindowSource{buffer, g.in_channels * plane, plane, g.out_w, n0, images * g.in_channels * plane};
+  }
   static WindowSource group_source(WindowSource src, int first_channel) {
     src.base += first_channel * src.plane;
     return src;
@@ -136,6 +155,7 @@ struct ConvGemm {
   // Three ways, by geometry:
   //  - in place (stride 1 with output rows of whole vectors, or a pointwise conv over whole vectors of
   //    pixels): y = W * cols with cols read by the microkernel straight from the image (forward_gemm);
+  //    stride 1 with 8-pixel rows too, from column-shifted copies of the images (shifted());
   //  - packed (other planes of 8 pixels per row or more): forward_gemm packing B slivers of windows;
   //  - gathered (rows of 4 pixels or fewer, such as ResNet's 4x4 and 2x2 stages): y^T = cols^T * W^T, the rows of
   //    cols^T (windows of 8 pixels) broadcast from the image (run_gather), W^T packed, y^T accumulated
@@ -160,7 +180,7 @@ struct ConvGemm {
   }
   static size_t forward_scratch(const ConvGeom& g) {
     if (few(g)) return few_scratch(g);
-    if (!gathered(g)) return gemm_floats(g.out_channels / g.groups) + window_floats(g) + packed_floats(g);
+    if (!gathered(g)) return gemm_floats(g.out_channels / g.groups) + forward_window_floats(g) + packed_floats(g);
     const long M_pad = cols_padded(g);
     const long J_pad = round_up(gather_chunk_images(g) * g.out_h * g.out_w, MR);
     // panel (KC x M_pad) + y^T (J_pad x M_pad) + origins (J_pad ints) + tap offsets (KC ints) + windows
@@ -392,7 +412,7 @@ struct ConvGemm {
     // layout pack_weights writes, after the windows), not once per chunk of images: 32 chunks of 2
     // images at ResNet's 16x16 planes packed W 32 times (+6% time). Same values, so the same bits.
     if (!packed) {
-      float* own = windows + window_floats(g);
+      float* own = windows + forward_window_floats(g);
       for (int grp = 0; grp < g.groups; ++grp)
         for (int pc = 0; pc < K; pc += KC) {
           const int kc = min_int(KC, K - pc);
@@ -407,7 +427,7 @@ struct ConvGemm {
       const int images = min_int(chunk, g.batch - n0);
       const long c0 = col_begin > static_cast<long>(n0) * P ? col_begin : static_cast<long>(n0) * P;
       const long c1 = col_end < static_cast<long>(n0 + images) * P ? col_end : static_cast<long>(n0 + images) * P;
-      const WindowSource src = window_source(g, x, n0, images, windows);
+      const WindowSource src = forward_window_source(g, x, n0, images, windows);
       for (int grp = 0; grp < g.groups; ++grp) {
         const int row0 = grp * group_out + row_begin;
         // A block (rows [ic, ic + mc) of this part, KC block pc) of the packed weights.
@@ -433,7 +453,9 @@ struct ConvGemm {
     constexpr int W = V::width, NV = NR / W;
     const int N = static_cast<int>(c1 - c0), P = g.out_h * g.out_w;
     const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.pad_h == 0 && g.pad_w == 0;
-    const bool in_place = g.stride_w == 1 && (pointwise || g.out_w % W == 0);
+    // Whole vectors of an image's pixels are contiguous: pointwise and column-shifted sources.
+    const bool contiguous = pointwise || shifted(g);
+    const bool in_place = g.stride_w == 1 && (contiguous || g.out_w % W == 0);
     int offsets[KC];
     for (int pc = 0; pc < K || pc == 0; pc += blk.KC) {
       const int kc = min_int(blk.KC, K - pc);
@@ -441,7 +463,7 @@ struct ConvGemm {
       for (int kk = 0; kk < kc; ++kk) {
         const int k = pc + kk;
         const int ci = k / (g.kernel_h * g.kernel_w), kh = (k / g.kernel_w) % g.kernel_h, kw = k % g.kernel_w;
-        offsets[kk] = static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw);
+        offsets[kk] = static_cast<int>(ci * src.plane + static_cast<long>(kh) * src.row_len + kw * src.tap_w);
       }
       for (int ic = 0; ic < M; ic += blk.MC) {
         const int mc = min_int(blk.MC, M - ic);
@@ -461,7 +483,7 @@ struct ConvGemm {
               const long j = c0 + jr + v * W;
               const int n = static_cast<int>(j / P), p = static_cast<int>(j % P);
               const int oh = p / g.out_w, ow = p % g.out_w;
-              direct[s] = pointwise ? p + W <= P : ow + W <= g.out_w;
+              direct[s] = contiguous ? p + W <= P : ow + W <= g.out_w;
               bvec[s][v] = src.base + (n - src.n_first) * src.image_stride +
                            static_cast<long>(oh * g.stride_h) * src.row_len + ow;
             }

@@ -52,10 +52,17 @@ inline void copy_strided(const float* src, int stride, int count, float* dst) {
 // row oh*stride_h + kh, column ow*stride_w + kw of channel ci of image n is at
 //   base + (n - n_first) * image_stride + ci * plane + row * row_len + column,
 // which is x itself for a convolution without padding, else a zero-padded copy made by pad_images.
+//
+// A source may also hold kernel_w column-shifted copies of the padded images (pad_shifted: stride-1
+// convolutions with rows narrower than a vector), copy kw at base + kw * tap_w with rows of out_w
+// columns; a window's column kw is then copy kw's column ow. Either way tap (ci, kh, kw) of the window
+// at (oh, ow) is at
+//   base + (n - n_first) * image_stride + ci * plane + (oh*stride_h + kh) * row_len + ow*stride_w + kw * tap_w.
 struct WindowSource {
   const float* base;
   long image_stride, plane;
   int row_len, n_first;
+  long tap_w = 1;
 };
 
 inline int padded_h(const ConvGeom& g) { return g.in_h + 2 * g.pad_h; }
@@ -110,6 +117,67 @@ inline void pad_images(const ConvGeom& g, const float* x, int n_first, int image
   }
 }
 
+// The kernel_w column-shifted copies of images [n_first, n_first + images) for a stride-1 convolution:
+//   dst[kw][i][c][sh][ow] = x[n_first + i][c][sh - pad_h][ow + kw - pad_w]   (0 outside x), ow < out_w,
+// rows of out_w floats, so that the output pixels of an image, row after row, meet tap (c, kh, kw) at
+// consecutive addresses: 16 of them (two 8-pixel rows) are one vector read in place by the microkernel.
+template <class V>
+inline void pad_shifted(const ConvGeom& g, const float* x, int n_first, int images, float* dst) {
+  constexpr int W = V::width;
+  const int Hs = padded_h(g), Ws = g.out_w;
+  const long planes = static_cast<long>(images) * g.in_channels;
+  if constexpr (V::has_masked_io) {
+    // Rows as wide as x's ("same" padding, out_w dividing the vector width): the inside rows of copy kw
+    // are x's plane moved by kw - pad_w floats, with the lanes that fall in the padding columns (the same
+    // in every vector) zeroed: whole vectors, masked once.
+    const int inside = g.in_h * g.in_w;
+    if (g.in_w == Ws && W % Ws == 0 && inside % W == 0) {
+      for (int kw = 0; kw < g.kernel_w; ++kw) {
+        const int shift = kw - g.pad_w;
+        unsigned bits = 0;
+        for (int lane = 0; lane < W; ++lane)
+          if (lane % Ws + shift >= 0 && lane % Ws + shift < g.in_w) bits |= 1u << lane;
+        const typename V::mask keep = V::mask_from_bits(bits);
+        for (long plane = 0; plane < planes; ++plane) {
+          const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * inside + shift;
+          float* out = dst + (kw * planes + plane) * Hs * Ws;
+          for (int i = 0; i < g.pad_h * Ws; i += W) V::store_partial(out + i, V::zero(), min_int(W, g.pad_h * Ws - i));
+          out += g.pad_h * Ws;
+          for (int i = 0; i < inside; i += W) V::store(out + i, V::load_masked(src + i, keep));
+          out += inside;
+          const int below = (Hs - g.pad_h - g.in_h) * Ws;
+          for (int i = 0; i < below; i += W) V::store_partial(out + i, V::zero(), min_int(W, below - i));
+        }
+      }
+      return;
+    }
+  }
+  for (int kw = 0; kw < g.kernel_w; ++kw) {
+    // Columns ow whose input column iw = ow + kw - pad_w lies in [0, in_w).
+    const int lo = max_int(0, g.pad_w - kw), hi = min_int(Ws, g.in_w + g.pad_w - kw);
+    for (long plane = 0; plane < planes; ++plane) {
+      const float* src = x + (static_cast<long>(n_first) * g.in_channels + plane) * g.in_h * g.in_w;
+      float* out = dst + (kw * planes + plane) * Hs * Ws;
+      for (int sh = 0; sh < Hs; ++sh, out += Ws) {
+        const int ih = sh - g.pad_h;
+        const bool inside = ih >= 0 && ih < g.in_h && lo < hi;
+        for (int c0 = 0; c0 < Ws; c0 += V::width) {
+          const int count = min_int(V::width, Ws - c0);
+          // row[ow] = x[ih][ow + kw - pad_w]; only lanes [lo, hi) are read.
+          const typename V::reg v =
+              inside ? V::load_lanes(src + static_cast<long>(ih) * g.in_w + (kw - g.pad_w) + c0, lo - c0,
+                                     min_int(hi - c0, count))
+                     : V::zero();
+          if (count == V::width)
+            V::store(out + c0, v);
+          else
+            V::store_partial(out + c0, v, count);
+        }
+      }
+    }
+  }
+}
+
 // A stretch of `count` columns of one image (and one output row for windows), starting at column
 // offset `dst` within a sliver.
 struct Run {
@@ -160,7 +228,7 @@ struct PackWindows {
       // Window tap k = (ci, kh, kw), advanced incrementally.
       int ci = k0 / (geo.kernel_h * geo.kernel_w), kh = (k0 / geo.kernel_w) % geo.kernel_h, kw = k0 % geo.kernel_w;
       for (int k = 0; k < kc; ++k, d += R) {
-        const long offset = ci * src.plane + static_cast<long>(kh) * src.row_len + kw;
+        const long offset = ci * src.plane + static_cast<long>(kh) * src.row_len + kw * src.tap_w;
         if (num_runs == 1 && width == R && geo.stride_w == 1) {
           copy_pad<V, R>(base[0] + offset, R, d);
         } else {
