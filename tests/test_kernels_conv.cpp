@@ -237,13 +237,14 @@ TEST_CASE("Kernel parity: gathered convolution (rows of <= 4 pixels) over severa
 TEST_CASE("Kernel parity: stride-1 convolution on 8-pixel rows read from column-shifted copies") {
   // conv_gemm.h reads the windows of stride-1 convolutions whose output rows are 8 wide (with AVX-512)
   // from kernel_w column-shifted copies of the images (conv_pack.h, pad_shifted): as wide as x ("same"
-  // padding: whole-vector copies) or not (padding 0, kernel 5), non-square planes, odd channel counts,
-  // groups 2, K = 270 (two KC blocks), batch columns that leave a partial sliver; 3 rows of 8 (24 pixels
-  // per image, not whole vectors) keep the packed path.
+  // padding: whole-vector copies) or not (padding 0, kernel 5), chunks of 8 images (9 images make two),
+  // non-square planes, odd channel counts, groups 2, K = 270 (two KC blocks), batch columns that leave a
+  // partial sliver; 3 rows of 8 (24 pixels per image, not whole vectors) keep the packed path.
   Rng rng(12);
   int failures = 0;
   failures += check_conv(kernels::make_conv_geom(3, 30, 8, 8, 17, 3, 1, 1, 1), true, rng);
   failures += check_conv(kernels::make_conv_geom(2, 6, 10, 10, 10, 3, 1, 0, 2), false, rng);
+  failures += check_conv(kernels::make_conv_geom(9, 5, 10, 10, 7, 3, 1, 0, 1), true, rng);  // 2 chunks, no padding
   failures += check_conv(kernels::make_conv_geom(1, 3, 8, 8, 5, 5, 1, 2, 1), true, rng);
   failures += check_conv(kernels::make_conv_geom(5, 4, 6, 8, 9, 3, 1, 1, 1), true, rng);
   failures += check_conv(kernels::make_conv_geom(3, 4, 3, 8, 9, 3, 1, 1, 1), true, rng);

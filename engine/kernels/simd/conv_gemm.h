@@ -76,9 +76,16 @@ struct ConvGemm {
     return g.stride_h == 1 && g.stride_w == 1 && !(g.kernel_h == 1 && g.kernel_w == 1) && g.out_w < W &&
            W % g.out_w == 0 && g.out_w > 4 && (g.out_h * g.out_w) % W == 0;
   }
+  // Images per chunk of the forward: shifted copies are made with or without padding, so always chunked.
+  static int forward_chunk_images(const ConvGeom& g) {
+    if (!shifted(g)) return chunk_images(g);
+    const int P = g.out_h * g.out_w;
+    return max_int(1, min_int(g.batch, (kChunkColumns + P - 1) / P));
+  }
   static size_t forward_window_floats(const ConvGeom& g) {
     if (!shifted(g)) return window_floats(g);
-    return static_cast<size_t>(g.kernel_w) * chunk_images(g) * g.in_channels * padded_h(g) * g.out_w + 2 * V::width;
+    return static_cast<size_t>(g.kernel_w) * forward_chunk_images(g) * g.in_channels * padded_h(g) * g.out_w +
+           2 * V::width;
   }
   static WindowSource forward_window_source(const ConvGeom& g, const float* x, int n0, int images, float* buffer) {
     if (!shifted(g)) return window_source(g, x, n0, images, buffer);
@@ -422,7 +429,7 @@ struct ConvGemm {
         }
       packed = own;
     }
-    const int chunk = chunk_images(g);
+    const int chunk = forward_chunk_images(g);
     for (int n0 = static_cast<int>(col_begin / P); static_cast<long>(n0) * P < col_end; n0 += chunk) {
       const int images = min_int(chunk, g.batch - n0);
       const long c0 = col_begin > static_cast<long>(n0) * P ? col_begin : static_cast<long>(n0) * P;
