@@ -163,7 +163,7 @@ inline void pad_shifted(const ConvGeom& g, const float* x, int n_first, int imag
         const bool inside = ih >= 0 && ih < g.in_h && lo < hi;
         for (int c0 = 0; c0 < Ws; c0 += V::width) {
           const int count = min_int(V::width, Ws - c0);
-          // lane ow = x[ih][c0 + ow + kw - pad_w]; only lanes [lo, hi) of x are read.
+          // lane i = x[ih][c0 + i + kw - pad_w]; only lanes [lo - c0, hi - c0) are read.
           const typename V::reg v = inside ? V::load_lanes(src + static_cast<long>(ih) * g.in_w + (kw - g.pad_w) + c0,
                                                            lo - c0, min_int(hi - c0, count))
                                            : V::zero();
