@@ -60,7 +60,7 @@ done
 pct() { awk -v v="$1" 'BEGIN { printf "%.2f%%", 100 * v }'; }
 num() { awk -v v="$1" 'BEGIN { printf "%.4f", v }'; }
 echo
-echo "| model | accuracy | accuracy (flips) | AUC | AUC (flips) | loss | F1 | precision | sensitivity | specificity | parameters | file bytes | MACs/image | training time | train images/s |"
+echo "| model | accuracy | accuracy (tta) | AUC | AUC (tta) | loss | F1 | precision | sensitivity | specificity | parameters | file bytes | MACs/image | training time | train images/s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for model in "${models[@]}"; do
   j="$out/$model.val.json" t="$out/$model.val-tta.json"
