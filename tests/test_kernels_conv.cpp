@@ -292,6 +292,37 @@ TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-co
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: few-column convolution, 1 to 16 columns, pointwise and 3x3 (conv_few.h)") {
+  // Every column count J = 1..16 as one image's plane (1 x J, and h x w where J factors), pointwise (x's
+  // planes read as they are when the plane is one tile: 2x2, 1x4, 2x4, 4x4; gathered otherwise) and 3x3
+  // padded; batch 2 and 4 (columns of several images); channels 1, 3, 17, 31 in and out (partial vectors,
+  // partial 4-column outputs), groups 1 and the channels' common divisors.
+  Rng rng(29);
+  int failures = 0;
+  for (int columns = 1; columns <= 16; ++columns)
+    for (int h = 1; h <= columns; ++h) {
+      if (columns % h != 0) continue;
+      const int w = columns / h;
+      for (int in_c : {1, 3, 17, 31})
+        for (int out_c : {1, 3, 17, 31}) {
+          failures += check_conv(kernels::make_conv_geom(1, in_c, h, w, out_c, 1, 1, 0, 1), rng.below(2) != 0, rng);
+          if (in_c == out_c && (columns % 3 == 0))
+            failures += check_conv(kernels::make_conv_geom(1, in_c, h, w, out_c, 1, 1, 0, in_c), true, rng);
+        }
+      failures += check_conv(kernels::make_conv_geom(1, 17, h, w, 31, 3, 1, 1, 1), true, rng);
+    }
+  for (int batch : {2, 4})
+    for (int in_c : {3, 31})
+      for (int out_c : {1, 17, 31}) {
+        failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 1, 1, 0, 1), true, rng);
+        failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 3, 1, 1, 1), true, rng);
+      }
+  failures += check_conv(kernels::make_conv_geom(1, 320, 2, 2, 1280, 1, 1, 0, 1), true, rng);  // MobileNetV2's last 1x1
+  failures += check_conv(kernels::make_conv_geom(1, 960, 2, 2, 320, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(1, 384, 4, 4, 62, 1, 1, 0, 2), true, rng);  // groups, 4x4
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: convolution at the models' layer shapes (batch 2 and 1)") {
   struct Shape {
     int in_c, size, out_c, kernel, stride, pad, groups;

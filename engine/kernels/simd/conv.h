@@ -123,7 +123,7 @@ struct Conv {
       end = end * Micro::NR < columns ? end * Micro::NR : columns;
       if (begin < end) gemm_forward(g, x, weight, packed, bias, y, scratch, begin, end, 0, group_out);
     } else {
-      const int unit = Gemm::layout(g) == Gemm::kCols ? Micro::NR : Micro::MR;
+      const int unit = Gemm::layout(g) != Gemm::kRows ? Micro::NR : Micro::MR;
       chunk((group_out + unit - 1) / unit, part, parts, begin, end);
       begin *= unit;
       end = min_int(static_cast<int>(end * unit), group_out);
@@ -212,13 +212,15 @@ struct Conv {
     const ConvGeom t = transposed_geom(g);
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int taps = g.kernel_h * g.kernel_w, K = group_out * taps;  // W'_g: group_in rows x K
-    const bool cols = Gemm::layout(t) == Gemm::kCols;
+    const bool cols = Gemm::layout(t) != Gemm::kRows;
+    // kFew: one block over the whole of K (conv_few.h); else KC blocks.
+    const int KB = Gemm::layout(t) == Gemm::kFew ? max_int(K, 1) : Gemm::KC;
     const int R = cols ? V::width : Micro::MR;  // rows per sliver
     const int padded = cols ? Gemm::cols_padded(t) : Gemm::rows_padded(t);
     for (int grp = 0; grp < g.groups; ++grp) {
       const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
-      for (int pc = 0; pc < K; pc += Gemm::KC) {
-        const int kc = min_int(Gemm::KC, K - pc);
+      for (int pc = 0; pc < K; pc += KB) {
+        const int kc = min_int(KB, K - pc);
         float* block = packed + static_cast<long>(grp) * padded * K + static_cast<long>(pc) * padded;
         for (int s = 0; s < padded; s += R) {
           float* d = block + static_cast<long>(s) * kc;  // element (kk, i) = W'[s + i][pc + kk] at d[kk*R + i]
