@@ -12,8 +12,11 @@
 //   backward weight  dw[c][tap] += sum_f dy[f] * x[f + offset(tap)];  db[c] += sum_f dy[f]
 //
 // With G planes per vector the lanes belong to G channels: the weights come from a table built per call
-// (lane l of tap t for plane group j: w[j*G + l / P][t]), and the weight sums are split by lane group at
-// the end. Needs channels % G == 0, so a vector never spans two images.
+// (lane l of tap t for plane group j: w[j*G + l / P][t]) when the batch is large enough to pay for it, else
+// are assembled in registers per unit (sum over g of w[j*G + g][t] times the lanes of plane g: one
+// broadcast and one fma per plane; at batch 1 a 960-channel 2x2 layer takes ~4 us this way, 18 us on the
+// channels-last path, 69 us with the table); the weight sums are split by lane group at the end. Needs
+// channels % G == 0, so a vector never spans two images.
 #pragma once
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/gemm_driver.h"
@@ -36,14 +39,14 @@ struct ConvDepthwiseSmall {
     if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 1 || g.pad_w != 1) return false;
     const int P = plane(g);
     if (P >= W) return P % W == 0 && P / W <= kMaxVectors;
-    // Several planes per vector: the per-lane weight table (9 * channels * P floats, built per call) pays
-    // for itself over a few images only (at batch 1 a 960-channel 2x2 layer took 69 us with it, 18 us on
-    // the channels-last path).
-    return W % P == 0 && g.in_channels % (W / P) == 0 && g.batch >= kMinBatchForTable;
+    // Several planes per vector: weights per lane from the table (batch >= kMinBatchForTable) or
+    // assembled per unit (smaller batches).
+    return W % P == 0 && g.in_channels % (W / P) == 0;
   }
+  static bool use_table(const ConvGeom& g) { return plane(g) < W && g.batch >= kMinBatchForTable; }
   static size_t scratch_floats(const ConvGeom& g) {
     const int P = plane(g);
-    const size_t table = P < W ? static_cast<size_t>(g.in_channels) / (W / P) * 9 * W : 0;
+    const size_t table = use_table(g) ? static_cast<size_t>(g.in_channels) / (W / P) * 9 * W : 0;
     return static_cast<size_t>(g.in_channels) * 9 + table + W;
   }
 
@@ -51,6 +54,7 @@ struct ConvDepthwiseSmall {
     int P, G, vectors;  // plane size; planes per vector (P < W) or 1; vectors per plane (P >= W) or 1
     long offset[9];
     mask m[kMaxVectors][9];
+    bool any[9];  // some lane of some vector reads tap t (a 1x1 plane reads only the centre)
   };
   static Layout layout(const ConvGeom& g) {
     Layout L;
@@ -58,7 +62,10 @@ struct ConvDepthwiseSmall {
     L.P = H * Wd;
     L.G = L.P < W ? W / L.P : 1;
     L.vectors = L.P >= W ? L.P / W : 1;
-    for (int t = 0; t < 9; ++t) L.offset[t] = static_cast<long>(t / 3 - 1) * Wd + (t % 3 - 1);
+    for (int t = 0; t < 9; ++t) {
+      L.offset[t] = static_cast<long>(t / 3 - 1) * Wd + (t % 3 - 1);
+      L.any[t] = false;
+    }
     for (int v = 0; v < L.vectors; ++v)
       for (int t = 0; t < 9; ++t) {
         unsigned bits = 0;
@@ -68,6 +75,7 @@ struct ConvDepthwiseSmall {
           if (r >= 0 && r < H && c >= 0 && c < Wd) bits |= 1u << l;
         }
         L.m[v][t] = V::mask_from_bits(bits);
+        L.any[t] = L.any[t] || bits != 0;
       }
     return L;
   }
@@ -79,8 +87,39 @@ struct ConvDepthwiseSmall {
   // table[(j * 9 + t) * W + l] = w[(j * G + l / P) * 9 + t] for the C / G plane groups j.
   static void weight_table(const Layout& L, int C, const float* w, float* table) {
     for (int j = 0; j < C / L.G; ++j)
+      for (int t = 0; t < 9; ++t) {
+        float* lanes = table + (static_cast<long>(j) * 9 + t) * W;
+        for (int plane_in_group = 0; plane_in_group < L.G; ++plane_in_group) {
+          const float value = w[(j * L.G + plane_in_group) * 9 + t];
+          for (int p = 0; p < L.P; ++p) lanes[plane_in_group * L.P + p] = value;
+        }
+      }
+  }
+
+  // Without a table (G > 1): forward_units_assembled, weights per unit in registers.
+  static void forward_units_assembled(const ConvGeom& g, const Layout& L, const float* x, const float* weight,
+                                      const float* bias, float* y, long unit_begin, long unit_end) {
+    const int C = g.in_channels;
+    const long groups = C / L.G;
+    // one_hot[p]: 1 in the lanes of plane p of the vector, 0 elsewhere (p < G <= W).
+    alignas(64) float ones[W];
+    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
+    reg one_hot[W];
+    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
+    for (long u = unit_begin; u < unit_end; ++u) {
+      const long j = u % groups;
+      const float* w = weight + j * L.G * 9;  // the G channels' 9 taps, one channel after another
+      // lane l: sum over p of value(channel j*G + p) * one_hot[p][l] = the value of lane l's channel.
+      const auto lanes = [&](const float* values, int stride) {
+        reg v = V::mul(V::set1(values[0]), one_hot[0]);
+        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
+        return v;
+      };
+      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
       for (int t = 0; t < 9; ++t)
-        for (int l = 0; l < W; ++l) table[(static_cast<long>(j) * 9 + t) * W + l] = w[(j * L.G + l / L.P) * 9 + t];
+        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u * W + L.offset[t], L.m[0][t]), acc);
+      V::store(y + u * W, acc);
+    }
   }
 
   // ---- forward (also backward data, with reversed taps) ------------------------------------------------
@@ -131,6 +170,10 @@ struct ConvDepthwiseSmall {
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                       float* scratch, long unit_begin, long unit_end) {
     const Layout L = layout(g);
+    if (L.G > 1 && !use_table(g)) {
+      forward_units_assembled(g, L, x, weight, bias, y, unit_begin, unit_end);
+      return;
+    }
     float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
     if (L.G > 1) weight_table(L, g.in_channels, weight, table);
     forward_units(g, L, x, weight, table, bias, y, unit_begin, unit_end);
@@ -142,6 +185,10 @@ struct ConvDepthwiseSmall {
     float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
     for (int c = 0; c < g.in_channels; ++c)
       for (int t = 0; t < 9; ++t) reversed[static_cast<long>(c) * 9 + t] = weight[static_cast<long>(c) * 9 + 8 - t];
+    if (L.G > 1 && !use_table(g)) {
+      forward_units_assembled(g, L, dy, reversed, nullptr, dx, 0, units(g));
+      return;
+    }
     if (L.G > 1) weight_table(L, g.in_channels, reversed, table);
     forward_units(g, L, dy, reversed, table, nullptr, dx, 0, units(g));
   }
