@@ -239,7 +239,7 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
 }
 
 TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): several planes per vector, 1x1 to 8x8") {
-  // Stride 1, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
+  // Stride 1 and 2, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
   // per vector or several planes of consecutive channels per vector (channels a multiple of the planes
   // per vector: with the per-lane weight table at batch >= 8, assembled per unit below) or rows of a
   // plane; other channel counts take the other paths.
@@ -248,9 +248,10 @@ TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): sever
   for (const auto& hw : {std::pair<int, int>{1, 1}, {2, 2}, {4, 4}, {8, 8}, {2, 8}, {4, 2}, {2, 1}})
     for (int channels : {4, 16, 32, 48, 5, 64})
       for (int batch : {1, 3, 9})
-        failures +=
-            check_conv(kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
-                       rng.below(2) != 0, rng);
+        for (int stride : {1, 2})  // stride 2: the stride-1 vectors subsampled (forward; backward elsewhere)
+          failures += check_conv(
+              kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, 1, channels),
+              rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 

@@ -60,6 +60,8 @@ struct Conv {
 
   // ---- forward --------------------------------------------------------------------------------------
   static size_t forward_scratch(const ConvGeom& g) {
+    if constexpr (V::has_masked_io)
+      if (Depthwise::applies(g) && Small::applies_strided(g)) return Small::scratch_floats(g);  // stride 2: forward only
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.
@@ -91,7 +93,7 @@ struct Conv {
     long begin, end;
     if (Depthwise::applies(g)) {
       if constexpr (V::has_masked_io)
-        if (Small::applies(g)) {
+        if (Small::applies_forward(g)) {
           chunk(Small::units(g), part, parts, begin, end);
           Small::forward(g, x, weight, bias, y, scratch, begin, end);
           return;
