@@ -146,9 +146,8 @@ struct ConvDepthwiseSmall {
 
   // ---- forward (also backward data, with reversed taps) ------------------------------------------------
   // Units [unit_begin, unit_end); `table` is the weight table when G > 1 (built by the caller).
-  static void forward_units(const ConvGeom& g, const Layout& L, const float* x, const float* weight, const float* table,
-                            const float* bias, float* y, long unit_begin, long unit_end) {
-    const int C = g.in_channels;
+  static void forward_units(const ConvGeom&, const Layout& L, int C, const float* x, const float* weight,
+                            const float* table, const float* bias, float* y, long unit_begin, long unit_end) {
     const long groups = C / L.G;  // plane groups per image (G > 1)
     for (long u0 = unit_begin; u0 < unit_end; u0 += U) {
       const int count = static_cast<int>(unit_end - u0 < U ? unit_end - u0 : U);
@@ -205,35 +204,88 @@ struct ConvDepthwiseSmall {
       for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
       return v;
     };
-    alignas(64) float buffer[kMaxVectors * W];
-    for (long pg = group_begin; pg < group_end; ++pg) {
-      // Units u0 .. u0 + vectors of the stride-1 layout: pg's vectors (G == 1) or its one vector.
-      const long u0 = pg * L.vectors;
-      if (L.G == 1) {
-        const int c = static_cast<int>(pg % C);
-        const float* w = weight + static_cast<long>(c) * 9;
-        for (int v = 0; v < L.vectors; ++v) {
-          reg acc = V::set1(bias ? bias[c] : 0.0f);
-#pragma GCC unroll 9
-          for (int t = 0; t < 9; ++t)
-            acc = V::fma(V::set1(w[t]), V::load_masked(x + (u0 + v) * W + L.offset[t], L.m[v][t]), acc);
-          V::store(buffer + v * W, acc);
-        }
-      } else {
-        const long j = pg % groups;
-        const float* w = weight + j * L.G * 9;
-        reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
-        for (int t = 0; t < 9; ++t)
-          if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u0 * W + L.offset[t], L.m[0][t]), acc);
-        V::store(buffer, acc);
-      }
-      // Plane i of the group (its first plane: pg * G) from buffer + i * P_in.
+    // Subsamples plane group pg (its first plane: pg * G; plane i of it at in + i * P_in) into y.
+    const auto subsample = [&](long pg, const float* in) {
       for (int i = 0; i < L.G; ++i) {
         float* out = y + (pg * L.G + i) * P_out;
-        const float* in = buffer + i * L.P;
+        const float* plane_in = in + i * L.P;
         for (int oh = 0; oh < g.out_h; ++oh)
-          for (int ow = 0; ow < g.out_w; ++ow) out[oh * g.out_w + ow] = in[2 * oh * in_w + 2 * ow];
+          for (int ow = 0; ow < g.out_w; ++ow) out[oh * g.out_w + ow] = plane_in[2 * oh * in_w + 2 * ow];
       }
+    };
+    alignas(64) float buffer[U * W];
+    static_assert(U >= kMaxVectors, "a plane of vectors fits the buffer");
+    if (L.G == 1) {
+      // U planes of one vector, or one plane of 2..4 vectors, per forward_planes call.
+      const long per_call = L.vectors == 1 ? U : 1;
+      for (long pg = group_begin; pg < group_end; pg += per_call) {
+        const long count = group_end - pg < per_call ? group_end - pg : per_call;
+        forward_planes_any(L, C, static_cast<int>(pg % C), x + pg * L.vectors * W, weight, bias, buffer, count);
+        for (long k = 0; k < count; ++k) subsample(pg + k, buffer + k * L.vectors * W);
+      }
+      return;
+    }
+    for (long pg = group_begin; pg < group_end; ++pg) {
+      const long u0 = pg;  // one vector per plane group
+      const long j = pg % groups;
+      const float* w = weight + j * L.G * 9;
+      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
+      for (int t = 0; t < 9; ++t)
+        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u0 * W + L.offset[t], L.m[0][t]), acc);
+      V::store(buffer, acc);
+      subsample(pg, buffer);
+    }
+  }
+
+  // G == 1: `planes` whole planes of NV vectors from x_planes into y_planes (both at the first plane; the
+  // first is channel c): forward_units' operations (acc = bias, then the 9 taps in order, masked loads)
+  // with each plane's 9 weights broadcast once, masks indexed at compile time and 4 chains in flight
+  // (4 planes of one vector, or one plane of 2..4 vectors). 4x4 planes at batch 1: 4.0 -> 2.4 us for 384
+  // channels; 8x8: 8.7 -> 5.3 us for 192.
+  template <int NV>
+  static void forward_planes(const Layout& L, int C, int c, const float* x_planes, const float* weight,
+                             const float* bias, float* y_planes, long planes) {
+    constexpr int PL = NV == 1 ? U : 1;  // planes per step
+    for (long pl = 0; pl < planes; pl += PL) {
+      const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
+      reg acc[PL][NV];
+      const float* w[PL];
+      const float* xp[PL];
+#pragma GCC unroll 4
+      for (int i = 0; i < PL; ++i) {
+        const int ci = i < count ? c : (c == 0 ? C - 1 : c - 1);  // idle slots redo the step's last plane
+        const long pi = i < count ? pl + i : pl + count - 1;
+        w[i] = weight + static_cast<long>(ci) * 9;
+        xp[i] = x_planes + pi * NV * W;
+        const reg b = V::set1(bias ? bias[ci] : 0.0f);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = b;
+        if (i < count && ++c == C) c = 0;
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+        for (int i = 0; i < PL; ++i) {
+          const reg wt = V::set1(w[i][t]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v)
+            acc[i][v] = V::fma(wt, V::load_masked(xp[i] + v * W + L.offset[t], L.m[v][t]), acc[i][v]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < PL; ++i)
+        if (i < count)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) V::store(y_planes + ((pl + i) * NV + v) * W, acc[i][v]);
+    }
+  }
+  static void forward_planes_any(const Layout& L, int C, int c, const float* x_planes, const float* weight,
+                                 const float* bias, float* y_planes, long planes) {
+    switch (L.vectors) {
+      case 1: forward_planes<1>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
+      case 2: forward_planes<2>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
+      case 3: forward_planes<3>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
+      default: forward_planes<4>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
     }
   }
 
@@ -244,13 +296,27 @@ struct ConvDepthwiseSmall {
       return;
     }
     const Layout L = layout(g);
+    if (L.G == 1) {
+      // Units up to a plane boundary, whole planes, the rest.
+      const long first = (unit_begin + L.vectors - 1) / L.vectors, last = unit_end / L.vectors;
+      if (first >= last) {
+        forward_units(g, L, g.in_channels, x, weight, nullptr, bias, y, unit_begin, unit_end);
+        return;
+      }
+      forward_units(g, L, g.in_channels, x, weight, nullptr, bias, y, unit_begin, first * L.vectors);
+      const long at = first * L.vectors * W;
+      forward_planes_any(L, g.in_channels, static_cast<int>(first % g.in_channels), x + at, weight, bias, y + at,
+                         last - first);
+      forward_units(g, L, g.in_channels, x, weight, nullptr, bias, y, last * L.vectors, unit_end);
+      return;
+    }
     if (L.G > 1 && !use_table(g)) {
       forward_units_assembled(g, L, x, weight, bias, y, unit_begin, unit_end);
       return;
     }
     float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
     if (L.G > 1) weight_table(L, g.in_channels, weight, table);
-    forward_units(g, L, x, weight, table, bias, y, unit_begin, unit_end);
+    forward_units(g, L, g.in_channels, x, weight, table, bias, y, unit_begin, unit_end);
   }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
@@ -264,7 +330,7 @@ struct ConvDepthwiseSmall {
       return;
     }
     if (L.G > 1) weight_table(L, g.in_channels, reversed, table);
-    forward_units(g, L, dy, reversed, table, nullptr, dx, 0, units(g));
+    forward_units(g, L, g.in_channels, dy, reversed, table, nullptr, dx, 0, units(g));
   }
 
   // ---- backward weight --------------------------------------------------------------------------------
