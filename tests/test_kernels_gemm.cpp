@@ -119,7 +119,8 @@ TEST_CASE("sgemm with at most 4 outputs (gemm_tiny.h) has the packed path's bits
           const std::vector<float> C0 = random_vector(static_cast<size_t>(big_M) * ldc, rng);
           for (const kernels::KernelTable* table : fast_tables()) {
             std::vector<float> big = C0, tiny = C0;
-            table->sgemm(trans_a, trans_b, big_M, big_N, c.K, A.data(), lda, B.data(), ldb, big.data(), ldc, accumulate);
+            table->sgemm(trans_a, trans_b, big_M, big_N, c.K, A.data(), lda, B.data(), ldb, big.data(), ldc,
+                         accumulate);
             table->sgemm(trans_a, trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, tiny.data(), ldc, accumulate);
             for (int m = 0; m < c.M; ++m)
               for (int n = 0; n < c.N; ++n)

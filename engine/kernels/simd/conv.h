@@ -1,12 +1,12 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
-//   depthwise 3x3 stride 1 on planes of <= 4 vectors   -> conv_dw_small.h: vectors along flattened planes
+//   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
-//   <= 16 batch columns (forward)                       -> conv_gemm.h forward_few: MicroFew on W^T slivers
+//   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
@@ -61,7 +61,8 @@ struct Conv {
   // ---- forward --------------------------------------------------------------------------------------
   static size_t forward_scratch(const ConvGeom& g) {
     if constexpr (V::has_masked_io)
-      if (Depthwise::applies(g) && Small::applies_strided(g)) return Small::scratch_floats(g);  // stride 2: forward only
+      if (Depthwise::applies(g) && Small::applies_strided(g))
+        return Small::scratch_floats(g);  // stride 2: forward only
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.

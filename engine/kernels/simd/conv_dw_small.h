@@ -282,10 +282,18 @@ struct ConvDepthwiseSmall {
   static void forward_planes_any(const Layout& L, int C, int c, const float* x_planes, const float* weight,
                                  const float* bias, float* y_planes, long planes) {
     switch (L.vectors) {
-      case 1: forward_planes<1>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
-      case 2: forward_planes<2>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
-      case 3: forward_planes<3>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
-      default: forward_planes<4>(L, C, c, x_planes, weight, bias, y_planes, planes); break;
+      case 1:
+        forward_planes<1>(L, C, c, x_planes, weight, bias, y_planes, planes);
+        break;
+      case 2:
+        forward_planes<2>(L, C, c, x_planes, weight, bias, y_planes, planes);
+        break;
+      case 3:
+        forward_planes<3>(L, C, c, x_planes, weight, bias, y_planes, planes);
+        break;
+      default:
+        forward_planes<4>(L, C, c, x_planes, weight, bias, y_planes, planes);
+        break;
     }
   }
 

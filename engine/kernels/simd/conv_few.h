@@ -65,9 +65,8 @@ struct ConvFew {
   static size_t scratch_floats(const ConvGeom& g) {
     constexpr int W = V::width;
     const long K = weight_k(g), Mc = Gemm::cols_padded(g);
-    const size_t windows = Gemm::padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) +
-                                                 2 * V::width
-                                           : 0;
+    const size_t windows =
+        Gemm::padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width : 0;
     // cols^T (kFewColumns x K) + bias row (Mc) + unpacked W^T slivers (kMaxTileVectors x K x width) + windows
     return static_cast<size_t>(kFewColumns * K + Mc + kMaxTileVectors * K * W) + windows;
   }
@@ -94,8 +93,7 @@ struct ConvFew {
         for (int v = 0; v < FV; ++v) {
           const reg lo02 = V::zip_lo(acc[0][v], acc[2][v]), lo13 = V::zip_lo(acc[1][v], acc[3][v]);
           const reg hi02 = V::zip_hi(acc[0][v], acc[2][v]), hi13 = V::zip_hi(acc[1][v], acc[3][v]);
-          const reg q[4] = {V::zip_lo(lo02, lo13), V::zip_hi(lo02, lo13), V::zip_lo(hi02, hi13),
-                            V::zip_hi(hi02, hi13)};
+          const reg q[4] = {V::zip_lo(lo02, lo13), V::zip_hi(lo02, lo13), V::zip_lo(hi02, hi13), V::zip_hi(hi02, hi13)};
           const int floats = 4 * (channels - v * W);  // of this vector's 4*W outputs
           if (floats >= 4 * W) {
 #pragma GCC unroll 4
@@ -120,9 +118,9 @@ struct ConvFew {
 
   // All tiles of one FR: slivers in FV groups (fewer at the end), each over every column tile.
   template <int FR>
-  static void tiles(const ConvGeom& g, int K, const float* a, int J, int J_pad, const float* panel,
-                    const float* weight, int grp, int row_begin, int M, const float* bias_row, bool planes4,
-                    float* w_scratch, float* y_rows) {
+  static void tiles(const ConvGeom& g, int K, const float* a, int J, int J_pad, const float* panel, const float* weight,
+                    int grp, int row_begin, int M, const float* bias_row, bool planes4, float* w_scratch,
+                    float* y_rows) {
     constexpr int W = V::width, FV = kFewAccumulators / FR;
     const int vectors = round_up(M, W) / W;
     // Slivers [c, c + count) of W^T: pre-packed, or packed now (the same values).
@@ -153,12 +151,13 @@ struct ConvFew {
     const int K = weight_k(g), P = g.out_h * g.out_w, J = g.batch * P;
     const int FR = few_rows(J), J_pad = round_up(J, FR);
     const int M = row_end - row_begin, Mc = Gemm::cols_padded(g);
-    float* a = scratch;                                          // J_pad x K: cols^T, [jt][K][FR]
-    float* bias_row = a + static_cast<long>(kFewColumns) * K;    // Mc: b of this part's channels, zero-padded
-    float* w_scratch = bias_row + Mc;                            // kMaxTileVectors x K x width
+    float* a = scratch;                                        // J_pad x K: cols^T, [jt][K][FR]
+    float* bias_row = a + static_cast<long>(kFewColumns) * K;  // Mc: b of this part's channels, zero-padded
+    float* w_scratch = bias_row + Mc;                          // kMaxTileVectors x K x width
     float* windows = w_scratch + static_cast<long>(kMaxTileVectors) * K * V::width;
     const bool direct = direct_a(g), planes4 = g.batch == 1 && P == 4 && FR == 4;
-    const WindowSource src = direct ? WindowSource{x, 0, P, g.out_w, 0} : Gemm::window_source(g, x, 0, g.batch, windows);
+    const WindowSource src =
+        direct ? WindowSource{x, 0, P, g.out_w, 0} : Gemm::window_source(g, x, 0, g.batch, windows);
     for (int grp = 0; grp < g.groups; ++grp) {
       const int row0 = grp * group_out + row_begin;
       const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
@@ -169,7 +168,8 @@ struct ConvFew {
       else
         std::memset(bias_row, 0, sizeof(float) * M);
       std::memset(bias_row + M, 0, sizeof(float) * (round_up(M, Gemm::NR) - M));
-      const float* panel = packed ? packed + static_cast<long>(grp) * Mc * K + static_cast<long>(row_begin) * K : nullptr;
+      const float* panel =
+          packed ? packed + static_cast<long>(grp) * Mc * K + static_cast<long>(row_begin) * K : nullptr;
       float* y_rows = y + static_cast<long>(row0) * P;
       if (FR == 4)
         tiles<4>(g, K, a_grp, J, J_pad, panel, weight, grp, row_begin, M, bias_row, planes4, w_scratch, y_rows);
@@ -190,8 +190,8 @@ struct ConvFew {
     for (int j = 0; j < J_pad; ++j) {
       const int col = j < J ? j : 0;
       const int n = col / P, p = col % P, oh = p / g.out_w, ow = p % g.out_w;
-      origin[j] = (n - src.n_first) * src.image_stride + static_cast<long>(oh * g.stride_h) * src.row_len +
-                  ow * g.stride_w;
+      origin[j] =
+          (n - src.n_first) * src.image_stride + static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w;
     }
     int k = 0;
     for (int ci = 0; ci < g.in_channels / g.groups; ++ci)

@@ -13,9 +13,9 @@
 #include <cstring>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_few.h"
 #include "engine/kernels/simd/conv_pack.h"
 #include "engine/kernels/simd/gemm_driver.h"
-#include "engine/kernels/simd/conv_few.h"
 
 namespace plasmo::kernels::simd {
 
@@ -73,14 +73,14 @@ struct ConvGemm {
   }
 
   // ---- pre-packed weights ---------------------------------------------------------------------------
-  // The forward paths read W as packed GEMM panels in one of two layouts, fixed by the geometry:
+  // The forward paths read W as packed GEMM panels in one of three layouts, fixed by the geometry:
   //   kRows (forward: W_g is the A operand), per group and KC block pc of K: the rows of W_g as MR-slivers
   //         [kc][MR], block (grp, pc) at grp*Mr*K + pc*Mr and the sliver of row r at + r*kc (Mr = group_out
   //         rounded up to MR);
-  //   kCols (forward_gather, forward_few: W_g^T is the B operand), per group and KC block: the output channels
+  //   kCols (forward_gather: W_g^T is the B operand), per group and KC block: the output channels
   //         as slivers one vector wide, [kc][width], block at grp*Mc*K + pc*Mc and the sliver of channel c at
   //         + c*kc (Mc: group_out rounded up to NR, zero-filled). One-vector slivers let each path pick its
-  //         tile width: NR (NR/width slivers side by side) for the gathered product, 16 to 64 for the few.
+  //         tile width: NR (NR/width slivers side by side) for the gathered product;
   // pack_weights writes every block once (the Conv2d layer keeps them while the weights do not change, so a
   // single image no longer re-reads and re-packs 9.4 MB of layer4 weights per call). Called with
   // packed == nullptr, the paths pack each block into scratch when they need it: same values, same order of
@@ -145,8 +145,8 @@ struct ConvGemm {
   //  - gathered (rows of 4 pixels or fewer, such as ResNet's 4x4 and 2x2 stages): y^T = cols^T * W^T, the rows of
   //    cols^T (windows of 8 pixels) broadcast from the image (run_gather), W^T packed, y^T accumulated
   //    in scratch and transposed into y. Nothing is packed per pixel, whatever the stride or plane size;
-  //  - few (<= kFewColumns batch columns in all: one image at 4x4 or 2x2): the gathered product with cols^T
-  //    gathered once into MR-slivers and W^T streamed once, sliver after sliver (forward_few).
+  //  - few (<= kFewColumns batch columns in all: one image at 4x4 or 2x2): the gathered product over all of
+  //    K in registers, W^T streamed once, sliver after sliver, results straight into y (forward_few, conv_few.h).
   static bool pointwise(const ConvGeom& g) {
     return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
   }
