@@ -3,7 +3,8 @@
 //
 // Layouts of the work, by plane size:
 // - planes of at least kSumBlock values (the 32x32 and 16x16 stages), sums: blocks of channels walked
-//   image by image, each plane in blocks of kSumBlock values;
+//   image by image, each plane in blocks (kSumBlock values for the gradient sums, stat_block<V>() =
+//   64 vectors for the mean and variance);
 // - smaller planes, sums (and the elementwise passes below one vector per plane): spans of whole
 //   channels, contiguous in each image (at most kSpanFloats floats), walked image by image with the
 //   coefficients expanded per element once per span; per-plane vectors would be mostly idle lanes and
@@ -15,14 +16,16 @@
 // - channel_affine_act, channel_act_affine2: bit-exact (the same multiplies, adds and comparisons in the
 //   same order, unfused: this file is built with -ffp-contract=off).
 // - channel_mean_var, channel_act_grad_sums: float sums in blocks, the block results added in double.
-//   Large planes: two vector accumulators per sum used alternately, each lane adding at most
-//   kSumBlock / (2 W) terms before both are reduced (a tree of log2(2 W) levels) into the double total.
-//   Small planes: each lane sums one element over at most kImageBlock images, folded per channel in
-//   double. Either way a block sum's
-//   error is below (kSumBlock / (2 W) + log2(2 W) + 1) * 2^-24 * sum|terms| (at most 2.2e-6, NEON), and
-//   the double accumulation adds nothing measurable. Products are fused (fmadd), one rounding.
-//   The variance is computed in one read of x, without cancellation: each block (at most kSumBlock
-//   values, in L1) is summed twice, for its mean m_b and then for d = x - m_b (sum d and sum d^2: the
+//   Large planes: gradient sums in two vector accumulators used alternately, each lane adding at most
+//   kSumBlock / (2 W) = 16 terms (NEON; fewer for wider vectors) before both are reduced (a tree of
+//   log2(2 W) levels) into the double total; mean and variance in four accumulators over blocks of 64
+//   vectors, each lane adding 16 terms before the tree of log2(4 W) levels. Small planes: each lane sums
+//   one element over at most kImageBlock = 16 images, then a plane of at most 8 whole vectors has its
+//   vectors added and reduced (others: the elements added in double). Either way a block sum's error
+//   is below (16 + log2(4 W) + 8 + 1) * 2^-24 * sum|terms| (1.9e-6), and the double accumulation adds
+//   nothing measurable. Products are fused (fmadd), one rounding.
+//   The variance is computed in one read of x, without cancellation: each block (in L1 or L2) is summed
+//   twice, for its mean m_b and then for d = x - m_b (sum d and sum d^2: the
 //   corrected two-pass formula), and the blocks are merged in double by Chan et al.'s pairwise update.
 //   The parity tests allow 4e-6 * sum|terms| / count on means and sums (a bound, not an estimate:
 //   typical errors are 1e-7).
@@ -160,7 +163,8 @@ struct Moments {
 // image away. For planes of kSumBlock values and more (the 32x32 and 16x16 stages, 10-25 MB per tensor at
 // batch 64) that costs bandwidth, so these walk kChannelBlock channels at a time through each image in
 // memory order, carrying the block's per-channel double sums. Each channel still sees its blocks in the
-// same order (image by image, kSumBlock values at a time), whatever the channel range.
+// same order (image by image, a block at a time), whatever the channel range. With N = 1 (one image per
+// call: BatchNorm2d's per-image statistics) a channel's result is its plane's alone.
 constexpr int kChannelBlock = 32;
 
 // Blocks of the statistics on large planes: 64 vectors (1024 floats with AVX-512, 512 AVX2, 256 NEON),
@@ -314,10 +318,10 @@ struct Span {
     for (int e = 0; e < vectors * V::W; ++e) out[e] = e < len ? coef[c0 + e / HW] : 0.0f;
   }
   // per channel of the span: the sum of its elements of `lane` (channel i: elements [i*HW, (i+1)*HW)).
-  // Planes of whole vectors: the plane's vectors added in float, then reduced (a tree of log2(W) levels);
-  // others: in double, element by element.
+  // Planes of at most 8 whole vectors: the plane's vectors added in float, then reduced (a tree of
+  // log2(W) levels); others: in double, element by element.
   void fold(const float* lane, double* out) const {
-    if (HW % V::W == 0) {
+    if (HW % V::W == 0 && HW <= 8 * V::W) {
       const int per = HW / V::W;
       for (int i = 0; i < c1 - c0; ++i) {
         const float* p = lane + i * HW;
