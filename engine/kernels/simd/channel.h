@@ -315,7 +315,9 @@ struct Span {
   int lanes(int v) const { return len - v * V::W < V::W ? len - v * V::W : V::W; }
   // per-element copy of coef[c0 .. c1), 0 up to the end of the last vector
   void expand(const float* coef, float* out) const {
-    for (int e = 0; e < vectors * V::W; ++e) out[e] = e < len ? coef[c0 + e / HW] : 0.0f;
+    for (int i = 0; i < c1 - c0; ++i)
+      for (int e = i * HW; e < (i + 1) * HW; ++e) out[e] = coef[c0 + i];
+    for (int e = len; e < vectors * V::W; ++e) out[e] = 0.0f;
   }
   // per channel of the span: the sum of its elements of `lane` (channel i: elements [i*HW, (i+1)*HW)).
   // Planes of at most 8 whole vectors: the plane's vectors added in float, then reduced (a tree of
@@ -364,8 +366,11 @@ void mean_var_spans(int N, int C, int HW, int c_begin, int c_end, const float* x
           V::store(acc_a + v * W, V::add(V::load(acc_a + v * W), load_n<V>(p + v * W, span.lanes(v))));
       }
       span.fold(acc_a, fold_a);
-      for (int e = 0; e < span.vectors * W; ++e)
-        center[e] = e < span.len ? static_cast<float>(fold_a[e / HW] / count) : 0.0f;
+      for (int i = 0; i < channels; ++i) {
+        const float m_b = static_cast<float>(fold_a[i] / count);
+        for (int e = i * HW; e < (i + 1) * HW; ++e) center[e] = m_b;
+      }
+      for (int e = span.len; e < span.vectors * W; ++e) center[e] = 0.0f;
       for (int v = 0; v < span.vectors; ++v) {
         V::store(acc_a + v * W, V::zero());
         V::store(acc_b + v * W, V::zero());
