@@ -68,7 +68,7 @@ const char* kUsage =
     "  --log TRAIN.csv          the training log for the report's training curves\n"
     "  --heatmaps DIR           Grad-CAM heatmaps of the most confident true/false positives/negatives\n"
     "  --heatmap-count N        heatmaps per kind (default 8); --report-cells N: cells in the report (48)\n"
-    "  --tta                    average p over the image and its flips (test-time augmentation)\n"
+    "  --tta                    average p over the image's 8 mirrors and rotations (test-time augmentation)\n"
     "  --split val|train        only one side of the patient split that plasmo train makes of DIR with the\n"
     "                           same --val-frac F (default 0.2) and --seed N (default 1): the held-out patients\n"
     "  --batch N (64), --limit N (that many images), --cache DIR, --no-cache\n"

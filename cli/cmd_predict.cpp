@@ -23,7 +23,7 @@ namespace {
 const char* kUsage =
     "usage: plasmo predict --model FILE [--tta] [--batch N] IMAGE...\n"
     "  prints path<TAB>label<TAB>p_parasitized per image; label Parasitized when p >= the model's threshold\n"
-    "  --tta: average p over the image and its flips; --threads N, --seed N, --quiet\n";
+    "  --tta: average p over the image's 8 mirrors and rotations; --threads N, --seed N, --quiet\n";
 
 int run_predict(const Argv& argv) {
   const Args args(argv, {"model", "batch", "threads", "seed"}, {"tta", "quiet", "help"});

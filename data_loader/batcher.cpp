@@ -112,4 +112,16 @@ void vflip_batch(Tensor& batch) {
   }
 }
 
+void transpose_batch(Tensor& batch) {
+  if (batch.rank() != 4 || batch.dim(2) != batch.dim(3))
+    throw ShapeError("transpose_batch: expected a rank-4 [N, C, S, S] tensor, found " + batch.shape().str());
+  const int planes = batch.dim(0) * batch.dim(1), side = batch.dim(2);
+  for (int plane = 0; plane < planes; ++plane) {
+    float* base = batch.data() + static_cast<size_t>(plane) * side * side;
+    for (int y = 0; y < side; ++y)
+      for (int x = y + 1; x < side; ++x)
+        std::swap(base[static_cast<size_t>(y) * side + x], base[static_cast<size_t>(x) * side + y]);
+  }
+}
+
 }  // namespace plasmo::data

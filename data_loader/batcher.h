@@ -65,5 +65,7 @@ class Batcher {
 // Test-time flips of a batch in place ([N, C, H, W], any sizes): mirror left-right / top-bottom.
 void hflip_batch(Tensor& batch);
 void vflip_batch(Tensor& batch);
+// Swaps rows and columns of each square plane ([N, C, S, S]): with the flips, the 8 symmetries of the square.
+void transpose_batch(Tensor& batch);
 
 }  // namespace plasmo::data

@@ -80,7 +80,7 @@ std::string run_section(const EvalOutcome& outcome, const ReportInputs& inputs) 
   row("images", count(m.n) + " evaluated (" + count(m.confusion.positives()) + " Parasitized, " +
                     count(m.confusion.negatives()) + " Uninfected), " + count(outcome.skipped) + " skipped");
   row("threshold", "p(Parasitized) &ge; " + esc(format("%.6g", m.threshold)) + " (" + threshold_note + ")");
-  row("test-time flips", outcome.tta ? "yes (probabilities averaged over 4 flips)" : "no");
+  row("test-time flips", outcome.tta ? "yes (probabilities averaged over the 8 mirrors and rotations)" : "no");
   row("time", esc(format("%.2f s", outcome.seconds)));
   if (inputs.training_log) row("training log", esc(inputs.training_log_path));
   html += "</table>\n";

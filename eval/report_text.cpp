@@ -44,7 +44,7 @@ std::string metrics_table(const EvalOutcome& o) {
   const Confusion& c = m.confusion;
   std::string text;
   text += line("model        %s (%s, %d px)%s", o.model_path.c_str(), o.arch.c_str(), o.input_size,
-               o.tta ? ", test-time flips" : "");
+               o.tta ? ", test-time mirrors and rotations" : "");
   text += line("data         %s", o.data_path.c_str());
   text += line("images       %lld (%lld Parasitized, %lld Uninfected), %lld skipped", static_cast<long long>(m.n),
                static_cast<long long>(c.positives()), static_cast<long long>(c.negatives()),

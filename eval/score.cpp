@@ -45,15 +45,22 @@ void score_batch(Model& model, Tensor& images, bool tta, std::vector<double>& p)
   p.assign(N, 0.0);
   add_probabilities(model, images, p);
   if (tta) {
-    // Views in a fixed order (so the sum, and p, are the same run after run): flips compose, and the
-    // last vflip brings the batch back to the original.
-    data::hflip_batch(images);  // left-right
+    // Views in a fixed order (so the sum, and p, are the same run after run). The three mirrors of the
+    // batch as it stands; flips compose, and the last vflip brings it back.
+    const auto add_mirrors = [&] {
+      data::hflip_batch(images);  // left-right
+      add_probabilities(model, images, p);
+      data::vflip_batch(images);  // both (180 degrees)
+      add_probabilities(model, images, p);
+      data::hflip_batch(images);  // top-bottom
+      add_probabilities(model, images, p);
+      data::vflip_batch(images);
+    };
+    add_mirrors();
+    data::transpose_batch(images);  // the transpose and its mirrors: the 90-degree rotations, the diagonals
     add_probabilities(model, images, p);
-    data::vflip_batch(images);  // both
-    add_probabilities(model, images, p);
-    data::hflip_batch(images);  // top-bottom
-    add_probabilities(model, images, p);
-    data::vflip_batch(images);  // the original again
+    add_mirrors();
+    data::transpose_batch(images);  // the original, bit for bit
     for (double& value : p) value /= kTtaViews;
   }
 }

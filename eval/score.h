@@ -20,11 +20,13 @@ data::Normalization model_normalization(const ModelMeta& meta);
 // formula eval and predict use.
 double parasitized_probability(float logit_uninfected, float logit_parasitized);
 
-// Test-time augmentation: the image, its left-right mirror, both mirrors, and its top-bottom mirror;
-// a cell has no up or left, so each view is as valid as the original. p is the mean over the views.
-constexpr int kTtaViews = 4;
+// Test-time augmentation: the 8 symmetries of the square (dihedral group D4): the image, its left-right
+// mirror, both mirrors (180 degrees), its top-bottom mirror, and the same four of its transpose (which
+// give the 90-degree rotations and the diagonal mirrors). A cell has no up, left or orientation, so each
+// view is as valid as the original. p is the mean over the views.
+constexpr int kTtaViews = 8;
 
-// images [N, 3, S, S] (normalized) -> p[N]. With tta, `images` is flipped in place through the views
+// images [N, 3, S, S] (normalized) -> p[N]. With tta, `images` is flipped/transposed in place through the views
 // and restored bit for bit before returning. p is resized to N.
 void score_batch(Model& model, Tensor& images, bool tta, std::vector<double>& p);
 

@@ -212,6 +212,23 @@ TEST_CASE("hflip_batch / vflip_batch mirror each plane and undo themselves") {
   CHECK_THROWS_AS(hflip_batch(flat), ShapeError);
 }
 
+TEST_CASE("transpose_batch swaps rows and columns of each square plane and undoes itself") {
+  for (int side : {1, 3, 4}) {
+    Tensor batch(Shape{2, 3, side, side});
+    for (size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<float>(i);
+    const Tensor original = batch.clone();
+    transpose_batch(batch);
+    for (int n = 0; n < 2; ++n)
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < side; ++y)
+          for (int x = 0; x < side; ++x) REQUIRE(batch.at(n, c, y, x) == original.at(n, c, x, y));
+    transpose_batch(batch);
+    for (size_t i = 0; i < batch.size(); ++i) REQUIRE(batch[i] == original[i]);
+  }
+  Tensor wide(Shape{1, 3, 4, 5});
+  CHECK_THROWS_AS(transpose_batch(wide), ShapeError);
+}
+
 namespace {
 
 // Cells: a textured disk on a black surround (the dataset's look), so the foreground mask matters.

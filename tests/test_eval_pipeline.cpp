@@ -232,7 +232,9 @@ TEST_CASE("Eval Grad-CAM hook: features_grad is d z_Parasitized / d features (fi
     CHECK(alone[0].values[k] == doctest::Approx(maps[1].values[k]).epsilon(1e-5));
 }
 
-TEST_CASE("Eval test-time flips: p is the mean over four views; the batch comes back bit for bit") {
+TEST_CASE(
+    "Eval test-time augmentation: p is the mean over the 8 symmetries of the square; the batch comes back bit for "
+    "bit") {
   std::unique_ptr<Model> model = make_model("autoencoder", 1.0, 32, 12);
   Rng rng(4);
   Tensor images(Shape{2, 3, 32, 32});
@@ -242,20 +244,23 @@ TEST_CASE("Eval test-time flips: p is the mean over four views; the batch comes 
   score_batch(*model, images, /*tta=*/true, p_tta);
   for (size_t i = 0; i < images.size(); ++i) REQUIRE(images[i] == original[i]);
   score_batch(*model, images, /*tta=*/false, p_plain);
-  // The four views by hand.
+  // The eight views by hand, each built from the original by index arithmetic (not by the flips under
+  // test): view v maps (y, x) to a mirrored and/or transposed position.
   std::vector<double> expected(2, 0.0);
-  Tensor view = original.clone();
-  const auto add = [&]() {
+  for (int v = 0; v < 8; ++v) {
+    const bool transpose = v & 4, flip_y = v & 2, flip_x = v & 1;
+    Tensor view(original.shape());
+    for (int n = 0; n < 2; ++n)
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < 32; ++y)
+          for (int x = 0; x < 32; ++x) {
+            int sy = flip_y ? 31 - y : y, sx = flip_x ? 31 - x : x;
+            if (transpose) std::swap(sy, sx);
+            view.at(n, c, y, x) = original.at(n, c, sy, sx);
+          }
     const Tensor& z = model->forward(view, Mode::Eval);
-    for (int n = 0; n < 2; ++n) expected[n] += parasitized_probability(z[2 * n], z[2 * n + 1]) / 4;
-  };
-  add();
-  data::hflip_batch(view);
-  add();
-  data::vflip_batch(view);
-  add();
-  data::hflip_batch(view);
-  add();
+    for (int n = 0; n < 2; ++n) expected[n] += parasitized_probability(z[2 * n], z[2 * n + 1]) / 8;
+  }
   for (int n = 0; n < 2; ++n) {
     CHECK(p_tta[n] == doctest::Approx(expected[n]).epsilon(1e-12));
     const Tensor& z = model->forward(original, Mode::Eval);

@@ -270,17 +270,19 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
 }
 
 TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): several planes per vector, 1x1 to 8x8") {
-  // Stride 1, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
+  // Stride 1 and 2, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
   // per vector or several planes of consecutive channels per vector (channels a multiple of the planes
-  // per vector, batch >= 8) or rows of a plane; other channel counts and batch 1 take the other paths.
+  // per vector: with the per-lane weight table at batch >= 8, assembled per unit below) or rows of a
+  // plane; other channel counts take the other paths.
   Rng rng(31);
   int failures = 0;
   for (const auto& hw : {std::pair<int, int>{1, 1}, {2, 2}, {4, 4}, {8, 8}, {2, 8}, {4, 2}, {2, 1}})
-    for (int channels : {4, 16, 32, 48, 5})
-      for (int batch : {1, 9})
-        failures +=
-            check_conv(kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, 1, 1, channels),
-                       rng.below(2) != 0, rng);
+    for (int channels : {4, 16, 32, 48, 5, 64})
+      for (int batch : {1, 3, 9})
+        for (int stride : {1, 2})  // stride 2: the stride-1 vectors subsampled (forward; backward elsewhere)
+          failures += check_conv(
+              kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, 1, channels),
+              rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 
@@ -320,6 +322,37 @@ TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-co
         }
   failures += check_conv(kernels::make_conv_geom(1, 300, 4, 4, 48, 3, 2, 1, 1), true, rng);  // K = 2700: 11 blocks
   failures += check_conv(kernels::make_conv_geom(1, 9, 7, 5, 13, 3, 2, 1, 1), true, rng);    // 4 x 3 pixels: J = 12
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Kernel parity: few-column convolution, 1 to 16 columns, pointwise and 3x3 (conv_few.h)") {
+  // Every column count J = 1..16 as one image's plane (1 x J, and h x w where J factors), pointwise (x's
+  // planes read as they are when the plane is one tile: 2x2, 1x4, 2x4, 4x4; gathered otherwise) and 3x3
+  // padded; batch 2 and 4 (columns of several images); channels 1, 3, 17, 31 in and out (partial vectors,
+  // partial 4-column outputs), groups 1 and the channels' common divisors.
+  Rng rng(29);
+  int failures = 0;
+  for (int columns = 1; columns <= 16; ++columns)
+    for (int h = 1; h <= columns; ++h) {
+      if (columns % h != 0) continue;
+      const int w = columns / h;
+      for (int in_c : {1, 3, 17, 31})
+        for (int out_c : {1, 3, 17, 31}) {
+          failures += check_conv(kernels::make_conv_geom(1, in_c, h, w, out_c, 1, 1, 0, 1), rng.below(2) != 0, rng);
+          if (in_c == out_c && (columns % 3 == 0))
+            failures += check_conv(kernels::make_conv_geom(1, in_c, h, w, out_c, 1, 1, 0, in_c), true, rng);
+        }
+      failures += check_conv(kernels::make_conv_geom(1, 17, h, w, 31, 3, 1, 1, 1), true, rng);
+    }
+  for (int batch : {2, 4})
+    for (int in_c : {3, 31})
+      for (int out_c : {1, 17, 31}) {
+        failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 1, 1, 0, 1), true, rng);
+        failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 3, 1, 1, 1), true, rng);
+      }
+  failures += check_conv(kernels::make_conv_geom(1, 320, 2, 2, 1280, 1, 1, 0, 1), true, rng);  // MobileNetV2's last 1x1
+  failures += check_conv(kernels::make_conv_geom(1, 960, 2, 2, 320, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(1, 384, 4, 4, 62, 1, 1, 0, 2), true, rng);  // groups, 4x4
   CHECK(failures == 0);
 }
 

@@ -99,3 +99,34 @@ TEST_CASE("Kernel parity: sgemm larger than one cache block in every dimension, 
     for (int i = 0; i < 6; ++i) CHECK(C[i] == 0.0f);
   }
 }
+
+TEST_CASE("sgemm with at most 4 outputs (gemm_tiny.h) has the packed path's bits") {
+  // The classifier's shape at batch 1 (1 x 2 outputs, K = 1280, B transposed) and the other tiny shapes
+  // against the same products computed inside a larger call (M = 5 or N = 5: the packed driver).
+  Rng rng(23);
+  struct Case {
+    int M, N, K;
+  };
+  for (const Case c : {Case{1, 2, 1280}, Case{2, 2, 300}, Case{1, 4, 77}, Case{4, 1, 129}, Case{1, 1, 1}})
+    for (bool trans_a : {false, true})
+      for (bool trans_b : {false, true})
+        for (bool accumulate : {false, true}) {
+          const int big_M = c.N == 1 ? 5 : c.M, big_N = c.N == 1 ? c.N : 5;  // packed: M * N > 4
+          // Stored operands of the big call; the tiny call reads their first M rows / N columns.
+          const int lda = trans_a ? big_M : c.K, ldb = trans_b ? c.K : big_N, ldc = big_N;
+          const std::vector<float> A = random_vector(static_cast<size_t>(trans_a ? c.K : big_M) * lda, rng);
+          const std::vector<float> B = random_vector(static_cast<size_t>(trans_b ? big_N : c.K) * ldb, rng);
+          const std::vector<float> C0 = random_vector(static_cast<size_t>(big_M) * ldc, rng);
+          for (const kernels::KernelTable* table : fast_tables()) {
+            std::vector<float> big = C0, tiny = C0;
+            table->sgemm(trans_a, trans_b, big_M, big_N, c.K, A.data(), lda, B.data(), ldb, big.data(), ldc,
+                         accumulate);
+            table->sgemm(trans_a, trans_b, c.M, c.N, c.K, A.data(), lda, B.data(), ldb, tiny.data(), ldc, accumulate);
+            for (int m = 0; m < c.M; ++m)
+              for (int n = 0; n < c.N; ++n)
+                CHECK_MESSAGE(tiny[m * ldc + n] == big[m * ldc + n],
+                              table->isa << " M=" << c.M << " N=" << c.N << " K=" << c.K << " ta=" << trans_a
+                                         << " tb=" << trans_b << " acc=" << accumulate);
+          }
+        }
+}

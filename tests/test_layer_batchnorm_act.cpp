@@ -339,3 +339,84 @@ TEST_CASE("BatchNorm folding with packed weights: the eval forward follows every
   }
   kernels::select_isa(before);
 }
+
+TEST_CASE("BatchNorm statistics handed over by the convolution (train, planes >= 256): as a pass of its own") {
+  // Train forward of [conv, BN] linked by fold_batchnorms: for output planes of at least kStatsPlane values
+  // the convolution computes y a group of images at a time and the BatchNorm takes each image's
+  // statistics then. The result must be the unlinked pair's bit for bit (the same per-image kernel and
+  // merge), whatever the thread count, and the batch statistics those of a double-precision reference.
+  struct Case {
+    int in, out, kernel, stride, groups, batch, H;
+  };
+  const Case cases[] = {
+      {3, 8, 3, 2, 1, 5, 33},    // stem-like, 17x17 output
+      {8, 8, 3, 1, 8, 7, 16},    // depthwise, 16x16 = kStatsPlane exactly
+      {5, 17, 1, 1, 1, 1, 31},   // pointwise, one image
+      {4, 3, 1, 1, 1, 40, 16},   // several groups of images per worker
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.out);
+    CAPTURE(c.H);
+    std::vector<Tensor> results;
+    for (int threads : {1, 2}) {
+      set_thread_count(threads);
+      auto linked = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, false, Act::ReLU6, true, 4);
+      auto plain = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, false, Act::ReLU6, false, 4);
+      Rng rng(c.H);
+      Tensor x({c.batch, c.in, c.H, c.H});
+      fill_uniform(x, rng, -1.0f, 2.0f);
+      const Tensor y_linked = linked->forward(x, Mode::Train).clone();
+      const Tensor& y_plain = plain->forward(x, Mode::Train);
+      CHECK(same_bits(y_linked, y_plain));
+      auto& bn = dynamic_cast<BatchNorm2d&>(linked->at(1));
+      auto& bn_plain = dynamic_cast<BatchNorm2d&>(plain->at(1));
+      CHECK(same_bits(bn.running_mean, bn_plain.running_mean));
+      CHECK(same_bits(bn.running_var, bn_plain.running_var));
+      const Tensor& conv_out = dynamic_cast<Conv2d&>(linked->at(0)).output();
+      const int HW = conv_out.shape().h() * conv_out.shape().w();
+      REQUIRE(HW >= BatchNorm2d::kStatsPlane);
+      // The batch statistics, through the running averages' update (from a fresh pair's, same seed):
+      // running = 0.1 * batch (variance unbiased) + 0.9 * running, against a double reference.
+      auto fresh = conv_bn(c.in, c.out, c.kernel, c.stride, c.groups, false, Act::ReLU6, false, 4);
+      auto& bn_fresh = dynamic_cast<BatchNorm2d&>(fresh->at(1));
+      for (int ch = 0; ch < c.out; ++ch) {
+        double sum = 0.0, sq = 0.0;
+        const double m = static_cast<double>(c.batch) * HW;
+        for (int n = 0; n < c.batch; ++n)
+          for (int i = 0; i < HW; ++i) sum += conv_out[(static_cast<size_t>(n) * c.out + ch) * HW + i];
+        const double mean = sum / m;
+        for (int n = 0; n < c.batch; ++n)
+          for (int i = 0; i < HW; ++i) {
+            const double d = conv_out[(static_cast<size_t>(n) * c.out + ch) * HW + i] - mean;
+            sq += d * d;
+          }
+        const double var = sq / m;
+        const double want_mean = 0.1 * mean + 0.9 * bn_fresh.running_mean[ch];
+        const double want_var = 0.1 * var * m / (m - 1) + 0.9 * bn_fresh.running_var[ch];
+        CHECK(bn.running_mean[ch] == doctest::Approx(want_mean).epsilon(1e-5).scale(1.0));
+        CHECK(bn.running_var[ch] == doctest::Approx(want_var).epsilon(1e-5));
+      }
+      Tensor dy(y_linked.shape());
+      fill_uniform(dy, rng, -1.0f, 1.0f);
+      zero_grads(*linked);
+      results.push_back(y_linked.clone());
+      results.push_back(linked->backward(dy).clone());
+      results.push_back(bn.weight_grad.clone());
+    }
+    set_thread_count(0);
+    for (size_t i = 0; i < 3; ++i) CHECK(same_bits(results[i], results[i + 3]));
+  }
+}
+
+TEST_CASE("BatchNorm statistics handed over by the convolution: train gradient (finite differences)") {
+  for (int groups : {1, 6}) {
+    CAPTURE(groups);
+    // no activation: the hand-over concerns the statistics, and 16x17 planes of ReLU6 would put more
+    // values next to a kink than the checker's retries allow
+    auto net = conv_bn(6, 6, groups == 1 ? 1 : 3, 1, groups, false, Act::None, true, 8);
+    Rng rng(12);
+    Tensor x({3, 6, 16, 17});
+    fill_uniform(x, rng, -1.0f, 1.0f);
+    check_layer_gradients(*net, x, testing::GradCheckOptions{});
+  }
+}

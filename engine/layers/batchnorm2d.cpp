@@ -13,8 +13,9 @@
 //     train: dx = gamma * invstd * (g - sum(g)/m - xhat * sum(g * xhat)/m)      (through mu and var)
 //              = a * g + b * xc + k,  a = gamma * invstd,  b = -a * invstd * dgamma_c / m,  k = -a * sum(g) / m
 //     eval:  dx = a * g  (the running statistics are constants)
-// Memory passes (the layer is memory-bound): forward train = the statistics (one read of x) + one
-// read-and-write pass for y; backward = one read of x and dy for the sums + one pass for dx. Nothing but
+// Memory passes (the layer is memory-bound): forward train = the statistics (one read of x; none for
+// planes of at least kStatsPlane values after a convolution, which hands its output over in groups while
+// in cache, see output_written) + one read-and-write pass for y; backward = one read of x and dy for the sums + one pass for dx. Nothing but
 // y is stored: g and xc are recomputed from x, which the caller keeps alive until backward (the layer
 // contract). xc = x - mu is one float subtraction (exact when x and mu are close), rather than sums of x,
 // so |mu| >> std costs no precision. Per-channel coefficients are computed here (C values, in double);
@@ -193,9 +194,42 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
     if (count < 2)
       throw ShapeError(summary() + ": input x is " + shape.str() +
                        ": training needs more than 1 value per channel (N*H*W >= 2)");
-    split_channels(shape, [&](int c_begin, int c_end) {
-      kt.channel_mean_var(N, C, HW, c_begin, c_end, x.data(), mean_.data(), var_.data());
-    });
+    if (HW >= kStatsPlane) {
+      // Per image and channel (output_written took them as conv_ wrote x, when it handed over all N
+      // images of this x; else a pass here, images split across threads), then merged in image order in
+      // double (Chan et al.: each image's m2 = var * HW, its deviation from the running mean weighted in).
+      // The same kernel calls and merge either way, so the statistics do not depend on the hand-over.
+      const bool handed_over = conv_ != nullptr && &x == &conv_->output() && images_written_.load() == N &&
+                               image_mean_.size() == static_cast<size_t>(N) * C;
+      if (!handed_over) {
+        image_mean_.resize(Shape{N, C});
+        image_var_.resize(Shape{N, C});
+        const size_t image = static_cast<size_t>(C) * HW;
+        split_items(N, static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
+          for (int64_t n = begin; n < end; ++n)
+            kt.channel_mean_var(1, C, HW, 0, C, x.data() + n * image, image_mean_.data() + n * C,
+                                image_var_.data() + n * C);
+        });
+      }
+      for (int c = 0; c < C; ++c) {
+        double total = 0.0, mean = 0.0, m2 = 0.0;
+        for (int n = 0; n < N; ++n) {
+          const size_t at = static_cast<size_t>(n) * C + c;
+          const double mean_n = image_mean_[at], m2_n = static_cast<double>(image_var_[at]) * HW;
+          const double merged = total + HW, delta = mean_n - mean;
+          mean += delta * (HW / merged);
+          m2 += m2_n + delta * delta * (total * HW / merged);
+          total = merged;
+        }
+        mean_[c] = static_cast<float>(mean);
+        var_[c] = static_cast<float>((m2 > 0.0 ? m2 : 0.0) / total);
+      }
+    } else {
+      split_channels(shape, [&](int c_begin, int c_end) {
+        kt.channel_mean_var(N, C, HW, c_begin, c_end, x.data(), mean_.data(), var_.data());
+      });
+    }
+    images_written_ = 0;
     for (int c = 0; c < C; ++c) {
       const double invstd = 1.0 / std::sqrt(static_cast<double>(var_[c]) + eps_);
       const double scale = weight[c] * invstd;
@@ -264,6 +298,33 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
                            mean_.data(), act, work_a_.data(), work_b_.data(), work_k_.data(), dx_.data() + offset);
   });
   return dx_;
+}
+
+// Whole images of at least kStatsPlane values per plane (the statistics kernel's large-plane path sums
+// each plane on its own, so a call per image costs no more than the pass over the batch), in groups of
+// about 1 MB of output (a part of L2, so the group is still there when the statistics read it).
+// Called at the start of each train forward of conv_: the counter restarts and the per-image buffers fit.
+int BatchNorm2d::stats_images(const Shape& y) {
+  images_written_ = 0;
+  if (y.rank != 4 || y.c() != channels_ || y.h() * y.w() < kStatsPlane) return 0;
+  image_mean_.resize(Shape{y.n(), channels_});
+  image_var_.resize(Shape{y.n(), channels_});
+  const double image_bytes = 4.0 * channels_ * y.h() * y.w();
+  const int images = static_cast<int>((1 << 20) / image_bytes);
+  return images < 1 ? 1 : images;
+}
+
+// image_mean_[n], image_var_[n] (per channel) for images [first, first + count) of conv_'s output,
+// counted in images_written_; forward() uses them when all N images came.
+void BatchNorm2d::output_written(int first, int count, const float* y) {
+  const Shape shape = conv_->output().shape();
+  const int N = shape.n(), C = channels_, HW = shape.h() * shape.w();
+  const size_t image = static_cast<size_t>(C) * HW;
+  const kernels::KernelTable& kt = kernels::K();
+  for (int n = first; n < first + count && n < N; ++n)
+    kt.channel_mean_var(1, C, HW, 0, C, y + (n - first) * image, image_mean_.data() + static_cast<size_t>(n) * C,
+                        image_var_.data() + static_cast<size_t>(n) * C);
+  images_written_ += count;
 }
 
 void BatchNorm2d::materialize(int first, int count, float* out) {

@@ -11,12 +11,17 @@
 //     train: dx = gamma * invstd * (g - sum(g)/m - xhat * sum(g * xhat)/m)   (mu, var depend on x)
 //     eval:  dx = gamma * invstd * g                                         (running stats are constants)
 // Scheduled with the preceding convolution (fold_into; see ConvEpilogue in conv2d.h):
+// - train forward, planes of at least kStatsPlane values: the convolution hands over its output a group
+//   of images at a time as it writes it, and this layer takes each image's per-channel mean and variance
+//   then (in cache), merging them in its forward instead of reading the whole x again;
 // - eval forward: the convolution computes act(BN(conv(x))) itself with BN folded into its weights and
 //   bias, and this layer passes it on;
 // - backward: this layer computes its parameter gradients and the per-channel coefficients of dx, and
 //   returns dx UNFILLED: the convolution's backward has it computed a group of images at a time
 //   (materialize), right before reading it. Only that convolution may consume the returned tensor.
 #pragma once
+#include <atomic>
+
 #include "engine/layer.h"
 #include "engine/layers/conv2d.h"
 #include "engine/rng.h"
@@ -46,6 +51,7 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   void fold_into(Conv2d& conv);
   Conv2d* folded_into() const { return conv_; }
 
+  static constexpr int kStatsPlane = 256;  // planes (H*W) from which the statistics are taken per image
   int channels() const { return channels_; }
   Activation activation() const { return act_; }
   float eps() const { return eps_; }
@@ -59,6 +65,8 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
  private:
   // ConvEpilogue
   Folded folded(const Conv2d& conv) override;
+  int stats_images(const Shape& y) override;
+  void output_written(int first, int count, const float* y) override;
   bool deferred(const Tensor& dy) const override { return deferred_ && &dy == &dx_; }
   void materialize(int first, int count, float* out) override;
   void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
@@ -73,6 +81,10 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Tensor mean_, var_, invstd_;       // statistics used by the last forward, per channel
   Tensor scale_, shift_;             // per channel: t = x * scale + shift (before the activation)
   Tensor sum_g_, sum_gxc_;           // per channel, backward
+  // Train forward after conv_: per image and channel [N, C], the mean and variance of the image's plane,
+  // taken as conv_ wrote each group (output_written); images_written_ counts them since conv_'s forward.
+  Tensor image_mean_, image_var_;
+  std::atomic<int> images_written_{0};
   Tensor work_a_, work_b_, work_k_;  // backward coefficients, per channel: dx = g*a + (x - mu)*b + k
   // eval-mode folding
   Conv2d* conv_ = nullptr;

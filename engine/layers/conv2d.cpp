@@ -196,9 +196,12 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
   out_shape(x.shape());  // throws on a bad shape
   x_ = &x;
   folded_ = mode == Mode::Eval && epilogue_ != nullptr;
+  const int group = mode == Mode::Train && epilogue_ != nullptr ? epilogue_->stats_images(out_shape(x.shape())) : 0;
   if (folded_) {
     const ConvEpilogue::Folded f = epilogue_->folded(*this);
     run_forward(x, *f.weight, f.bias, f.act, true, y_);
+  } else if (group > 0) {
+    forward_groups(x, group);
   } else {
     run_forward(x, weight, has_bias_ ? std::as_const(bias).data() : nullptr, kernels::kActNone, true, y_);
   }
@@ -237,6 +240,46 @@ void Conv2d::run_forward(const Tensor& x, const Tensor& w, const float* b, int a
     split_floats(out.size(), [&](size_t begin, size_t end) { kt.relu_forward(end - begin, y + begin, y + begin); });
   else if (act == kernels::kActReLU6)
     split_floats(out.size(), [&](size_t begin, size_t end) { kt.relu6_forward(end - begin, y + begin, y + begin); });
+}
+
+// Groups of `group` images, split across the workers (whole groups each, the pool's fixed chunks), each
+// worker computing its groups one after the other and handing each to the epilogue while it is in
+// cache. An image's output does not depend on the slice of the batch it is computed in (the kernels'
+// contract: backward slices the batch too), so y is run_forward's, bit for bit. The packed weights serve
+// the slices when their layout is the whole batch's (else W is read as it is).
+void Conv2d::forward_groups(const Tensor& x, int group) {
+  const kernels::ConvGeom g = geometry(x.shape());
+  y_.resize(out_shape(x.shape()));
+  const int groups = (g.batch + group - 1) / group;
+  ThreadPool& pool = thread_pool();
+  const int workers = groups > 1 ? forward_workers(pool, g) : 1;
+  const kernels::KernelTable& kt = kernels::K();
+  scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
+  float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
+  kernels::ConvGeom slice = g;
+  slice.batch = std::min(group, g.batch);
+  const float* packed = packed_weights(kt, g, weight);
+  if (packed && kt.conv2d_packed_layout(slice) != kt.conv2d_packed_layout(g)) packed = nullptr;
+  const float* w = std::as_const(weight).data();
+  const float* b = has_bias_ ? std::as_const(bias).data() : nullptr;
+  const size_t x_image = static_cast<size_t>(in_channels_) * g.in_h * g.in_w;
+  const size_t y_image = static_cast<size_t>(out_channels_) * g.out_h * g.out_w;
+  const float* xs = x.data();
+  float* ys = y_.data();
+  for_batch(pool, groups, workers, [&](int64_t begin, int64_t end, int worker) {
+    float* worker_scratch_base = scratch + worker * scratch_stride_;
+    for (int64_t k = begin; k < end; ++k) {
+      const int first = static_cast<int>(k * group);
+      kernels::ConvGeom part = g;
+      part.batch = std::min(group, g.batch - first);
+      if (packed)
+        kt.conv2d_forward_packed_part(part, xs + first * x_image, packed, b, ys + first * y_image,
+                                      worker_scratch_base, 0, 1);
+      else
+        kt.conv2d_forward_part(part, xs + first * x_image, w, b, ys + first * y_image, worker_scratch_base, 0, 1);
+      epilogue_->output_written(first, part.batch, ys + first * y_image);
+    }
+  });
 }
 
 // Each worker computes dx for its slice and the slice's dW, db: worker 0 adds straight into weight_grad

@@ -25,6 +25,9 @@ class Conv2d;
 //   weight' and bias' the epilogue supplies (it rebuilds them when the parameters changed,
 //   engine/param_version.h), and the BatchNorm passes y on untouched. A backward after such a forward is
 //   still exact: the BatchNorm asks forward_unfolded() for its input.
+// - Train forward, output planes of at least 256 values (stats_images > 0): y is computed a group of
+//   images at a time and each group handed to the epilogue right after it is written, still in cache,
+//   for the BatchNorm's statistics (otherwise a pass of their own over y: 4-25 MB at batch 64).
 // - Backward (train and eval): the BatchNorm's backward computes its per-channel sums and leaves its dx
 //   (this layer's dy) unfilled; this layer's backward asks for it a group of images at a time, right
 //   before its data and weight passes read it, so the group stays in cache and the whole dy never goes
@@ -40,6 +43,11 @@ class ConvEpilogue {
     int act;            // kernels::Act
   };
   virtual Folded folded(const Conv2d& conv) = 0;
+  // Train forward of output shape y: the images per group to hand over (0: none, the whole y at once),
+  // and the call after each group y[first, first + count) is written (from several threads at once, for
+  // disjoint groups; every image exactly once per forward).
+  virtual int stats_images(const Shape& y) = 0;
+  virtual void output_written(int first, int count, const float* y) = 0;
   // Whether dy is the epilogue's input gradient, left unfilled by its last backward.
   virtual bool deferred(const Tensor& dy) const = 0;
   // dy of images [first, first + count) into out (count * out_channels * out_h * out_w floats). Called
@@ -89,6 +97,8 @@ class Conv2d : public Layer {
   // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act); with `cached`, w is read
   // through packed_weights().
   void run_forward(const Tensor& x, const Tensor& w, const float* b, int act, bool cached, Tensor& out);
+  // Train forward with an epilogue that takes the output by groups of `group` images (stats_images).
+  void forward_groups(const Tensor& x, int group);
 
   kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
   // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.

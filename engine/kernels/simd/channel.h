@@ -1,32 +1,39 @@
 // Per-channel ops over [N, C, HW] (BatchNorm and the activation fused after it, kernels.h) written once
 // over a vector-traits type V (see simd/elementwise.h).
 //
-// Two layouts of the work, by plane size:
-// - planes of at least one vector (HW >= W): vectors run along each (n, c) plane, the channel's
-//   coefficients broadcast once per plane;
-// - smaller planes (HW < W: the 2x2 and 1x1 stages of the models): vectors run along chunks of whole
-//   channels of one image (kChunkVectors vectors, the same chunks in every image), with the coefficients
-//   expanded per element once per chunk and reused for every image. Per-plane vectors would be mostly
-//   idle lanes there, and the per-plane overhead (a broadcast, a horizontal sum) would dominate.
+// Layouts of the work, by plane size:
+// - planes of at least kSumBlock values (the 32x32 and 16x16 stages), sums: blocks of channels walked
+//   image by image, each plane in blocks (kSumBlock values for the gradient sums, stat_block<V>() =
+//   64 vectors for the mean and variance);
+// - smaller planes, sums (and the elementwise passes below one vector per plane): spans of whole
+//   channels, contiguous in each image (at most kSpanFloats floats), walked image by image with the
+//   coefficients expanded per element once per span; per-plane vectors would be mostly idle lanes and
+//   a channel-by-channel walk reads one short plane per image, a whole image apart;
+// - elementwise passes over planes of at least one vector: vectors along each (n, c) plane, the
+//   channel's coefficients broadcast once per plane.
 //
 // Parity with the reference (engine/kernels/ref/channel.cpp), which sums in double:
 // - channel_affine_act, channel_act_affine2: bit-exact (the same multiplies, adds and comparisons in the
 //   same order, unfused: this file is built with -ffp-contract=off).
 // - channel_mean_var, channel_act_grad_sums: float sums in blocks, the block results added in double.
-//   Large planes: two vector accumulators per sum used alternately, each lane adding at most
-//   kSumBlock / (2 W) terms before both are reduced (a tree of log2(2 W) levels) into the double total.
-//   Small planes: each lane sums one element over at most kImageBlock images. Either way a block sum's
-//   error is below (kSumBlock / (2 W) + log2(2 W) + 1) * 2^-24 * sum|terms| (at most 2.2e-6, NEON), and
-//   the double accumulation adds nothing measurable. Products are fused (fmadd), one rounding.
-//   The variance is computed in one read of x, without cancellation: each block (at most kSumBlock
-//   values, in L1) is summed twice, for its mean m_b and then for d = x - m_b (sum d and sum d^2: the
+//   Large planes: gradient sums in two vector accumulators used alternately, each lane adding at most
+//   kSumBlock / (2 W) = 16 terms (NEON; fewer for wider vectors) before both are reduced (a tree of
+//   log2(2 W) levels) into the double total; mean and variance in four accumulators over blocks of 64
+//   vectors, each lane adding 16 terms before the tree of log2(4 W) levels. Small planes: each lane sums
+//   one element over at most kImageBlock = 16 images, then a plane of at most 8 whole vectors has its
+//   vectors added and reduced (others: the elements added in double). Either way a block sum's error
+//   is below (16 + log2(4 W) + 8 + 1) * 2^-24 * sum|terms| (1.9e-6), and the double accumulation adds
+//   nothing measurable. Products are fused (fmadd), one rounding.
+//   The variance is computed in one read of x, without cancellation: each block (in L1 or L2) is summed
+//   twice, for its mean m_b and then for d = x - m_b (sum d and sum d^2: the
 //   corrected two-pass formula), and the blocks are merged in double by Chan et al.'s pairwise update.
 //   The parity tests allow 4e-6 * sum|terms| / count on means and sums (a bound, not an estimate:
 //   typical errors are 1e-7).
 // Results never depend on c_begin / c_end beyond which channels are written: a channel's values are
-// visited in the same blocks, lanes and order whatever the range.
+// visited in the same blocks and order, with the same per-element operations, whatever the range.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 #include "engine/kernels/kernels.h"
@@ -38,7 +45,6 @@ namespace plasmo::kernels::simd {
 namespace {
 
 constexpr int kSumBlock = 256;    // floats per float-summed block (large planes)
-constexpr int kChunkVectors = 4;  // small planes: vectors per chunk of whole channels
 constexpr int kImageBlock = 16;   // small planes: images summed in float before a flush
 
 // ---- activations (kernels.h: kActNone, kActReLU, kActReLU6) ------------------------------------------------
@@ -59,6 +65,35 @@ inline typename V::F gate(typename V::F t, typename V::F dy) {
 template <class V>
 inline typename V::F affine(typename V::F x, typename V::F scale, typename V::F shift) {
   return V::add(V::mul(x, scale), shift);
+}
+
+// Outputs of at least this many floats are written with non-temporal stores (channel_affine_act): a
+// BatchNorm's y that large (MobileNetV2's 32x32 and 16x16 stages at batch 64: 4-25 MB) is evicted from
+// L2 before its consumer reads it anyway, and a normal store first reads every line it writes (the line
+// was last touched a whole training step ago, so from L3 or memory): streaming saves that read.
+constexpr size_t kStreamFloats = size_t{1} << 20;
+
+// A full vector to p, bypassing the caches where the ISA has it and p is aligned to the vector
+// (x86: movntps); any other case a normal store. Call stream_fence() after the last one.
+template <class V>
+inline void store_stream(float* p, typename V::F v) {
+#if defined(__AVX512F__)
+  if constexpr (V::W == 16) {  // V::F is __m512
+    if ((reinterpret_cast<uintptr_t>(p) & 63) == 0) return _mm512_stream_ps(p, v);
+  }
+#endif
+#if defined(__AVX__)
+  if constexpr (V::W == 8) {  // V::F is __m256
+    if ((reinterpret_cast<uintptr_t>(p) & 31) == 0) return _mm256_stream_ps(p, v);
+  }
+#endif
+  V::store(p, v);
+}
+// Orders the non-temporal stores before any later store (x86 sfence); nothing elsewhere.
+inline void stream_fence() {
+#if defined(__SSE__)
+  _mm_sfence();
+#endif
 }
 
 // Calls fn(std::integral_constant<int, ACT>{}) for the runtime act, so the loops are compiled per activation.
@@ -111,28 +146,6 @@ inline void block_sums(int count, const float* block, float center, float* sum, 
   if (squares) *squares = V::reduce_add(V::add(sq0, sq1));
 }
 
-// Two float accumulators used alternately (add2 feeds one vector to each), reduced into a double total
-// after kSumBlock / (2 W) pairs.
-template <class V>
-struct PairSum {
-  using F = typename V::F;
-  static constexpr int kPairs = kSumBlock / (2 * V::W);
-  F a0 = V::zero(), a1 = V::zero();
-  int pairs = 0;
-  double total = 0.0;
-  void add2(F v0, F v1) {
-    a0 = V::add(a0, v0);
-    a1 = V::add(a1, v1);
-    if (++pairs == kPairs) flush();
-  }
-  void flush() {
-    if (pairs == 0) return;
-    total += V::reduce_add(V::add(a0, a1));
-    a0 = a1 = V::zero();
-    pairs = 0;
-  }
-};
-
 // Chan et al.'s merge of (count, mean, m2 = sum of squared deviations) statistics, in double.
 struct Moments {
   double count = 0.0, mean = 0.0, m2 = 0.0;
@@ -145,132 +158,54 @@ struct Moments {
   }
 };
 
-// ---- large planes (HW >= W) ------------------------------------------------------------------------------------
-// The blocks of one channel: runs of at most kSumBlock values, each a whole number of planes (planes of
-// at most kSumBlock values) or a piece of one plane. fn(n_first, n_count, start, len) visits planes
-// [n_first, n_first + n_count), values [start, start + len) of each.
-template <class Fn>
-inline void for_each_block(int N, int HW, Fn&& fn) {
-  if (HW >= kSumBlock) {
-    for (int n = 0; n < N; ++n)
-      for (int start = 0; start < HW; start += kSumBlock)
-        fn(n, 1, start, HW - start < kSumBlock ? HW - start : kSumBlock);
-    return;
-  }
-  const int planes = kSumBlock / HW;
-  for (int n = 0; n < N; n += planes) fn(n, N - n < planes ? N - n : planes, 0, HW);
-}
-
-// Mean and variance of one channel, large planes: per block, sum (pass 1) -> block mean m_b; sum of
-// d = x - m_b and of d^2 (pass 2, from L1) -> the block's corrected mean and m2, merged in double.
-template <class V>
-void mean_var_planes(int N, int C, int HW, int c, const float* x, float* mean, float* var) {
-  using F = typename V::F;
-  constexpr int W = V::W;
-  Moments total;
-  for_each_block(N, HW, [&](int n_first, int n_count, int start, int len) {
-    F s0 = V::zero(), s1 = V::zero();
-    for (int n = n_first; n < n_first + n_count; ++n) {
-      const float* p = x + (static_cast<size_t>(n) * C + c) * HW + start;
-      int i = 0;
-      for (; i + 2 * W <= len; i += 2 * W) {
-        s0 = V::add(s0, V::load(p + i));
-        s1 = V::add(s1, V::load(p + i + W));
-      }
-      for (; i < len; i += W) s0 = V::add(s0, load_n<V>(p + i, len - i < W ? len - i : W));  // idle lanes read 0
-    }
-    const int count = n_count * len;
-    const float m_b = V::reduce_add(V::add(s0, s1)) / static_cast<float>(count);
-    const F center = V::set1(m_b);
-    F d0 = V::zero(), d1 = V::zero(), q0 = V::zero(), q1 = V::zero();
-    for (int n = n_first; n < n_first + n_count; ++n) {
-      const float* p = x + (static_cast<size_t>(n) * C + c) * HW + start;
-      int i = 0;
-      for (; i + 2 * W <= len; i += 2 * W) {
-        const F a = V::sub(V::load(p + i), center), b = V::sub(V::load(p + i + W), center);
-        d0 = V::add(d0, a);
-        d1 = V::add(d1, b);
-        q0 = V::fmadd(a, a, q0);
-        q1 = V::fmadd(b, b, q1);
-      }
-      for (; i < len; i += W) {
-        const int lanes = len - i < W ? len - i : W;
-        const F a = V::keep(lanes_below<V>(lanes), V::sub(load_n<V>(p + i, lanes), center));
-        d0 = V::add(d0, a);
-        q0 = V::fmadd(a, a, q0);
-      }
-    }
-    const double sum_d = V::reduce_add(V::add(d0, d1)), sum_dd = V::reduce_add(V::add(q0, q1));
-    total.merge(count, m_b + sum_d / count, sum_dd - sum_d * sum_d / count);
-  });
-  mean[c] = static_cast<float>(total.mean);
-  const double m2 = total.m2 > 0.0 ? total.m2 : 0.0;
-  var[c] = static_cast<float>(m2 / total.count);
-}
-
-template <class V, int ACT>
-void grad_sums_planes(int N, int C, int HW, int c, const float* dy, const float* x, const float* scale,
-                      const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
-  using F = typename V::F;
-  constexpr int W = V::W;
-  const F sc = V::set1(scale[c]), sh = V::set1(shift[c]), mu = V::set1(mean[c]);
-  PairSum<V> g_sum, gxc_sum;
-  for (int n = 0; n < N; ++n) {
-    const size_t base = (static_cast<size_t>(n) * C + c) * HW;
-    const float* dy_p = dy + base;
-    const float* x_p = x + base;
-    int i = 0;
-    for (; i + 2 * W <= HW; i += 2 * W) {
-      const F x0 = V::load(x_p + i), x1 = V::load(x_p + i + W);
-      const F g0 = gate<V, ACT>(affine<V>(x0, sc, sh), V::load(dy_p + i));
-      const F g1 = gate<V, ACT>(affine<V>(x1, sc, sh), V::load(dy_p + i + W));
-      g_sum.add2(g0, g1);
-      gxc_sum.add2(V::mul(g0, V::sub(x0, mu)), V::mul(g1, V::sub(x1, mu)));
-    }
-    for (; i < HW; i += W) {
-      const int lanes = HW - i < W ? HW - i : W;
-      const F x0 = load_n<V>(x_p + i, lanes);
-      const F g0 = gate<V, ACT>(affine<V>(x0, sc, sh), load_n<V>(dy_p + i, lanes));  // idle lanes: dy = 0
-      g_sum.add2(g0, V::zero());
-      gxc_sum.add2(V::mul(g0, V::sub(x0, mu)), V::zero());
-    }
-  }
-  g_sum.flush();
-  gxc_sum.flush();
-  sum_g[c] = static_cast<float>(g_sum.total);
-  sum_gxc[c] = static_cast<float>(gxc_sum.total);
-}
-
 // ---- large planes (HW >= kSumBlock): channel blocks, images outer ----------------------------------------
 // The per-channel sums above walk one channel through every image: runs of one plane, the next one a whole
 // image away. For planes of kSumBlock values and more (the 32x32 and 16x16 stages, 10-25 MB per tensor at
 // batch 64) that costs bandwidth, so these walk kChannelBlock channels at a time through each image in
 // memory order, carrying the block's per-channel double sums. Each channel still sees its blocks in the
-// same order (image by image, kSumBlock values at a time), whatever the channel range.
+// same order (image by image, a block at a time), whatever the channel range. With N = 1 (one image per
+// call: BatchNorm2d's per-image statistics) a channel's result is its plane's alone.
 constexpr int kChannelBlock = 32;
 
-// Corrected two-pass moments of one block of len <= kSumBlock values (in L1 after the first pass).
+// Blocks of the statistics on large planes: 64 vectors (1024 floats with AVX-512, 512 AVX2, 256 NEON),
+// summed in 4 independent chains, so each lane adds 16 values before the tree (the same error bound as
+// kSumBlock / (2 W) = 16 terms per lane at NEON's W) while the per-block work (3 horizontal sums, a
+// double merge) and the add latency are spread over 4x more values than 2 chains over kSumBlock.
+template <class V>
+constexpr int stat_block() {
+  return 64 * V::W;
+}
+
+// Corrected two-pass moments of one block of len <= stat_block<V>() values (in L1 after the first pass).
 template <class V>
 inline void block_moments(const float* p, int len, double& mean_b, double& m2_b) {
   using F = typename V::F;
   constexpr int W = V::W;
-  F s0 = V::zero(), s1 = V::zero();
+  F s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
   int i = 0;
-  for (; i + 2 * W <= len; i += 2 * W) {
+  for (; i + 4 * W <= len; i += 4 * W) {
     s0 = V::add(s0, V::load(p + i));
     s1 = V::add(s1, V::load(p + i + W));
+    s2 = V::add(s2, V::load(p + i + 2 * W));
+    s3 = V::add(s3, V::load(p + i + 3 * W));
   }
   for (; i < len; i += W) s0 = V::add(s0, load_n<V>(p + i, len - i < W ? len - i : W));
-  const float m_b = V::reduce_add(V::add(s0, s1)) / static_cast<float>(len);
+  const float m_b = V::reduce_add(V::add(V::add(s0, s1), V::add(s2, s3))) / static_cast<float>(len);
   const F center = V::set1(m_b);
-  F d0 = V::zero(), d1 = V::zero(), q0 = V::zero(), q1 = V::zero();
+  F d0 = V::zero(), d1 = V::zero(), d2 = V::zero(), d3 = V::zero();
+  F q0 = V::zero(), q1 = V::zero(), q2 = V::zero(), q3 = V::zero();
   i = 0;
-  for (; i + 2 * W <= len; i += 2 * W) {
+  for (; i + 4 * W <= len; i += 4 * W) {
     const F a = V::sub(V::load(p + i), center), b = V::sub(V::load(p + i + W), center);
+    const F c = V::sub(V::load(p + i + 2 * W), center), e = V::sub(V::load(p + i + 3 * W), center);
     d0 = V::add(d0, a);
     d1 = V::add(d1, b);
+    d2 = V::add(d2, c);
+    d3 = V::add(d3, e);
     q0 = V::fmadd(a, a, q0);
     q1 = V::fmadd(b, b, q1);
+    q2 = V::fmadd(c, c, q2);
+    q3 = V::fmadd(e, e, q3);
   }
   for (; i < len; i += W) {
     const int lanes = len - i < W ? len - i : W;
@@ -278,21 +213,23 @@ inline void block_moments(const float* p, int len, double& mean_b, double& m2_b)
     d0 = V::add(d0, a);
     q0 = V::fmadd(a, a, q0);
   }
-  const double sum_d = V::reduce_add(V::add(d0, d1)), sum_dd = V::reduce_add(V::add(q0, q1));
+  const double sum_d = V::reduce_add(V::add(V::add(d0, d1), V::add(d2, d3)));
+  const double sum_dd = V::reduce_add(V::add(V::add(q0, q1), V::add(q2, q3)));
   mean_b = m_b + sum_d / len;
   m2_b = sum_dd - sum_d * sum_d / len;
 }
 
 template <class V>
 void mean_var_large(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var) {
+  constexpr int kBlock = stat_block<V>();
   for (int c0 = c_begin; c0 < c_end; c0 += kChannelBlock) {
     const int c1 = c_end - c0 < kChannelBlock ? c_end : c0 + kChannelBlock;
     Moments moments[kChannelBlock];
     for (int n = 0; n < N; ++n)
       for (int c = c0; c < c1; ++c) {
         const float* plane = x + (static_cast<size_t>(n) * C + c) * HW;
-        for (int start = 0; start < HW; start += kSumBlock) {
-          const int len = HW - start < kSumBlock ? HW - start : kSumBlock;
+        for (int start = 0; start < HW; start += kBlock) {
+          const int len = HW - start < kBlock ? HW - start : kBlock;
           double mean_b, m2_b;
           block_moments<V>(plane + start, len, mean_b, m2_b);
           moments[c - c0].merge(len, mean_b, m2_b);
@@ -351,137 +288,171 @@ void grad_sums_large(int N, int C, int HW, int c_begin, int c_end, const float* 
   }
 }
 
-// ---- small planes (HW < W) -------------------------------------------------------------------------------------
-// Chunk j holds channels [j*G, (j+1)*G) of every image (G = kChunkVectors*W / HW whole channels): element
-// e of the chunk (value e % HW of channel j*G + e / HW) is lane e % W of vector e / W, always. Channels
-// outside [c_begin, c_end) are masked out of the loads (the vector loads stay inside the image).
+// ---- planes below kSumBlock values (HW < kSumBlock): spans of whole channels, in memory order ------------
+// The 8x8, 4x4 and 2x2 stages (1-3 MB per tensor at batch 64). Walking one channel through every image
+// reads one short plane per image, a whole image apart: strided lines the prefetchers do not follow. So
+// these kernels cut each image's channels [c_begin, c_end) into spans of whole channels (at most
+// kSpanFloats floats, contiguous in memory) and walk each span image by image: element e of the span
+// (value e % HW of channel c0 + e / HW) is always lane e % W of vector e / W, the per-channel coefficients
+// are expanded per element once per span, and the sums are per element, in float, over at most
+// kImageBlock images, then folded per channel in double. A channel's values go through the same lanes
+// and operations whatever c_begin / c_end (only its position in the span moves, and sums are per element).
+constexpr int kSpanFloats = 512;    // floats per span, at most (2 KB of each image; kImageBlock spans fit L1)
+constexpr int kSpanChannels = 256;  // channels per span, at most (HW >= 2 fills a span by this)
+
+// The span of channels [c0, c1) of every image: len = (c1 - c0) * HW values, vectors = ceil(len / W).
 template <class V>
-struct Chunks {
-  static constexpr int L = kChunkVectors * V::W;  // floats per chunk, at most
-  int C, HW, G;
-  explicit Chunks(int channels, int hw) : C(channels), HW(hw), G(L / hw) {}
-  int first(int c) const { return c / G * G; }  // the chunk holding channel c starts here
-  int length(int c0) const { return (C - c0 < G ? C - c0 : G) * HW; }
-  // per-element copy of coef[c0 .. c0 + G) (0 past the chunk)
-  void expand(const float* coef, int c0, float* out) const {
-    const int len = length(c0);
-    for (int e = 0; e < L; ++e) out[e] = e < len ? coef[c0 + e / HW] : 0.0f;
+struct Span {
+  int c0, c1, HW, len, vectors;
+  Span(int first, int end, int hw) : c0(first), HW(hw) {
+    int per = kSpanFloats / hw;
+    if (per > kSpanChannels) per = kSpanChannels;
+    if (per < 1) per = 1;
+    c1 = end - first < per ? end : first + per;
+    len = (c1 - c0) * HW;
+    vectors = (len + V::W - 1) / V::W;
+  }
+  int lanes(int v) const { return len - v * V::W < V::W ? len - v * V::W : V::W; }
+  // per-element copy of coef[c0 .. c1), 0 up to the end of the last vector
+  void expand(const float* coef, float* out) const {
+    for (int i = 0; i < c1 - c0; ++i)
+      for (int e = i * HW; e < (i + 1) * HW; ++e) out[e] = coef[c0 + i];
+    for (int e = len; e < vectors * V::W; ++e) out[e] = 0.0f;
+  }
+  // per channel of the span: the sum of its elements of `lane` (channel i: elements [i*HW, (i+1)*HW)).
+  // Planes of at most 8 whole vectors: the plane's vectors added in float, then reduced (a tree of
+  // log2(W) levels); others: in double, element by element.
+  void fold(const float* lane, double* out) const {
+    if (HW % V::W == 0 && HW <= 8 * V::W) {
+      const int per = HW / V::W;
+      for (int i = 0; i < c1 - c0; ++i) {
+        const float* p = lane + i * HW;
+        typename V::F sum = V::load(p);
+        for (int v = 1; v < per; ++v) sum = V::add(sum, V::load(p + v * V::W));
+        out[i] = V::reduce_add(sum);
+      }
+      return;
+    }
+    for (int i = 0; i < c1 - c0; ++i) {
+      double sum = 0.0;
+      for (int e = i * HW; e < (i + 1) * HW; ++e) sum += lane[e];
+      out[i] = sum;
+    }
   }
 };
 
+// Per image block and channel: pass 1 sums per element -> the channel's block mean m_b (float); pass 2
+// (the block again, from L2) sums d = x - m_b and d^2 per element -> the block's corrected mean and m2,
+// merged in double (Chan et al.) in image order.
 template <class V>
-void mean_var_chunks(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var) {
+void mean_var_spans(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var) {
   using F = typename V::F;
-  constexpr int W = V::W, L = Chunks<V>::L;
-  const Chunks<V> chunks(C, HW);
+  constexpr int W = V::W;
   const size_t image = static_cast<size_t>(C) * HW;
-  alignas(64) float lane_sum[L], lane_d[L], lane_dd[L];
-  for (int c0 = chunks.first(c_begin); c0 < c_end; c0 += chunks.G) {
-    const int len = chunks.length(c0);
-    const int lo = (c_begin > c0 ? c_begin - c0 : 0) * HW, hi = (c_end - c0 < chunks.G ? c_end - c0 : chunks.G) * HW;
-    Moments moments[L];  // per channel of the chunk (G <= L)
+  alignas(64) float acc_a[kSpanFloats + W], acc_b[kSpanFloats + W], center[kSpanFloats + W];
+  double fold_a[kSpanChannels], fold_b[kSpanChannels];
+  Moments moments[kSpanChannels];
+  for (int c0 = c_begin; c0 < c_end;) {
+    const Span<V> span(c0, c_end, HW);
+    const int channels = span.c1 - span.c0;
+    for (int i = 0; i < channels; ++i) moments[i] = Moments{};
     for (int n0 = 0; n0 < N; n0 += kImageBlock) {
       const int images = N - n0 < kImageBlock ? N - n0 : kImageBlock;
-      F s[kChunkVectors];
-      for (int v = 0; v < kChunkVectors; ++v) s[v] = V::zero();
+      const double count = static_cast<double>(images) * HW;
+      for (int v = 0; v < span.vectors; ++v) V::store(acc_a + v * W, V::zero());
       for (int n = n0; n < n0 + images; ++n) {
         const float* p = x + n * image + static_cast<size_t>(c0) * HW;
-        for (int v = 0; v < kChunkVectors && v * W < len; ++v)
-          s[v] = V::add(s[v], V::keep(lanes_between<V>(lo - v * W, hi - v * W),
-                                      load_n<V>(p + v * W, len - v * W < W ? len - v * W : W)));
+        for (int v = 0; v < span.vectors; ++v)  // idle lanes read 0
+          V::store(acc_a + v * W, V::add(V::load(acc_a + v * W), load_n<V>(p + v * W, span.lanes(v))));
       }
-      const F inv = V::set1(static_cast<float>(images));
-      F d[kChunkVectors], dd[kChunkVectors], m[kChunkVectors];
-      for (int v = 0; v < kChunkVectors; ++v) {
-        m[v] = V::div(s[v], inv);  // per-element block mean
-        d[v] = dd[v] = V::zero();
+      span.fold(acc_a, fold_a);
+      for (int i = 0; i < channels; ++i) {
+        const float m_b = static_cast<float>(fold_a[i] / count);
+        for (int e = i * HW; e < (i + 1) * HW; ++e) center[e] = m_b;
+      }
+      for (int e = span.len; e < span.vectors * W; ++e) center[e] = 0.0f;
+      for (int v = 0; v < span.vectors; ++v) {
+        V::store(acc_a + v * W, V::zero());
+        V::store(acc_b + v * W, V::zero());
       }
       for (int n = n0; n < n0 + images; ++n) {
         const float* p = x + n * image + static_cast<size_t>(c0) * HW;
-        for (int v = 0; v < kChunkVectors && v * W < len; ++v) {
-          const F a = V::keep(lanes_between<V>(lo - v * W, hi - v * W),
-                              V::sub(load_n<V>(p + v * W, len - v * W < W ? len - v * W : W), m[v]));
-          d[v] = V::add(d[v], a);
-          dd[v] = V::fmadd(a, a, dd[v]);
+        for (int v = 0; v < span.vectors; ++v) {
+          const F d = V::sub(load_n<V>(p + v * W, span.lanes(v)), V::load(center + v * W));  // idle lanes: 0 - 0
+          V::store(acc_a + v * W, V::add(V::load(acc_a + v * W), d));
+          V::store(acc_b + v * W, V::fmadd(d, d, V::load(acc_b + v * W)));
         }
       }
-      for (int v = 0; v < kChunkVectors; ++v) {
-        V::store(lane_sum + v * W, m[v]);
-        V::store(lane_d + v * W, d[v]);
-        V::store(lane_dd + v * W, dd[v]);
-      }
-      for (int e = lo; e < hi; ++e) {
-        const double sum_d = lane_d[e];
-        moments[e / HW].merge(images, lane_sum[e] + sum_d / images, lane_dd[e] - sum_d * sum_d / images);
+      span.fold(acc_a, fold_a);
+      span.fold(acc_b, fold_b);
+      for (int i = 0; i < channels; ++i) {
+        const double sum_d = fold_a[i];
+        moments[i].merge(count, center[i * HW] + sum_d / count, fold_b[i] - sum_d * sum_d / count);
       }
     }
-    for (int e = lo; e < hi; e += HW) {
-      const Moments& mo = moments[e / HW];
-      mean[c0 + e / HW] = static_cast<float>(mo.mean);
-      var[c0 + e / HW] = static_cast<float>((mo.m2 > 0.0 ? mo.m2 : 0.0) / mo.count);
+    for (int i = 0; i < channels; ++i) {
+      mean[c0 + i] = static_cast<float>(moments[i].mean);
+      var[c0 + i] = static_cast<float>((moments[i].m2 > 0.0 ? moments[i].m2 : 0.0) / moments[i].count);
     }
+    c0 = span.c1;
   }
 }
 
 template <class V, int ACT>
-void grad_sums_chunks(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x, const float* scale,
-                      const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
+void grad_sums_spans(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x, const float* scale,
+                     const float* shift, const float* mean, float* sum_g, float* sum_gxc) {
   using F = typename V::F;
-  constexpr int W = V::W, L = Chunks<V>::L;
-  const Chunks<V> chunks(C, HW);
+  constexpr int W = V::W;
   const size_t image = static_cast<size_t>(C) * HW;
-  alignas(64) float sc[L], sh[L], mu[L], lane_g[L], lane_gxc[L];
-  for (int c0 = chunks.first(c_begin); c0 < c_end; c0 += chunks.G) {
-    const int len = chunks.length(c0);
-    const int lo = (c_begin > c0 ? c_begin - c0 : 0) * HW, hi = (c_end - c0 < chunks.G ? c_end - c0 : chunks.G) * HW;
-    chunks.expand(scale, c0, sc);
-    chunks.expand(shift, c0, sh);
-    chunks.expand(mean, c0, mu);
-    double totals_g[L], totals_gxc[L];  // per channel of the chunk
-    for (int i = 0; i < chunks.G; ++i) totals_g[i] = totals_gxc[i] = 0.0;
+  alignas(64) float sc[kSpanFloats + W], sh[kSpanFloats + W], mu[kSpanFloats + W];
+  alignas(64) float acc_g[kSpanFloats + W], acc_gxc[kSpanFloats + W];
+  double fold_g[kSpanChannels], fold_gxc[kSpanChannels], total_g[kSpanChannels], total_gxc[kSpanChannels];
+  for (int c0 = c_begin; c0 < c_end;) {
+    const Span<V> span(c0, c_end, HW);
+    const int channels = span.c1 - span.c0;
+    span.expand(scale, sc);
+    span.expand(shift, sh);
+    span.expand(mean, mu);
+    for (int i = 0; i < channels; ++i) total_g[i] = total_gxc[i] = 0.0;
     for (int n0 = 0; n0 < N; n0 += kImageBlock) {
       const int images = N - n0 < kImageBlock ? N - n0 : kImageBlock;
-      F g_acc[kChunkVectors], gxc_acc[kChunkVectors];
-      for (int v = 0; v < kChunkVectors; ++v) g_acc[v] = gxc_acc[v] = V::zero();
+      for (int v = 0; v < span.vectors; ++v) {
+        V::store(acc_g + v * W, V::zero());
+        V::store(acc_gxc + v * W, V::zero());
+      }
       for (int n = n0; n < n0 + images; ++n) {
         const size_t base = n * image + static_cast<size_t>(c0) * HW;
-        for (int v = 0; v < kChunkVectors && v * W < len; ++v) {
-          const int lanes = len - v * W < W ? len - v * W : W;
+        for (int v = 0; v < span.vectors; ++v) {
+          const int lanes = span.lanes(v);
           const F xv = load_n<V>(x + base + v * W, lanes);
-          const F dyv = V::keep(lanes_between<V>(lo - v * W, hi - v * W), load_n<V>(dy + base + v * W, lanes));
-          const F g = gate<V, ACT>(affine<V>(xv, V::load(sc + v * W), V::load(sh + v * W)), dyv);
-          g_acc[v] = V::add(g_acc[v], g);
-          gxc_acc[v] = V::add(gxc_acc[v], V::mul(g, V::sub(xv, V::load(mu + v * W))));
+          const F g = gate<V, ACT>(affine<V>(xv, V::load(sc + v * W), V::load(sh + v * W)),
+                                   load_n<V>(dy + base + v * W, lanes));  // idle lanes: dy = 0, x = mu = 0
+          V::store(acc_g + v * W, V::add(V::load(acc_g + v * W), g));
+          V::store(acc_gxc + v * W, V::add(V::load(acc_gxc + v * W), V::mul(g, V::sub(xv, V::load(mu + v * W)))));
         }
       }
-      for (int v = 0; v < kChunkVectors; ++v) {
-        V::store(lane_g + v * W, g_acc[v]);
-        V::store(lane_gxc + v * W, gxc_acc[v]);
-      }
-      for (int e = lo; e < hi; ++e) {
-        totals_g[e / HW] += lane_g[e];
-        totals_gxc[e / HW] += lane_gxc[e];
+      span.fold(acc_g, fold_g);
+      span.fold(acc_gxc, fold_gxc);
+      for (int i = 0; i < channels; ++i) {
+        total_g[i] += fold_g[i];
+        total_gxc[i] += fold_gxc[i];
       }
     }
-    for (int e = lo; e < hi; e += HW) {
-      sum_g[c0 + e / HW] = static_cast<float>(totals_g[e / HW]);
-      sum_gxc[c0 + e / HW] = static_cast<float>(totals_gxc[e / HW]);
+    for (int i = 0; i < channels; ++i) {
+      sum_g[c0 + i] = static_cast<float>(total_g[i]);
+      sum_gxc[c0 + i] = static_cast<float>(total_gxc[i]);
     }
+    c0 = span.c1;
   }
 }
 
 // ---- the kernel table's entries --------------------------------------------------------------------------------
 template <class V>
 void channel_mean_var(int N, int C, int HW, int c_begin, int c_end, const float* x, float* mean, float* var) {
-  if (HW < V::W) {
-    mean_var_chunks<V>(N, C, HW, c_begin, c_end, x, mean, var);
-    return;
-  }
-  if (HW >= kSumBlock) {
+  if (HW >= kSumBlock)
     mean_var_large<V>(N, C, HW, c_begin, c_end, x, mean, var);
-    return;
-  }
-  for (int c = c_begin; c < c_end; ++c) mean_var_planes<V>(N, C, HW, c, x, mean, var);
+  else
+    mean_var_spans<V>(N, C, HW, c_begin, c_end, x, mean, var);
 }
 
 // y = act(x * scale[c] + shift[c])
@@ -489,35 +460,41 @@ template <class V>
 void channel_affine_act(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
                         float* y) {
   using F = typename V::F;
-  constexpr int W = V::W, L = Chunks<V>::L;
+  constexpr int W = V::W;
   const size_t image = static_cast<size_t>(C) * HW;
   with_act(act, [&](auto act_tag) {
     constexpr int ACT = decltype(act_tag)::value;
     if (HW >= W) {
+      const bool stream = static_cast<size_t>(N) * image >= kStreamFloats;
       for (int n = 0; n < N; ++n)
         for (int c = 0; c < C; ++c) {
           const size_t base = n * image + static_cast<size_t>(c) * HW;
           const F sc = V::set1(scale[c]), sh = V::set1(shift[c]);
           for_each_vector<V>(static_cast<size_t>(HW), [&](size_t i, int count) {
-            store_n<V>(y + base + i, activate<V, ACT>(affine<V>(load_n<V>(x + base + i, count), sc, sh)), count);
+            const F t = activate<V, ACT>(affine<V>(load_n<V>(x + base + i, count), sc, sh));
+            if (stream && count == W)
+              store_stream<V>(y + base + i, t);
+            else
+              store_n<V>(y + base + i, t, count);
           });
         }
+      if (stream) stream_fence();
       return;
     }
-    const Chunks<V> chunks(C, HW);
-    alignas(64) float sc[L], sh[L];
-    for (int c0 = 0; c0 < C; c0 += chunks.G) {
-      const int len = chunks.length(c0);
-      chunks.expand(scale, c0, sc);
-      chunks.expand(shift, c0, sh);
+    alignas(64) float sc[kSpanFloats + W], sh[kSpanFloats + W];
+    for (int c0 = 0; c0 < C;) {
+      const Span<V> span(c0, C, HW);
+      span.expand(scale, sc);
+      span.expand(shift, sh);
       for (int n = 0; n < N; ++n) {
         const size_t base = n * image + static_cast<size_t>(c0) * HW;
-        for (int v = 0; v * W < len; ++v) {
-          const int count = len - v * W < W ? len - v * W : W;
+        for (int v = 0; v < span.vectors; ++v) {
+          const int count = span.lanes(v);
           const F t = affine<V>(load_n<V>(x + base + v * W, count), V::load(sc + v * W), V::load(sh + v * W));
           store_n<V>(y + base + v * W, activate<V, ACT>(t), count);
         }
       }
+      c0 = span.c1;
     }
   });
 }
@@ -528,16 +505,10 @@ void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const f
                            float* sum_gxc) {
   with_act(act, [&](auto act_tag) {
     constexpr int ACT = decltype(act_tag)::value;
-    if (HW < V::W) {
-      grad_sums_chunks<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
-      return;
-    }
-    if (HW >= kSumBlock) {
+    if (HW >= kSumBlock)
       grad_sums_large<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
-      return;
-    }
-    for (int c = c_begin; c < c_end; ++c)
-      grad_sums_planes<V, ACT>(N, C, HW, c, dy, x, scale, shift, mean, sum_g, sum_gxc);
+    else
+      grad_sums_spans<V, ACT>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, sum_g, sum_gxc);
   });
 }
 
@@ -546,7 +517,7 @@ template <class V>
 void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
                          const float* mean, int act, const float* a, const float* b, const float* k, float* dx) {
   using F = typename V::F;
-  constexpr int W = V::W, L = Chunks<V>::L;
+  constexpr int W = V::W;
   const size_t image = static_cast<size_t>(C) * HW;
   auto one = [](F dyv, F xv, F sc, F sh, F mu, F av, F bv, F kv, auto act_tag) {
     constexpr int ACT_ = decltype(act_tag)::value;
@@ -570,20 +541,20 @@ void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, 
         }
       return;
     }
-    const Chunks<V> chunks(C, HW);
-    alignas(64) float sc[L], sh[L], mu[L], av[L], bv[L], kv[L];
-    for (int c0 = 0; c0 < C; c0 += chunks.G) {
-      const int len = chunks.length(c0);
-      chunks.expand(scale, c0, sc);
-      chunks.expand(shift, c0, sh);
-      chunks.expand(mean, c0, mu);
-      chunks.expand(a, c0, av);
-      chunks.expand(b, c0, bv);
-      chunks.expand(k, c0, kv);
+    alignas(64) float sc[kSpanFloats + W], sh[kSpanFloats + W], mu[kSpanFloats + W];
+    alignas(64) float av[kSpanFloats + W], bv[kSpanFloats + W], kv[kSpanFloats + W];
+    for (int c0 = 0; c0 < C;) {
+      const Span<V> span(c0, C, HW);
+      span.expand(scale, sc);
+      span.expand(shift, sh);
+      span.expand(mean, mu);
+      span.expand(a, av);
+      span.expand(b, bv);
+      span.expand(k, kv);
       for (int n = 0; n < N; ++n) {
         const size_t base = n * image + static_cast<size_t>(c0) * HW;
-        for (int v = 0; v * W < len; ++v) {
-          const int count = len - v * W < W ? len - v * W : W;
+        for (int v = 0; v < span.vectors; ++v) {
+          const int count = span.lanes(v);
           const size_t at = base + v * W;
           store_n<V>(dx + at,
                      one(load_n<V>(dy + at, count), load_n<V>(x + at, count), V::load(sc + v * W), V::load(sh + v * W),
@@ -591,6 +562,7 @@ void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, 
                      count);
         }
       }
+      c0 = span.c1;
     }
   });
 }

@@ -1,12 +1,12 @@
 // The convolution entries of the kernel table for one ISA: picks a path per geometry (the reasons are
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
-//   depthwise 3x3 stride 1 on planes of <= 4 vectors   -> conv_dw_small.h: vectors along flattened planes
+//   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
-//   <= 16 batch columns (forward)                       -> conv_gemm.h forward_few: MicroFew on W^T slivers
+//   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
@@ -60,6 +60,9 @@ struct Conv {
 
   // ---- forward --------------------------------------------------------------------------------------
   static size_t forward_scratch(const ConvGeom& g) {
+    if constexpr (V::has_masked_io)
+      if (Depthwise::applies(g) && Small::applies_strided(g))
+        return Small::scratch_floats(g);  // stride 2: forward only
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Direct::applies(g)) return Direct::forward_scratch(g);
     // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.
@@ -91,7 +94,7 @@ struct Conv {
     long begin, end;
     if (Depthwise::applies(g)) {
       if constexpr (V::has_masked_io)
-        if (Small::applies(g)) {
+        if (Small::applies_forward(g)) {
           chunk(Small::units(g), part, parts, begin, end);
           Small::forward(g, x, weight, bias, y, scratch, begin, end);
           return;
@@ -123,7 +126,7 @@ struct Conv {
       end = end * Micro::NR < columns ? end * Micro::NR : columns;
       if (begin < end) gemm_forward(g, x, weight, packed, bias, y, scratch, begin, end, 0, group_out);
     } else {
-      const int unit = Gemm::layout(g) == Gemm::kCols ? Micro::NR : Micro::MR;
+      const int unit = Gemm::layout(g) != Gemm::kRows ? Micro::NR : Micro::MR;
       chunk((group_out + unit - 1) / unit, part, parts, begin, end);
       begin *= unit;
       end = min_int(static_cast<int>(end * unit), group_out);
@@ -212,13 +215,15 @@ struct Conv {
     const ConvGeom t = transposed_geom(g);
     const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
     const int taps = g.kernel_h * g.kernel_w, K = group_out * taps;  // W'_g: group_in rows x K
-    const bool cols = Gemm::layout(t) == Gemm::kCols;
+    const bool cols = Gemm::layout(t) != Gemm::kRows;
+    // kFew: one block over the whole of K (conv_few.h); else KC blocks.
+    const int KB = Gemm::layout(t) == Gemm::kFew ? max_int(K, 1) : Gemm::KC;
     const int R = cols ? V::width : Micro::MR;  // rows per sliver
     const int padded = cols ? Gemm::cols_padded(t) : Gemm::rows_padded(t);
     for (int grp = 0; grp < g.groups; ++grp) {
       const float* w_grp = weight + static_cast<long>(grp) * group_out * group_in * taps;
-      for (int pc = 0; pc < K; pc += Gemm::KC) {
-        const int kc = min_int(Gemm::KC, K - pc);
+      for (int pc = 0; pc < K; pc += KB) {
+        const int kc = min_int(KB, K - pc);
         float* block = packed + static_cast<long>(grp) * padded * K + static_cast<long>(pc) * padded;
         for (int s = 0; s < padded; s += R) {
           float* d = block + static_cast<long>(s) * kc;  // element (kk, i) = W'[s + i][pc + kk] at d[kk*R + i]

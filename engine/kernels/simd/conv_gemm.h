@@ -13,9 +13,9 @@
 #include <cstring>
 
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_few.h"
 #include "engine/kernels/simd/conv_pack.h"
 #include "engine/kernels/simd/gemm_driver.h"
-#include "engine/kernels/simd/micro_few.h"
 
 namespace plasmo::kernels::simd {
 
@@ -99,25 +99,26 @@ struct ConvGemm {
   }
 
   // ---- pre-packed weights ---------------------------------------------------------------------------
-  // The forward paths read W as packed GEMM panels in one of two layouts, fixed by the geometry:
+  // The forward paths read W as packed GEMM panels in one of three layouts, fixed by the geometry:
   //   kRows (forward: W_g is the A operand), per group and KC block pc of K: the rows of W_g as MR-slivers
   //         [kc][MR], block (grp, pc) at grp*Mr*K + pc*Mr and the sliver of row r at + r*kc (Mr = group_out
   //         rounded up to MR);
-  //   kCols (forward_gather, forward_few: W_g^T is the B operand), per group and KC block: the output channels
+  //   kCols (forward_gather: W_g^T is the B operand), per group and KC block: the output channels
   //         as slivers one vector wide, [kc][width], block at grp*Mc*K + pc*Mc and the sliver of channel c at
   //         + c*kc (Mc: group_out rounded up to NR, zero-filled). One-vector slivers let each path pick its
-  //         tile width: NR (NR/width slivers side by side) for the gathered product, 16 to 64 for the few.
+  //         tile width: NR (NR/width slivers side by side) for the gathered product;
   // pack_weights writes every block once (the Conv2d layer keeps them while the weights do not change, so a
   // single image no longer re-reads and re-packs 9.4 MB of layer4 weights per call). Called with
   // packed == nullptr, the paths pack each block into scratch when they need it: same values, same order of
   // operations, so both ways give the same bits.
-  enum Layout { kNone = 0, kRows = 1, kCols = 2 };
-  static int layout(const ConvGeom& g) { return few(g) || gathered(g) ? kCols : kRows; }
+  // kFew (forward_few, conv_few.h): kCols' slivers over the whole of K in one block (see ConvFew).
+  enum Layout { kNone = 0, kRows = 1, kCols = 2, kFew = 3 };
+  static int layout(const ConvGeom& g) { return few(g) ? kFew : gathered(g) ? kCols : kRows; }
   static int weight_k(const ConvGeom& g) { return g.in_channels / g.groups * g.kernel_h * g.kernel_w; }
   static int rows_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, MR); }
   static int cols_padded(const ConvGeom& g) { return round_up(g.out_channels / g.groups, NR); }
   static size_t packed_floats(const ConvGeom& g) {
-    const int padded = layout(g) == kCols ? cols_padded(g) : rows_padded(g);
+    const int padded = layout(g) != kRows ? cols_padded(g) : rows_padded(g);
     return static_cast<size_t>(g.groups) * padded * weight_k(g);
   }
   // The rows (kRows) or output-channel slivers (kCols) [first, first + count) of group grp's KC block pc,
@@ -140,6 +141,10 @@ struct ConvGemm {
     std::memset(dst + done, 0, sizeof(float) * (static_cast<long>(padded) * kc - done));
   }
   static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+    if (layout(g) == kFew) {
+      Few::pack_weights(g, weight, packed);
+      return;
+    }
     const int K = weight_k(g), group_out = g.out_channels / g.groups;
     const bool cols = layout(g) == kCols;
     const int padded = cols ? cols_padded(g) : rows_padded(g);
@@ -167,8 +172,8 @@ struct ConvGemm {
   //  - gathered (rows of 4 pixels or fewer, such as ResNet's 4x4 and 2x2 stages): y^T = cols^T * W^T, the rows of
   //    cols^T (windows of 8 pixels) broadcast from the image (run_gather), W^T packed, y^T accumulated
   //    in scratch and transposed into y. Nothing is packed per pixel, whatever the stride or plane size;
-  //  - few (<= kFewColumns batch columns in all: one image at 4x4 or 2x2): the gathered product with cols^T
-  //    gathered once into MR-slivers and W^T streamed once, sliver after sliver (forward_few).
+  //  - few (<= kFewColumns batch columns in all: one image at 4x4 or 2x2): the gathered product over all of
+  //    K in registers, W^T streamed once, sliver after sliver, results straight into y (forward_few, conv_few.h).
   static bool pointwise(const ConvGeom& g) {
     return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
   }
@@ -316,94 +321,15 @@ struct ConvGemm {
   }
 
   // ---- forward for a handful of columns (one image at 4x4 or 2x2: single-image inference) ------------
-  // With J = batch * out_h * out_w <= kFewColumns, every weight meets at most 16 columns: the pass is a
-  // stream of W (ResNet-18's layer4 W is 9.4 MB for 4 columns) and the way to speed it up is to read W
-  // once, in order, at the memory's pace. y^T = cols^T * W^T: cols^T is gathered once into slivers of
-  // FR = 4, 8 or 16 rows (J rounded up: no FMA on more than 3 padding rows), then, per KC block, each
-  // tile of FR columns x FV vector slivers of W^T (pre-packed: one sequential stream) runs MicroFew, whose
-  // FR*FV accumulators fill the registers. The arithmetic is forward_gather's (y^T starts at the bias,
-  // then k in order, one fma each), so the two give the same bits.
-  static constexpr int kFewColumns = 16;
-  // Accumulator registers per tile: 16 of AVX-512's and NEON's 32 vector registers, 8 of AVX2's 16.
-  static constexpr int kFewAccumulators = V::width == 8 ? 8 : 16;
-  static bool few(const ConvGeom& g) { return static_cast<long>(g.batch) * g.out_h * g.out_w <= kFewColumns; }
-  static int few_rows(int J) {
-    const int rows = J <= 4 ? 4 : J <= 8 ? 8 : 16;
-    return rows <= kFewAccumulators ? rows : kFewAccumulators;
-  }
-  static size_t few_scratch(const ConvGeom& g) {
-    const long K = weight_k(g), Mc = cols_padded(g);
-    const size_t windows =
-        padded(g) ? static_cast<size_t>(g.batch) * g.in_channels * padded_h(g) * padded_w(g) + 2 * V::width : 0;
-    // cols^T slivers (kFewColumns x K) + panel (KC x Mc) + y^T (kFewColumns x Mc) + windows
-    return static_cast<size_t>(kFewColumns * K + KC * Mc + kFewColumns * Mc) + windows;
-  }
-
-  // One FR-row tile over vector slivers [c, c + vectors) of a block: FV vectors per call, fewer at the end.
-  template <int FR>
-  static void few_tile(int kc, const float* a, const float* panel, int vectors, float* C, long ldc) {
-    constexpr int W = V::width, FV = kFewAccumulators / FR;
-    int c = 0;
-    for (; c + FV <= vectors; c += FV)
-      MicroFew<V, FR, FV>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
-    for (; c < vectors; ++c) MicroFew<V, FR, 1>::run(kc, a, panel + static_cast<long>(c) * kc * W, C + c * W, ldc);
-  }
-
+  // conv_few.h: y^T = cols^T * W^T over all of K in registers, W^T pre-packed whole-K (layout kFew).
+  using Few = ConvFew<V, ConvGemm>;
+  static constexpr int kFewColumns = Few::kFewColumns;
+  static bool few(const ConvGeom& g) { return Few::few(g); }
+  static size_t few_scratch(const ConvGeom& g) { return Few::scratch_floats(g); }
   // Output channels [row_begin, row_end) of every group (row_begin a multiple of NR), all columns.
   static void forward_few(const ConvGeom& g, const float* x, const float* weight, const float* packed,
                           const float* bias, float* y, float* scratch, int row_begin, int row_end) {
-    constexpr int W = V::width;
-    const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
-    const int K = weight_k(g), P = g.out_h * g.out_w, J = g.batch * P;
-    const int FR = few_rows(J), J_pad = round_up(J, FR);
-    const int M = row_end - row_begin, M_pad = round_up(M, NR), Mc = cols_padded(g);
-    float* a = scratch;                                     // J_pad x K: cols^T, [pc][jt][kc][FR]
-    float* panel = a + static_cast<long>(kFewColumns) * K;  // KC x Mc
-    float* yt = panel + static_cast<long>(KC) * Mc;         // J_pad x M_pad
-    const WindowSource src = window_source(g, x, 0, g.batch, yt + static_cast<long>(kFewColumns) * Mc);
-    for (int grp = 0; grp < g.groups; ++grp) {
-      const int row0 = grp * group_out + row_begin;
-      // cols^T[j][k] = tap k of column j's window, into sliver (pc, jt) at a + pc*J_pad + jt*kc, element
-      // (kk, r) at + kk*FR + r; rows past J repeat column 0 (computed, never stored).
-      const float* base = src.base + static_cast<long>(grp) * group_in * src.plane;
-      for (int jt = 0; jt < J_pad; jt += FR)
-        for (int r = 0; r < FR; ++r) {
-          const int j = jt + r < J ? jt + r : 0;
-          const int n = j / P, p = j % P, oh = p / g.out_w, ow = p % g.out_w;
-          const float* origin = base + (n - src.n_first) * src.image_stride +
-                                static_cast<long>(oh * g.stride_h) * src.row_len + ow * g.stride_w;
-          int k = 0;
-          for (int ci = 0; ci < group_in; ++ci)
-            for (int kh = 0; kh < g.kernel_h; ++kh)
-              for (int kw = 0; kw < g.kernel_w; ++kw, ++k) {
-                const int pc = k / KC * KC, kc = min_int(KC, K - pc);
-                a[static_cast<long>(pc) * J_pad + static_cast<long>(jt) * kc + (k - pc) * FR + r] =
-                    origin[ci * src.plane + static_cast<long>(kh) * src.row_len + kw];
-              }
-        }
-      init_transposed(yt, J_pad, M_pad, M, bias ? bias + row0 : nullptr);
-      const int vectors = round_up(M, W) / W;
-      for (int pc = 0; pc < K; pc += KC) {
-        const int kc = min_int(KC, K - pc);
-        const float* w_panel = panel;
-        if (packed)
-          w_panel = packed_block(g, packed, Mc, grp, pc) + static_cast<long>(row_begin) * kc;
-        else
-          pack_cols_block(g, weight, grp, row_begin, M, M_pad, pc, kc, panel);
-        const float* a_block = a + static_cast<long>(pc) * J_pad;
-        for (int jt = 0; jt < J_pad; jt += FR) {
-          const float* a_tile = a_block + static_cast<long>(jt) * kc;
-          float* c_tile = yt + static_cast<long>(jt) * M_pad;
-          if (FR == 4)
-            few_tile<4>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
-          else if (FR == 8)
-            few_tile<8>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
-          else
-            few_tile<(kFewAccumulators >= 16 ? 16 : 8)>(kc, a_tile, w_panel, vectors, c_tile, M_pad);
-        }
-      }
-      store_transposed(g, yt, M_pad, 0, J, M, y + static_cast<long>(row0) * P);
-    }
+    Few::forward(g, x, weight, packed, bias, y, scratch, row_begin, row_end);
   }
 
   // Output channels [row_begin, row_end) of every group (row_begin a multiple of MR), batch columns

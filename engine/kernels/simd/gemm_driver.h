@@ -25,6 +25,8 @@
 #pragma once
 #include <cstring>
 
+#include "engine/kernels/simd/gemm_tiny.h"
+
 namespace plasmo::kernels::simd {
 
 struct Blocking {
@@ -210,6 +212,10 @@ void gemm_blocked(int M, int N, int K, const PackA& pack_a, const PackB& pack_b,
 template <class V, class Micro>
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
            int ldc, bool accumulate) {
+  if (sgemm_tiny_applies(M, N)) {  // gemm_tiny.h: the same bits without packing
+    sgemm_tiny(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    return;
+  }
   constexpr int MR = Micro::MR, NR = Micro::NR;
   constexpr int MC = (96 + MR - 1) / MR * MR, KC = 128, NC = (192 + NR - 1) / NR * NR;
   alignas(64) float Ap[MC * KC];
