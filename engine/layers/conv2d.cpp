@@ -162,7 +162,8 @@ float* Conv2d::worker_scratch(const kernels::ConvGeom& g, int workers) {
   return scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
 }
 
-const float* Conv2d::packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w) {
+const float* Conv2d::packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w,
+                                    bool several_calls) {
   const int layout = kt.conv2d_packed_layout ? kt.conv2d_packed_layout(g) : 0;
   if (layout == 0) return nullptr;
   const uint64_t version = w.version();
@@ -171,8 +172,9 @@ const float* Conv2d::packed_weights(const kernels::KernelTable& kt, const kernel
     // Packed on the second forward with the same W, not the first: a training step's forward meets
     // weights the optimizer has just changed and reads them once, and packing them ahead is an extra
     // pass over W (ResNet-18's layer4: write and re-read 9.4 MB, ~1 ms of 8.5) that the kernel's own
-    // packing of each panel as it goes avoids. Same bits either way (KernelTable).
-    if (seen_source_ != &w || seen_version_ != version) {
+    // packing of each panel as it goes avoids. Same bits either way (KernelTable). A forward that calls
+    // the kernel several times (forward_groups) packs at once: each call would pack W for itself.
+    if (!several_calls && (seen_source_ != &w || seen_version_ != version)) {
       seen_source_ = &w;
       seen_version_ = version;
       return nullptr;
@@ -258,7 +260,7 @@ void Conv2d::forward_groups(const Tensor& x, int group) {
   float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
   kernels::ConvGeom slice = g;
   slice.batch = std::min(group, g.batch);
-  const float* packed = packed_weights(kt, g, weight);
+  const float* packed = packed_weights(kt, g, weight, groups > 1);
   if (packed && kt.conv2d_packed_layout(slice) != kt.conv2d_packed_layout(g)) packed = nullptr;
   const float* w = std::as_const(weight).data();
   const float* b = has_bias_ ? std::as_const(bias).data() : nullptr;

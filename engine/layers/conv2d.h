@@ -105,8 +105,10 @@ class Conv2d : public Layer {
   float* worker_scratch(const kernels::ConvGeom& g, int workers);
   // The weights w packed for kt's forward of g (conv2d_pack_weights), packed again only when w (which
   // tensor, or its version), the table or the packed layout changed since the last call; null when kt's
-  // forward of g reads W as it is, or when this W is met for the first time (packed at its second use).
-  const float* packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w);
+  // forward of g reads W as it is, or when this W is met for the first time (packed at its second use,
+  // or now when the caller runs the kernel several times: several_calls).
+  const float* packed_weights(const kernels::KernelTable& kt, const kernels::ConvGeom& g, const Tensor& w,
+                              bool several_calls = false);
 
   int in_channels_, out_channels_, kernel_, stride_, padding_, groups_;
   bool has_bias_;
