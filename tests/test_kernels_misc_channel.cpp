@@ -41,10 +41,10 @@ std::vector<ChannelShape> channel_shapes() {
   shapes.push_back({17, 33, 2});
   shapes.push_back({20, 9, 16});
   // planes below 256 values go in spans of whole channels (at most 512 floats, 256 channels) per image:
-  shapes.push_back({20, 70, 16});  // several spans per image, image blocks of 16 and 4
-  shapes.push_back({3, 300, 1});   // spans capped by channels
-  shapes.push_back({18, 11, 64});  // 8x8 planes, whole vectors
-  shapes.push_back({18, 7, 200});  // planes not a whole number of vectors, 2 per span
+  shapes.push_back({20, 70, 16});     // several spans per image, image blocks of 16 and 4
+  shapes.push_back({3, 300, 1});      // spans capped by channels
+  shapes.push_back({18, 11, 64});     // 8x8 planes, whole vectors
+  shapes.push_back({18, 7, 200});     // planes not a whole number of vectors, 2 per span
   shapes.push_back({2, 5, 1 << 17});  // an output of 1M floats and more: streaming stores
   return shapes;
 }

@@ -349,10 +349,10 @@ TEST_CASE("BatchNorm statistics handed over by the convolution (train, planes >=
     int in, out, kernel, stride, groups, batch, H;
   };
   const Case cases[] = {
-      {3, 8, 3, 2, 1, 5, 33},    // stem-like, 17x17 output
-      {8, 8, 3, 1, 8, 7, 16},    // depthwise, 16x16 = kStatsPlane exactly
-      {5, 17, 1, 1, 1, 1, 31},   // pointwise, one image
-      {4, 3, 1, 1, 1, 40, 16},   // several groups of images per worker
+      {3, 8, 3, 2, 1, 5, 33},   // stem-like, 17x17 output
+      {8, 8, 3, 1, 8, 7, 16},   // depthwise, 16x16 = kStatsPlane exactly
+      {5, 17, 1, 1, 1, 1, 31},  // pointwise, one image
+      {4, 3, 1, 1, 1, 40, 16},  // several groups of images per worker
   };
   for (const Case& c : cases) {
     CAPTURE(c.out);

@@ -115,7 +115,8 @@ struct KernelTable {
   // forward of g reads (0: none; geometries with the same id share one packing of the same W), and
   // conv2d_pack_weights writes it (conv2d_packed_floats(g) floats). A caller that packs once and reuses
   // the panels while W is unchanged saves a pass over W per call (ResNet-18's layer4 at batch 1 streams
-  // 9.4 MB of weights per convolution and does little else).
+  // 9.4 MB of weights per convolution and does little else). A W used once (a training step's forward,
+  // between optimizer steps) is better read unpacked: Conv2d packs on the second forward with the same W.
   int (*conv2d_packed_layout)(const ConvGeom& g) = nullptr;
   size_t (*conv2d_packed_floats)(const ConvGeom& g) = nullptr;
   void (*conv2d_pack_weights)(const ConvGeom& g, const float* weight, float* packed) = nullptr;

@@ -15,13 +15,13 @@
 //     eval:  dx = a * g  (the running statistics are constants)
 // Memory passes (the layer is memory-bound): forward train = the statistics (one read of x; none for
 // planes of at least kStatsPlane values after a convolution, which hands its output over in groups while
-// in cache, see output_written) + one read-and-write pass for y; backward = one read of x and dy for the sums + one pass for dx. Nothing but
-// y is stored: g and xc are recomputed from x, which the caller keeps alive until backward (the layer
-// contract). xc = x - mu is one float subtraction (exact when x and mu are close), rather than sums of x,
-// so |mu| >> std costs no precision. Per-channel coefficients are computed here (C values, in double);
-// every pass over the data is a kernel (channel_mean_var, channel_affine_act, channel_act_grad_sums,
-// channel_act_affine2): the per-channel sums split the channels across the thread pool, the elementwise
-// passes split the batch (an element's or a channel's result does not depend on the split).
+// in cache, see output_written) + one read-and-write pass for y; backward = one read of x and dy for the sums + one
+// pass for dx. Nothing but y is stored: g and xc are recomputed from x, which the caller keeps alive until backward
+// (the layer contract). xc = x - mu is one float subtraction (exact when x and mu are close), rather than sums of x, so
+// |mu| >> std costs no precision. Per-channel coefficients are computed here (C values, in double); every pass over the
+// data is a kernel (channel_mean_var, channel_affine_act, channel_act_grad_sums, channel_act_affine2): the per-channel
+// sums split the channels across the thread pool, the elementwise passes split the batch (an element's or a channel's
+// result does not depend on the split).
 //
 // Backward with a preceding convolution (fold_into): dx is not computed here; the convolution's backward
 // calls materialize() for each group of images it is about to read (the same kernel on those images), so

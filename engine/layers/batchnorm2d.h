@@ -78,9 +78,9 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   bool passed_through_ = false;  // the last forward was folded into conv_ (y is conv_'s output)
   const Tensor* x_ = nullptr;
   Tensor y_, dx_;
-  Tensor mean_, var_, invstd_;       // statistics used by the last forward, per channel
-  Tensor scale_, shift_;             // per channel: t = x * scale + shift (before the activation)
-  Tensor sum_g_, sum_gxc_;           // per channel, backward
+  Tensor mean_, var_, invstd_;  // statistics used by the last forward, per channel
+  Tensor scale_, shift_;        // per channel: t = x * scale + shift (before the activation)
+  Tensor sum_g_, sum_gxc_;      // per channel, backward
   // Train forward after conv_: per image and channel [N, C], the mean and variance of the image's plane,
   // taken as conv_ wrote each group (output_written); images_written_ counts them since conv_'s forward.
   Tensor image_mean_, image_var_;

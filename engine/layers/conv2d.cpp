@@ -275,8 +275,8 @@ void Conv2d::forward_groups(const Tensor& x, int group) {
       kernels::ConvGeom part = g;
       part.batch = std::min(group, g.batch - first);
       if (packed)
-        kt.conv2d_forward_packed_part(part, xs + first * x_image, packed, b, ys + first * y_image,
-                                      worker_scratch_base, 0, 1);
+        kt.conv2d_forward_packed_part(part, xs + first * x_image, packed, b, ys + first * y_image, worker_scratch_base,
+                                      0, 1);
       else
         kt.conv2d_forward_part(part, xs + first * x_image, w, b, ys + first * y_image, worker_scratch_base, 0, 1);
       epilogue_->output_written(first, part.batch, ys + first * y_image);

@@ -44,8 +44,8 @@ namespace plasmo::kernels::simd {
 // shared between those copies by the linker.
 namespace {
 
-constexpr int kSumBlock = 256;    // floats per float-summed block (large planes)
-constexpr int kImageBlock = 16;   // small planes: images summed in float before a flush
+constexpr int kSumBlock = 256;   // floats per float-summed block (large planes)
+constexpr int kImageBlock = 16;  // small planes: images summed in float before a flush
 
 // ---- activations (kernels.h: kActNone, kActReLU, kActReLU6) ------------------------------------------------
 template <class V, int ACT>
