@@ -17,9 +17,9 @@ inline bool sgemm_tiny_applies(int M, int N) { return M >= 1 && N >= 1 && M * N 
 // op(B)[k][n] = trans_b ? B[n*ldb + k] : B[k*ldb + n].
 inline void sgemm_tiny(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B,
                        int ldb, float* C, int ldc, bool accumulate) {
-  const float* a_row[kTinyOutputs];
-  const float* b_col[kTinyOutputs];
-  long a_step[kTinyOutputs], b_step[kTinyOutputs];
+  const float* a_row[kTinyOutputs] = {};
+  const float* b_col[kTinyOutputs] = {};
+  long a_step[kTinyOutputs] = {}, b_step[kTinyOutputs] = {};
   float acc[kTinyOutputs];
   const int outputs = M * N;
   for (int i = 0; i < outputs; ++i) {
