@@ -35,6 +35,7 @@
 // (Conv2d::forward_unfolded) and proceeds as the unfolded eval backward.
 #include "engine/layers/batchnorm2d.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -206,9 +207,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
         image_var_.resize(Shape{N, C});
         const size_t image = static_cast<size_t>(C) * HW;
         split_items(N, static_cast<int64_t>(image), [&](int64_t begin, int64_t end) {
-          for (int64_t n = begin; n < end; ++n)
-            kt.channel_mean_var(1, C, HW, 0, C, x.data() + n * image, image_mean_.data() + n * C,
-                                image_var_.data() + n * C);
+          image_statistics(static_cast<int>(begin), static_cast<int>(end - begin), HW, x.data() + begin * image);
         });
       }
       for (int c = 0; c < C; ++c) {
@@ -318,13 +317,20 @@ int BatchNorm2d::stats_images(const Shape& y) {
 // counted in images_written_; forward() uses them when all N images came.
 void BatchNorm2d::output_written(int first, int count, const float* y) {
   const Shape shape = conv_->output().shape();
-  const int N = shape.n(), C = channels_, HW = shape.h() * shape.w();
+  image_statistics(first, std::min(count, shape.n() - first), shape.h() * shape.w(), y);
+  images_written_ += count;
+}
+
+// image_mean_[n], image_var_[n] for images [first, first + count), whose planes of HW values start at
+// images (image `first`): one statistics call per image, so an image's values do not depend on its group.
+void BatchNorm2d::image_statistics(int first, int count, int HW, const float* images) {
+  const int C = channels_;
   const size_t image = static_cast<size_t>(C) * HW;
   const kernels::KernelTable& kt = kernels::K();
-  for (int n = first; n < first + count && n < N; ++n)
-    kt.channel_mean_var(1, C, HW, 0, C, y + (n - first) * image, image_mean_.data() + static_cast<size_t>(n) * C,
-                        image_var_.data() + static_cast<size_t>(n) * C);
-  images_written_ += count;
+  for (int i = 0; i < count; ++i) {
+    const size_t at = static_cast<size_t>(first + i) * C;
+    kt.channel_mean_var(1, C, HW, 0, C, images + i * image, image_mean_.data() + at, image_var_.data() + at);
+  }
 }
 
 void BatchNorm2d::materialize(int first, int count, float* out) {

@@ -67,6 +67,7 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Folded folded(const Conv2d& conv) override;
   int stats_images(const Shape& y) override;
   void output_written(int first, int count, const float* y) override;
+  void image_statistics(int first, int count, int HW, const float* images);
   bool deferred(const Tensor& dy) const override { return deferred_ && &dy == &dx_; }
   void materialize(int first, int count, float* out) override;
   void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
