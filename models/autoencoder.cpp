@@ -34,6 +34,10 @@ std::unique_ptr<Model> build_autoencoder(const ModelConfig& config) {
   trunk->emplace<MaxPool2d>("pool2", 2, 2);
   trunk->emplace<Conv2d>("enc3", 8, 4, 3, 1, 1);
   trunk->emplace<ReLU>("enc3_relu");
+  // pool1 and pool2 compute relu(max) themselves (max and ReLU commute; engine/layers/pool2d.h): enc1_relu
+  // and enc2_relu then make no pass of their own over the conv outputs (4 MB and 2 MB at batch 64). enc3_relu
+  // stays a layer: its output is the trunk's, the Grad-CAM features, read by head and decoder alike.
+  absorb_relus(*trunk);
 
   auto decoder = std::make_unique<Sequential>();
   decoder->emplace<MaxPool2d>("pool3", 2, 2);

@@ -38,6 +38,9 @@ struct PoolGeom {
   int planes = 1;  // batch * channels
   int in_h = 1, in_w = 1, out_h = 1, out_w = 1;
   int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  // maxpool2d_forward only: a ReLU before the pool, folded in (max and ReLU commute): y = max(window max, +0),
+  // and argmax = -1 (no input gets a gradient) where that is +0.
+  bool relu = false;
 };
 PoolGeom make_pool_geom(int planes, int in_h, int in_w, int kernel, int stride, int pad);
 
@@ -126,7 +129,8 @@ struct KernelTable {
                                      float* y, float* scratch, int part, int parts) = nullptr;
 
   // ---- pooling and resampling (planes = batch * channels) ---------------------------------------------
-  // argmax[o] = index h*in_w + w (within its plane) of the max feeding output o; first max wins on ties.
+  // argmax[o] = index h*in_w + w (within its plane) of the max feeding output o; first max wins on ties
+  // (g.relu: -1 where y is +0). Backward skips outputs whose argmax is -1.
   void (*maxpool2d_forward)(const PoolGeom& g, const float* x, float* y, int32_t* argmax) = nullptr;
   void (*maxpool2d_backward)(const PoolGeom& g, const float* dy, const int32_t* argmax,
                              float* dx) = nullptr;  // overwrites dx

@@ -8,6 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/kernels/kernels.h"
+#include "engine/layers/pool2d.h"
 #include "engine/layers/split.h"
 
 namespace plasmo {
@@ -42,12 +43,30 @@ const Tensor& elementwise_backward(const char* who, BackwardKernel kernel, bool 
 
 }  // namespace
 
-// y = max(x, 0);  dx = dy * [y > 0]
+// y = max(x, 0);  dx = dy * [y > 0]. Absorbed by the next MaxPool2d (activations.h): y is x, and the
+// pool's dx comes back as it is.
 const Tensor& ReLU::forward(const Tensor& x, Mode mode) {
+  if (pool_) {
+    x_ = &x;
+    return x;
+  }
   return elementwise_forward(kernels::K().relu_forward, x, y_);
 }
 const Tensor& ReLU::backward(const Tensor& dy) {
-  return elementwise_backward(kind(), kernels::K().relu_backward, needs_input_grad_, y_, dy, dx_);
+  if (!pool_) return elementwise_backward(kind(), kernels::K().relu_backward, needs_input_grad_, y_, dy, dx_);
+  if (!x_) throw UsageError(std::string(kind()) + ": backward called before forward");
+  if (pool_->relu_folded() && &dy == &pool_->input_grad()) {
+    if (dy.shape() != x_->shape())
+      throw ShapeError(std::string(kind()) + ": dy must have the output's shape " + x_->shape().str() + ", got " +
+                       dy.shape().str());
+    if (!needs_input_grad_) {
+      static const Tensor none;
+      return none;
+    }
+    return dy;  // the pool's dx: dy at each window's argmax where its max was > 0, else 0
+  }
+  // x in place of y: relu_backward reads only [y > 0], and [x > 0] == [relu(x) > 0].
+  return elementwise_backward(kind(), kernels::K().relu_backward, needs_input_grad_, *x_, dy, dx_);
 }
 
 // y = min(max(x, 0), 6);  dx = dy * [0 < y < 6]

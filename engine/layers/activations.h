@@ -7,6 +7,14 @@
 
 namespace plasmo {
 
+class MaxPool2d;
+
+// A ReLU right before a MaxPool2d can be absorbed by it (MaxPool2d::absorb, engine/layers/pool2d.h; the
+// models call absorb_relus): the pool then computes max(0, window max) itself (max and ReLU commute) and
+// this layer does no pass of its own over the tensor:
+// - forward returns x untouched (its output is not relu(x): only that pool may consume it);
+// - backward, given the pool's dx of a forward that folded the ReLU in, returns it untouched (it is already
+//   0 wherever x <= 0); given any other dy it computes dy * [x > 0] ([x > 0] == [relu(x) > 0]).
 class ReLU : public Layer {
  public:
   const char* kind() const override { return "ReLU"; }
@@ -14,7 +22,14 @@ class ReLU : public Layer {
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
 
+  const MaxPool2d* absorbed_by() const { return pool_; }
+  // The last forward's input when absorbed (its output was that tensor), else null.
+  const Tensor* passed_through() const { return x_; }
+
  private:
+  friend class MaxPool2d;  // absorb() sets pool_
+  const MaxPool2d* pool_ = nullptr;
+  const Tensor* x_ = nullptr;
   Tensor y_, dx_;
 };
 

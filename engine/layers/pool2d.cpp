@@ -6,7 +6,10 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/layers/activations.h"
+#include "engine/layers/residual.h"
 #include "engine/layers/split.h"
+#include "engine/net.h"
 
 namespace plasmo {
 
@@ -76,14 +79,23 @@ std::string MaxPool2d::summary() const { return window_text(kind(), kernel_, str
 
 Shape MaxPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
 
-// x [N, C, H, W] -> y [N, C, OH, OW]; argmax_[o] = h*W + w of the input that won output o.
+void MaxPool2d::absorb(ReLU& relu) {
+  if (relu.pool_ && relu.pool_ != this) throw UsageError(summary() + ": this ReLU is absorbed by another MaxPool2d");
+  relu_ = &relu;
+  relu.pool_ = this;
+}
+
+// x [N, C, H, W] -> y [N, C, OH, OW]; argmax_[o] = h*W + w of the input that won output o. With the ReLU
+// folded in: y = max(0, window max), argmax_ = -1 where that is 0.
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode mode) {
   const Shape out = out_shape(x.shape());
   in_shape_ = x.shape();
   y_.resize(out);
   argmax_.resize(out.numel());
-  const kernels::PoolGeom g =
+  relu_folded_ = relu_ != nullptr && relu_->passed_through() == &x;
+  kernels::PoolGeom g =
       kernels::make_pool_geom(out.n() * out.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_, padding_);
+  g.relu = relu_folded_;
   const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
   split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
     kernels::K().maxpool2d_forward(plane_range(g, begin, end), x.data() + begin * in_plane,
@@ -181,6 +193,23 @@ const Tensor& GlobalAvgPool::backward(const Tensor& dy) {
                                          dx_.data() + begin * plane_size);
   });
   return dx_;
+}
+
+// ---- ReLU + MaxPool2d pairing ------------------------------------------------------------------------
+
+void absorb_relus(Layer& root) {
+  if (auto* sequential = dynamic_cast<Sequential*>(&root)) {
+    for (size_t i = 0; i < sequential->size(); ++i) {
+      absorb_relus(sequential->at(i));
+      if (i == 0) continue;
+      auto* relu = dynamic_cast<ReLU*>(&sequential->at(i - 1));
+      auto* pool = dynamic_cast<MaxPool2d*>(&sequential->at(i));
+      if (relu && pool) pool->absorb(*relu);
+    }
+  } else if (auto* residual = dynamic_cast<Residual*>(&root)) {
+    absorb_relus(residual->body());
+    if (residual->shortcut()) absorb_relus(*residual->shortcut());
+  }
 }
 
 }  // namespace plasmo

@@ -15,6 +15,14 @@
 
 namespace plasmo {
 
+class ReLU;
+
+// A ReLU directly before the pool can be absorbed (absorb): the pool computes
+//   y = max over the window of relu(x) = relu(max over the window of x)   (max and ReLU commute, bit for bit)
+// on the pooled values (4x fewer for 2x2), and the ReLU passes its input on untouched (activations.h). The
+// gradients agree: where the window max is <= 0 every relu(x) of the window is 0 and no input gets dy (the
+// unfused ReLU's backward zeroes it), else the argmax is the same element (the first max, > 0, is the same
+// in x and relu(x)) and gets dy, as the unfused pair gives it. Parameters and names do not change.
 class MaxPool2d : public Layer {
  public:
   MaxPool2d(int kernel, int stride, int padding = 0);
@@ -28,12 +36,26 @@ class MaxPool2d : public Layer {
   int stride() const { return stride_; }
   int padding() const { return padding_; }
 
+  // Takes over `relu`, which must directly precede this pool and have no other consumer. A forward folds
+  // the ReLU in when its input is the tensor the ReLU passed on (relu_folded()); any other input is pooled
+  // as it is.
+  void absorb(ReLU& relu);
+  const ReLU* absorbed() const { return relu_; }
+  bool relu_folded() const { return relu_folded_; }  // the last forward computed relu(max)
+  const Tensor& input_grad() const { return dx_; }   // the last backward's dx
+
  private:
   int kernel_, stride_, padding_;
   Shape in_shape_;
-  std::vector<int32_t> argmax_;  // per output: h*W + w of its max within the plane
+  std::vector<int32_t> argmax_;  // per output: h*W + w of its max within the plane (-1: no gradient)
   Tensor y_, dx_;
+  ReLU* relu_ = nullptr;
+  bool relu_folded_ = false;
 };
+
+// Has every MaxPool2d that directly follows a ReLU in a Sequential (under root, Residual bodies and
+// shortcuts included) absorb it.
+void absorb_relus(Layer& root);
 
 class AvgPool2d : public Layer {
  public:

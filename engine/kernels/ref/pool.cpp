@@ -1,5 +1,6 @@
 // Reference pooling and resampling over planes (batch * channels).
 //   max:  y[o] = max over the window of x (padding = -inf); dx[argmax[o]] += dy[o]
+//         (g.relu: y[o] = max(y[o], +0) = max over the window of relu(x); argmax[o] = -1 where y[o] is +0)
 //   avg:  y[o] = (1 / (kernel_h*kernel_w)) * sum over the window (padding counts as 0, divisor fixed)
 //   gap:  y[p] = (1/HW) sum x[p][:];  dx[p][:] = dy[p] / HW
 //   up2:  y[2h+i][2w+j] = x[h][w];    dx[h][w] = sum_{i,j in {0,1}} dy[2h+i][2w+j]
@@ -30,6 +31,10 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
               best_index = ih * g.in_w + iw;
             }
           }
+        }
+        if (g.relu && !(best > 0.0f)) {  // relu(max) = +0: as every relu(x) of the window, no gradient
+          best = 0.0f;
+          best_index = -1;
         }
         const size_t o = plane * out_size + oh * g.out_w + ow;
         y[o] = best;

@@ -91,9 +91,78 @@ inline void for_each_window_column(const float* segment, int j0, int stride, int
   }
 }
 
+inline bool pool_two_by_two(const PoolGeom& g) {
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// g.relu: y = max(best, +0) (best > 0 ? best : +0, as relu_forward) and argmax -1 where y is +0.
+template <class V>
+inline void relu_after_max(const PoolGeom& g, typename V::F& best, typename V::I& best_index) {
+  if (!g.relu) return;
+  const auto positive = V::cmp_gt(best, V::zero());
+  best = V::keep(positive, best);
+  best_index = V::iselect(positive, best_index, V::iset1(-1));
+}
+
+// The 2x2 stride-2 pool without padding (the autoencoder's): windows do not overlap, so lanes read their
+// pairs straight from the two input rows (no padded copy). Window (a b / c d) of lane j: a, b =
+// top[2j], top[2j+1], c, d = bottom[2j], bottom[2j+1]. The reference takes the first max in the order
+// a, b, c, d; so does: upper = b > a ? b : a, lower = d > c ? d : c, best = lower > upper ? lower : upper
+// (within a row the left one wins a tie, and the top row's max beats an equal one below).
+template <class V>
+void maxpool2d_forward_2x2(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  using F = typename V::F;
+  using I = typename V::I;
+  const size_t in_size = static_cast<size_t>(g.in_h) * g.in_w, out_size = static_cast<size_t>(g.out_h) * g.out_w;
+  const I below = V::iset1(g.in_w), right_column = V::iset1(1), right_below = V::iset1(g.in_w + 1);
+  const I zero_offset = V::iset1(0);
+  const I lane_left = V::imul(V::iota(), 2);  // column of lane j's top-left element, minus 2*ow0
+  alignas(64) float pairs[2 * V::W];
+  for (int plane = 0; plane < g.planes; ++plane) {
+    const float* xp = x + plane * in_size;
+    for (int oh = 0; oh < g.out_h; ++oh) {
+      const float* top = xp + static_cast<size_t>(2 * oh) * g.in_w;
+      const float* bottom = top + g.in_w;
+      for (int ow0 = 0; ow0 < g.out_w; ow0 += V::W) {
+        const int lanes = g.out_w - ow0 < V::W ? g.out_w - ow0 : V::W;
+        F a, b, c, d;
+        if (lanes == V::W) {
+          V::load_deinterleave(top + 2 * ow0, a, b);
+          V::load_deinterleave(bottom + 2 * ow0, c, d);
+        } else {  // 2 * lanes floats of each row (never past the row: 2 * out_w <= in_w)
+          const int first = 2 * lanes < V::W ? 2 * lanes : V::W, second = 2 * lanes - first;
+          V::store(pairs, load_n<V>(top + 2 * ow0, first));
+          V::store(pairs + V::W, second > 0 ? V::load_partial(top + 2 * ow0 + V::W, second) : V::zero());
+          V::load_deinterleave(pairs, a, b);
+          V::store(pairs, load_n<V>(bottom + 2 * ow0, first));
+          V::store(pairs + V::W, second > 0 ? V::load_partial(bottom + 2 * ow0 + V::W, second) : V::zero());
+          V::load_deinterleave(pairs, c, d);
+        }
+        const auto take_b = V::cmp_gt(b, a), take_d = V::cmp_gt(d, c);
+        const F upper = V::select(take_b, b, a), lower = V::select(take_d, d, c);
+        const auto take_lower = V::cmp_gt(lower, upper);
+        F best = V::select(take_lower, lower, upper);
+        const I offset = V::iselect(take_lower, V::iselect(take_d, right_below, below),
+                                    V::iselect(take_b, right_column, zero_offset));
+        I best_index = V::iadd(V::iadd(V::iset1(2 * oh * g.in_w + 2 * ow0), lane_left), offset);
+        relu_after_max<V>(g, best, best_index);
+        const size_t o = plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0;
+        if (lanes == V::W) {
+          V::store(y + o, best);
+          V::istore(argmax + o, best_index);
+        } else {
+          V::store_partial(y + o, best, lanes);
+          V::istore_partial(argmax + o, best_index, lanes);
+        }
+      }
+    }
+  }
+}
+
 // y = max over the window, argmax = its index in the plane; padding never wins.
 template <class V>
 void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  if (pool_two_by_two(g)) return maxpool2d_forward_2x2<V>(g, x, y, argmax);
   if (!pool_vectorizable(g)) return ref::maxpool2d_forward(g, x, y, argmax);
   using F = typename V::F;
   using I = typename V::I;
@@ -131,7 +200,8 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
               best = V::select(take, v, best);
               best_offset = V::iselect(take, V::iset1(kh * g.in_w + kw), best_offset);
             });
-          const I best_index = V::iadd(best_offset, V::iadd(V::iset1(top * g.in_w), column0));
+          I best_index = V::iadd(best_offset, V::iadd(V::iset1(top * g.in_w), column0));
+          relu_after_max<V>(g, best, best_index);
           const int lanes = chunk - j0 < V::W ? chunk - j0 : V::W;
           const size_t o = plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0 + j0;
           if (lanes == V::W) {
@@ -150,9 +220,7 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
 // dx[argmax[o]] += dy[o] over a zeroed dx.
 template <class V>
 void maxpool2d_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
-  const bool two_by_two =
-      g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
-  if (!two_by_two) return ref::maxpool2d_backward(g, dy, argmax, dx);
+  if (!pool_two_by_two(g)) return ref::maxpool2d_backward(g, dy, argmax, dx);
   using F = typename V::F;
   using I = typename V::I;
   const size_t in_size = static_cast<size_t>(g.in_h) * g.in_w, out_size = static_cast<size_t>(g.out_h) * g.out_w;
