@@ -5,7 +5,7 @@
 // autoencoder's 2x2/2 pools) and rows longer than one vector pass (kPoolChunk = 128 outputs).
 //   Bit-exact: max pool forward (values and argmax, with many ties: first max wins), max pool
 //   backward, avg pool forward and backward (same summation order), upsample forward and backward,
-//   global average pool backward.
+//   global average pool backward; max pool with a folded ReLU (g.relu), also against relu then max pool.
 //   Global average pool forward: the reference adds a plane left to right in float, the vector
 //   versions in blocks (engine/kernels/simd/pool.h). Both are judged against the exact mean:
 //   vector within 4e-6 * mean|x|, the reference within its classical bound (HW - 1) * 2^-24 * mean|x|,
@@ -103,6 +103,68 @@ TEST_CASE("Kernel parity: maxpool2d forward (values, argmax with ties) and backw
         CHECK(bit_difference(dx_got.data(), dx_want.data(), in_count(g)) == "");
         CHECK(dx_got.guards_intact());
       }
+}
+
+// g.relu (a ReLU folded into the pool, engine/layers/pool2d.h): every ISA bit-exact with the reference, and
+// the reference bit-exact with the unfused pair it replaces: relu_forward, then max pool; backward: max pool
+// backward, then relu_backward. Inputs: the tied values above with some -0 planted (windows whose max is
+// -0, 0 or negative: y must be +0 and no input gets a gradient), and normal values.
+TEST_CASE("Kernel parity: maxpool2d with a folded ReLU (g.relu) equals relu then max pool, bit for bit") {
+  Rng rng(1212);
+  const std::vector<PoolGeom> geometries = pool_geometries();
+  int zero_windows = 0, positive_windows = 0;
+  for (PoolGeom g : geometries)
+    for (bool ties : {true, false}) {
+      const std::string shape = describe(g);
+      CAPTURE(shape);
+      CAPTURE(ties);
+      std::vector<float> x = ties ? tied_values(in_count(g), rng) : normal_values(in_count(g), rng);
+      for (size_t i = 5; i < x.size(); i += 13) x[i] = -0.0f;
+      const std::vector<float> dy = normal_values(out_count(g), rng);
+
+      // Unfused: t = relu(x); y = max pool(t); dt = scatter of dy; dx = relu_backward(t, dt).
+      g.relu = false;
+      std::vector<float> t(in_count(g)), y_unfused(out_count(g)), dt(in_count(g)), dx_unfused(in_count(g));
+      std::vector<int32_t> index_unfused(out_count(g));
+      ref_table().relu_forward(in_count(g), x.data(), t.data());
+      ref_table().maxpool2d_forward(g, t.data(), y_unfused.data(), index_unfused.data());
+      ref_table().maxpool2d_backward(g, dy.data(), index_unfused.data(), dt.data());
+      ref_table().relu_backward(in_count(g), t.data(), dt.data(), dx_unfused.data());
+
+      g.relu = true;
+      Guarded<float> y_want(out_count(g)), dx_want(in_count(g), 99.0f);
+      Guarded<int32_t> index_want(out_count(g));
+      ref_table().maxpool2d_forward(g, x.data(), y_want.data(), index_want.data());
+      ref_table().maxpool2d_backward(g, dy.data(), index_want.data(), dx_want.data());
+      CHECK(bit_difference(y_want.data(), y_unfused.data(), out_count(g)) == "");
+      CHECK(bit_difference(dx_want.data(), dx_unfused.data(), in_count(g)) == "");
+      // argmax: the unfused one where the max is > 0, -1 (no gradient) where it is +0.
+      for (size_t o = 0; o < out_count(g); ++o) {
+        const bool positive = y_unfused[o] > 0.0f;
+        (positive ? positive_windows : zero_windows)++;
+        if (index_want.data()[o] != (positive ? index_unfused[o] : -1)) {
+          CHECK(index_want.data()[o] == (positive ? index_unfused[o] : -1));
+          break;
+        }
+      }
+
+      for (const KernelTable* fast : fast_tables()) {
+        const std::string isa = fast->isa;
+        CAPTURE(isa);
+        Guarded<float> y_got(out_count(g)), dx_got(in_count(g), 99.0f);
+        Guarded<int32_t> index_got(out_count(g));
+        fast->maxpool2d_forward(g, x.data(), y_got.data(), index_got.data());
+        CHECK(bit_difference(y_got.data(), y_want.data(), out_count(g)) == "");
+        CHECK(int_difference(index_got.data(), index_want.data(), out_count(g)) == "");
+        CHECK(y_got.guards_intact());
+        CHECK(index_got.guards_intact());
+        fast->maxpool2d_backward(g, dy.data(), index_want.data(), dx_got.data());
+        CHECK(bit_difference(dx_got.data(), dx_want.data(), in_count(g)) == "");
+        CHECK(dx_got.guards_intact());
+      }
+    }
+  CHECK(zero_windows > 1000);  // both cases well covered
+  CHECK(positive_windows > 1000);
 }
 
 TEST_CASE("Kernel parity: avgpool2d forward and backward are bit-exact") {
