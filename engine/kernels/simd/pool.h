@@ -217,6 +217,14 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
   }
 }
 
+// dst[0, count) = pair[0, count), count < 2W.
+template <class V>
+inline void copy_pairs(const float* pair, int count, float* dst) {
+  const int first = count < V::W ? count : V::W;
+  store_n<V>(dst, V::load(pair), first);
+  if (count > V::W) V::store_partial(dst + V::W, V::load(pair + V::W), count - V::W);
+}
+
 // dx[argmax[o]] += dy[o] over a zeroed dx.
 template <class V>
 void maxpool2d_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
@@ -249,10 +257,12 @@ void maxpool2d_backward(const PoolGeom& g, const float* dy, const int32_t* argma
           V::store_interleave(top + 2 * ow0, top_even, top_odd);
           V::store_interleave(bottom + 2 * ow0, bottom_even, bottom_odd);
         } else {
+          // 2 * lanes floats of each row, by (masked) vector stores: a memcpy call per row costs more than
+          // the row itself for the narrow planes (8 or 4 outputs per row).
           V::store_interleave(pair, top_even, top_odd);
-          std::memcpy(top + 2 * ow0, pair, sizeof(float) * 2 * lanes);
+          copy_pairs<V>(pair, 2 * lanes, top + 2 * ow0);
           V::store_interleave(pair, bottom_even, bottom_odd);
-          std::memcpy(bottom + 2 * ow0, pair, sizeof(float) * 2 * lanes);
+          copy_pairs<V>(pair, 2 * lanes, bottom + 2 * ow0);
         }
       }
       if (g.in_w > 2 * g.out_w) top[g.in_w - 1] = bottom[g.in_w - 1] = 0.0f;  // odd width: last column unused
