@@ -6,14 +6,16 @@
 // - maxpool2d_forward: each lane walks its window in the reference's order (kh, then kw) with the
 //   reference's rule "take v when v > best, or when it is the first element inside the image", so the
 //   first max wins and argmax (index ih*in_w + iw within the plane) is the reference's. Inputs are
-//   assumed NaN-free, as in the reference.
+//   assumed NaN-free, as in the reference. The 2x2 stride-2 pools without padding (the autoencoder's)
+//   read their windows straight from the input rows (maxpool2d_forward_2x2). g.relu (a ReLU folded
+//   in) applies the reference's max(y, +0) / argmax -1 to each lane's result.
 // - avgpool2d_forward: each lane adds its window in the reference's order; padding reads +0, and adding
 //   +0 to a sum that started at +0 changes nothing, so the sum is the reference's.
 // - avgpool2d_backward: the reference scatters outputs in (oh, ow) order. Here a row of outputs is
 //   scattered per (kh, kw) with kw descending: for one input element the contributions from one oh
 //   then still arrive in increasing ow, so every sum is formed in the reference's order.
 // - maxpool2d_backward: the 2x2 stride-2 pools (windows do not overlap) write dx directly (0 + dy, as
-//   the reference's zero-then-add); overlapping windows (the 3x3/2 ResNet stem pool) need the
+//   the reference's zero-then-add; an argmax of -1 matches no element, which gets +0); overlapping windows (the 3x3/2 ResNet stem pool) need the
 //   reference's ordered scatter, which only touches one element per output, and run the reference.
 // - upsample2x forward/backward: copies, and the four-term sum ((a+b)+c)+d in the reference's order.
 // - global_avgpool_forward: planes of at least 2W floats are summed with vector accumulators (float
