@@ -15,8 +15,9 @@
 //   scattered per (kh, kw) with kw descending: for one input element the contributions from one oh
 //   then still arrive in increasing ow, so every sum is formed in the reference's order.
 // - maxpool2d_backward: the 2x2 stride-2 pools (windows do not overlap) write dx directly (0 + dy, as
-//   the reference's zero-then-add; an argmax of -1 matches no element, which gets +0); overlapping windows (the 3x3/2 ResNet stem pool) need the
-//   reference's ordered scatter, which only touches one element per output, and run the reference.
+//   the reference's zero-then-add; an argmax of -1 matches no element, which gets +0); overlapping
+//   windows (the 3x3/2 ResNet stem pool) need the reference's ordered scatter, which only touches one
+//   element per output, and run the reference.
 // - upsample2x forward/backward: copies, and the four-term sum ((a+b)+c)+d in the reference's order.
 // - global_avgpool_forward: planes of at least 2W floats are summed with vector accumulators (float
 //   blocks of kSumBlock, block sums in double; error below 1.3e-6 * mean|x| for AVX2, see
