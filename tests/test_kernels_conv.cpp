@@ -301,14 +301,16 @@ TEST_CASE("Kernel parity: pointwise convolution on 16-pixel planes (conv_pointwi
   CHECK(failures == 0);
 }
 
-TEST_CASE("Kernel parity: pointwise weight gradient as dot products over pixels (conv_pw_weight.h)") {
-  // 1x1 stride 1 on planes of >= 4 vectors: dy (expand) or x (projection) read in place, the other copied
-  // a chunk at a time. Planes of 64 pixels (several images per chunk: 17 images make two chunks), 217
-  // and 961 (partial last vectors), 1024 (one chunk per plane) and 1089 (two chunks, the second short);
-  // channel counts 1, 3, 5, 17 and the models' 16..96 (blocks of 3 x 8 with every tail), both ways.
+TEST_CASE("Kernel parity: pointwise backward in place on planes of >= 4 vectors (conv_pw_weight.h, conv_pw_data.h)") {
+  // 1x1 stride 1. Weight gradient: dy (expand) or x (projection) read in place, the other copied a chunk
+  // at a time. Backward data: tiles of 3 vectors of pixels (the last 4 vectors as 2 + 2), dy copied per
+  // column on planes a multiple of 2 KB (16x32, 32x32). Planes of 64 pixels (several images per weight
+  // chunk: 17 images make two chunks), 217 and 961 (partial last vectors), 512 and 1024 (one chunk per
+  // plane) and 1089 (two chunks, the second short); channel counts 1, 3, 5, 17 and the models' 16..96
+  // (blocks of 3 x 8 and 8 x 3 with every tail), both ways.
   Rng rng(41);
   int failures = 0;
-  const std::pair<int, int> planes[] = {{8, 8}, {7, 31}, {31, 31}, {32, 32}, {33, 33}};
+  const std::pair<int, int> planes[] = {{8, 8}, {7, 31}, {31, 31}, {16, 32}, {32, 32}, {33, 33}};
   const std::pair<int, int> channels[] = {{1, 1}, {3, 5}, {5, 3}, {17, 3}, {3, 17}, {16, 96}, {32, 16}, {17, 17}};
   for (const auto& hw : planes)
     for (const auto& c : channels)

@@ -26,6 +26,7 @@
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
 #include "engine/kernels/simd/conv_pointwise.h"
+#include "engine/kernels/simd/conv_pw_data.h"
 #include "engine/kernels/simd/conv_pw_weight.h"
 #include "engine/kernels/simd/micro_bcast.h"  // PointwiseMicro with 16 lanes
 
@@ -43,6 +44,7 @@ struct Conv {
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
   using Pointwise = ConvPointwise<V, PointwiseMicro>;
   using PointwiseWeight = ConvPointwiseWeight<V>;
+  using PointwiseData = ConvPointwiseData<V>;
 
   using Direct = ConvDirect<V>;
 
@@ -178,6 +180,7 @@ struct Conv {
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
+    if (PointwiseData::applies(g)) return PointwiseData::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
@@ -264,6 +267,10 @@ struct Conv {
     }
     if (Pointwise::applies(g)) {
       Pointwise::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
+    if (PointwiseData::applies(g)) {
+      PointwiseData::backward_data(g, dy, weight, dx, scratch);
       return;
     }
     if (backward_data_as_forward(g)) {

@@ -57,10 +57,14 @@ struct ConvPointwiseWeight {
   static constexpr int kRowSkew = 16;
 
   // 1x1 stride 1 without padding, one group, planes of at least 4 vectors: on smaller planes a chunk of
-  // whole images holds too few pixels per reduction (4x4 planes stay with conv_pointwise.h).
+  // whole images holds too few pixels per reduction (4x4 planes stay with conv_pointwise.h). A projection
+  // (x the wide tensor) on planes under 16 vectors stays with conv_gemm.h: x's rows, read in place, are
+  // then too short per image (8x8, measured in the model's groups of 9-12 images: 144->32 118 -> 112,
+  // 192->32 124 -> 112 GFLOP/s; the expands gain: 32->192 79 -> 122).
   static bool applies(const ConvGeom& g) {
+    const int P = g.out_h * g.out_w;
     return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
-           g.groups == 1 && g.out_h * g.out_w >= 4 * W;
+           g.groups == 1 && P >= 4 * W && (g.out_channels >= g.in_channels || P >= 16 * W);
   }
 
   // The chunking of one image's plane: pixels per chunk (a whole number of vectors unless the whole
