@@ -9,12 +9,13 @@
 //   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
 //   1x1 stride 1 weight gradient, planes >= 4 vectors   -> conv_pw_weight.h: dot products over pixels in place
+//   1x1 stride 1 backward data, planes >= 4 vectors     -> conv_pw_data.h: register tiles over dy in place
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
 // Only the conv_gemm.h paths read pre-packed weights (packed_layout() is kNone for the others).
 // Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
 // in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths (pointwise ones run
-// their own transposed GEMM); other strides go through GEMM + col2im.
+// their own transposed GEMM or in-place tiles); other strides go through GEMM + col2im.
 #pragma once
 #include <cstring>
 #include <type_traits>

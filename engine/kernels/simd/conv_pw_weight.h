@@ -15,6 +15,10 @@
 // conv_gemm.h instead transposes dy into a packed panel: with 16-32 input channels each transposed
 // element serves only 16-32 FMAs, so the packing dominated (MobileNetV2's expand 16->96 at 32x32: 39
 // GFLOP/s). The copy here is of the narrow tensor, each element serving all the wide channels' FMAs.
+// Measured (AVX-512, 1 thread, GFLOP/s, the layer's groups of images with dy in L2 as in the model,
+// conv_gemm.h -> here): expand 16->96 @32 58 -> 122, 24->144 @16 65 -> 131, 32->192 @8 83 -> 120;
+// project 32->16 @32 50 -> 68-85, 96->24 @16 74 -> 102, 144->24 @16 83 -> 100 (these read x from
+// memory: about its bandwidth).
 //
 // Reading the wide tensor's planes straight (no copy) matters too: 32x32 planes are 4 KB apart, so
 // 8 narrow planes read in place would share one L1 set (12 ways) with the wide ones and evict each other.
@@ -57,7 +61,8 @@ struct ConvPointwiseWeight {
   static constexpr int kRowSkew = 16;
 
   // 1x1 stride 1 without padding, one group, planes of at least 4 vectors: on smaller planes a chunk of
-  // whole images holds too few pixels per reduction (4x4 planes stay with conv_pointwise.h). A projection
+  // whole images holds too few pixels per reduction (with 16 lanes, 4x4 planes stay with conv_pointwise.h:
+  // tried, 96->576 113 -> 89 GFLOP/s). A projection
   // (x the wide tensor) on planes under 16 vectors stays with conv_gemm.h: x's rows, read in place, are
   // then too short per image (8x8, measured in the model's groups of 9-12 images: 144->32 118 -> 112,
   // 192->32 124 -> 112 GFLOP/s; the expands gain: 32->192 79 -> 122).
