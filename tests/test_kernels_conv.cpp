@@ -301,6 +301,30 @@ TEST_CASE("Kernel parity: pointwise convolution on 16-pixel planes (conv_pointwi
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: pointwise backward in place on planes of >= 4 vectors (conv_pw_weight.h, conv_pw_data.h)") {
+  // 1x1 stride 1. Weight gradient: dy (expand) or x (projection) read in place, the other copied a chunk
+  // at a time. Backward data: tiles of 3 vectors of pixels (the last 4 vectors as 2 + 2), dy copied per
+  // column on planes a multiple of 2 KB (16x32, 32x32). Planes of 64 pixels (several images per weight
+  // chunk: 17 images make two chunks), 217 and 961 (partial last vectors), 512 and 1024 (one chunk per
+  // plane) and 1089 (two chunks, the second short); channel counts 1, 3, 5, 17 and the models' 16..96
+  // (blocks of 3 x 8 and 8 x 3 with every tail), both ways.
+  Rng rng(41);
+  int failures = 0;
+  const std::pair<int, int> planes[] = {{8, 8}, {7, 31}, {31, 31}, {16, 32}, {32, 32}, {33, 33}};
+  const std::pair<int, int> channels[] = {{1, 1}, {3, 5}, {5, 3}, {17, 3}, {3, 17}, {16, 96}, {32, 16}, {17, 17}};
+  for (const auto& hw : planes)
+    for (const auto& c : channels)
+      for (int batch : {1, 5}) {
+        if (hw.first * hw.second > 300 && c.first * c.second > 300 && batch > 1) continue;  // keep the test short
+        failures += check_conv(kernels::make_conv_geom(batch, c.first, hw.first, hw.second, c.second, 1, 1, 0, 1),
+                               rng.below(2) != 0, rng);
+      }
+  failures += check_conv(kernels::make_conv_geom(17, 5, 8, 8, 7, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(3, 24, 16, 16, 144, 1, 1, 0, 1), false, rng);
+  failures += check_conv(kernels::make_conv_geom(2, 144, 16, 16, 24, 1, 1, 0, 1), false, rng);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-column path)") {
   // J = batch * out_h * out_w from 1 to 16, output channels that leave partial tiles and vectors, K from 1
   // (1x1 on one channel) to several K blocks, groups 1 and 2.

@@ -8,12 +8,14 @@
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
 //   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
+//   1x1 stride 1 weight gradient, planes >= 4 vectors   -> conv_pw_weight.h: dot products over pixels in place
+//   1x1 stride 1 backward data, planes >= 4 vectors     -> conv_pw_data.h: register tiles over dy in place
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
 // Only the conv_gemm.h paths read pre-packed weights (packed_layout() is kNone for the others).
 // Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
 // in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths (pointwise ones run
-// their own transposed GEMM); other strides go through GEMM + col2im.
+// their own transposed GEMM or in-place tiles); other strides go through GEMM + col2im.
 #pragma once
 #include <cstring>
 #include <type_traits>
@@ -25,6 +27,8 @@
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
 #include "engine/kernels/simd/conv_pointwise.h"
+#include "engine/kernels/simd/conv_pw_data.h"
+#include "engine/kernels/simd/conv_pw_weight.h"
 #include "engine/kernels/simd/micro_bcast.h"  // PointwiseMicro with 16 lanes
 
 namespace plasmo::kernels::simd {
@@ -40,6 +44,8 @@ struct Conv {
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
   using Pointwise = ConvPointwise<V, PointwiseMicro>;
+  using PointwiseWeight = ConvPointwiseWeight<V>;
+  using PointwiseData = ConvPointwiseData<V>;
 
   using Direct = ConvDirect<V>;
 
@@ -175,6 +181,7 @@ struct Conv {
   static size_t backward_data_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
+    if (PointwiseData::applies(g)) return PointwiseData::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
@@ -263,6 +270,10 @@ struct Conv {
       Pointwise::backward_data(g, dy, weight, dx, scratch);
       return;
     }
+    if (PointwiseData::applies(g)) {
+      PointwiseData::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       if (packed_layout(t) != Gemm::kNone) {
@@ -283,6 +294,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (PointwiseWeight::applies(g)) return PointwiseWeight::scratch_floats(g);
     if (Pointwise::applies_weight(g)) return Pointwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
     return Gemm::backward_weight_scratch(g);
@@ -304,7 +316,9 @@ struct Conv {
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
-    if (Pointwise::applies_weight(g))
+    if (PointwiseWeight::applies(g))
+      PointwiseWeight::backward_weight(g, x, dy, dweight, scratch);
+    else if (Pointwise::applies_weight(g))
       Pointwise::backward_weight(g, x, dy, dweight, scratch);
     else if (Direct::applies(g))
       Direct::backward_weight(g, x, dy, dweight, scratch);
