@@ -3,6 +3,7 @@
 //
 //   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3 stride 2 backward on planes <= 4 vectors -> conv_dw_backward_small.h: stride 1 on dy spread out
+//   depthwise 3x3 stride 2 padding 1 backward, rows >= half a vector -> conv_dw_backward_rows.h: parity classes
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -22,6 +23,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_depthwise.h"
 #include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_dw_backward_rows.h"
 #include "engine/kernels/simd/conv_dw_backward_small.h"
 #include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_dw_small.h"
@@ -38,7 +40,8 @@ struct Conv {
   using Planes = ConvDepthwisePlanes<V>;
   using Rows = ConvDepthwiseRows<V>;
   using Small = ConvDepthwiseSmall<V>;
-  using SmallBackward = ConvDepthwiseSmallBackward<V>;  // stride 2 on small planes (backward only)
+  using SmallBackward = ConvDepthwiseSmallBackward<V>;      // stride 2 on small planes (backward only)
+  using Stride2Backward = ConvDepthwiseStride2Backward<V>;  // stride 2, padding 1, by rows (backward only)
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
@@ -258,6 +261,10 @@ struct Conv {
           SmallBackward::backward_data(g, dy, weight, dx);
           return;
         }
+        if (Stride2Backward::applies(g)) {
+          Stride2Backward::backward_data(g, dy, weight, dx);
+          return;
+        }
       }
       if (Rows::applies(g))
         Rows::backward_data(g, dy, weight, dx, scratch);
@@ -306,6 +313,10 @@ struct Conv {
         }
         if (SmallBackward::applies(g)) {
           SmallBackward::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
+        if (Stride2Backward::applies(g)) {
+          Stride2Backward::backward_weight(g, x, dy, dweight, dbias);
           return;
         }
       }
