@@ -333,6 +333,10 @@ struct ConvDepthwiseSmall {
     float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
     for (int c = 0; c < g.in_channels; ++c)
       for (int t = 0; t < 9; ++t) reversed[static_cast<long>(c) * 9 + t] = weight[static_cast<long>(c) * 9 + 8 - t];
+    if (L.G == 1) {  // whole planes, each plane's taps broadcast once (forward_planes)
+      forward_planes_any(L, g.in_channels, 0, dy, reversed, nullptr, dx, static_cast<long>(g.batch) * g.in_channels);
+      return;
+    }
     if (L.G > 1 && !use_table(g)) {
       forward_units_assembled(g, L, dy, reversed, nullptr, dx, 0, units(g));
       return;
@@ -367,21 +371,21 @@ struct ConvDepthwiseSmall {
         if (dbias) dbias[j] += V::hsum(bias_acc);
         continue;
       }
-      alignas(64) float lanes[W];
-      for (int t = 0; t < 9; ++t) {
-        V::store(lanes, acc[t]);
+      // Lane sums per plane of the group, from a copy: indexing acc[t] in a loop that is not unrolled kept
+      // all ten accumulators on the stack for the whole image loop above (a store and a reload per FMA).
+      alignas(64) float lanes[10][W];
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) V::store(lanes[t], acc[t]);
+      V::store(lanes[9], bias_acc);
+      for (int t = 0; t < 10; ++t) {
+        if (t == 9 && !dbias) break;
         for (int p = 0; p < L.G; ++p) {
           float sum = 0.0f;
-          for (int i = 0; i < L.P; ++i) sum += lanes[p * L.P + i];
-          dweight[(j * L.G + p) * 9 + t] += sum;
-        }
-      }
-      if (dbias) {
-        V::store(lanes, bias_acc);
-        for (int p = 0; p < L.G; ++p) {
-          float sum = 0.0f;
-          for (int i = 0; i < L.P; ++i) sum += lanes[p * L.P + i];
-          dbias[j * L.G + p] += sum;
+          for (int i = 0; i < L.P; ++i) sum += lanes[t][p * L.P + i];
+          if (t < 9)
+            dweight[(j * L.G + p) * 9 + t] += sum;
+          else
+            dbias[j * L.G + p] += sum;
         }
       }
     }
