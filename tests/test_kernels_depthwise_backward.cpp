@@ -7,6 +7,7 @@
 // twice gives the same bits.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -128,6 +129,17 @@ TEST_CASE("Depthwise backward parity: rows path (conv_dw_rows.h), strides 1 and 
             if (rng.below(3) != 0) continue;  // a third of the combinations: the suite stays quick
             failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, pad), rng);
           }
+  CHECK(failures == 0);
+}
+
+TEST_CASE("Depthwise backward parity: stride 2 with dx streamed (>= 256 KB of dx per image)") {
+  // conv_dw_backward_rows.h writes dx with streaming stores on layers this large (whole 2W-column blocks at
+  // 64-byte aligned addresses; the rest plainly): aligned and unaligned rows, tails, batch 1 and 2.
+  Rng rng(609);
+  int failures = 0;
+  for (const auto& shape : {std::array<int, 3>{64, 32, 32}, {65, 33, 40}, {17, 64, 64}, {5, 127, 130}})
+    for (int batch : {1, 2})
+      failures += check_depthwise_backward(depthwise(batch, shape[0], shape[1], shape[2], 2, 1), rng);
   CHECK(failures == 0);
 }
 
