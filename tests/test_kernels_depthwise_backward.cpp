@@ -1,6 +1,7 @@
 // Parity of the depthwise 3x3 backward kernels (backward data, backward weight and bias; every fast ISA
-// of this machine) with the scalar reference: conv_dw_backward_small.h (stride 2 on small planes), the
-// stride-2 and stride-1 paths of conv_dw_rows.h and conv_dw_small.h, on odd shapes (channels 1, 3, 5,
+// of this machine) with the scalar reference: conv_dw_backward_small.h (stride 2 on small planes),
+// conv_dw_backward_rows.h (padding 1 by rows, dx streamed on large layers), the backward of conv_dw_rows.h
+// (other paddings) and of conv_dw_small.h (stride 1 on small planes), on odd shapes (channels 1, 3, 5,
 // 17; H, W 1, 7, 31; stride 1 and 2; batch 1 and 5) and MobileNetV2's own layers. Tolerance:
 // tests/kernel_parity.h. Also: dx is fully overwritten (it starts as NaN), dw and db accumulate (they start
 // random), dbias may be null, the scratch stays within conv2d_scratch_floats, and running the same call
@@ -116,7 +117,8 @@ TEST_CASE("Depthwise backward parity: stride 2 on small planes (conv_dw_backward
   CHECK(failures == 0);
 }
 
-TEST_CASE("Depthwise backward parity: rows path (conv_dw_rows.h), strides 1 and 2, paddings 0 to 2, odd shapes") {
+TEST_CASE(
+    "Depthwise backward parity: by rows (conv_dw_backward_rows.h at padding 1, else conv_dw_rows.h), odd shapes") {
   Rng rng(607);
   int failures = 0;
   for (int stride : {1, 2})
@@ -126,20 +128,21 @@ TEST_CASE("Depthwise backward parity: rows path (conv_dw_rows.h), strides 1 and 
         for (int channels : {1, 3, 5, 17})
           for (int batch : {1, 5}) {
             if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
-            if (rng.below(3) != 0) continue;  // a third of the combinations: the suite stays quick
             failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, pad), rng);
           }
   CHECK(failures == 0);
 }
 
-TEST_CASE("Depthwise backward parity: stride 2 with dx streamed (>= 256 KB of dx per image)") {
-  // conv_dw_backward_rows.h writes dx with streaming stores on layers this large (whole 2W-column blocks at
-  // 64-byte aligned addresses; the rest plainly): aligned and unaligned rows, tails, batch 1 and 2.
+TEST_CASE("Depthwise backward parity: strides 1 and 2 with dx streamed (large layers)") {
+  // conv_dw_backward_rows.h writes dx with streaming stores when a layer's dx per image passes
+  // kStreamBytes (whole vectors at aligned addresses; the rest plainly): aligned and unaligned rows,
+  // tails, batch 1 and 2.
   Rng rng(609);
   int failures = 0;
   for (const auto& shape : {std::array<int, 3>{64, 32, 32}, {65, 33, 40}, {17, 64, 64}, {5, 127, 130}})
     for (int batch : {1, 2})
-      failures += check_depthwise_backward(depthwise(batch, shape[0], shape[1], shape[2], 2, 1), rng);
+      for (int stride : {1, 2})
+        failures += check_depthwise_backward(depthwise(batch, shape[0], shape[1], shape[2], stride, 1), rng);
   CHECK(failures == 0);
 }
 

@@ -17,6 +17,9 @@
 // with the stride-2 columns read by V::load_even_lanes (lanes outside the row read nothing and count
 // as 0). conv_dw_rows.h's stride-2 backward (any padding) spent 2-3x as long on these layers: its
 // accumulators, indexed by runtime parities, lived on the stack.
+//
+// Below, the stride-1, padding-1 backward data (MobileNetV2's 32x32 and 16x16 layers) by rows. Both write
+// dx with streaming stores when a layer's dx is large (stream_dx). Other paddings: conv_dw_rows.h.
 #pragma once
 #include <cstdint>
 #if defined(__AVX__)
@@ -40,8 +43,10 @@ struct ConvDepthwiseStride2Backward {
   // Streaming (non-temporal) stores for dx when a layer's dx is large: MobileNetV2's 32x32 -> 16x16 layer
   // writes 393 KB of dx per image, 25 MB at batch 64, far more than the caches keep until the previous
   // layer's backward reads it, so reading each line in before writing it (what a plain store does) only
-  // doubled the traffic: 6.4 -> 5.0 ms per backward in the model. x86 only (the other ISAs store plainly).
-  static constexpr long kStreamBytes = 256 * 1024;  // dx per image from which dx is streamed
+  // doubled the traffic: 6.4 -> 5.0 ms per backward in the model. The 32x32 and 16x16 stride-1 layers (131
+  // and 147 KB per image, 8-9 MB at batch 64) gain ~0.3 ms each, and the layers that read their dx next
+  // measured no slower. x86 only (the other ISAs store plainly).
+  static constexpr long kStreamBytes = 128 * 1024;  // dx per image from which dx is streamed
   static bool stream_dx(const ConvGeom& g) { return 4L * g.in_channels * g.in_h * g.in_w >= kStreamBytes; }
   // A whole vector to an aligned address (dst % 64 bytes == 0 for streaming: the tensors are 64-byte
   // aligned, and so are the rows when in_w is a multiple of 16).
@@ -170,6 +175,72 @@ struct ConvDepthwiseStride2Backward {
       for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
       if (dbias) dbias[c] += V::hsum(bias_acc);
     }
+  }
+};
+
+// Backward data of the depthwise 3x3 convolution, stride 1, padding 1, by rows: the forward of dy with
+// the taps reversed (dx[ih][iw] = sum w[2-a][2-b] dy[ih-1+a][iw-1+b]), each dy row loaded once per column
+// block as three column-shifted vectors (masked at the row ends) that serve dx rows ih-1, ih and ih+1,
+// and dx streamed past the caches on large layers as in the stride-2 kernel above.
+template <class V>
+struct ConvDepthwiseStride1Backward {
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  using Stride2 = ConvDepthwiseStride2Backward<V>;
+  static constexpr int W = V::width;
+
+  static bool applies(const ConvGeom& g) { return ConvDepthwiseRows<V>::applies(g) && g.stride_h == 1 && g.pad_h == 1; }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
+    const int C = g.in_channels, H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
+    const long planes = static_cast<long>(g.batch) * C, plane_floats = static_cast<long>(H) * Wd;
+    const bool stream = Stride2::stream_dx(g);
+    for (long plane = 0; plane < planes; ++plane) {
+      const float* w = weight + (plane % C) * 9;
+      reg wr[9];  // wr[a * 3 + b] = w[2 - a][2 - b]
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
+      const float* dyp = dy + plane * plane_floats;
+      float* dxp = dx + plane * plane_floats;
+      for (int ow0 = 0; ow0 < Wd; ow0 += W) {
+        const int count = min_int(W, Wd - ow0);
+        // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
+        const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+                   m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+        const auto load_row = [&](int ih, reg* v) {
+          const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
+          v[0] = V::load_masked(row - 1, m0);
+          v[1] = V::load_masked(row, m1);
+          v[2] = V::load_masked(row + 1, m2);
+        };
+        reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+        load_row(0, middle);
+        for (int ih = 0; ih < H; ++ih) {
+          below[0] = below[1] = below[2] = V::zero();
+          if (ih + 1 < H) load_row(ih + 1, below);
+          // one chain per dy row, then summed: 3 dependent FMAs rather than 9
+          reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
+#pragma GCC unroll 2
+          for (int b = 1; b < 3; ++b) {
+            r0 = V::fma(wr[b], above[b], r0);
+            r1 = V::fma(wr[3 + b], middle[b], r1);
+            r2 = V::fma(wr[6 + b], below[b], r2);
+          }
+          const reg sum = V::add(V::add(r0, r1), r2);
+          float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
+          if (count == W)
+            Stride2::store_vector(dst, sum, stream);
+          else
+            V::store_partial(dst, sum, count);
+#pragma GCC unroll 3
+          for (int b = 0; b < 3; ++b) {
+            above[b] = middle[b];
+            middle[b] = below[b];
+          }
+        }
+      }
+    }
+    if (stream) Stride2::stream_fence();
   }
 };
 
