@@ -42,7 +42,7 @@ struct Conv {
   using Small = ConvDepthwiseSmall<V>;
   using SmallBackward = ConvDepthwiseSmallBackward<V>;      // stride 2 on small planes (backward only)
   using Stride2Backward = ConvDepthwiseStride2Backward<V>;  // stride 2, padding 1, by rows (backward only)
-  using Stride1Backward = ConvDepthwiseStride1Backward<V>;  // stride 1, padding 1, by rows (backward data)
+  using Stride1Backward = ConvDepthwiseStride1Backward<V>;  // stride 1, padding 1, by rows (backward only)
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
@@ -322,6 +322,10 @@ struct Conv {
         }
         if (Stride2Backward::applies(g)) {
           Stride2Backward::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
+        if (Stride1Backward::applies(g)) {
+          Stride1Backward::backward_weight(g, x, dy, dweight, dbias);
           return;
         }
       }

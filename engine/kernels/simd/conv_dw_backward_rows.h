@@ -242,6 +242,54 @@ struct ConvDepthwiseStride1Backward {
     }
     if (stream) Stride2::stream_fence();
   }
+
+  // dw[a][b] += sum dy[oh][ow] * x[oh - 1 + a][ow - 1 + b], db += sum dy: per channel, 9 tap accumulators
+  // over every image's plane; each x row loaded once per column block (three column-shifted vectors)
+  // serves dy rows oh + 1, oh and oh - 1.
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
+    const int C = g.in_channels, H = g.in_h, Wd = g.in_w;
+    const long plane_floats = static_cast<long>(H) * Wd;
+    for (int c = 0; c < C; ++c) {
+      reg acc[9], bias_acc = V::zero();
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
+      for (int n = 0; n < g.batch; ++n) {
+        const long plane = static_cast<long>(n) * C + c;
+        const float* xp = x + plane * plane_floats;
+        const float* dyp = dy + plane * plane_floats;
+        for (int ow0 = 0; ow0 < Wd; ow0 += W) {
+          const int count = min_int(W, Wd - ow0);
+          const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+                     m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+          const auto load_row = [&](int ih, reg* v) {
+            const float* row = xp + static_cast<long>(ih) * Wd + ow0;
+            v[0] = V::load_masked(row - 1, m0);
+            v[1] = V::load_masked(row, m1);
+            v[2] = V::load_masked(row + 1, m2);
+          };
+          reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+          load_row(0, middle);
+          for (int oh = 0; oh < H; ++oh) {
+            below[0] = below[1] = below[2] = V::zero();
+            if (oh + 1 < H) load_row(oh + 1, below);
+            const reg d = V::load_masked(dyp + static_cast<long>(oh) * Wd + ow0, m1);
+            bias_acc = V::add(bias_acc, d);
+#pragma GCC unroll 3
+            for (int b = 0; b < 3; ++b) {
+              acc[b] = V::fma(d, above[b], acc[b]);
+              acc[3 + b] = V::fma(d, middle[b], acc[3 + b]);
+              acc[6 + b] = V::fma(d, below[b], acc[6 + b]);
+              above[b] = middle[b];
+              middle[b] = below[b];
+            }
+          }
+        }
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
+      if (dbias) dbias[c] += V::hsum(bias_acc);
+    }
+  }
 };
 
 }  // namespace plasmo::kernels::simd
