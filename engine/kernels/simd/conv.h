@@ -2,6 +2,8 @@
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
 //   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
+//   depthwise 3x3 stride 2 backward on planes <= 4 vectors -> conv_dw_backward_small.h: stride 1 on dy spread out
+//   depthwise 3x3 stride 2 padding 1 backward, rows >= half a vector -> conv_dw_backward_rows.h: parity classes
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -23,6 +25,8 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_depthwise.h"
 #include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_dw_backward_rows.h"
+#include "engine/kernels/simd/conv_dw_backward_small.h"
 #include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
@@ -40,6 +44,9 @@ struct Conv {
   using Planes = ConvDepthwisePlanes<V>;
   using Rows = ConvDepthwiseRows<V>;
   using Small = ConvDepthwiseSmall<V>;
+  using SmallBackward = ConvDepthwiseSmallBackward<V>;      // stride 2 on small planes (backward only)
+  using Stride2Backward = ConvDepthwiseStride2Backward<V>;  // stride 2, padding 1, by rows (backward only)
+  using Stride1Backward = ConvDepthwiseStride1Backward<V>;  // stride 1, padding 1, by rows (backward only)
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
@@ -253,11 +260,24 @@ struct Conv {
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
     if (Depthwise::applies(g)) {
-      if constexpr (V::has_masked_io)
+      if constexpr (V::has_masked_io) {
         if (Small::applies(g)) {
           Small::backward_data(g, dy, weight, dx, scratch);
           return;
         }
+        if (SmallBackward::applies(g)) {
+          SmallBackward::backward_data(g, dy, weight, dx);
+          return;
+        }
+        if (Stride2Backward::applies(g)) {
+          Stride2Backward::backward_data(g, dy, weight, dx);
+          return;
+        }
+        if (Stride1Backward::applies(g)) {
+          Stride1Backward::backward_data(g, dy, weight, dx);
+          return;
+        }
+      }
       if (Rows::applies(g))
         Rows::backward_data(g, dy, weight, dx, scratch);
       else if (Planes::applies_backward_data(g))
@@ -303,11 +323,24 @@ struct Conv {
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                               float* scratch) {
     if (Depthwise::applies(g)) {
-      if constexpr (V::has_masked_io)
+      if constexpr (V::has_masked_io) {
         if (Small::applies(g)) {
           Small::backward_weight(g, x, dy, dweight, dbias);
           return;
         }
+        if (SmallBackward::applies(g)) {
+          SmallBackward::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
+        if (Stride2Backward::applies(g)) {
+          Stride2Backward::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
+        if (Stride1Backward::applies(g)) {
+          Stride1Backward::backward_weight(g, x, dy, dweight, dbias);
+          return;
+        }
+      }
       if (Rows::applies(g))
         Rows::backward_weight(g, x, dy, dweight, dbias);
       else if (Planes::applies_forward(g))

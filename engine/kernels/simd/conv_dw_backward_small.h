@@ -1,0 +1,184 @@
+// Backward of the depthwise 3x3 convolution, stride 2, padding 1, on small planes (the input plane at most
+// 4 vectors: MobileNetV2's 8x8 -> 4x4 and 4x4 -> 2x2 layers), through the stride-1 geometry of
+// conv_dw_small.h. With dy spread onto the input grid,
+//
+//   up[ih][iw] = dy[ih/2][iw/2] where ih and iw are even, else 0     (ih < in_h, iw < in_w)
+//
+// a stride-2, padding-1 layer's gradients are the stride-1, padding-1 ones of `up`:
+//
+//   backward data    dx[f]    = sum_tap w[8 - tap] * up[f + offset(tap)]      (the stride-1 transpose)
+//   backward weight  dw[tap] += sum_f up[f] * x[f + offset(tap)],  db += sum_f up[f]
+//
+// (every term with a zero of `up` vanishes; the others are exactly the stride-2 terms: dy[oh][ow] meets
+// x[2oh - 1 + kh][2ow - 1 + kw]). A plane's `up` is built in registers, one spread load (V::load_spread:
+// consecutive dy values into the even lanes) per even input row, so dy is read once and never copied to
+// memory for the weight pass; the data pass reads `up` back at the 9 tap offsets from a small stack
+// buffer (masked loads: the lanes whose neighbour is outside the plane read nothing). 4x the FMAs of the
+// stride-2 sums, on layers of ~2M multiply-adds; the paths these replace (padded dy rows for the data,
+// channels-last transposes for the weights) spent 3-6x longer on the same layers at batch 64.
+//
+// Needs whole rows per vector (vector width a multiple of in_w), so each even row's samples land in one
+// vector, and one plane per vector or more (conv_dw_small.h's G == 1).
+#pragma once
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_dw_small.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V>
+struct ConvDepthwiseSmallBackward {
+  using reg = typename V::reg;
+  using Small = ConvDepthwiseSmall<V>;
+  static constexpr int W = V::width;
+  static constexpr int kMaxVectors = Small::kMaxVectors;
+  static constexpr int kMaxSpreads = W / 2;  // even rows per vector (rows of width 1)
+
+  static bool applies(const ConvGeom& g) {
+    if (!V::has_masked_io || !Small::applies_strided(g)) return false;
+    const int P = g.in_h * g.in_w;
+    return P >= W && W % g.in_w == 0;
+  }
+
+  // Where each vector of `up` takes its dy values: spread s of vector v loads dy[at .. at + out_w) into
+  // the even lanes from 2 * lo (lane 2 * (lo + m) = dy[at + lo + m], V::load_spread's convention).
+  struct Spreads {
+    int vectors;
+    int count[kMaxVectors];
+    int at[kMaxVectors][kMaxSpreads], lo[kMaxVectors][kMaxSpreads];
+  };
+  static Spreads spreads(const ConvGeom& g) {
+    Spreads s;
+    s.vectors = g.in_h * g.in_w / W;
+    for (int v = 0; v < s.vectors; ++v) s.count[v] = 0;
+    for (int oh = 0; oh < g.out_h; ++oh) {
+      const int first = 2 * oh * g.in_w;          // flat index of up[2 oh][0]
+      const int v = first / W, lane = first % W;  // even: 2 oh * in_w
+      const int i = s.count[v]++;
+      s.lo[v][i] = lane / 2;
+      s.at[v][i] = oh * g.out_w - lane / 2;
+    }
+    return s;
+  }
+  template <int NV>
+  static void spread(const Spreads& s, const float* dyp, int out_w, reg* up) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      reg u = V::zero();
+      for (int i = 0; i < s.count[v]; ++i) {
+        // load_spread reads dyp[at + lo .. at + lo + out_w): the row's own values (at + lo = oh * out_w)
+        const float* p = dyp + s.at[v][i];
+        u = V::add(u, V::load_spread(p, 0, s.lo[v][i], s.lo[v][i] + out_w));
+      }
+      up[v] = u;
+    }
+  }
+
+  // ---- backward data ----------------------------------------------------------------------------------
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
+    switch (g.in_h * g.in_w / W) {
+      case 1:
+        backward_data_planes<1>(g, dy, weight, dx);
+        break;
+      case 2:
+        backward_data_planes<2>(g, dy, weight, dx);
+        break;
+      case 3:
+        backward_data_planes<3>(g, dy, weight, dx);
+        break;
+      default:
+        backward_data_planes<4>(g, dy, weight, dx);
+        break;
+    }
+  }
+  // Planes in blocks of K: every plane's `up` of a block is stored before any is read back. A masked load
+  // of data just stored cannot be forwarded from the store: it waits until the store has left the core,
+  // which with one plane at a time serialized every plane (~100 cycles per 4x4 plane).
+  template <int NV>
+  static void backward_data_planes(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
+    constexpr int K = 16 / NV;  // planes per block
+    const typename Small::Layout L = Small::layout(Small::stride1(g));
+    const Spreads s = spreads(g);
+    const int C = g.in_channels, out_w = g.out_w;
+    const long planes = static_cast<long>(g.batch) * C, in_plane = L.P, out_plane = static_cast<long>(g.out_h) * out_w;
+    // Plane k of a block at buffer + W + k * NV * W (a vector of slack on either side: the masked loads'
+    // addresses stay inside).
+    alignas(64) float buffer[(K * NV + 2) * W];
+    for (long first = 0; first < planes; first += K) {
+      const int count = static_cast<int>(planes - first < K ? planes - first : K);
+      for (int k = 0; k < count; ++k) {
+        reg up[NV];
+        spread<NV>(s, dy + (first + k) * out_plane, out_w, up);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) V::store(buffer + W + (k * NV + v) * W, up[v]);
+      }
+      for (int k = 0; k < count; ++k) {
+        const long plane = first + k;
+        const float* w = weight + (plane % C) * 9;
+        const float* up_mem = buffer + W + k * NV * W;
+        reg acc[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[v] = V::zero();
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) {
+          const reg wt = V::set1(w[8 - t]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v)
+            acc[v] = V::fma(wt, V::load_masked(up_mem + v * W + L.offset[t], L.m[v][t]), acc[v]);
+        }
+        float* dxp = dx + plane * in_plane;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) V::store(dxp + v * W, acc[v]);
+      }
+    }
+  }
+
+  // ---- backward weight --------------------------------------------------------------------------------
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
+    switch (g.in_h * g.in_w / W) {
+      case 1:
+        backward_weight_channels<1>(g, x, dy, dweight, dbias);
+        break;
+      case 2:
+        backward_weight_channels<2>(g, x, dy, dweight, dbias);
+        break;
+      case 3:
+        backward_weight_channels<3>(g, x, dy, dweight, dbias);
+        break;
+      default:
+        backward_weight_channels<4>(g, x, dy, dweight, dbias);
+        break;
+    }
+  }
+  // Per channel: 9 tap accumulators and a bias accumulator over every image's plane, reduced once.
+  template <int NV>
+  static void backward_weight_channels(const ConvGeom& g, const float* x, const float* dy, float* dweight,
+                                       float* dbias) {
+    const typename Small::Layout L = Small::layout(Small::stride1(g));
+    const Spreads s = spreads(g);
+    const int C = g.in_channels, out_w = g.out_w;
+    const long in_plane = L.P, out_plane = static_cast<long>(g.out_h) * out_w;
+    for (int c = 0; c < C; ++c) {
+      reg acc[9], bias_acc = V::zero();
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
+      for (int n = 0; n < g.batch; ++n) {
+        const long plane = static_cast<long>(n) * C + c;
+        reg up[NV];
+        spread<NV>(s, dy + plane * out_plane, out_w, up);
+        const float* xp = x + plane * in_plane;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          bias_acc = V::add(bias_acc, up[v]);
+#pragma GCC unroll 9
+          for (int t = 0; t < 9; ++t)
+            acc[t] = V::fma(up[v], V::load_masked(xp + v * W + L.offset[t], L.m[v][t]), acc[t]);
+        }
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
+      if (dbias) dbias[c] += V::hsum(bias_acc);
+    }
+  }
+};
+
+}  // namespace plasmo::kernels::simd
