@@ -2,6 +2,7 @@
 // next to each choice) and sizes the scratch. Instantiated by engine/kernels/<isa>/conv2d.cpp.
 //
 //   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
+//   depthwise 3x3 padding 1, stride 1 or 2, forward, rows of 1/2 to 8 vectors -> conv_dw_forward.h
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -21,6 +22,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_depthwise.h"
 #include "engine/kernels/simd/conv_direct.h"
+#include "engine/kernels/simd/conv_dw_forward.h"
 #include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
@@ -36,6 +38,7 @@ struct Conv {
   using Planes = ConvDepthwisePlanes<V>;
   using Rows = ConvDepthwiseRows<V>;
   using Small = ConvDepthwiseSmall<V>;
+  using DepthwiseForward = ConvDepthwiseForward<V>;
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
@@ -99,7 +102,10 @@ struct Conv {
           Small::forward(g, x, weight, bias, y, scratch, begin, end);
           return;
         }
-      if (Rows::applies(g)) {
+      if (DepthwiseForward::applies(g)) {
+        chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+        DepthwiseForward::forward(g, x, weight, bias, y, begin, end);
+      } else if (Rows::applies(g)) {
         chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
         Rows::forward(g, x, weight, bias, y, begin, end);
       } else if (Planes::applies_forward(g)) {

@@ -1,0 +1,146 @@
+// Depthwise 3x3 convolution forward, padding 1, stride 1 or 2, straight on the NCHW planes with vectors
+// along the output rows (MobileNetV2's 32x32 and 16x16 stages at batch 64: 8-25 MB per layer).
+//
+//   y[c][oh][ow] = b[c] + sum_{kh,kw} w[c][kh][kw] * x[c][s*oh - 1 + kh][s*ow - 1 + kw]
+//
+// A layer does 9 multiply-adds per output, so the cost is moving its tensors: the input comes from L3
+// (the layer before wrote it) and the output goes to L2 for the BatchNorm statistics. Hence:
+// - planes in memory order, each loaded row serving every output row of a group of R that reads it;
+// - the borders as masked loads whose masks depend only on the column block (made once per call) and
+//   rows outside the plane read from a row of zeros (no branch per row or per vector);
+// - stride 2 takes the even and odd input columns with even-lane loads (the input row at column
+//   offsets -1, 0, +1), never a gather;
+// - the next planes' input asked for ahead (software prefetch, a line per step): a plane of 1-4 KB is
+//   computed in a few hundred cycles, less than the memory latency, and each plane starts a new page,
+//   where the hardware prefetcher stops.
+// Lanes outside the output row are never stored. The sums are formed in the same order for every
+// output (bias, then kh = 0..2, kw = 0..2), whatever the split of planes between calls.
+#pragma once
+#include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/gemm_driver.h"
+
+namespace plasmo::kernels::simd {
+
+template <class V>
+struct ConvDepthwiseForward {
+  using reg = typename V::reg;
+  using mask = typename V::mask;
+  static constexpr int W = V::width;
+  static constexpr int kMaxBlocks = 8;  // column vectors per output row
+
+  static bool applies(const ConvGeom& g) {
+    if (!V::has_masked_io) return false;
+    if (g.in_channels != g.groups || g.out_channels != g.groups || g.kernel_h != 3 || g.kernel_w != 3) return false;
+    if (g.pad_h != 1 || g.pad_w != 1 || g.stride_h != g.stride_w || (g.stride_h != 1 && g.stride_h != 2)) return false;
+    // Rows of at least half a vector (narrower ones would leave most lanes idle), at most kMaxBlocks.
+    return 2 * g.out_w >= W && g.out_w <= kMaxBlocks * W;
+  }
+
+  // Planes [plane_begin, plane_end) of the batch (plane = n * channels + c).
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                      long plane_begin, long plane_end) {
+    if (g.stride_h == 1)
+      planes<1>(g, x, weight, bias, y, plane_begin, plane_end);
+    else
+      planes<2>(g, x, weight, bias, y, plane_begin, plane_end);
+  }
+
+  // One column block (output columns [ow0, ow0 + W)): per tap kw, the input column of lane 0 and the
+  // lanes [lo, hi) whose input column lies inside the row; the output lanes stored.
+  struct Block {
+    int at[3], lo[3], hi[3];
+    mask m[3];  // lanes [lo, hi)
+    int count;
+  };
+
+  template <int S>
+  static void planes(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
+                     long plane_begin, long plane_end) {
+    const int C = g.out_channels, OW = g.out_w;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * OW;
+    const int blocks = (OW + W - 1) / W;
+    Block blk[kMaxBlocks];
+    for (int b = 0; b < blocks; ++b) {
+      const int ow0 = b * W;
+      blk[b].count = min_int(W, OW - ow0);
+      for (int kw = 0; kw < 3; ++kw) {
+        const int first = ow0 * S - 1 + kw;  // lanes l with 0 <= first + S*l < in_w, l < count
+        int lo = first >= 0 ? 0 : (-first + S - 1) / S;
+        int hi = g.in_w - first <= 0 ? 0 : (g.in_w - 1 - first) / S + 1;
+        if (hi > blk[b].count) hi = blk[b].count;
+        if (lo > hi) lo = hi;
+        blk[b].at[kw] = first;
+        blk[b].lo[kw] = lo;
+        blk[b].hi[kw] = hi;
+        blk[b].m[kw] = V::make_mask(lo, hi);
+      }
+    }
+    // Rows above and below the plane (the padding) are read from a row of zeros, at columns -1 on.
+    alignas(64) float zeros[(kMaxBlocks * W + 2) * S + 2 * W] = {};
+    const float* zero_row = zeros + W;
+    for (long plane = plane_begin; plane < plane_end; ++plane) {
+      const int c = static_cast<int>(plane % C);
+      reg wv[9];
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) wv[t] = V::set1(weight[static_cast<long>(c) * 9 + t]);
+      const reg bv = V::set1(bias ? bias[c] : 0.0f);
+      const float* xp = x + plane * in_plane;
+      float* yp = y + plane * out_plane;
+      // Two column blocks at a time (4 output rows per group), or one (8 rows).
+      int b = 0;
+      for (; b + 2 <= blocks; b += 2) columns<S, 2, 4>(g, xp, zero_row, blk + b, wv, bv, yp + b * W);
+      if (b < blocks) columns<S, 1, 8>(g, xp, zero_row, blk + b, wv, bv, yp + b * W);
+    }
+  }
+
+  // Output columns of NB blocks of one plane, R rows per group: each input row the group reads is loaded
+  // once (3 taps per block) and serves the output rows that use it.
+  template <int S, int NB, int R>
+  static void columns(const ConvGeom& g, const float* xp, const float* zero_row, const Block* blk, const reg* wv,
+                      reg bv, float* yp) {
+    const int H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
+    constexpr int J = (R - 1) * S + 3;  // input rows a group reads
+    for (int oh0 = 0; oh0 < OH; oh0 += R) {
+      reg acc[R][NB];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int b = 0; b < NB; ++b) acc[r][b] = bv;
+      const int ih0 = oh0 * S - 1;
+#pragma GCC unroll 17
+      for (int j = 0; j < J; ++j) {
+        const int ih = ih0 + j;
+        const float* row = (ih >= 0 && ih < H) ? xp + static_cast<long>(ih) * Wi : zero_row;
+#pragma GCC unroll 2
+        for (int b = 0; b < NB; ++b) {
+          reg v[3];
+#pragma GCC unroll 3
+          for (int kw = 0; kw < 3; ++kw)
+            v[kw] = S == 1 ? V::load_masked(row + blk[b].at[kw], blk[b].m[kw])
+                           : V::load_even_lanes(row + blk[b].at[kw], blk[b].lo[kw], blk[b].hi[kw]);
+#pragma GCC unroll 8
+          for (int r = 0; r < R; ++r) {
+            const int kh = j - r * S;  // compile-time after unrolling
+            if (kh < 0 || kh > 2) continue;
+#pragma GCC unroll 3
+            for (int kw = 0; kw < 3; ++kw) acc[r][b] = V::fma(wv[kh * 3 + kw], v[kw], acc[r][b]);
+          }
+        }
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        if (oh0 + r >= OH) break;
+        float* dst = yp + static_cast<long>(oh0 + r) * OW;
+#pragma GCC unroll 2
+        for (int b = 0; b < NB; ++b) {
+          if (blk[b].count == W)
+            V::store(dst + b * W, acc[r][b]);
+          else
+            V::store_partial(dst + b * W, acc[r][b], blk[b].count);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace plasmo::kernels::simd
