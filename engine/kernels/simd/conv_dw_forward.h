@@ -16,6 +16,7 @@
 // Lanes outside the output row are never stored. The sums are formed in the same order for every
 // output (bias, then kh = 0..2, kw = 0..2), whatever the split of planes between calls.
 #pragma once
+#include <cstdint>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -48,6 +49,12 @@ struct DepthwiseLanes<16> {
   // prev[15], v[0], ..., v[14]
   static __m512 shift_in(__m512 v, __m512 prev) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(v), _mm512_castps_si512(prev), 15));
+  }
+  // Small planes (conv_dw_small.h): lane l = (a, b)[at[l]] (0..31) where keep has bit l, else 0.
+  using index = __m512i;
+  static index load_index(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static __m512 pick(__m512 a, __m512 b, index at, __mmask16 keep) {
+    return _mm512_maskz_permutex2var_ps(keep, a, at, b);
   }
   // v[1], ..., v[15], next[0]
   static __m512 shift_out(__m512 v, __m512 next) {

@@ -23,7 +23,10 @@
 // padding, so each plane group's stride-1 vectors are computed (4x the taps, but the layer is ~50K
 // multiply-adds) and the even rows' even columns copied out.
 #pragma once
+#include <cstdint>
+
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/simd/conv_dw_forward.h"  // DepthwiseLanes
 #include "engine/kernels/simd/gemm_driver.h"
 
 namespace plasmo::kernels::simd {
@@ -96,6 +99,27 @@ struct ConvDepthwiseSmall {
       }
     return L;
   }
+  // Forward with DepthwiseLanes (AVX-512), G == 1: each vector of x is loaded once (aligned) and the
+  // other 8 taps taken from it and its neighbours in registers, a two-source lane permute with the tap's
+  // mask, instead of masked loads across cache lines. Tap t reads lane l + offset[t] of (previous, this)
+  // vector when offset < 0, of (this, next) otherwise (0 outside the plane); the masked lanes (outside
+  // the plane) read nothing. Needs every unmasked read within the neighbour vectors: one vector per
+  // plane, or rows shorter than a vector (|offset| <= in_w + 1 <= W).
+  struct Picks {
+    alignas(64) int32_t index[9][W];
+  };
+  static constexpr bool picks_available = DepthwiseLanes<W>::available;
+  static bool use_picks(const ConvGeom& g, const Layout& L) {
+    return picks_available && L.G == 1 && (L.vectors == 1 || g.in_w < W);
+  }
+  static void make_picks(const Layout& L, Picks& p) {
+    for (int t = 0; t < 9; ++t)
+      for (int l = 0; l < W; ++l) {
+        const long at = l + L.offset[t] + (L.offset[t] < 0 ? W : 0);
+        p.index[t][l] = static_cast<int32_t>(at & (2 * W - 1));
+      }
+  }
+
   // Forward work items: vectors (stride 1) or plane groups (stride 2: G planes, or one plane of vectors).
   static long units(const ConvGeom& g) {
     if (applies_strided(g)) {
@@ -218,9 +242,13 @@ struct ConvDepthwiseSmall {
     if (L.G == 1) {
       // U planes of one vector, or one plane of 2..4 vectors, per forward_planes call.
       const long per_call = L.vectors == 1 ? U : 1;
+      Picks picks;
+      const bool picked = use_picks(stride1(g), L);
+      if (picked) make_picks(L, picks);
       for (long pg = group_begin; pg < group_end; pg += per_call) {
         const long count = group_end - pg < per_call ? group_end - pg : per_call;
-        forward_planes_any(L, C, static_cast<int>(pg % C), x + pg * L.vectors * W, weight, bias, buffer, count);
+        forward_planes_any(L, C, static_cast<int>(pg % C), x + pg * L.vectors * W, weight, bias, buffer, count,
+                           picked ? &picks : nullptr);
         for (long k = 0; k < count; ++k) subsample(pg + k, buffer + k * L.vectors * W);
       }
       return;
@@ -279,8 +307,80 @@ struct ConvDepthwiseSmall {
           for (int v = 0; v < NV; ++v) V::store(y_planes + ((pl + i) * NV + v) * W, acc[i][v]);
     }
   }
+  // forward_planes with the taps permuted from each plane's vectors (Picks): the same values, the same sums.
+  template <int NV>
+  static void forward_planes_picked(const Layout& L, int C, int c, const float* x_planes, const float* weight,
+                                    const float* bias, float* y_planes, long planes, const Picks& picks) {
+    using Lanes = DepthwiseLanes<W>;
+    typename Lanes::index at[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
+    constexpr int PL = NV == 1 ? U : 1;  // planes per step
+    for (long pl = 0; pl < planes; pl += PL) {
+      const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
+      reg acc[PL][NV], xv[PL][NV + 2];  // xv[i][v + 1]: vector v of plane i; 0 around
+      const float* w[PL];
+#pragma GCC unroll 4
+      for (int i = 0; i < PL; ++i) {
+        const int ci = i < count ? c : (c == 0 ? C - 1 : c - 1);  // idle slots redo the step's last plane
+        const long pi = i < count ? pl + i : pl + count - 1;
+        w[i] = weight + static_cast<long>(ci) * 9;
+        const reg b = V::set1(bias ? bias[ci] : 0.0f);
+        xv[i][0] = xv[i][NV + 1] = V::zero();
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          acc[i][v] = b;
+          xv[i][v + 1] = V::load(x_planes + (pi * NV + v) * W);
+        }
+        if (i < count && ++c == C) c = 0;
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+        for (int i = 0; i < PL; ++i) {
+          const reg wt = V::set1(w[i][t]);
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) {
+            reg tap;
+            if (t == 4)  // the centre: every lane of a plane reads itself
+              tap = xv[i][v + 1];
+            else if (L.offset[t] < 0)
+              tap = Lanes::pick(xv[i][v], xv[i][v + 1], at[t], L.m[v][t]);
+            else
+              tap = Lanes::pick(xv[i][v + 1], xv[i][v + 2], at[t], L.m[v][t]);
+            acc[i][v] = V::fma(wt, tap, acc[i][v]);
+          }
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < PL; ++i)
+        if (i < count)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) V::store(y_planes + ((pl + i) * NV + v) * W, acc[i][v]);
+    }
+  }
+
+  // `picks`: null (masked loads), or the permutes of use_picks.
   static void forward_planes_any(const Layout& L, int C, int c, const float* x_planes, const float* weight,
-                                 const float* bias, float* y_planes, long planes) {
+                                 const float* bias, float* y_planes, long planes, const Picks* picks = nullptr) {
+    if constexpr (picks_available)
+      if (picks) {
+        switch (L.vectors) {
+          case 1:
+            forward_planes_picked<1>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);
+            break;
+          case 2:
+            forward_planes_picked<2>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);
+            break;
+          case 3:
+            forward_planes_picked<3>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);
+            break;
+          default:
+            forward_planes_picked<4>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);
+            break;
+        }
+        return;
+      }
     switch (L.vectors) {
       case 1:
         forward_planes<1>(L, C, c, x_planes, weight, bias, y_planes, planes);
@@ -313,8 +413,11 @@ struct ConvDepthwiseSmall {
       }
       forward_units(g, L, g.in_channels, x, weight, nullptr, bias, y, unit_begin, first * L.vectors);
       const long at = first * L.vectors * W;
+      Picks picks;
+      const bool picked = use_picks(g, L);
+      if (picked) make_picks(L, picks);
       forward_planes_any(L, g.in_channels, static_cast<int>(first % g.in_channels), x + at, weight, bias, y + at,
-                         last - first);
+                         last - first, picked ? &picks : nullptr);
       forward_units(g, L, g.in_channels, x, weight, nullptr, bias, y, last * L.vectors, unit_end);
       return;
     }
