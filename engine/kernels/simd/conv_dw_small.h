@@ -427,7 +427,64 @@ struct ConvDepthwiseSmall {
     }
     float* table = scratch + static_cast<long>(g.in_channels) * 9 + W;
     if (L.G > 1) weight_table(L, g.in_channels, weight, table);
+    if constexpr (picks_available) {
+      Picks picks;
+      make_picks(L, picks);
+      forward_groups_picked(L, g.in_channels, x, table, bias, y, unit_begin, unit_end, picks);
+      return;
+    }
     forward_units(g, L, g.in_channels, x, weight, table, bias, y, unit_begin, unit_end);
+  }
+
+  // forward_units for G > 1 (one vector per unit: G whole planes) with the weight table, the taps
+  // permuted from the unit's aligned vector (Picks: every unmasked lane reads inside the vector) and the
+  // plane group counted along instead of divided out per unit. The same values and sums.
+  static void forward_groups_picked(const Layout& L, int C, const float* x, const float* table, const float* bias,
+                                    float* y, long unit_begin, long unit_end, const Picks& picks) {
+    using Lanes = DepthwiseLanes<W>;
+    typename Lanes::index at[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
+    const long groups = C / L.G;   // plane groups per image
+    long j = unit_begin % groups;  // the plane group of unit u0
+    for (long u0 = unit_begin; u0 < unit_end; u0 += U) {
+      const int count = static_cast<int>(unit_end - u0 < U ? unit_end - u0 : U);
+      reg acc[U], xv[U];
+      const float* w9[U];
+#pragma GCC unroll 4
+      for (int i = 0; i < U; ++i) {
+        const int k = i < count ? i : 0;  // idle slots redo unit u0 (never stored)
+        long ji = j + k;                  // the plane group of unit u0 + k
+        while (ji >= groups) ji -= groups;
+        w9[i] = table + ji * 9 * W;
+        xv[i] = V::load(x + (u0 + k) * W);
+        acc[i] = V::zero();
+        if (bias) {  // lane l: the bias of channel ji*G + l/P
+          alignas(64) float lanes[W];
+          for (int l = 0; l < W; ++l) lanes[l] = bias[ji * L.G + l / L.P];
+          acc[i] = V::load(lanes);
+        }
+      }
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+        for (int i = 0; i < U; ++i) {
+          reg tap;
+          if (t == 4)
+            tap = xv[i];
+          else if (L.offset[t] < 0)
+            tap = Lanes::pick(V::zero(), xv[i], at[t], L.m[0][t]);
+          else
+            tap = Lanes::pick(xv[i], V::zero(), at[t], L.m[0][t]);
+          acc[i] = V::fma(V::load(w9[i] + t * W), tap, acc[i]);
+        }
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < U; ++i)
+        if (i < count) V::store(y + (u0 + i) * W, acc[i]);
+      j += count;
+      while (j >= groups) j -= groups;
+    }
   }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
