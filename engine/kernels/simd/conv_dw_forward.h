@@ -56,6 +56,10 @@ struct DepthwiseLanes<16> {
   static __m512 pick(__m512 a, __m512 b, index at, __mmask16 keep) {
     return _mm512_maskz_permutex2var_ps(keep, a, at, b);
   }
+  // The lanes of two picks with disjoint masks (each 0 outside its own).
+  static __m512 merge(__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+  }
   // v[1], ..., v[15], next[0]
   static __m512 shift_out(__m512 v, __m512 next) {
     return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(next), _mm512_castps_si512(v), 1));

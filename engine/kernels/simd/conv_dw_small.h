@@ -214,9 +214,82 @@ struct ConvDepthwiseSmall {
 
   // Stride 2: plane groups [group_begin, group_end), each as its stride-1 vectors (acc = bias, then the
   // taps in order, as forward_units) subsampled into y.
+  // Stride 2 with DepthwiseLanes (AVX-512), one plane of NV vectors in, one vector out (8x8 -> 4x4 with
+  // 16 lanes): the output vector straight from the plane's vectors, each tap two lane permutes (output
+  // lanes [0, W/2) from input vectors (a, a + 1), lanes [W/2, W) from (b, b + 1)) instead of the 4x
+  // stride-1 vectors and a scalar subsample. Per output: bias, then the taps in order, each product of
+  // the same values: the same bits as the stride-1 route.
+  struct StridedPicks {
+    alignas(64) int32_t index[9][W];
+    int source[9][2];  // per tap and half: the first of the two input vectors
+    mask keep[9][2];   // per tap and half: the output lanes of the half that read inside the plane
+  };
+  static bool make_strided_picks(const ConvGeom& g, const Layout& L, StridedPicks& p) {
+    if (!picks_available || L.G != 1 || g.out_h * g.out_w != W) return false;
+    for (int t = 0; t < 9; ++t)
+      for (int h = 0; h < 2; ++h) {
+        int lo = L.vectors, hi = -1;
+        unsigned bits = 0;
+        for (int q = h * W / 2; q < (h + 1) * W / 2; ++q) {
+          const int r = 2 * (q / g.out_w) - 1 + t / 3, c = 2 * (q % g.out_w) - 1 + t % 3;
+          p.index[t][q] = 0;
+          if (r < 0 || r >= g.in_h || c < 0 || c >= g.in_w) continue;
+          const int vec = (r * g.in_w + c) / W;
+          lo = vec < lo ? vec : lo;
+          hi = vec > hi ? vec : hi;
+          bits |= 1u << q;
+        }
+        if (hi - lo > 1) return false;
+        p.source[t][h] = bits ? lo : 0;
+        p.keep[t][h] = V::mask_from_bits(bits);
+        for (int q = h * W / 2; q < (h + 1) * W / 2; ++q) {
+          if (!(bits >> q & 1u)) continue;
+          const int r = 2 * (q / g.out_w) - 1 + t / 3, c = 2 * (q % g.out_w) - 1 + t % 3;
+          p.index[t][q] = r * g.in_w + c - p.source[t][h] * W;
+        }
+      }
+    return true;
+  }
+  static void forward_strided_picked(const ConvGeom& g, const Layout& L, const StridedPicks& p, const float* x,
+                                     const float* weight, const float* bias, float* y, long plane_begin,
+                                     long plane_end) {
+    using Lanes = DepthwiseLanes<W>;
+    typename Lanes::index at[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(p.index[t]);
+    const int C = g.in_channels, NV = L.vectors;
+    int c = static_cast<int>(plane_begin % C);
+    for (long plane = plane_begin; plane < plane_end; ++plane) {
+      const float* xp = x + plane * NV * W;
+      const float* w = weight + static_cast<long>(c) * 9;
+      reg acc = V::set1(bias ? bias[c] : 0.0f);
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) {
+        reg tap = V::zero();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const int s = p.source[t][h];
+          const float* a = xp + s * W;
+          const float* b = s + 1 < NV ? a + W : a;  // lanes read only a then
+          tap = Lanes::merge(tap, Lanes::pick(V::load(a), V::load(b), at[t], p.keep[t][h]));
+        }
+        acc = V::fma(V::set1(w[t]), tap, acc);
+      }
+      V::store(y + plane * W, acc);
+      if (++c == C) c = 0;
+    }
+  }
+
   static void forward_strided(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                               long group_begin, long group_end) {
     const Layout L = layout(stride1(g));
+    if constexpr (picks_available) {
+      StridedPicks picks;
+      if (make_strided_picks(g, L, picks)) {
+        forward_strided_picked(g, L, picks, x, weight, bias, y, group_begin, group_end);
+        return;
+      }
+    }
     const int C = g.in_channels, in_w = g.in_w, P_out = g.out_h * g.out_w;
     const long groups = C / L.G;  // plane groups per image (G > 1)
     alignas(64) float ones[W];
