@@ -102,10 +102,13 @@ struct Conv {
           Small::forward(g, x, weight, bias, y, scratch, begin, end);
           return;
         }
-      if (DepthwiseForward::applies(g)) {
-        chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
-        DepthwiseForward::forward(g, x, weight, bias, y, begin, end);
-      } else if (Rows::applies(g)) {
+      if constexpr (V::has_masked_io)
+        if (DepthwiseForward::applies(g)) {
+          chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+          DepthwiseForward::forward(g, x, weight, bias, y, begin, end);
+          return;
+        }
+      if (Rows::applies(g)) {
         chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
         Rows::forward(g, x, weight, bias, y, begin, end);
       } else if (Planes::applies_forward(g)) {
