@@ -73,7 +73,9 @@ struct ConvDepthwiseSmall {
   static bool use_table(const ConvGeom& g) { return plane(g) < W && g.batch >= kMinBatchForTable; }
   static size_t scratch_floats(const ConvGeom& g) {
     const int P = plane(g);
-    const size_t table = use_table(g) ? static_cast<size_t>(g.in_channels) / (W / P) * 9 * W : 0;
+    size_t table = use_table(g) ? static_cast<size_t>(g.in_channels) / (W / P) * 9 * W : 0;
+    if (applies_strided(g) && g.batch >= kMinBatchForTable && strided_table_floats(g) > table)
+      table = strided_table_floats(g);
     return static_cast<size_t>(g.in_channels) * 9 + table + W;
   }
 
@@ -221,27 +223,44 @@ struct ConvDepthwiseSmall {
 
   // Stride 2: plane groups [group_begin, group_end), each as its stride-1 vectors (acc = bias, then the
   // taps in order, as forward_units) subsampled into y.
-  // Stride 2 with DepthwiseLanes (AVX-512), one plane of NV vectors in, one vector out (8x8 -> 4x4 with
-  // 16 lanes): the output vector straight from the plane's vectors, each tap two lane permutes (output
-  // lanes [0, W/2) from input vectors (a, a + 1), lanes [W/2, W) from (b, b + 1)) instead of the 4x
-  // stride-1 vectors and a scalar subsample. Per output: bias, then the taps in order, each product of
-  // the same values: the same bits as the stride-1 route.
+  // Stride 2 with DepthwiseLanes (AVX-512): each output vector straight from its planes' input vectors,
+  // each tap two lane permutes (output lanes [0, W/2) from input vectors (a, a + 1), lanes [W/2, W) from
+  // (b, b + 1)), instead of the 4x stride-1 vectors and a scalar subsample. An output vector is one plane
+  // (8x8 -> 4x4 with 16 lanes) or G_out = W / P_out planes of consecutive channels (4x4 -> 2x2: 4 planes,
+  // weights per lane from a table in the scratch, as forward_units'). Per output: bias, then the taps in
+  // order, each product of the same values: the same bits as the stride-1 route.
   struct StridedPicks {
     alignas(64) int32_t index[9][W];
-    int source[9][2];  // per tap and half: the first of the two input vectors
-    mask keep[9][2];   // per tap and half: the output lanes of the half that read inside the plane
+    int source[9][2];  // per tap and half: the first of the two input vectors (from the unit's first)
+    mask keep[9][2];   // per tap and half: the output lanes of the half that read inside their plane
+    int planes;        // G_out: planes per output vector
   };
+  static int strided_planes(const ConvGeom& g) {
+    const int P_out = g.out_h * g.out_w;
+    return P_out <= W && W % P_out == 0 && g.in_channels % (W / P_out) == 0 ? W / P_out : 0;
+  }
+  static size_t strided_table_floats(const ConvGeom& g) {
+    const int G_out = strided_planes(g);
+    return picks_available && G_out > 1 ? static_cast<size_t>(g.in_channels) / G_out * 9 * W : 0;
+  }
   static bool make_strided_picks(const ConvGeom& g, const Layout& L, StridedPicks& p) {
-    if (!picks_available || L.G != 1 || g.out_h * g.out_w != W) return false;
+    const int G_out = strided_planes(g), P_out = g.out_h * g.out_w, P_in = L.vectors * W;
+    // Several planes per vector need the weight table: built per call, it pays from kMinBatchForTable
+    // images on (at batch 1, 576 channels of 4x4 -> 2x2 would build 83 KB for 36 output vectors).
+    if (!picks_available || L.G != 1 || G_out == 0 || (G_out > 1 && g.batch < kMinBatchForTable)) return false;
+    p.planes = G_out;
     for (int t = 0; t < 9; ++t)
       for (int h = 0; h < 2; ++h) {
-        int lo = L.vectors, hi = -1;
+        int lo = G_out * L.vectors, hi = -1;
         unsigned bits = 0;
+        int element[W];  // from the unit's first input element
         for (int q = h * W / 2; q < (h + 1) * W / 2; ++q) {
-          const int r = 2 * (q / g.out_w) - 1 + t / 3, c = 2 * (q % g.out_w) - 1 + t % 3;
+          const int i = q / P_out, at = q % P_out;
+          const int r = 2 * (at / g.out_w) - 1 + t / 3, c = 2 * (at % g.out_w) - 1 + t % 3;
           p.index[t][q] = 0;
           if (r < 0 || r >= g.in_h || c < 0 || c >= g.in_w) continue;
-          const int vec = (r * g.in_w + c) / W;
+          element[q] = i * P_in + r * g.in_w + c;
+          const int vec = element[q] / W;
           lo = vec < lo ? vec : lo;
           hi = vec > hi ? vec : hi;
           bits |= 1u << q;
@@ -249,27 +268,38 @@ struct ConvDepthwiseSmall {
         if (hi - lo > 1) return false;
         p.source[t][h] = bits ? lo : 0;
         p.keep[t][h] = V::mask_from_bits(bits);
-        for (int q = h * W / 2; q < (h + 1) * W / 2; ++q) {
-          if (!(bits >> q & 1u)) continue;
-          const int r = 2 * (q / g.out_w) - 1 + t / 3, c = 2 * (q % g.out_w) - 1 + t % 3;
-          p.index[t][q] = r * g.in_w + c - p.source[t][h] * W;
-        }
+        for (int q = h * W / 2; q < (h + 1) * W / 2; ++q)
+          if (bits >> q & 1u) p.index[t][q] = element[q] - p.source[t][h] * W;
       }
     return true;
   }
+  // Planes [plane_begin, plane_end); output vectors cut by the range are computed whole and stored in part.
   static void forward_strided_picked(const ConvGeom& g, const Layout& L, const StridedPicks& p, const float* x,
-                                     const float* weight, const float* bias, float* y, long plane_begin,
+                                     const float* weight, const float* bias, float* y, float* table, long plane_begin,
                                      long plane_end) {
     using Lanes = DepthwiseLanes<W>;
     typename Lanes::index at[9];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(p.index[t]);
-    const int C = g.in_channels, NV = L.vectors;
-    int c = static_cast<int>(plane_begin % C);
-    for (long plane = plane_begin; plane < plane_end; ++plane) {
-      const float* xp = x + plane * NV * W;
-      const float* w = weight + static_cast<long>(c) * 9;
-      reg acc = V::set1(bias ? bias[c] : 0.0f);
+    const int C = g.in_channels, G_out = p.planes, P_out = g.out_h * g.out_w;
+    const int sources = G_out * L.vectors;  // input vectors per output vector
+    if (G_out > 1) {
+      Layout lanes_of = L;  // lane l of plane group j: channel j * G_out + l / P_out
+      lanes_of.G = G_out;
+      lanes_of.P = P_out;
+      weight_table(lanes_of, C, weight, table);
+    }
+    for (long o = plane_begin / G_out; o * G_out < plane_end; ++o) {
+      const long first = o * G_out;  // its first plane
+      const int c0 = static_cast<int>(first % C);
+      const float* xp = x + first * L.vectors * W;
+      const float* w = G_out > 1 ? table + static_cast<long>(c0 / G_out) * 9 * W : weight + static_cast<long>(c0) * 9;
+      reg acc = V::zero();
+      if (bias) {
+        alignas(64) float lanes[W];
+        for (int l = 0; l < W; ++l) lanes[l] = bias[c0 + l / P_out];
+        acc = G_out > 1 ? V::load(lanes) : V::set1(bias[c0]);
+      }
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
         reg tap = V::zero();
@@ -277,23 +307,31 @@ struct ConvDepthwiseSmall {
         for (int h = 0; h < 2; ++h) {
           const int s = p.source[t][h];
           const float* a = xp + s * W;
-          const float* b = s + 1 < NV ? a + W : a;  // lanes read only a then
+          const float* b = s + 1 < sources ? a + W : a;  // lanes read only a then
           tap = Lanes::merge(tap, Lanes::pick(V::load(a), V::load(b), at[t], p.keep[t][h]));
         }
-        acc = V::fma(V::set1(w[t]), tap, acc);
+        acc = V::fma(G_out > 1 ? V::load(w + t * W) : V::set1(w[t]), tap, acc);
       }
-      V::store(y + plane * W, acc);
-      if (++c == C) c = 0;
+      if (first >= plane_begin && first + G_out <= plane_end) {
+        V::store(y + first * P_out, acc);
+      } else {  // the planes of the range only
+        alignas(64) float out[W];
+        V::store(out, acc);
+        for (long plane = first; plane < first + G_out; ++plane)
+          if (plane >= plane_begin && plane < plane_end)
+            for (int k = 0; k < P_out; ++k) y[plane * P_out + k] = out[(plane - first) * P_out + k];
+      }
     }
   }
 
   static void forward_strided(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
-                              long group_begin, long group_end) {
+                              float* scratch, long group_begin, long group_end) {
     const Layout L = layout(stride1(g));
     if constexpr (picks_available) {
       StridedPicks picks;
       if (make_strided_picks(g, L, picks)) {
-        forward_strided_picked(g, L, picks, x, weight, bias, y, group_begin, group_end);
+        forward_strided_picked(g, L, picks, x, weight, bias, y, scratch + static_cast<long>(g.in_channels) * 9 + W,
+                               group_begin, group_end);
         return;
       }
     }
@@ -480,7 +518,7 @@ struct ConvDepthwiseSmall {
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
                       float* scratch, long unit_begin, long unit_end) {
     if (applies_strided(g)) {
-      forward_strided(g, x, weight, bias, y, unit_begin, unit_end);
+      forward_strided(g, x, weight, bias, y, scratch, unit_begin, unit_end);
       return;
     }
     const Layout L = layout(g);
