@@ -17,8 +17,9 @@
 // measurable with the input just written by another pass and the output cold, as in the model.
 // Lanes outside the output row are never stored. Every output is summed in the same order (bias, then
 // kh = 0..2, kw = 0..2) whatever the split of planes between calls, and the same as conv_dw_rows.h's.
-// MobileNetV2@64, batch 64, in a training step (AVX-512, CPU ms): 32x32 stride 1 2.55 -> 2.0, 32x32
-// stride 2 4.45 -> 3.7, 16x16 stride 1 2.9 -> 2.55, 16x16 stride 2 1.49 -> 1.14 (with the statistics).
+// MobileNetV2@64, batch 64, in a training step (AVX-512, CPU ms with the statistics hand-over, medians
+// of 3 profiles, busy machine): 32x32 stride 1 2.47 -> 1.90, 32x32 stride 2 4.25 -> 3.57, 16x16 stride 1
+// 2.76 -> 2.38, 16x16 stride 2 1.43 -> 1.08.
 #pragma once
 #include <cstdint>
 #if defined(__AVX512F__)
