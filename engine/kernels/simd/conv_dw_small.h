@@ -24,9 +24,10 @@
 // multiply-adds) and the even rows' even columns copied out.
 //
 // Forward with AVX-512 (DepthwiseLanes in conv_dw_forward.h; the backward keeps the masked loads): a
-// one-vector unit (a 4x4 plane, 4 planes of 2x2) is loaded once, aligned, and the taps permuted out of it with the same
-// masks (Picks), the same values and sums; an 8x8 plane's stride-2 output comes straight from its 4
-// vectors, two permutes per tap (StridedPicks), and so does a 4x4 plane's, 4 planes per output vector.
+// one-vector unit (a 4x4 plane, 4 planes of 2x2) is loaded once, aligned, and the taps permuted out of it
+// with the same masks (Picks), the same values and sums; an 8x8 plane's stride-2 output comes straight
+// from its 4 vectors, two permutes per tap (StridedPicks), and so does a 4x4 plane's, 4 planes per output
+// vector.
 // MobileNetV2@64 at batch 64 in a training step (CPU ms per layer): 4x4 0.33 -> 0.28, 0.48 -> 0.385
 // (576 channels); 2x2 0.32 -> 0.22; stride 2 8x8 0.60 -> 0.49, 4x4 0.56 -> 0.38.
 #pragma once
