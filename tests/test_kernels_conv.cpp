@@ -269,6 +269,25 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: depthwise 3x3 forward by rows (conv_dw_forward.h): padding 1, strides 1 and 2") {
+  // Output rows of half a vector to several vectors with tails (8 and 16 lanes: widths 7 to 100), planes
+  // of 1, 7 and 31 rows (the zero rows above and below, a last group of rows cut short), channels 1, 3, 5,
+  // 17, batch 1 and 5, with and without bias: the masked first and last columns of both strides and the
+  // even/odd column loads of stride 2. check_conv also splits the planes in 2 and 3 parts.
+  Rng rng(61);
+  int failures = 0;
+  for (int stride : {1, 2})
+    for (int height : {1, 7, 31})
+      for (int width : {7, 16, 17, 31, 64, 100})
+        for (int channels : {1, 3, 5, 17}) {
+          const int batch = rng.below(2) ? 5 : 1;
+          failures +=
+              check_conv(kernels::make_conv_geom(batch, channels, height, width, channels, 3, stride, 1, channels),
+                         rng.below(2) != 0, rng);
+        }
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): several planes per vector, 1x1 to 8x8") {
   // Stride 1 and 2, padding 1 on planes of 1x1 .. 8x8 (and 2x8, 4x2): with 16 or 8 lanes these are whole planes
   // per vector or several planes of consecutive channels per vector (channels a multiple of the planes

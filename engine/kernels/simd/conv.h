@@ -4,6 +4,7 @@
 //   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3 stride 2 backward on planes <= 4 vectors -> conv_dw_backward_small.h: stride 1 on dy spread out
 //   depthwise 3x3 stride 2 padding 1 backward, rows >= half a vector -> conv_dw_backward_rows.h: parity classes
+//   depthwise 3x3 padding 1, stride 1 or 2, forward, rows of 1/2 to 8 vectors -> conv_dw_forward.h
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -27,6 +28,7 @@
 #include "engine/kernels/simd/conv_direct.h"
 #include "engine/kernels/simd/conv_dw_backward_rows.h"
 #include "engine/kernels/simd/conv_dw_backward_small.h"
+#include "engine/kernels/simd/conv_dw_forward.h"
 #include "engine/kernels/simd/conv_dw_rows.h"
 #include "engine/kernels/simd/conv_dw_small.h"
 #include "engine/kernels/simd/conv_gemm.h"
@@ -47,6 +49,7 @@ struct Conv {
   using SmallBackward = ConvDepthwiseSmallBackward<V>;      // stride 2 on small planes (backward only)
   using Stride2Backward = ConvDepthwiseStride2Backward<V>;  // stride 2, padding 1, by rows (backward only)
   using Stride1Backward = ConvDepthwiseStride1Backward<V>;  // stride 1, padding 1, by rows (backward only)
+  using DepthwiseForward = ConvDepthwiseForward<V>;
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
@@ -110,6 +113,12 @@ struct Conv {
         if (Small::applies_forward(g)) {
           chunk(Small::units(g), part, parts, begin, end);
           Small::forward(g, x, weight, bias, y, scratch, begin, end);
+          return;
+        }
+      if constexpr (V::has_masked_io)
+        if (DepthwiseForward::applies(g)) {
+          chunk(static_cast<long>(g.batch) * g.out_channels, part, parts, begin, end);
+          DepthwiseForward::forward(g, x, weight, bias, y, begin, end);
           return;
         }
       if (Rows::applies(g)) {
