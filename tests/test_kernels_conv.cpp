@@ -344,6 +344,26 @@ TEST_CASE("Kernel parity: pointwise backward in place on planes of >= 4 vectors 
   CHECK(failures == 0);
 }
 
+TEST_CASE(
+    "Kernel parity: pointwise convolution with 8 to 16 outputs on whole-vector planes (in-place GEMM, not direct)") {
+  // 1x1 convolutions that conv_direct.h took before (out_channels <= 16, rows >= one vector) now run the
+  // in-place GEMM when the plane is whole vectors and the outputs fill a tile (conv.h, direct()): outputs
+  // 8, 9, 15, 16 (full and partial microkernel rows), inputs 1, 3, 5, 17, 32, planes of whole vectors
+  // (16x16, 32x32, 1x32, 7x16: one row, odd rows) and not (7x31, 31x17: these stay direct), batch 1 and 5,
+  // with and without bias; then MobileNetV2's 32->16 at 32x32 (features.1.conv.1).
+  Rng rng(61);
+  int failures = 0;
+  for (const auto& hw : {std::pair<int, int>{16, 16}, {32, 32}, {1, 32}, {7, 16}, {7, 31}, {31, 17}})
+    for (int in_c : {1, 3, 5, 17, 32})
+      for (int out_c : {8, 9, 15, 16}) {
+        const int batch = rng.below(2) ? 5 : 1;
+        failures += check_conv(kernels::make_conv_geom(batch, in_c, hw.first, hw.second, out_c, 1, 1, 0, 1),
+                               rng.below(2) != 0, rng);
+      }
+  failures += check_conv(kernels::make_conv_geom(3, 32, 32, 32, 16, 1, 1, 0, 1), false, rng);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: convolution with at most 16 output columns (the few-column path)") {
   // J = batch * out_h * out_w from 1 to 16, output channels that leave partial tiles and vectors, K from 1
   // (1x1 on one channel) to several K blocks, groups 1 and 2.

@@ -353,6 +353,10 @@ TEST_CASE("BatchNorm statistics handed over by the convolution (train, planes >=
       {8, 8, 3, 1, 8, 7, 16},   // depthwise, 16x16 = kStatsPlane exactly
       {5, 17, 1, 1, 1, 1, 31},  // pointwise, one image
       {4, 3, 1, 1, 1, 40, 16},  // several groups of images per worker
+      // Output images of 256 KB and more: groups of one image (Conv2d::forward_groups caps 1x1 stride-1
+      // and depthwise groups at 256 KB), where the BatchNorm's own group size would take all three.
+      {4, 72, 1, 1, 1, 3, 32},
+      {64, 64, 3, 1, 64, 3, 32},
   };
   for (const Case& c : cases) {
     CAPTURE(c.out);

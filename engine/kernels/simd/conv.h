@@ -9,6 +9,7 @@
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
 //   few channels, stride 1, rows >= one vector          -> conv_direct.h: register-blocked direct conv
+//     (not 1x1 on whole-vector planes with >= MR outputs: those take the in-place GEMM, see direct())
 //   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
 //   1x1 stride 1 weight gradient, planes >= 4 vectors   -> conv_pw_weight.h: dot products over pixels in place
@@ -58,6 +59,15 @@ struct Conv {
   using PointwiseData = ConvPointwiseData<V>;
 
   using Direct = ConvDirect<V>;
+  // The direct path, except for pointwise convolutions whose planes are whole vectors and whose output
+  // channels fill at least one microkernel tile (MobileNetV2's 32->16 at 32x32): those run the in-place
+  // GEMM, which reads x where it lies. The direct path first copied each image into its padded buffer
+  // (a plain copy with no padding) and reloads each input vector per 8 output channels from it:
+  // 54 -> 88 GFLOP/s at batch 64 (bench-kernels), 2.2 -> 1.7 ms in the training step.
+  static bool direct(const ConvGeom& g) {
+    const bool pointwise_gemm = Gemm::pointwise(g) && Gemm::in_place(g) && g.out_channels / g.groups >= Micro::MR;
+    return Direct::applies(g) && !pointwise_gemm;
+  }
 
   // [begin, end) of `units` items for part `part` of `parts` (the thread pool's chunking rule).
   static void chunk(long units, int part, int parts, long& begin, long& end) {
@@ -80,7 +90,7 @@ struct Conv {
       if (Depthwise::applies(g) && Small::applies_strided(g))
         return Small::scratch_floats(g);  // stride 2: forward only
     if (Depthwise::applies(g)) return depthwise_scratch(g);
-    if (Direct::applies(g)) return Direct::forward_scratch(g);
+    if (direct(g)) return Direct::forward_scratch(g);
     // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.
     if (!Gemm::few(g) && Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     return Gemm::forward_scratch(g);
@@ -91,7 +101,7 @@ struct Conv {
   // read W as it is, and so does the pointwise path on 16-pixel planes (it packs W per block, with its own
   // microkernel's slivers) unless the few-column path takes the geometry first (as in gemm_forward).
   static int packed_layout(const ConvGeom& g) {
-    if (Depthwise::applies(g) || Direct::applies(g)) return Gemm::kNone;
+    if (Depthwise::applies(g) || direct(g)) return Gemm::kNone;
     if (!Gemm::few(g) && Pointwise::applies(g)) return Gemm::kNone;
     return Gemm::layout(g);
   }
@@ -132,7 +142,7 @@ struct Conv {
       }
       return;
     }
-    if (Direct::applies(g)) {
+    if (direct(g)) {
       Direct::forward_part(g, x, weight, bias, y, scratch, part, parts);
       return;
     }
