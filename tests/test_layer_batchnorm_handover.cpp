@@ -204,8 +204,10 @@ TEST_CASE("BatchNorm hand-over: channels with tiny |gamma| or large |mu| / std t
     CHECK(linked.bn->last_exact_channels() == 4);
     for (int c : {2, 4, 9, 11}) {
       INFO("channel " << c);
-      CHECK(std::memcmp(std::as_const(got.dgamma).data() + c, std::as_const(expected.dgamma).data() + c, sizeof(float)) == 0);
-      CHECK(std::memcmp(std::as_const(got.dbeta).data() + c, std::as_const(expected.dbeta).data() + c, sizeof(float)) == 0);
+      CHECK(std::memcmp(std::as_const(got.dgamma).data() + c, std::as_const(expected.dgamma).data() + c,
+                        sizeof(float)) == 0);
+      CHECK(std::memcmp(std::as_const(got.dbeta).data() + c, std::as_const(expected.dbeta).data() + c, sizeof(float)) ==
+            0);
     }
     CHECK(close(got.dgamma, expected.dgamma, 2e-5));
     CHECK(close(got.dx, expected.dx, 2e-5));

@@ -99,9 +99,9 @@ BatchNorm2d::BatchNorm2d(int channels, Activation act, float eps, float momentum
   if (channels < 1) throw UsageError("BatchNorm2d(" + std::to_string(channels) + "): channels must be >= 1");
   if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
     throw UsageError("BatchNorm2d(" + std::to_string(channels) + "): eps must be > 0 and momentum in [0, 1]");
-  for (Tensor* t : {&weight, &weight_grad, &bias, &bias_grad, &running_mean, &running_var, &mean_, &var_, &invstd_,
-                    &scale_, &shift_, &sum_g_, &sum_gxc_, &work_a_, &work_b_, &work_k_, &ones_, &zeros_, &center_,
-                    &exact_channel_})
+  for (Tensor* t : {&weight,  &weight_grad, &bias,   &bias_grad, &running_mean, &running_var,   &mean_,
+                    &var_,    &invstd_,     &scale_, &shift_,    &sum_g_,       &sum_gxc_,      &work_a_,
+                    &work_b_, &work_k_,     &ones_,  &zeros_,    &center_,      &exact_channel_})
     *t = Tensor({channels});
   ones_.fill(1.0f);
   exact_channel_.fill(1.0f);
@@ -269,8 +269,8 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
         const double center = static_cast<double>(shift_[c]) + static_cast<double>(mean_[c]) * scale_[c];
         center_[c] = static_cast<float>(center);
         center_error_[c] = center - center_[c];
-        const double ratio = std::fabs(static_cast<double>(bias[c]) / weight[c]) +
-                             std::fabs(static_cast<double>(mean_[c])) * invstd_[c];
+        const double ratio =
+            std::fabs(static_cast<double>(bias[c]) / weight[c]) + std::fabs(static_cast<double>(mean_[c])) * invstd_[c];
         exact_channel_[c] = scale_[c] != 0.0f && ratio <= kHandOverRatio ? 0.0f : 1.0f;
       }
     // Running statistics, in double as PyTorch's CPU kernel (its accumulate type for float).
@@ -331,7 +331,8 @@ const Tensor& BatchNorm2d::backward(const Tensor& dy) {
   if (deferred_) return dx_;  // conv_'s backward materializes it a group of images at a time
   split_images(shape, [&](int images, size_t offset) {
     kt.channel_act_affine2(images, C, HW, dy.data() + offset, x->data() + offset, scale_.data(), shift_.data(),
-                           mean_.data(), kernel_act(act_), work_a_.data(), work_b_.data(), work_k_.data(), dx_.data() + offset);
+                           mean_.data(), kernel_act(act_), work_a_.data(), work_b_.data(), work_k_.data(),
+                           dx_.data() + offset);
   });
   return dx_;
 }
@@ -407,8 +408,8 @@ void BatchNorm2d::input_grad_written(int first, int count, const float* x, const
   for (int i = 0; i < count; ++i) {
     const size_t at = static_cast<size_t>(first + i) * C;
     kt.channel_act_grad_sums(1, C, HW, 0, C, dx + i * image, x + i * image, std::as_const(ones_).data(),
-                             std::as_const(zeros_).data(), std::as_const(center_).data(), act,
-                             image_sum_g_.data() + at, image_sum_gxc_.data() + at);
+                             std::as_const(zeros_).data(), std::as_const(center_).data(), act, image_sum_g_.data() + at,
+                             image_sum_gxc_.data() + at);
   }
   images_handed_ += count;
 }

@@ -25,9 +25,10 @@
 //   sums of g and g * (x - mu) from them (in cache) instead of reading x and dy again. Where act'(t) != 0,
 //   A == t exactly and t - c = (x - mu) * scale (c = shift + mu * scale, per channel), so
 //     sum g = sum over [act'(A) != 0] of dy,  sum g * (x - mu) = sum over that mask of dy * (A - c) / scale.
-//   This is not the exact pass's bits (A is t rounded: relative error ~2^-24 * (|t| + |c|) / |gamma| of
-//   sum g * xc's scale); channels with |beta| / |gamma| + |mu| * invstd > kHandOverRatio (tiny gamma, the
-//   division amplifies the rounding; gamma shrinks under weight decay) take the exact pass over x and dy.
+//   This is not the exact pass's bits (A is t rounded: per value at most 2^-25 * (2 |xhat| + |beta| / |gamma|
+//   + |mu| * invstd) of std, see batchnorm2d.cpp); channels with |beta| / |gamma| + |mu| * invstd >
+//   kHandOverRatio (tiny gamma: the division amplifies the rounding; gamma shrinks under weight decay) take
+//   the exact pass over x and dy. Planes below kStatsPlane values keep the exact pass (cheaper there).
 #pragma once
 #include <atomic>
 #include <vector>
@@ -67,7 +68,8 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   void link_consumer(Conv2d& conv);
   Conv2d* consumer() const { return consumer_; }
   // Channels with |beta| / |gamma| + |mu| * invstd above this take the exact sums pass (see above): the
-  // hand-over's error then stays under ~2^-24 * 2 * 64 = 8e-6 of sum g * xc's scale, sqrt(m * sum g^2 * var).
+  // hand-over's error then stays under 2^-25 * (2 |xhat| + 64), ~3e-6 for |xhat| <= 10, of sum g * xc's
+  // scale sqrt(m * sum g^2 * var).
   static constexpr double kHandOverRatio = 64.0;
   // Backward statistics, for tests: backwards that took the hand-over, and channels of the last backward
   // that ran the exact sums pass (all C without the hand-over).
