@@ -62,18 +62,59 @@ void for_each_leaf(Layer& root, const std::function<void(Layer&)>& fn) {
   }
 }
 
-void fold_batchnorms(Layer& root) {
+namespace {
+
+// The leaf that first reads a layer's input / last writes its output, looking into Sequentials only: a
+// Residual's input also goes to its shortcut and its output is a sum, so it has neither (null).
+Layer* first_leaf(Layer& layer) {
+  if (auto* sequential = dynamic_cast<Sequential*>(&layer))
+    return sequential->size() == 0 ? nullptr : first_leaf(sequential->at(0));
+  if (dynamic_cast<Residual*>(&layer) != nullptr) return nullptr;
+  return &layer;
+}
+Layer* last_leaf(Layer& layer) {
+  if (auto* sequential = dynamic_cast<Sequential*>(&layer))
+    return sequential->size() == 0 ? nullptr : last_leaf(sequential->at(sequential->size() - 1));
+  if (dynamic_cast<Residual*>(&layer) != nullptr) return nullptr;
+  return &layer;
+}
+
+}  // namespace
+
+void link_batchnorm_consumers(Layer& root) {
   if (auto* sequential = dynamic_cast<Sequential*>(&root)) {
     for (size_t i = 0; i < sequential->size(); ++i) {
-      fold_batchnorms(sequential->at(i));
+      link_batchnorm_consumers(sequential->at(i));
+      if (i == 0) continue;
+      Layer* before = last_leaf(sequential->at(i - 1));
+      Layer* after = first_leaf(sequential->at(i));
+      auto* bn = before ? dynamic_cast<BatchNorm2d*>(before) : nullptr;
+      auto* conv = after ? dynamic_cast<Conv2d*>(after) : nullptr;
+      if (bn && conv && conv->in_channels() == bn->channels()) bn->link_consumer(*conv);
+    }
+  } else if (auto* residual = dynamic_cast<Residual*>(&root)) {
+    link_batchnorm_consumers(residual->body());
+    if (residual->shortcut()) link_batchnorm_consumers(*residual->shortcut());
+  }
+}
+
+void fold_batchnorms(Layer& root) {
+  fold_batchnorms_only(root);
+  link_batchnorm_consumers(root);
+}
+
+void fold_batchnorms_only(Layer& root) {
+  if (auto* sequential = dynamic_cast<Sequential*>(&root)) {
+    for (size_t i = 0; i < sequential->size(); ++i) {
+      fold_batchnorms_only(sequential->at(i));
       if (i == 0) continue;
       auto* conv = dynamic_cast<Conv2d*>(&sequential->at(i - 1));
       auto* bn = dynamic_cast<BatchNorm2d*>(&sequential->at(i));
       if (conv && bn && conv->out_channels() == bn->channels()) bn->fold_into(*conv);
     }
   } else if (auto* residual = dynamic_cast<Residual*>(&root)) {
-    fold_batchnorms(residual->body());
-    if (residual->shortcut()) fold_batchnorms(*residual->shortcut());
+    fold_batchnorms_only(residual->body());
+    if (residual->shortcut()) fold_batchnorms_only(*residual->shortcut());
   }
 }
 

@@ -41,8 +41,16 @@ std::unique_ptr<Sequential> conv_bn_relu6(int in_channels, int out_channels, int
 // Eval-mode folding: every BatchNorm2d directly after a Conv2d in a Sequential under root (recursing into
 // Sequential and Residual) is folded into it (BatchNorm2d::fold_into): in eval mode the convolution then
 // computes act(BN(conv(x))) with folded weights, and the BatchNorm passes its output on. The models call
-// this once after building.
+// this once after building. It also links the BatchNorms to the convolutions that read their outputs
+// (link_batchnorm_consumers); fold_batchnorms_only does the folding alone.
 void fold_batchnorms(Layer& root);
+void fold_batchnorms_only(Layer& root);
+
+// Backward hand-over (BatchNorm2d::link_consumer): every BatchNorm2d whose output is the input of a Conv2d
+// (the BatchNorm last in one child of a Sequential, the Conv2d first in the next, looking into nested
+// Sequentials but never into a Residual, whose input also feeds its shortcut) hands its backward sums over
+// to that convolution's backward.
+void link_batchnorm_consumers(Layer& root);
 
 // Calls fn on every leaf layer under root in forward order (recursing into Sequential and Residual:
 // body first, then shortcut).

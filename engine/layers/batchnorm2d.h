@@ -19,8 +19,19 @@
 // - backward: this layer computes its parameter gradients and the per-channel coefficients of dx, and
 //   returns dx UNFILLED: the convolution's backward has it computed a group of images at a time
 //   (materialize), right before reading it. Only that convolution may consume the returned tensor.
+// Scheduled with the following convolution (link_consumer; see ConvPrologue in conv2d.h), train mode:
+// - backward: the convolution that reads this layer's output A = act(t) hands over each group of images'
+//   A and dx (this layer's dy) right after computing dx, and this layer takes each image's per-channel
+//   sums of g and g * (x - mu) from them (in cache) instead of reading x and dy again. Where act'(t) != 0,
+//   A == t exactly and t - c = (x - mu) * scale (c = shift + mu * scale, per channel), so
+//     sum g = sum over [act'(A) != 0] of dy,  sum g * (x - mu) = sum over that mask of dy * (A - c) / scale.
+//   This is not the exact pass's bits (A is t rounded: per value at most 2^-25 * (2 |xhat| + |beta| / |gamma|
+//   + |mu| * invstd) of std, see batchnorm2d.cpp); channels with |beta| / |gamma| + |mu| * invstd >
+//   kHandOverRatio (tiny gamma: the division amplifies the rounding; gamma shrinks under weight decay) take
+//   the exact pass over x and dy. Planes below kStatsPlane values keep the exact pass (cheaper there).
 #pragma once
 #include <atomic>
+#include <vector>
 
 #include "engine/layer.h"
 #include "engine/layers/conv2d.h"
@@ -28,7 +39,7 @@
 
 namespace plasmo {
 
-class BatchNorm2d : public Layer, private ConvEpilogue {
+class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
  public:
   enum class Activation { None, ReLU, ReLU6 };
 
@@ -51,6 +62,20 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   void fold_into(Conv2d& conv);
   Conv2d* folded_into() const { return conv_; }
 
+  // Links this layer to `conv`, whose input is this layer's output (conv directly follows it): conv's
+  // backward hands over its dx for this layer's backward sums (see above). conv's in_channels must be
+  // this layer's channels.
+  void link_consumer(Conv2d& conv);
+  Conv2d* consumer() const { return consumer_; }
+  // Channels with |beta| / |gamma| + |mu| * invstd above this take the exact sums pass (see above): the
+  // hand-over's error then stays under 2^-25 * (2 |xhat| + 64), ~3e-6 for |xhat| <= 10, of sum g * xc's
+  // scale sqrt(m * sum g^2 * var).
+  static constexpr double kHandOverRatio = 64.0;
+  // Backward statistics, for tests: backwards that took the hand-over, and channels of the last backward
+  // that ran the exact sums pass (all C without the hand-over).
+  int64_t handed_over_backwards() const { return handed_over_backwards_; }
+  int last_exact_channels() const { return last_exact_channels_; }
+
   static constexpr int kStatsPlane = 256;  // planes (H*W) from which the statistics are taken per image
   int channels() const { return channels_; }
   Activation activation() const { return act_; }
@@ -71,6 +96,12 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   bool deferred(const Tensor& dy) const override { return deferred_ && &dy == &dx_; }
   void materialize(int first, int count, float* out) override;
   void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
+  // ConvPrologue
+  bool input_grad_begin(const Tensor& x, const Tensor& dx) override;
+  void input_grad_written(int first, int count, const float* x, const float* dx) override;
+  // The channels [c_begin, c_end) of sum_g_, sum_gxc_ from the hand-over (image_sum_g_, image_sum_gxc_) or,
+  // for channels with exact_channel_[c] != 0 (all of them when !handed), the exact pass over x and dy.
+  void backward_sums(const Tensor& dy, const Tensor& x, bool handed);
 
   int channels_;
   Activation act_;
@@ -87,6 +118,18 @@ class BatchNorm2d : public Layer, private ConvEpilogue {
   Tensor image_mean_, image_var_;
   std::atomic<int> images_written_{0};
   Tensor work_a_, work_b_, work_k_;  // backward coefficients, per channel: dx = g*a + (x - mu)*b + k
+  // Backward hand-over from consumer_ (train forward only): per channel the center c' = float(shift + mu * scale)
+  // (the kernel's "mean" for A), its rounding error c - c' in double, exact_channel_ (1: exact pass); per image
+  // and channel [N, C] the sums of the handed images; handed_dy_ is the consumer's dx of the backward in
+  // progress (null: none since this layer's forward), images_handed_ its images handed so far.
+  Conv2d* consumer_ = nullptr;
+  Tensor ones_, zeros_, center_, exact_channel_;
+  std::vector<double> center_error_;
+  Tensor image_sum_g_, image_sum_gxc_;
+  const Tensor* handed_dy_ = nullptr;
+  std::atomic<int> images_handed_{0};
+  int64_t handed_over_backwards_ = 0;
+  int last_exact_channels_ = 0;
   // eval-mode folding
   Conv2d* conv_ = nullptr;
   Tensor folded_weight_, folded_bias_;

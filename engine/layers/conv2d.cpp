@@ -325,6 +325,8 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const bool deferred = epilogue_ != nullptr && epilogue_->deferred(dy);
   const size_t group_stride = deferred ? round_to_line(static_cast<size_t>(sub_batch) * y_image) : 0;
   float* dy_groups = deferred ? dy_groups_.ensure(group_stride * static_cast<size_t>(workers)) : nullptr;
+  // dx handed to the layer that produced x, a group at a time (ConvPrologue).
+  const bool hand_over = want_dx && prologue_ != nullptr && prologue_->input_grad_begin(*x_, dx_);
   for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
     float* worker_scratch_base = scratch + worker * scratch_stride_;
     float* dweight = weight_grad.data();
@@ -345,9 +347,13 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         epilogue_->materialize(static_cast<int>(first), slice.batch, group);
         dy_slice = group;
       }
-      if (want_dx)
+      if (want_dx) {
         kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
                                 worker_scratch_base);
+        if (hand_over)
+          prologue_->input_grad_written(static_cast<int>(first), slice.batch, x_->data() + first * x_image,
+                                        std::as_const(dx_).data() + first * x_image);
+      }
       kt.conv2d_backward_weight(slice, x_->data() + first * x_image, dy_slice, dweight, dbias, worker_scratch_base);
     }
   });

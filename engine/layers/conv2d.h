@@ -55,6 +55,22 @@ class ConvEpilogue {
   virtual void materialize(int first, int count, float* out) = 0;
 };
 
+// Prologue (engine/layers/batchnorm2d.h, BatchNorm2d::link_consumer): the BatchNorm (+ activation) whose
+// output is this convolution's input. A backward that computes dx hands each group of images' input x and
+// fresh dx to it right after conv2d_backward_data wrote them (still in cache), for the BatchNorm's
+// backward sums (this dx is its dy), so its backward need not read its own input and dy again (MobileNetV2's
+// expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
+class ConvPrologue {
+ public:
+  virtual ~ConvPrologue() = default;
+  // At the start of a backward that computes dx into `dx`, on the calling thread: whether the prologue
+  // takes this backward's groups (x is this convolution's input; false: input_grad_written is not called).
+  virtual bool input_grad_begin(const Tensor& x, const Tensor& dx) = 0;
+  // Images [first, first + count) of x and of dx, just computed. Called from several threads at once for
+  // disjoint images; every image exactly once per backward.
+  virtual void input_grad_written(int first, int count, const float* x, const float* dx) = 0;
+};
+
 class Conv2d : public Layer {
  public:
   Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0, int groups = 1,
@@ -93,6 +109,9 @@ class Conv2d : public Layer {
   // conv(x, weight) + bias of the last forward's input, with this layer's own parameters, into `out`.
   void forward_unfolded(Tensor& out);
 
+  // ---- backward hand-over to the layer that produced the input (see ConvPrologue) ----
+  void set_prologue(ConvPrologue* prologue) { prologue_ = prologue; }
+
  private:
   // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act); with `cached`, w is read
   // through packed_weights().
@@ -120,6 +139,7 @@ class Conv2d : public Layer {
   Scratch dy_groups_;             // workers x (a group of images' dy) when the epilogue deferred dy
   std::vector<char> worker_ran_;  // which workers wrote a partial in the last backward
   ConvEpilogue* epilogue_ = nullptr;
+  ConvPrologue* prologue_ = nullptr;
   bool folded_ = false;
   // Packed weights of `packed_source_` (weight, or the epilogue's folded weights in eval): valid for
   // packed_source_->version() == packed_version_, table packed_table_, layout packed_layout_.
