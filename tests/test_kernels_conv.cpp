@@ -234,6 +234,28 @@ TEST_CASE("Kernel parity: gathered convolution (rows of <= 4 pixels) over severa
   CHECK(failures == 0);
 }
 
+TEST_CASE("Kernel parity: gathered pointwise convolution with > 512 outputs, 64-column chunks (MobileNetV2's 2x2)") {
+  // 1x1 stride-1 convolutions on planes of <= 4-pixel rows that are not whole vectors (2x2, 3x3, 1x1;
+  // 4x4 too with 8 lanes) and more than 512 output channels per group run the gathered forward in chunks
+  // of 64 batch columns (conv_gemm.h, kGatherPointwiseColumns): 2x2 with 37 images is 3 chunks (16, 16,
+  // 5), 3x3 with 17 is 3 (8, 8, 1), 1x1 with 70 is 2; backward data runs the same path on the transposed
+  // geometry (520->17: 520 outputs there). Odd channel counts leave partial slivers, 300 input channels
+  // make two KC blocks, groups 2 (550 outputs each); plus MobileNetV2's 960->160, 160->960 and 320->1280
+  // at 2x2 over two chunks.
+  Rng rng(13);
+  int failures = 0;
+  failures += check_conv(kernels::make_conv_geom(37, 17, 2, 2, 601, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(37, 300, 2, 2, 515, 1, 1, 0, 1), false, rng);
+  failures += check_conv(kernels::make_conv_geom(17, 5, 3, 3, 517, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(70, 34, 1, 1, 1100, 1, 1, 0, 2), true, rng);
+  failures += check_conv(kernels::make_conv_geom(37, 520, 2, 2, 17, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(5, 3, 2, 2, 600, 1, 1, 0, 1), true, rng);
+  failures += check_conv(kernels::make_conv_geom(18, 960, 2, 2, 160, 1, 1, 0, 1), false, rng);
+  failures += check_conv(kernels::make_conv_geom(18, 160, 2, 2, 960, 1, 1, 0, 1), false, rng);
+  failures += check_conv(kernels::make_conv_geom(17, 320, 2, 2, 1280, 1, 1, 0, 1), false, rng);
+  CHECK(failures == 0);
+}
+
 TEST_CASE("Kernel parity: stride-1 convolution on 8-pixel rows read from column-shifted copies") {
   // conv_gemm.h reads the windows of stride-1 convolutions whose output rows are 8 wide (with AVX-512)
   // from kernel_w column-shifted copies of the images (conv_pack.h, pad_shifted): as wide as x ("same"

@@ -186,9 +186,23 @@ struct ConvGemm {
   // wins at 8-wide rows and more (16x16/2 -> 8x8: 99 vs 93 GFLOP/s; the 7x7/2 stem: 113 vs 78), gathering
   // below (4x4: 102 -> 120; 2x2: 74 -> 108; 4x4/2 -> 2x2: 73 -> 107).
   static bool gathered(const ConvGeom& g) { return !few(g) && !in_place(g) && g.out_w <= 4; }
+  // 1x1 convolutions with y^T chunks of over kGatherYtFloats (more than 512 output channels at 512
+  // columns) take chunks of kGatherPointwiseColumns: y^T (columns x output channels) is the chunk's working
+  // set besides one W^T sliver, and at 1-1.3 MB (MobileNetV2's 160->960 and 320->1280 at 2x2, batch 64)
+  // it outgrew L2, read and written per KC block, then transposed. Fewer output channels keep 512 columns:
+  // their W (K up to 1280) would be re-read per chunk (features.18.0's backward data, 1280->320, and
+  // features.17.conv.2, 960->320, lost 0.15-0.35 ms each at 64 columns). MobileNetV2@64 train step (1
+  // thread, CPU clock, alternating with main): features.18.0 forward 2.37-2.66 -> 2.23-2.29 ms,
+  // features.15-17.conv.0.0 forward 1.06-1.21 -> 0.88-1.03 ms. Depends on the output channels only, so a
+  // smaller batch never needs a larger chunk (the scratch sizing). Same bits: a column's sums do not
+  // depend on its chunk.
+  static constexpr int kGatherPointwiseColumns = 64;
+  static constexpr long kGatherYtFloats = 256L * 1024;
   static int gather_chunk_images(const ConvGeom& g) {
     const int P = g.out_h * g.out_w;
-    return max_int(1, min_int(g.batch, (kChunkColumns + P - 1) / P));
+    const bool big_yt = pointwise(g) && static_cast<long>(kChunkColumns) * cols_padded(g) > kGatherYtFloats;
+    const int columns = big_yt ? kGatherPointwiseColumns : kChunkColumns;
+    return max_int(1, min_int(g.batch, (columns + P - 1) / P));
   }
   static size_t forward_scratch(const ConvGeom& g) {
     if (few(g)) return few_scratch(g);
