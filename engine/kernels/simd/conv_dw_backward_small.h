@@ -157,11 +157,14 @@ struct ConvDepthwiseSmallBackward {
     const Spreads s = spreads(g);
     const int C = g.in_channels, out_w = g.out_w;
     const long in_plane = L.P, out_plane = static_cast<long>(g.out_h) * out_w;
+    // The walk's planes asked for ahead (Small::Lookahead: channel-major over strided planes).
+    typename Small::Lookahead ahead(C, g.batch, in_plane, Small::prefetch_steps(in_plane), out_plane);
     for (int c = 0; c < C; ++c) {
       reg acc[9], bias_acc = V::zero();
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) acc[t] = V::zero();
       for (int n = 0; n < g.batch; ++n) {
+        ahead.prefetch(x, dy, C * in_plane, C * out_plane);
         const long plane = static_cast<long>(n) * C + c;
         reg up[NV];
         spread<NV>(s, dy + plane * out_plane, out_w, up);
