@@ -610,16 +610,16 @@ struct ConvDepthwiseSmall {
           make_picks(L, picks);
           switch (L.vectors) {
             case 1:
-              forward_planes_picked<1>(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes, picks);
+              backward_data_picked<1>(L, g.in_channels, dy, reversed, dx, planes, picks);
               return;
             case 2:
-              forward_planes_picked<2>(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes, picks);
+              backward_data_picked<2>(L, g.in_channels, dy, reversed, dx, planes, picks);
               return;
             case 3:
-              forward_planes_picked<3>(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes, picks);
+              backward_data_picked<3>(L, g.in_channels, dy, reversed, dx, planes, picks);
               return;
             default:
-              forward_planes_picked<4>(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes, picks);
+              backward_data_picked<4>(L, g.in_channels, dy, reversed, dx, planes, picks);
               return;
           }
         }
@@ -629,6 +629,84 @@ struct ConvDepthwiseSmall {
     }
     (void)table;
     backward_data_groups(g, L, dy, reversed, dx);
+  }
+
+  // dx's vectors: plain stores, or (kStreamDx, dx aligned to the vector) non-temporal ones where the ISA
+  // has them.
+  static constexpr bool kStreamDx = true;
+  static bool stream_dx(const float* dx) { return kStreamDx && (reinterpret_cast<uintptr_t>(dx) & (4 * W - 1)) == 0; }
+  static void store_dx(bool stream, float* p, reg v) {
+#if defined(__AVX512F__)
+    if constexpr (W == 16)
+      if (stream) {
+        _mm512_stream_ps(p, v);
+        return;
+      }
+#endif
+    V::store(p, v);
+  }
+  static void store_dx_done(bool stream) {
+#if defined(__AVX512F__)
+    if (stream) _mm_sfence();
+#endif
+  }
+  // Backward data, G == 1, with the taps permuted out of each plane's vectors (Picks): PL planes in flight
+  // (4 of one vector, 2 of several: at least 4 independent accumulator chains of 9 taps each, 8 for 8x8
+  // planes where the forward's one plane at a time left 4), each plane's reversed taps broadcast once,
+  // acc = 0 then the taps in order (forward_planes' sums).
+  template <int NV>
+  static void backward_data_picked(const Layout& L, int C, const float* dy, const float* reversed, float* dx,
+                                   long planes, const Picks& picks) {
+    if constexpr (picks_available) {
+      using Lanes = DepthwiseLanes<W>;
+      typename Lanes::index at[9];
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
+      constexpr int PL = NV == 1 ? U : 2;  // planes per step
+      const bool stream = stream_dx(dx);
+      int c = 0;
+      for (long pl = 0; pl < planes; pl += PL) {
+        const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
+        reg acc[PL][NV], dv[PL][NV + 2];  // dv[i][v + 1]: vector v of plane i; 0 around
+        const float* w[PL];
+#pragma GCC unroll 4
+        for (int i = 0; i < PL; ++i) {
+          const long pi = i < count ? pl + i : pl + count - 1;  // idle slots redo the step's last plane
+          w[i] = reversed + static_cast<long>(i < count ? c : (c == 0 ? C - 1 : c - 1)) * 9;
+          dv[i][0] = dv[i][NV + 1] = V::zero();
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) {
+            acc[i][v] = V::zero();
+            dv[i][v + 1] = V::load(dy + (pi * NV + v) * W);
+          }
+          if (i < count && ++c == C) c = 0;
+        }
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+          for (int i = 0; i < PL; ++i) {
+            const reg wt = V::set1(w[i][t]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+              reg tap;
+              if (t == 4)
+                tap = dv[i][v + 1];
+              else if (L.offset[t] < 0)
+                tap = Lanes::pick(dv[i][v], dv[i][v + 1], at[t], L.m[v][t]);
+              else
+                tap = Lanes::pick(dv[i][v + 1], dv[i][v + 2], at[t], L.m[v][t]);
+              acc[i][v] = V::fma(wt, tap, acc[i][v]);
+            }
+          }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < PL; ++i)
+          if (i < count)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) store_dx(stream, dx + ((pl + i) * NV + v) * W, acc[i][v]);
+      }
+      store_dx_done(stream);
+    }
   }
 
   // G > 1 planes per vector: plane group j's 9 tap vectors (lane l: w[j*G + l/P][t], assembled from
