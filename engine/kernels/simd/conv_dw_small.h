@@ -607,7 +607,7 @@ struct ConvDepthwiseSmall {
         // as the masked loads. 4x4 planes at batch 14: 6.4 -> ns per plane; 8x8: .
         if (picks_reach(g, L)) {
           Picks picks;
-          make_picks(L, picks);
+          make_backward_picks(L, picks);
           switch (L.vectors) {
             case 1:
               backward_data_picked<1>(L, g.in_channels, dy, reversed, dx, planes, picks);
@@ -691,7 +691,7 @@ struct ConvDepthwiseSmall {
               reg tap;
               if (t == 4)
                 tap = dv[i][v + 1];
-              else if (L.offset[t] < 0)
+              else if (t < 4)  // offset <= 0: (previous, this)
                 tap = Lanes::pick(dv[i][v], dv[i][v + 1], at[t], L.m[v][t]);
               else
                 tap = Lanes::pick(dv[i][v + 1], dv[i][v + 2], at[t], L.m[v][t]);
@@ -750,7 +750,7 @@ struct ConvDepthwiseSmall {
                                           const float* reversed, float* dx) {
     using Lanes = DepthwiseLanes<W>;
     Picks picks;
-    make_picks(L, picks);
+    make_backward_picks(L, picks);
     typename Lanes::index at[9];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
@@ -775,7 +775,7 @@ struct ConvDepthwiseSmall {
           reg tap;
           if (t == 4)
             tap = d;
-          else if (L.offset[t] < 0)
+          else if (t < 4)  // offset <= 0: (previous, this)
             tap = Lanes::pick(V::zero(), d, at[t], L.m[0][t]);
           else
             tap = Lanes::pick(d, V::zero(), at[t], L.m[0][t]);
@@ -830,7 +830,7 @@ struct ConvDepthwiseSmall {
     if constexpr (picks_available) {
       if (picks_reach(g, L)) {
         Picks picks;
-        make_picks(L, picks);
+        make_backward_picks(L, picks);
         switch (L.vectors) {
           case 1:
             backward_weight_picked<1>(g, L, picks, x, dy, dweight, dbias);
@@ -869,8 +869,19 @@ struct ConvDepthwiseSmall {
     }
   }
 
+  // The backward's picks: make_picks' with the vector pair chosen by the tap, (previous, this) for the
+  // taps before the centre (offsets <= 0), (this, next) after it, so the choice is known at compile time
+  // in the unrolled tap loops (a runtime test of the offset's sign per tap and vector cost a branch each).
+  static void make_backward_picks(const Layout& L, Picks& p) {
+    for (int t = 0; t < 9; ++t)
+      for (int l = 0; l < W; ++l) {
+        const long at = l + L.offset[t] + (t < 4 ? W : 0);
+        p.index[t][l] = static_cast<int32_t>(at & (2 * W - 1));
+      }
+  }
   // Every lane a tap reads (mask bit set) lies in the vector pair a pick takes it from: (previous, this)
-  // for a negative offset, (this, next) otherwise; within its own vector when G > 1 (its own plane).
+  // for the taps before the centre, (this, next) after it; within its own vector when G > 1 (its own
+  // plane).
   static bool picks_reach(const ConvGeom& g, const Layout& L) {
     for (int v = 0; v < L.vectors; ++v)
       for (int t = 0; t < 9; ++t)
@@ -879,8 +890,7 @@ struct ConvDepthwiseSmall {
           const int r = f / g.in_w + t / 3 - 1, c = f % g.in_w + t % 3 - 1;
           if (r < 0 || r >= g.in_h || c < 0 || c >= g.in_w) continue;
           const long at = l + L.offset[t];
-          if (L.G > 1 ? at < 0 || at >= W : (L.offset[t] < 0 ? at < -W || at >= W : at < 0 || at >= 2 * W))
-            return false;
+          if (L.G > 1 ? at < 0 || at >= W : (t < 4 ? at < -W || at >= W : at < 0 || at >= 2 * W)) return false;
         }
     return true;
   }
@@ -944,7 +954,7 @@ struct ConvDepthwiseSmall {
               reg tap;
               if (t == 4)  // the centre: every lane of a plane reads itself
                 tap = xv[v + 1];
-              else if (L.offset[t] < 0)
+              else if (t < 4)  // offset <= 0: (previous, this)
                 tap = Lanes::pick(xv[v], xv[v + 1], at[t], L.m[v][t]);
               else
                 tap = Lanes::pick(xv[v + 1], xv[v + 2], at[t], L.m[v][t]);
