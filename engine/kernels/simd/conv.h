@@ -3,7 +3,7 @@
 //
 //   depthwise 3x3 stride 1 (2: forward) on planes <= 4 vectors -> conv_dw_small.h: vectors along flattened planes
 //   depthwise 3x3 stride 2 backward on planes <= 4 vectors -> conv_dw_backward_small.h: stride 1 on dy spread out
-//                                                          (AVX-512 weight pass: the stride-2 terms only)
+//                                                          (AVX-512: the stride-2 terms only)
 //   depthwise 3x3 stride 2 padding 1 backward, rows >= half a vector -> conv_dw_backward_rows.h: parity classes
 //   depthwise 3x3 padding 1, stride 1 or 2, forward, rows of 1/2 to 8 vectors -> conv_dw_forward.h
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
