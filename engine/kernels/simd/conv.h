@@ -56,6 +56,7 @@ struct Conv {
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
   using Pointwise = ConvPointwise<V, PointwiseMicro>;
   using PointwiseWeight = ConvPointwiseWeight<V>;
+  using PointwiseWeightBcast = ConvPointwiseWeightBcast<V>;
   using PointwiseData = ConvPointwiseData<V>;
 
   using Direct = ConvDirect<V>;
@@ -333,6 +334,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (PointwiseWeightBcast::applies(g)) return PointwiseWeightBcast::scratch_floats(g);
     if (PointwiseWeight::applies(g)) return PointwiseWeight::scratch_floats(g);
     if (Pointwise::applies_weight(g)) return Pointwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
@@ -368,7 +370,9 @@ struct Conv {
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
-    if (PointwiseWeight::applies(g))
+    if (PointwiseWeightBcast::applies(g))
+      PointwiseWeightBcast::backward_weight(g, x, dy, dweight, scratch);
+    else if (PointwiseWeight::applies(g))
       PointwiseWeight::backward_weight(g, x, dy, dweight, scratch);
     else if (Pointwise::applies_weight(g))
       Pointwise::backward_weight(g, x, dy, dweight, scratch);
