@@ -69,6 +69,55 @@ int check_weight_gradient(int batch, int in_channels, int H, int W, int out_chan
   return failures;
 }
 
+// dx of one 1x1 stride-1 geometry against the reference, every fast ISA (dx is overwritten: it starts
+// as NaN); the call repeated gives the same bits. Returns the number of failures.
+int check_data_gradient(int batch, int in_channels, int H, int W, int out_channels, Rng& rng) {
+  const kernels::ConvGeom g = kernels::make_conv_geom(batch, in_channels, H, W, out_channels, 1, 1, 0, 1);
+  std::ostringstream name;
+  name << "N" << batch << " " << in_channels << "->" << out_channels << " " << H << "x" << W;
+  const kernels::KernelTable& ref = *kernels::table_for("ref");
+  const size_t x_size = static_cast<size_t>(batch) * in_channels * H * W;
+  const size_t y_size = static_cast<size_t>(batch) * out_channels * H * W;
+  const size_t w_size = static_cast<size_t>(out_channels) * in_channels;
+  const std::vector<float> w = random_vector(w_size, rng), dy = random_vector(y_size, rng);
+  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
+  std::vector<float> dx_ref(x_size), dx_mag(x_size);
+  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
+  ref.conv2d_backward_data(g, absolute(dy).data(), absolute(w).data(), dx_mag.data(), ref_scratch.data());
+  int failures = 0;
+  for (const kernels::KernelTable* table : fast_tables()) {
+    const std::string what = std::string(table->isa) + " " + name.str();
+    const size_t scratch_floats = table->conv2d_scratch_floats(g);
+    std::vector<float> scratch(scratch_floats + kGuardFloats, std::numeric_limits<float>::quiet_NaN());
+    for (size_t i = scratch_floats; i < scratch.size(); ++i) scratch[i] = kGuard;
+    std::vector<float> dx(x_size, std::numeric_limits<float>::quiet_NaN());
+    // A guard after dx: the 4-pixel path stores whole vectors of interleaved pixels.
+    dx.resize(x_size + kGuardFloats, kGuard);
+    table->conv2d_backward_data(g, dy.data(), w.data(), dx.data(), scratch.data());
+    for (size_t i = x_size; i < dx.size(); ++i)
+      if (dx[i] != kGuard) {
+        FAIL_CHECK(what << ": wrote past dx");
+        ++failures;
+        break;
+      }
+    dx.resize(x_size);
+    failures += compare_parity(what + " backward data", dx, dx_ref, dx_mag, out_channels);
+    std::vector<float> again(x_size, 0.0f);
+    table->conv2d_backward_data(g, dy.data(), w.data(), again.data(), scratch.data());
+    if (std::memcmp(again.data(), dx.data(), x_size * sizeof(float)) != 0) {
+      FAIL_CHECK(what << ": a second call gives other bits");
+      ++failures;
+    }
+    for (size_t i = scratch_floats; i < scratch.size(); ++i)
+      if (scratch[i] != kGuard) {
+        FAIL_CHECK(what << ": wrote past the scratch it asked for");
+        ++failures;
+        break;
+      }
+  }
+  return failures;
+}
+
 }  // namespace
 
 TEST_CASE("Kernel parity: expand weight gradient broadcasting dy on small planes, odd shapes, every ISA") {
@@ -151,4 +200,26 @@ TEST_CASE("Conv2d expand 1x1 on small planes: gradients, and 1 vs 2 threads") {
   CHECK(same_bits(two.dweight, two_again.dweight));
   for (size_t i = 0; i < one.dweight.size(); ++i)
     REQUIRE(std::abs(two.dweight[i] - one.dweight[i]) <= 1e-5f * (1.0f + std::abs(one.dweight[i])));
+}
+
+TEST_CASE("Kernel parity: projection backward data on 4-pixel planes (conv_pw_data.h, vectors of input channels)") {
+  // 2x2, 1x4 and 4x1 planes; input channels below and above the path's bound (1, 3, 5, 17: other paths;
+  // 32 .. 250: panels of 3 or 2 vectors with 1 .. 3 vector tails and partial last vectors); output
+  // channels fewer (the path) and more (other paths), over and under 200 (tiles of 2 images x 3 vectors
+  // or 3 x 2); batches 1, 2, 5, 7 (tails of the image tiles). Then MobileNetV2's 2x2 projections.
+  Rng rng(79);
+  int failures = 0;
+  const std::pair<int, int> planes[] = {{2, 2}, {1, 4}, {4, 1}};
+  const std::pair<int, int> channels[] = {{1, 1},   {3, 5},   {17, 5},    {32, 1},    {33, 17}, {47, 3},
+                                          {64, 63}, {97, 40}, {250, 210}, {200, 201}, {49, 250}};
+  for (const auto& hw : planes)
+    for (const auto& c : channels)
+      for (int batch : {1, 2, 5, 7})
+        failures += check_data_gradient(batch, c.first, hw.first, hw.second, c.second, rng);
+  for (int batch : {1, 5}) {
+    failures += check_data_gradient(batch, 576, 2, 2, 160, rng);
+    failures += check_data_gradient(batch, 960, 2, 2, 160, rng);
+    failures += check_data_gradient(batch, 960, 2, 2, 320, rng);
+  }
+  CHECK(failures == 0);
 }

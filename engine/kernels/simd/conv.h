@@ -58,6 +58,7 @@ struct Conv {
   using PointwiseWeight = ConvPointwiseWeight<V>;
   using PointwiseWeightBcast = ConvPointwiseWeightBcast<V>;
   using PointwiseData = ConvPointwiseData<V>;
+  using PointwiseDataQuad = ConvPointwiseDataQuad<V>;
 
   using Direct = ConvDirect<V>;
   // The direct path, except for pointwise convolutions whose planes are whole vectors and whose output
@@ -312,6 +313,10 @@ struct Conv {
     }
     if (PointwiseData::applies(g)) {
       PointwiseData::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
+    if (PointwiseDataQuad::applies(g)) {
+      PointwiseDataQuad::backward_data(g, dy, weight, dx);
       return;
     }
     if (backward_data_as_forward(g)) {

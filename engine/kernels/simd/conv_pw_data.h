@@ -151,4 +151,123 @@ struct ConvPointwiseData {
   static_assert(PV == 3, "backward_data's tail handles 1 to 3 vectors");
 };
 
+// Backward data of pointwise convolutions on 4-pixel planes (2x2, 1x4, 4x1: MobileNetV2's 2x2 stage),
+// vectors along the input channels:
+//
+//   dx[n][ci][p] = sum over oc of W[oc][ci] * dy[n][oc][p]      (W's rows have ci contiguous)
+//
+// A tile of IMG images (4 * IMG pixels) x PV vectors of input channels keeps 4 * IMG * PV accumulators
+// over all the output channels: per output channel it loads PV vectors of W's row and broadcasts the
+// 4 * IMG values of dy (each image's 4-float plane), 3 + 8 loads for 24 FMAs. At the end each image's
+// 4 pixel vectors are interleaved (two rounds of zip) into dx[n][ci][0 .. 4) order and stored whole.
+// The tile's W panel (output channels x PV vectors: 30 KB at 160 x 48 floats) stays in L1 across the
+// images, which run inside the panel loop.
+// The route it replaces ran the forward of the transposed convolution (flipped W packed, a gathered
+// GEMM whose 4-float plane runs go through a buffer per tile): 960->160 115 -> ? GFLOP/s.
+//
+// Every dx element is the sum over oc in order, in one FMA chain: independent of how the batch is split.
+template <class V>
+struct ConvPointwiseDataQuad {
+  using reg = typename V::reg;
+  static constexpr int W = V::width;
+  static constexpr int kPixels = 4;
+
+  static bool applies(const ConvGeom& g) {
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.groups == 1 && g.out_h * g.out_w == kPixels && W % kPixels == 0 && g.in_channels >= 2 * W &&
+           g.out_channels < g.in_channels;
+  }
+
+  // Images [0, I) x input channels [0, cols) (cols <= V * W) at dx (image stride dx_image), from dy (image
+  // stride dy_image) and w = W + ci0 (row stride CI), over K output channels.
+  template <int I, int NV>
+  static void tile(const float* w, long CI, const float* dy, long dy_image, int K, float* dx, long dx_image, int cols) {
+    reg acc[I][kPixels][NV];
+#pragma GCC unroll 4
+    for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+      for (int p = 0; p < kPixels; ++p)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[i][p][v] = V::zero();
+    const int last = cols - (NV - 1) * W;  // lanes of the last vector
+    for (int oc = 0; oc < K; ++oc, w += CI, dy += kPixels) {
+      reg b[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV - 1; ++v) b[v] = V::load(w + v * W);
+      b[NV - 1] = last >= W ? V::load(w + (NV - 1) * W) : V::load_partial(w + (NV - 1) * W, last);
+#pragma GCC unroll 4
+      for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+        for (int p = 0; p < kPixels; ++p) {
+          const reg s = V::set1(dy[i * dy_image + p]);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[i][p][v] = V::fma(b[v], s, acc[i][p][v]);
+        }
+    }
+    // acc[i][p][v] lane l is dx[i][ci0 + v * W + l][p]: interleave the 4 pixel vectors so that out[j] holds
+    // channels v * W + j * W / 4 .. + W / 4, 4 pixels each (zip_lo/zip_hi interleave whole vectors).
+#pragma GCC unroll 4
+    for (int i = 0; i < I; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const reg t0 = V::zip_lo(acc[i][0][v], acc[i][2][v]), t1 = V::zip_hi(acc[i][0][v], acc[i][2][v]);
+        const reg t2 = V::zip_lo(acc[i][1][v], acc[i][3][v]), t3 = V::zip_hi(acc[i][1][v], acc[i][3][v]);
+        const reg out[4] = {V::zip_lo(t0, t2), V::zip_hi(t0, t2), V::zip_lo(t1, t3), V::zip_hi(t1, t3)};
+        float* d = dx + i * dx_image + static_cast<long>(v) * W * kPixels;
+        const int floats = (v == NV - 1 ? last : W) * kPixels;  // of this vector's 4 * W
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const int n = floats - j * W;
+          if (n >= W)
+            V::store(d + j * W, out[j]);
+          else if (n > 0)
+            V::store_partial(d + j * W, out[j], n);
+        }
+      }
+  }
+
+  template <int I, int NV>
+  static void panel(const ConvGeom& g, const float* dy, const float* weight, float* dx, int ci0, int cols) {
+    const long CI = g.in_channels, K = g.out_channels;
+    const long dy_image = K * kPixels, dx_image = CI * kPixels;
+    const float* w = weight + ci0;
+    int n = 0;
+    for (; n + I <= g.batch; n += I)
+      tile<I, NV>(w, CI, dy + n * dy_image, dy_image, static_cast<int>(K), dx + n * dx_image + ci0 * kPixels, dx_image,
+                  cols);
+    for (; n < g.batch; ++n)
+      tile<1, NV>(w, CI, dy + n * dy_image, dy_image, static_cast<int>(K), dx + n * dx_image + ci0 * kPixels, dx_image,
+                  cols);
+  }
+
+  // Panels of NV vectors of input channels, I images per tile, then the last panel's 1 .. NV vectors.
+  template <int I, int NV>
+  static void panels(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
+    const int CI = g.in_channels;
+    int ci0 = 0;
+    for (; ci0 + NV * W <= CI; ci0 += NV * W) panel<I, NV>(g, dy, weight, dx, ci0, NV * W);
+    const int rest = CI - ci0;  // < NV * W channels: 1 .. NV vectors, the last one partial
+    if (NV >= 3 && rest > 2 * W)
+      panel<I, 3>(g, dy, weight, dx, ci0, rest);
+    else if (rest > W)
+      panel<I, 2>(g, dy, weight, dx, ci0, rest);
+    else if (rest > 0)
+      panel<I, 1>(g, dy, weight, dx, ci0, rest);
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
+    // The W panel (output channels x PV vectors) should stay in L1 (48 KB) next to dy's rows: with more
+    // than ~200 output channels (320 x 3 vectors = 60 KB) the panel narrows to 2 vectors and the tile
+    // takes 3 images (24 accumulators either way).
+    if constexpr (W == 8) {
+      panels<1, 2>(g, dy, weight, dx);
+    } else {
+      if (static_cast<long>(g.out_channels) * 3 * W * 4 <= 40 * 1024)
+        panels<2, 3>(g, dy, weight, dx);
+      else
+        panels<3, 2>(g, dy, weight, dx);
+    }
+  }
+};
+
 }  // namespace plasmo::kernels::simd
