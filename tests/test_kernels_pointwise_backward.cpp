@@ -202,16 +202,16 @@ TEST_CASE("Conv2d expand 1x1 on small planes: gradients, and 1 vs 2 threads") {
     REQUIRE(std::abs(two.dweight[i] - one.dweight[i]) <= 1e-5f * (1.0f + std::abs(one.dweight[i])));
 }
 
-TEST_CASE("Kernel parity: projection backward data on 4-pixel planes (conv_pw_data.h, vectors of input channels)") {
+TEST_CASE("Kernel parity: backward data on 4-pixel planes (conv_pw_data.h, vectors of input channels)") {
   // 2x2, 1x4 and 4x1 planes; input channels below and above the path's bound (1, 3, 5, 17: other paths;
-  // 32 .. 250: panels of 3 or 2 vectors with 1 .. 3 vector tails and partial last vectors); output
-  // channels fewer (the path) and more (other paths), over and under 200 (tiles of 2 images x 3 vectors
-  // or 3 x 2); batches 1, 2, 5, 7 (tails of the image tiles). Then MobileNetV2's 2x2 projections.
+  // 32 .. 250: panels of 3 vectors with 1 .. 3 vector tails and partial last vectors); output channels
+  // fewer and more, up to and over 160 per pass (250, 321: 2 and 3 passes through the partial sums, the
+  // last one short); batches 1, 2, 5, 7 (tails of the image tiles). Then MobileNetV2's 2x2 layers.
   Rng rng(79);
   int failures = 0;
   const std::pair<int, int> planes[] = {{2, 2}, {1, 4}, {4, 1}};
-  const std::pair<int, int> channels[] = {{1, 1},   {3, 5},   {17, 5},    {32, 1},    {33, 17}, {47, 3},
-                                          {64, 63}, {97, 40}, {250, 210}, {200, 201}, {49, 250}};
+  const std::pair<int, int> channels[] = {{1, 1},   {3, 5},   {17, 5},    {32, 1},    {33, 17},  {47, 3},
+                                          {64, 63}, {97, 40}, {250, 210}, {200, 201}, {49, 250}, {40, 321}};
   for (const auto& hw : planes)
     for (const auto& c : channels)
       for (int batch : {1, 2, 5, 7})
@@ -220,6 +220,8 @@ TEST_CASE("Kernel parity: projection backward data on 4-pixel planes (conv_pw_da
     failures += check_data_gradient(batch, 576, 2, 2, 160, rng);
     failures += check_data_gradient(batch, 960, 2, 2, 160, rng);
     failures += check_data_gradient(batch, 960, 2, 2, 320, rng);
+    failures += check_data_gradient(batch, 160, 2, 2, 960, rng);
+    failures += check_data_gradient(batch, 320, 2, 2, 1280, rng);
   }
   CHECK(failures == 0);
 }

@@ -210,6 +210,7 @@ struct Conv {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     if (PointwiseData::applies(g)) return PointwiseData::scratch_floats(g);
+    if (PointwiseDataQuad::applies(g)) return PointwiseDataQuad::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
@@ -316,7 +317,7 @@ struct Conv {
       return;
     }
     if (PointwiseDataQuad::applies(g)) {
-      PointwiseDataQuad::backward_data(g, dy, weight, dx);
+      PointwiseDataQuad::backward_data(g, dy, weight, dx, scratch);
       return;
     }
     if (backward_data_as_forward(g)) {
