@@ -232,10 +232,14 @@ struct ConvPointwiseWeight {
 // values of dy read in place, for MR * PV FMAs (4 x 6: 10 loads for 24 FMAs), and adds straight into dW
 // rows (ci contiguous: no horizontal reduction, no transposed dy).
 //
-// Against the paths it replaces (AVX-512, 1 thread, the model's groups of images, dy in L2): on 4x4 and
-// 2x2 planes conv_pointwise.h / conv_gemm.h packed both operands transposed (dy, the large one, with a
-// memcpy per 16- or 4-float plane row: ~30% of the time); the dot products above need one horizontal
-// reduction per accumulator and chunk and re-read the wide tensor per block of narrow channels.
+// Against the paths it replaces (AVX-512, 1 thread, the model's groups of images, dy in L2, no bias, ms
+// before -> here): 32->192 @8 0.38-0.43 -> 0.27-0.30, 64->384 @4 0.42-0.48 -> 0.24-0.27, 96->576 @4
+// 0.87-0.93 -> 0.54-0.62, 160->960 @2 0.68-0.74 -> 0.39-0.45, 320->1280 @2 1.5-1.7 -> 1.14-1.3. On 4x4
+// and 2x2 planes conv_pointwise.h / conv_gemm.h packed both operands transposed (dy, the large one, with
+// a memcpy per 16- or 4-float plane row: ~30% of the time). Not taken: fewer than 2 vectors of input
+// channels (16: one broadcast per FMA, load-bound; 24 -> 32 lanes: 24->144 @16 0.81 -> 0.86 ms, the dot
+// products above stay), planes over 64 pixels (none in the models; 16->96 @32 measured equal), and
+// projections (x the large operand to transpose: 4x4 and 8x8 lose 5-15%, 2x2 gains < 0.1 ms a layer).
 //
 // Order of the sums: each dW element gets its old value, then k = (n, p) in order (images, then pixels),
 // one FMA at a time, whatever the blocking: bit-identical for the same batch slice.
