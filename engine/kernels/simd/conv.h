@@ -56,7 +56,9 @@ struct Conv {
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
   using Pointwise = ConvPointwise<V, PointwiseMicro>;
   using PointwiseWeight = ConvPointwiseWeight<V>;
+  using PointwiseWeightBcast = ConvPointwiseWeightBcast<V>;
   using PointwiseData = ConvPointwiseData<V>;
+  using PointwiseDataQuad = ConvPointwiseDataQuad<V>;
 
   using Direct = ConvDirect<V>;
   // The direct path, except for pointwise convolutions whose planes are whole vectors and whose output
@@ -208,6 +210,7 @@ struct Conv {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     if (PointwiseData::applies(g)) return PointwiseData::scratch_floats(g);
+    if (PointwiseDataQuad::applies(g)) return PointwiseDataQuad::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
@@ -313,6 +316,10 @@ struct Conv {
       PointwiseData::backward_data(g, dy, weight, dx, scratch);
       return;
     }
+    if (PointwiseDataQuad::applies(g)) {
+      PointwiseDataQuad::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       if (packed_layout(t) != Gemm::kNone) {
@@ -333,6 +340,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (PointwiseWeightBcast::applies(g)) return PointwiseWeightBcast::scratch_floats(g);
     if (PointwiseWeight::applies(g)) return PointwiseWeight::scratch_floats(g);
     if (Pointwise::applies_weight(g)) return Pointwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
@@ -368,7 +376,9 @@ struct Conv {
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
-    if (PointwiseWeight::applies(g))
+    if (PointwiseWeightBcast::applies(g))
+      PointwiseWeightBcast::backward_weight(g, x, dy, dweight, scratch);
+    else if (PointwiseWeight::applies(g))
       PointwiseWeight::backward_weight(g, x, dy, dweight, scratch);
     else if (Pointwise::applies_weight(g))
       Pointwise::backward_weight(g, x, dy, dweight, scratch);
