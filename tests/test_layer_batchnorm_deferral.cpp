@@ -152,7 +152,7 @@ TEST_CASE("BatchNorm forward deferral: channel_affine_act_copy is channel_affine
                 copy_buffer.fill(-7.0f);
                 float* y = y_buffer.data() + skew;
                 float* copy = copy_buffer.data() + skew;
-                kt->channel_affine_act_copy(N, C, H * W, x.data(), scale.data(), shift.data(), act, y, copy);
+                kt->channel_affine_act_copy(N, C, H * W, x.data(), scale.data(), shift.data(), act, y, copy, true);
                 CHECK(std::memcmp(y, expected.data(), sizeof(float) * count) == 0);
                 CHECK(std::memcmp(copy, expected.data(), sizeof(float) * count) == 0);
                 // nothing written outside

@@ -458,13 +458,13 @@ void BatchNorm2d::image_statistics(int first, int count, int HW, const float* im
 
 // ---- forward deferral ----
 // Planes [c_begin, c_end) of image `image`: y_ streamed and copy, both channel_affine_act's values.
-void BatchNorm2d::forward_apply(int image, int c_begin, int c_end, float* copy) {
+void BatchNorm2d::forward_apply(int image, int c_begin, int c_end, float* copy, bool last) {
   const Shape shape = y_.shape();
   const int C = channels_, HW = shape.h() * shape.w();
   const size_t offset = (static_cast<size_t>(image) * C + c_begin) * HW;
   kernels::K().channel_affine_act_copy(1, c_end - c_begin, HW, x_->data() + offset,
                                        std::as_const(scale_).data() + c_begin, std::as_const(shift_).data() + c_begin,
-                                       kernel_act(act_), y_.data() + offset, copy);
+                                       kernel_act(act_), y_.data() + offset, copy, last);
 }
 
 void BatchNorm2d::forward_finish(bool applied) {

@@ -124,7 +124,7 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   void backward_sums(const Tensor& dy, const Tensor& x, bool handed);
   // ConvPrologue, forward deferral
   bool forward_deferred(const Tensor& x) const override { return forward_deferred_ && &x == &y_; }
-  void forward_apply(int image, int c_begin, int c_end, float* copy) override;
+  void forward_apply(int image, int c_begin, int c_end, float* copy, bool last) override;
   void forward_finish(bool applied) override;
 
   int channels_;

@@ -79,8 +79,9 @@ class ConvPrologue {
   // same bits, once.
   virtual bool forward_deferred(const Tensor& x) const = 0;
   // Channels [c_begin, c_end) of image `image` of x, and into copy ((c_end - c_begin) planes). Called from
-  // several threads at once for disjoint planes; every plane exactly once per forward.
-  virtual void forward_apply(int image, int c_begin, int c_end, float* copy) = 0;
+  // several threads at once for disjoint planes; every plane exactly once per forward. `last`: the
+  // calling thread's last call of this forward (its stores to x are then fenced).
+  virtual void forward_apply(int image, int c_begin, int c_end, float* copy, bool last) = 0;
   virtual void forward_finish(bool applied) = 0;
 };
 
