@@ -7,7 +7,9 @@
 //   2 threads, and the deferral was taken (counters);
 // - the fallback (a convolution that does not apply the prologue: forced off, or a 5x5 kernel) fills the
 //   output whole first, with the same bits;
-// - the default thresholds: small outputs are not deferred.
+// - the default thresholds: small outputs are not deferred;
+// - MobileNetV2 (every BatchNorm + ReLU6 -> depthwise pair deferred): logits and every gradient bit for bit,
+//   1 and 2 threads.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -21,6 +23,7 @@
 #include "engine/layers/conv2d.h"
 #include "engine/net.h"
 #include "engine/threads.h"
+#include "models/model.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
 
@@ -263,4 +266,39 @@ TEST_CASE("BatchNorm forward deferral: default thresholds (outputs of 4 MB, plan
     CHECK(block.bn->applied_forwards() == (c.deferred ? 1 : 0));
     CHECK(block.conv->applied_prologue_last_forward() == c.deferred);
   }
+}
+
+TEST_CASE("BatchNorm forward deferral: MobileNetV2 train step, logits and every gradient bit for bit") {
+  for (int threads : {1, 2}) {
+    INFO(threads << " threads");
+    set_thread_count(threads);
+    std::vector<Tensor> logits, grads;
+    int64_t deferred_pairs = 0;
+    for (bool defer : {false, true}) {
+      std::unique_ptr<Model> model = make_model("mobilenetv2", 0.5, 32, 61);
+      for_each_leaf(model->trunk(), [&](Layer& layer) {
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(&layer)) bn->set_forward_deferral(defer, 0, 1);
+      });
+      Tensor x(model->input_shape(3));
+      Rng rng(62);
+      fill_uniform(x, rng, -1.0f, 1.0f);
+      for (Param& p : model->params()) p.grad->zero();
+      logits.push_back(model->forward(x, Mode::Train).clone());
+      Tensor dlogits(logits.back().shape());
+      fill_uniform(dlogits, rng, -1.0f, 1.0f);
+      model->backward(dlogits);
+      for (Param& p : model->params()) grads.push_back(p.grad->clone());
+      for_each_leaf(model->trunk(), [&](Layer& layer) {
+        if (auto* bn = dynamic_cast<BatchNorm2d*>(&layer)) deferred_pairs += bn->applied_forwards();
+      });
+    }
+    CHECK(deferred_pairs == 17);  // features.0.1 and each block's depthwise input (16 blocks)
+    CHECK(same_bits(logits[0], logits[1]));
+    REQUIRE(grads.size() % 2 == 0);
+    const size_t count = grads.size() / 2;
+    int different = 0;
+    for (size_t i = 0; i < count; ++i) different += !same_bits(grads[i], grads[count + i]);
+    CHECK(different == 0);
+  }
+  set_thread_count(0);
 }
