@@ -89,7 +89,8 @@ Tensor& Optimizer::add_state(size_t index, const char* state_name) {
 }
 
 void Optimizer::zero_grad() {
-  for (Param& p : params_) p.grad->zero();
+  const kernels::KernelTable& kt = kernels::K();
+  for (Param& p : params_) kt.zero(p.grad->size(), p.grad->data());
 }
 
 void Optimizer::step() {

@@ -221,3 +221,27 @@ TEST_CASE("Kernel parity: sigmoid forward over [-110, 30] in 2^-10 steps, satura
     CHECK(std::isnan(special_y[12]));
   }
 }
+
+// zero: every length's tail, and lengths past the streaming threshold (non-temporal stores from the
+// first vector-aligned address) at every start offset within a vector, so the aligned, unaligned and
+// tail stores all run; the floats around the range stay untouched.
+TEST_CASE("Kernel parity: zero clears exactly its range on every ISA, streamed or not") {
+  std::vector<size_t> lengths(std::begin(kLengths), std::end(kLengths));
+  for (size_t n : {size_t{4095}, size_t{4096}, size_t{4096 + 17}, size_t{3 * 4096 + 31}}) lengths.push_back(n);
+  std::vector<const KernelTable*> tables = fast_tables();
+  tables.push_back(&ref_table());
+  for (const KernelTable* table : tables)
+    for (size_t n : lengths)
+      for (size_t offset = 0; offset < 16; offset += (n > 1000 ? 1 : 5)) {
+        const std::string isa = table->isa;
+        CAPTURE(isa);
+        CAPTURE(n);
+        CAPTURE(offset);
+        Guarded<float> y(n, std::numeric_limits<float>::quiet_NaN(), offset);
+        table->zero(n, y.data());
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; ++i) nonzero += !(y[i] == 0.0f && !std::signbit(y[i]));
+        CHECK(nonzero == 0);
+        CHECK(y.guards_intact());
+      }
+}

@@ -183,6 +183,7 @@ struct KernelTable {
   void (*mul)(size_t n, const float* a, const float* b, float* y) = nullptr;                 // y = a * b
   void (*axpy)(size_t n, float alpha, const float* x, float* y) = nullptr;                   // y += alpha * x
   void (*scale)(size_t n, float alpha, const float* x, float* y) = nullptr;                  // y = alpha * x
+  void (*zero)(size_t n, float* y) = nullptr;  // y = 0 (large n: past the caches, see simd/elementwise.h)
 
   // ---- optimizer updates (PyTorch's rules; see engine/optim.h and the *Step structs above) -------------
   void (*sgd_step)(size_t n, float* w, const float* g, float* buf, const SGDStep& step) = nullptr;

@@ -17,6 +17,7 @@ void fill_avx2_elementwise(KernelTable& table) {
   table.mul = simd::mul<V>;
   table.axpy = simd::axpy<V>;
   table.scale = simd::scale<V>;
+  table.zero = simd::zero<V>;
 }
 
 }  // namespace plasmo::kernels

@@ -18,6 +18,7 @@ void fill_neon_elementwise(KernelTable& table) {
   table.mul = simd::mul<V>;
   table.axpy = simd::axpy<V>;
   table.scale = simd::scale<V>;
+  table.zero = simd::zero<V>;
 }
 
 }  // namespace plasmo::kernels

@@ -44,5 +44,8 @@ void axpy(size_t n, float alpha, const float* x, float* y) {
 void scale(size_t n, float alpha, const float* x, float* y) {
   for (size_t i = 0; i < n; ++i) y[i] = alpha * x[i];
 }
+void zero(size_t n, float* y) {
+  for (size_t i = 0; i < n; ++i) y[i] = 0.0f;
+}
 
 }  // namespace plasmo::kernels::ref

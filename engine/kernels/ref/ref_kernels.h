@@ -59,6 +59,7 @@ void add(size_t n, const float* a, const float* b, float* y);
 void mul(size_t n, const float* a, const float* b, float* y);
 void axpy(size_t n, float alpha, const float* x, float* y);
 void scale(size_t n, float alpha, const float* x, float* y);
+void zero(size_t n, float* y);
 
 void sgd_step(size_t n, float* w, const float* g, float* buf, const SGDStep& step);
 void adam_step(size_t n, float* w, const float* g, float* m, float* v, const AdamStep& step);

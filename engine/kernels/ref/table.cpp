@@ -38,6 +38,7 @@ void fill_ref_table(KernelTable& t) {
   t.mul = ref::mul;
   t.axpy = ref::axpy;
   t.scale = ref::scale;
+  t.zero = ref::zero;
   t.sgd_step = ref::sgd_step;
   t.adam_step = ref::adam_step;
   t.rmsprop_step = ref::rmsprop_step;

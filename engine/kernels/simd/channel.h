@@ -73,29 +73,6 @@ inline typename V::F affine(typename V::F x, typename V::F scale, typename V::F 
 // was last touched a whole training step ago, so from L3 or memory): streaming saves that read.
 constexpr size_t kStreamFloats = size_t{1} << 20;
 
-// A full vector to p, bypassing the caches where the ISA has it and p is aligned to the vector
-// (x86: movntps); any other case a normal store. Call stream_fence() after the last one.
-template <class V>
-inline void store_stream(float* p, typename V::F v) {
-#if defined(__AVX512F__)
-  if constexpr (V::W == 16) {  // V::F is __m512
-    if ((reinterpret_cast<uintptr_t>(p) & 63) == 0) return _mm512_stream_ps(p, v);
-  }
-#endif
-#if defined(__AVX__)
-  if constexpr (V::W == 8) {  // V::F is __m256
-    if ((reinterpret_cast<uintptr_t>(p) & 31) == 0) return _mm256_stream_ps(p, v);
-  }
-#endif
-  V::store(p, v);
-}
-// Orders the non-temporal stores before any later store (x86 sfence); nothing elsewhere.
-inline void stream_fence() {
-#if defined(__SSE__)
-  _mm_sfence();
-#endif
-}
-
 // Calls fn(std::integral_constant<int, ACT>{}) for the runtime act, so the loops are compiled per activation.
 template <class Fn>
 inline void with_act(int act, Fn&& fn) {
