@@ -26,17 +26,14 @@
 #include "models/model.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using plasmo::testing::fill_uniform;
+using plasmo::testing::same_bits;
 using Act = BatchNorm2d::Activation;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
-  return a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
-}
 
 const char* act_name(Act act) { return act == Act::ReLU6 ? "ReLU6" : act == Act::ReLU ? "ReLU" : "none"; }
 
