@@ -154,6 +154,14 @@ struct KernelTable {
   // y = act(x * scale[c] + shift[c])   (overwrites y; y may be x)
   void (*channel_affine_act)(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
                              float* y) = nullptr;
+  // ---- BatchNorm forward applied by its depthwise consumer (BatchNorm2d's forward deferral) ----
+  // y = act(x * scale[c] + shift[c]) and copy = the same values: channel_affine_act's bits in both. y is
+  // written with non-temporal stores where the ISA has them (the BatchNorm's output, read again only by
+  // the backward), copy with normal ones (a few planes the convolution reads next, from L1). fence: order
+  // the streamed stores before any later store (x86 sfence), for the calling thread's last call; other
+  // threads may read y only after a call with fence.
+  void (*channel_affine_act_copy)(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                                  float* y, float* copy, bool fence) = nullptr;
   // Channels [c_begin, c_end) only, with g = dy * act'(x * scale[c] + shift[c]) and xc = x - mean[c] (one
   // float subtraction):  sum_g[c] = sum g,  sum_gxc[c] = sum g * xc   (overwrite; results independent of the range)
   void (*channel_act_grad_sums)(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,

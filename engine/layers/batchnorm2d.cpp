@@ -209,6 +209,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
   x_ = &x;
   last_mode_ = mode;
   deferred_ = false;
+  forward_deferred_ = false;
   handed_dy_ = nullptr;  // a hand-over is for the backward of this forward only
   images_handed_ = 0;
   passed_through_ = mode == Mode::Eval && conv_ != nullptr && conv_->folded_last_forward() && &x == &conv_->output();
@@ -281,6 +282,13 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
     }
     num_batches_tracked++;
     parameters_changed();  // the running statistics moved: folded copies are stale
+    // ---- forward deferral: consumer_ (depthwise) writes y_ as it convolves it ----
+    const bool depthwise_consumer = consumer_ != nullptr && consumer_->groups() == C && consumer_->out_channels() == C;
+    if (defer_forward_ && depthwise_consumer && HW >= defer_min_plane_ &&
+        static_cast<int64_t>(N) * C * HW >= defer_min_floats_) {
+      forward_deferred_ = true;
+      return y_;
+    }
   }
   split_images(shape, [&](int images, size_t offset) {
     kt.channel_affine_act(images, C, HW, x.data() + offset, scale_.data(), shift_.data(), act, y_.data() + offset);
@@ -446,6 +454,33 @@ void BatchNorm2d::image_statistics(int first, int count, int HW, const float* im
     const size_t at = static_cast<size_t>(first + i) * C;
     kt.channel_mean_var(1, C, HW, 0, C, images + i * image, image_mean_.data() + at, image_var_.data() + at);
   }
+}
+
+// ---- forward deferral ----
+// Planes [c_begin, c_end) of image `image`: y_ streamed and copy, both channel_affine_act's values.
+void BatchNorm2d::forward_apply(int image, int c_begin, int c_end, float* copy, bool last) {
+  const Shape shape = y_.shape();
+  const int C = channels_, HW = shape.h() * shape.w();
+  const size_t offset = (static_cast<size_t>(image) * C + c_begin) * HW;
+  kernels::K().channel_affine_act_copy(1, c_end - c_begin, HW, x_->data() + offset,
+                                       std::as_const(scale_).data() + c_begin, std::as_const(shift_).data() + c_begin,
+                                       kernel_act(act_), y_.data() + offset, copy, last);
+}
+
+void BatchNorm2d::forward_finish(bool applied) {
+  if (!forward_deferred_) return;
+  forward_deferred_ = false;
+  if (applied) {
+    ++applied_forwards_;
+    return;
+  }
+  ++materialized_forwards_;
+  const Shape shape = y_.shape();
+  const kernels::KernelTable& kt = kernels::K();
+  split_images(shape, [&](int images, size_t offset) {
+    kt.channel_affine_act(images, channels_, shape.h() * shape.w(), x_->data() + offset, scale_.data(), shift_.data(),
+                          kernel_act(act_), y_.data() + offset);
+  });
 }
 
 void BatchNorm2d::materialize(int first, int count, float* out) {

@@ -46,6 +46,8 @@ void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const f
                            float* sum_gxc);
 void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
                          const float* mean, int act, const float* a, const float* b, const float* k, float* dx);
+void channel_affine_act_copy(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                             float* y, float* copy, bool fence);  // channel_prologue.cpp
 
 void relu_forward(size_t n, const float* x, float* y);
 void relu_backward(size_t n, const float* y, const float* dy, float* dx);

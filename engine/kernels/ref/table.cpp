@@ -27,6 +27,7 @@ void fill_ref_table(KernelTable& t) {
   t.channel_affine_act = ref::channel_affine_act;
   t.channel_act_grad_sums = ref::channel_act_grad_sums;
   t.channel_act_affine2 = ref::channel_act_affine2;
+  t.channel_affine_act_copy = ref::channel_affine_act_copy;
   t.relu_forward = ref::relu_forward;
   t.relu_backward = ref::relu_backward;
   t.relu6_forward = ref::relu6_forward;
