@@ -325,8 +325,9 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const bool deferred = epilogue_ != nullptr && epilogue_->deferred(dy);
   const size_t group_stride = deferred ? round_to_line(static_cast<size_t>(sub_batch) * y_image) : 0;
   float* dy_groups = deferred ? dy_groups_.ensure(group_stride * static_cast<size_t>(workers)) : nullptr;
-  // dx handed to the layer that produced x, a group at a time (ConvPrologue).
-  const bool hand_over = want_dx && prologue_ != nullptr && prologue_->input_grad_begin(*x_, dx_);
+  // The prologue's backward sums taken with dx, a group at a time (ConvPrologue).
+  kernels::HandOverSums hand_over_sums;
+  const bool hand_over = want_dx && prologue_ != nullptr && prologue_->input_grad_begin(*x_, dx_, hand_over_sums);
   for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
     float* worker_scratch_base = scratch + worker * scratch_stride_;
     float* dweight = weight_grad.data();
@@ -347,12 +348,17 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         epilogue_->materialize(static_cast<int>(first), slice.batch, group);
         dy_slice = group;
       }
-      if (want_dx) {
+      if (want_dx && hand_over) {
+        kernels::HandOverSums sums = hand_over_sums;
+        sums.x = x_->data() + first * x_image;
+        sums.sum_g += first * in_channels_;
+        sums.sum_gxc += first * in_channels_;
+        kt.conv2d_backward_data_sums(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
+                                     worker_scratch_base, sums);
+        prologue_->input_grad_written(static_cast<int>(first), slice.batch);
+      } else if (want_dx) {
         kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
                                 worker_scratch_base);
-        if (hand_over)
-          prologue_->input_grad_written(static_cast<int>(first), slice.batch, x_->data() + first * x_image,
-                                        std::as_const(dx_).data() + first * x_image);
       }
       kt.conv2d_backward_weight(slice, x_->data() + first * x_image, dy_slice, dweight, dbias, worker_scratch_base);
     }

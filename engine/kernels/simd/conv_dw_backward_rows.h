@@ -88,42 +88,41 @@ struct ConvDepthwiseStride2Backward {
 
   // ---- backward data ----------------------------------------------------------------------------------
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
-    const int C = g.in_channels, H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
-    const long planes = static_cast<long>(g.batch) * C;
-    const long in_plane = static_cast<long>(H) * Wi, out_plane = static_cast<long>(OH) * OW;
+    const long planes = static_cast<long>(g.batch) * g.in_channels;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
     const bool stream = stream_dx(g);
-    for (long plane = 0; plane < planes; ++plane) {
-      const float* w = weight + (plane % C) * 9;
-      const reg w00 = V::set1(w[0]), w01 = V::set1(w[1]), w02 = V::set1(w[2]);
-      const reg w10 = V::set1(w[3]), w11 = V::set1(w[4]), w12 = V::set1(w[5]);
-      const reg w20 = V::set1(w[6]), w21 = V::set1(w[7]), w22 = V::set1(w[8]);
-      const float* dyp = dy + plane * out_plane;
-      float* dxp = dx + plane * in_plane;
-      for (int t0 = 0; t0 < OW; t0 += W) {
-        // a: dy[k][t0 + lane], b: dy[k][t0 + 1 + lane] (0 past the row); dx columns [2 t0, 2 t0 + count)
-        const mask ma = V::make_mask(0, OW - t0), mb = V::make_mask(0, OW - t0 - 1);
-        const int count = min_int(2 * W, Wi - 2 * t0);
-        reg a = V::load_masked(dyp + t0, ma), b = V::load_masked(dyp + t0 + 1, mb);
-        for (int k = 0; 2 * k < H; ++k) {
-          reg a1 = V::zero(), b1 = V::zero();  // dy row k + 1
-          if (k + 1 < OH) {
-            const float* row = dyp + static_cast<long>(k + 1) * OW + t0;
-            a1 = V::load_masked(row, ma);
-            b1 = V::load_masked(row + 1, mb);
-          }
-          float* dst = dxp + static_cast<long>(2 * k) * Wi + 2 * t0;
-          store_row(dst, V::mul(w11, a), V::fma(w12, a, V::mul(w10, b)), count, stream);
-          if (2 * k + 1 < H)
-            store_row(dst + Wi, V::fma(w21, a, V::mul(w01, a1)),
-                      V::fma(w22, a, V::fma(w20, b, V::fma(w02, a1, V::mul(w00, b1)))), count, stream);
-          a = a1;
-          b = b1;
+    for (long plane = 0; plane < planes; ++plane)
+      backward_plane(g, dy + plane * out_plane, weight + (plane % g.in_channels) * 9, dx + plane * in_plane, stream);
+    if (stream) stream_fence();
+  }
+
+  // One plane: dxp (in_h x in_w) from dyp (out_h x out_w) and the channel's 9 taps w.
+  static void backward_plane(const ConvGeom& g, const float* dyp, const float* w, float* dxp, bool stream) {
+    const int H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
+    const reg w00 = V::set1(w[0]), w01 = V::set1(w[1]), w02 = V::set1(w[2]);
+    const reg w10 = V::set1(w[3]), w11 = V::set1(w[4]), w12 = V::set1(w[5]);
+    const reg w20 = V::set1(w[6]), w21 = V::set1(w[7]), w22 = V::set1(w[8]);
+    for (int t0 = 0; t0 < OW; t0 += W) {
+      // a: dy[k][t0 + lane], b: dy[k][t0 + 1 + lane] (0 past the row); dx columns [2 t0, 2 t0 + count)
+      const mask ma = V::make_mask(0, OW - t0), mb = V::make_mask(0, OW - t0 - 1);
+      const int count = min_int(2 * W, Wi - 2 * t0);
+      reg a = V::load_masked(dyp + t0, ma), b = V::load_masked(dyp + t0 + 1, mb);
+      for (int k = 0; 2 * k < H; ++k) {
+        reg a1 = V::zero(), b1 = V::zero();  // dy row k + 1
+        if (k + 1 < OH) {
+          const float* row = dyp + static_cast<long>(k + 1) * OW + t0;
+          a1 = V::load_masked(row, ma);
+          b1 = V::load_masked(row + 1, mb);
         }
+        float* dst = dxp + static_cast<long>(2 * k) * Wi + 2 * t0;
+        store_row(dst, V::mul(w11, a), V::fma(w12, a, V::mul(w10, b)), count, stream);
+        if (2 * k + 1 < H)
+          store_row(dst + Wi, V::fma(w21, a, V::mul(w01, a1)),
+                    V::fma(w22, a, V::fma(w20, b, V::fma(w02, a1, V::mul(w00, b1)))), count, stream);
+        a = a1;
+        b = b1;
       }
     }
-#ifdef __AVX512F__
-    _mm_sfence();
-#endif
   }
 
   // ---- backward weight --------------------------------------------------------------------------------
@@ -192,55 +191,57 @@ struct ConvDepthwiseStride1Backward {
   static bool applies(const ConvGeom& g) { return ConvDepthwiseRows<V>::applies(g) && g.stride_h == 1 && g.pad_h == 1; }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
-    const int C = g.in_channels, H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
-    const long planes = static_cast<long>(g.batch) * C, plane_floats = static_cast<long>(H) * Wd;
+    const long planes = static_cast<long>(g.batch) * g.in_channels, plane_floats = static_cast<long>(g.in_h) * g.in_w;
     const bool stream = Stride2::stream_dx(g);
-    for (long plane = 0; plane < planes; ++plane) {
-      const float* w = weight + (plane % C) * 9;
-      reg wr[9];  // wr[a * 3 + b] = w[2 - a][2 - b]
+    for (long plane = 0; plane < planes; ++plane)
+      backward_plane(g, dy + plane * plane_floats, weight + (plane % g.in_channels) * 9, dx + plane * plane_floats,
+                     stream);
+    if (stream) Stride2::stream_fence();
+  }
+
+  // One plane: dxp from dyp (both in_h x in_w) and the channel's 9 taps w.
+  static void backward_plane(const ConvGeom& g, const float* dyp, const float* w, float* dxp, bool stream) {
+    const int H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
+    reg wr[9];                          // wr[a * 3 + b] = w[2 - a][2 - b]
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
-      const float* dyp = dy + plane * plane_floats;
-      float* dxp = dx + plane * plane_floats;
-      for (int ow0 = 0; ow0 < Wd; ow0 += W) {
-        const int count = min_int(W, Wd - ow0);
-        // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
-        const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
-                   m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
-        const auto load_row = [&](int ih, reg* v) {
-          const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
-          v[0] = V::load_masked(row - 1, m0);
-          v[1] = V::load_masked(row, m1);
-          v[2] = V::load_masked(row + 1, m2);
-        };
-        reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
-        load_row(0, middle);
-        for (int ih = 0; ih < H; ++ih) {
-          below[0] = below[1] = below[2] = V::zero();
-          if (ih + 1 < H) load_row(ih + 1, below);
-          // one chain per dy row, then summed: 3 dependent FMAs rather than 9
-          reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
+    for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
+    for (int ow0 = 0; ow0 < Wd; ow0 += W) {
+      const int count = min_int(W, Wd - ow0);
+      // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
+      const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+                 m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+      const auto load_row = [&](int ih, reg* v) {
+        const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
+        v[0] = V::load_masked(row - 1, m0);
+        v[1] = V::load_masked(row, m1);
+        v[2] = V::load_masked(row + 1, m2);
+      };
+      reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+      load_row(0, middle);
+      for (int ih = 0; ih < H; ++ih) {
+        below[0] = below[1] = below[2] = V::zero();
+        if (ih + 1 < H) load_row(ih + 1, below);
+        // one chain per dy row, then summed: 3 dependent FMAs rather than 9
+        reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
 #pragma GCC unroll 2
-          for (int b = 1; b < 3; ++b) {
-            r0 = V::fma(wr[b], above[b], r0);
-            r1 = V::fma(wr[3 + b], middle[b], r1);
-            r2 = V::fma(wr[6 + b], below[b], r2);
-          }
-          const reg sum = V::add(V::add(r0, r1), r2);
-          float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
-          if (count == W)
-            Stride2::store_vector(dst, sum, stream);
-          else
-            V::store_partial(dst, sum, count);
+        for (int b = 1; b < 3; ++b) {
+          r0 = V::fma(wr[b], above[b], r0);
+          r1 = V::fma(wr[3 + b], middle[b], r1);
+          r2 = V::fma(wr[6 + b], below[b], r2);
+        }
+        const reg sum = V::add(V::add(r0, r1), r2);
+        float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
+        if (count == W)
+          Stride2::store_vector(dst, sum, stream);
+        else
+          V::store_partial(dst, sum, count);
 #pragma GCC unroll 3
-          for (int b = 0; b < 3; ++b) {
-            above[b] = middle[b];
-            middle[b] = below[b];
-          }
+        for (int b = 0; b < 3; ++b) {
+          above[b] = middle[b];
+          middle[b] = below[b];
         }
       }
     }
-    if (stream) Stride2::stream_fence();
   }
 
   // dw[a][b] += sum dy[oh][ow] * x[oh - 1 + a][ow - 1 + b], db += sum dy: per channel, 9 tap accumulators
@@ -289,6 +290,51 @@ struct ConvDepthwiseStride1Backward {
       for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
       if (dbias) dbias[c] += V::hsum(bias_acc);
     }
+  }
+};
+
+// ---- backward data with the BatchNorm hand-over sums (kernels.h: conv2d_backward_data_sums) ---------------
+// The two kernels above, one plane at a time into an L1 buffer: the plane's sums are taken from the
+// buffer (and the plane of x, read from memory once, which also brings it into cache for the weight pass
+// that follows), then the buffer is copied to dx (streamed as backward_data streams it). Without this,
+// the BatchNorm's hand-over read every streamed dx plane back from memory: 8-25 MB per layer at batch 64.
+// The dx values are backward_data's (the same per-plane code); the sums are the ISA's
+// channel_act_grad_sums on one plane (N = 1, C = 1, the channel's coefficients), which for planes of at
+// least kHandOverPlane values gives the bits of its per-image call on the whole image.
+template <class V>
+struct ConvDepthwiseBackwardSums {
+  using reg = typename V::reg;
+  using Stride1 = ConvDepthwiseStride1Backward<V>;
+  using Stride2 = ConvDepthwiseStride2Backward<V>;
+  using GradSums = decltype(KernelTable::channel_act_grad_sums);  // the ISA's channel_act_grad_sums
+  static constexpr int W = V::width;
+
+  static bool applies(const ConvGeom& g) {
+    return (Stride1::applies(g) || Stride2::applies(g)) && g.in_h * g.in_w >= kHandOverPlane;
+  }
+  static size_t scratch_floats(const ConvGeom& g) { return static_cast<size_t>(g.in_h) * g.in_w + W; }
+
+  static void backward_data_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch,
+                                 const HandOverSums& sums, GradSums grad_sums) {
+    const int C = g.in_channels, HW = g.in_h * g.in_w;
+    const long planes = static_cast<long>(g.batch) * C, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    const bool stride1 = Stride1::applies(g), stream = Stride2::stream_dx(g);
+    float* buffer = scratch;
+    for (long plane = 0; plane < planes; ++plane) {  // plane = n * C + c: also the sums' index
+      const int c = static_cast<int>(plane % C);
+      const float* w = weight + static_cast<long>(c) * 9;
+      if (stride1)
+        Stride1::backward_plane(g, dy + plane * out_plane, w, buffer, false);
+      else
+        Stride2::backward_plane(g, dy + plane * out_plane, w, buffer, false);
+      grad_sums(1, 1, HW, 0, 1, buffer, sums.x + plane * HW, sums.scale + c, sums.shift + c, sums.mean + c, sums.act,
+                sums.sum_g + plane, sums.sum_gxc + plane);
+      float* dst = dx + plane * HW;
+      int i = 0;
+      for (; i + W <= HW; i += W) Stride2::store_vector(dst + i, V::load(buffer + i), stream);
+      if (i < HW) V::store_partial(dst + i, V::load_partial(buffer + i, HW - i), HW - i);
+    }
+    if (stream) Stride2::stream_fence();
   }
 };
 
