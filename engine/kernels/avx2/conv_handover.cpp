@@ -9,6 +9,10 @@
 
 namespace plasmo::kernels::avx2 {
 
+// conv_dw_backward_rows.h calls this per plane (N = 1, C = 1) on planes of at least kHandOverPlane values,
+// for the bits of a per-image call: simd/channel.h sums such planes one by one, in kSumBlock blocks.
+static_assert(kHandOverPlane >= simd::kSumBlock, "per-plane sums would not reproduce the per-image call's bits");
+
 void handover_grad_sums(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
                         const float* scale, const float* shift, const float* mean, int act, float* sum_g,
                         float* sum_gxc) {
