@@ -1,11 +1,12 @@
-// conv2d_backward_data_sums (engine/kernels/kernels.h): the convolution's backward data with the
-// BatchNorm hand-over sums taken with it (the depthwise row kernels per plane from L1,
+// conv2d_backward_sums (engine/kernels/kernels.h): the convolution's backward data and weight with the
+// BatchNorm hand-over sums taken with them (the depthwise row kernels per plane through L1,
 // conv_dw_backward_rows.h ConvDepthwiseBackwardSums; every other geometry after the whole dx).
-// - On every table (ref included): dx is conv2d_backward_data's, bit for bit, and the sums are the same
-//   table's channel_act_grad_sums per image over that dx, bit for bit (so the BatchNorm's hand-over keeps
-//   its bits: tests/test_layer_batchnorm_handover.cpp holds unchanged); dx is fully overwritten (it starts
-//   as NaN), the sums only at their [batch, C] entries, the scratch stays within conv2d_scratch_floats.
-// - Against the reference: dx within tests/kernel_parity.h's tolerance, the sums within
+// - On every table (ref included): dx is conv2d_backward_data's, dweight and dbias accumulate
+//   conv2d_backward_weight's, and the sums are the same table's channel_act_grad_sums per image over that
+//   dx, all bit for bit (so the BatchNorm's hand-over keeps its bits: tests/test_layer_batchnorm_handover.cpp
+//   holds unchanged); dx is fully overwritten (it starts as NaN), the sums only at their [batch, C]
+//   entries, the scratch stays within conv2d_scratch_floats.
+// - Against the reference: dx, dweight and dbias within tests/kernel_parity.h's tolerance, the sums within
 //   test_kernels_misc_channel.cpp's bound (4e-6 * sum|terms|) of the reference sums over the same dx.
 // Shapes: odd ones (channels 1, 3, 5, 17; H, W 1, 7, 31 and the kHandOverPlane boundary; stride 1 and 2;
 // batch 1 and 5) and MobileNetV2's 32x32 and 16x16 depthwise layers, whose dx is streamed; the fallback
@@ -62,13 +63,17 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   const std::vector<float> dy = random_vector(y_size, rng);
   const std::vector<float> scale = random_vector(C, rng, 0.5f, 1.5f), shift = random_vector(C, rng, -1.0f, 1.0f);
   const std::vector<float> mean = random_vector(C, rng, 0.0f, 3.0f);
-  const std::vector<float> aw = absolute(w), ady = absolute(dy);
+  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
+  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
 
   std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
   std::vector<float> dx_ref(x_size), dx_mag(x_size);
+  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
   ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
   ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  const int K = g.out_channels / g.groups * g.kernel_h * g.kernel_w;
+  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
+  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
+  const int K = g.out_channels / g.groups * g.kernel_h * g.kernel_w, K_weight = g.batch * g.out_h * g.out_w + 1;
 
   std::vector<const kernels::KernelTable*> tables = fast_tables();
   tables.insert(tables.begin(), &ref);
@@ -79,8 +84,9 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
     const size_t scratch_floats = table->conv2d_scratch_floats(g);
     std::vector<float> scratch(scratch_floats + kGuardFloats, kGuard);
     // What the hand-over computed before the fused entry: backward data, then the sums per image.
-    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size);
+    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size), dw_want = dw0, db_want = db0;
     table->conv2d_backward_data(g, dy.data(), w.data(), dx_want.data(), scratch.data());
+    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_want.data(), db_want.data(), scratch.data());
     for (int n = 0; n < g.batch; ++n)
       table->channel_act_grad_sums(1, C, HW, 0, C, dx_want.data() + n * C * HW, x.data() + n * C * HW, scale.data(),
                                    shift.data(), mean.data(), act, g_want.data() + n * C, gxc_want.data() + n * C);
@@ -96,9 +102,12 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
     sums.act = act;
     sums.sum_g = sum_g.data();
     sums.sum_gxc = sum_gxc.data();
-    table->conv2d_backward_data_sums(g, dy.data(), w.data(), dx.data(), scratch.data(), sums);
+    std::vector<float> dw = dw0, db = db0;
+    table->conv2d_backward_sums(g, dy.data(), w.data(), dx.data(), dw.data(), db.data(), scratch.data(), sums);
 
     bool ok = same_bits(dx.data(), dx_want.data(), x_size);
+    ok = same_bits(dw.data(), dw_want.data(), w_size) && ok;
+    ok = same_bits(db.data(), db_want.data(), db0.size()) && ok;
     ok = same_bits(sum_g.data(), g_want.data(), sums_size) && ok;
     ok = same_bits(sum_gxc.data(), gxc_want.data(), sums_size) && ok;
     for (int i = 0; i < kGuardFloats; ++i) {
@@ -106,10 +115,12 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
       ok = ok && sum_g[sums_size + i] == kGuard && sum_gxc[sums_size + i] == kGuard;
     }
     if (!ok) {
-      FAIL_CHECK(what << ": not the bits of backward data + per-image sums (or a guard overwritten)");
+      FAIL_CHECK(what << ": not the bits of backward data + per-image sums + backward weight (or a guard overwritten)");
       ++failures;
     }
     failures += compare_parity(what + " dx", dx, dx_ref, dx_mag, K);
+    failures += compare_parity(what + " dweight", dw, dw_ref, dw_mag, K_weight);
+    failures += compare_parity(what + " dbias", db, db_ref, db_mag, K_weight);
 
     // The sums against the reference's over the same dx (test_kernels_misc_channel.cpp's bound).
     std::vector<float> g_ref(sums_size), gxc_ref(sums_size);
@@ -146,7 +157,7 @@ kernels::ConvGeom depthwise(int N, int C, int H, int W, int stride, int pad) {
 
 }  // namespace
 
-TEST_CASE("Kernel parity: conv2d_backward_data_sums, depthwise 3x3 padding 1 on odd shapes (fused and fallback)") {
+TEST_CASE("Kernel parity: conv2d_backward_sums, depthwise 3x3 padding 1 on odd shapes (fused and fallback)") {
   Rng rng(4242);
   int cases = 0;
   for (int stride : {1, 2})
@@ -162,7 +173,7 @@ TEST_CASE("Kernel parity: conv2d_backward_data_sums, depthwise 3x3 padding 1 on 
   CHECK(cases > 100);
 }
 
-TEST_CASE("Kernel parity: conv2d_backward_data_sums on MobileNetV2's 32x32 and 16x16 depthwise layers (dx streamed)") {
+TEST_CASE("Kernel parity: conv2d_backward_sums on MobileNetV2's 32x32 and 16x16 depthwise layers (dx streamed)") {
   Rng rng(4343);
   // features.1 dw32@32, features.2 dw96 s2@32, features.3 dw144@16, features.4 dw144 s2@16: dx per image
   // >= 128 KB (ConvDepthwiseStride2Backward::kStreamBytes), so backward data streams it.
@@ -172,7 +183,7 @@ TEST_CASE("Kernel parity: conv2d_backward_data_sums on MobileNetV2's 32x32 and 1
   CHECK(check_geometry(depthwise(1, 144, 16, 16, 2, 1), kernels::kActReLU, rng) == 0);
 }
 
-TEST_CASE("Kernel parity: conv2d_backward_data_sums falls back on other geometries") {
+TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") {
   Rng rng(4444);
   for (int act : {kernels::kActNone, kernels::kActReLU6}) {
     CHECK(check_geometry(depthwise(2, 5, 31, 31, 1, 0), act, rng) == 0);  // padding 0
@@ -230,7 +241,7 @@ bool close(const Tensor& a, const Tensor& b, double rtol) {
 
 }  // namespace
 
-TEST_CASE("BatchNorm hand-over through conv2d_backward_data_sums: MobileNetV2's depthwise shapes, every ISA") {
+TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: MobileNetV2's depthwise shapes, every ISA") {
   const char* names[4];
   const int count = kernels::available_isas(names);
   const char* before = kernels::K().isa;
@@ -257,7 +268,7 @@ TEST_CASE("BatchNorm hand-over through conv2d_backward_data_sums: MobileNetV2's 
   kernels::select_isa(before);
 }
 
-TEST_CASE("BatchNorm hand-over through conv2d_backward_data_sums: bit-identical for 1 and 2 threads") {
+TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: bit-identical for 1 and 2 threads") {
   for (int stride : {1, 2}) {
     INFO("stride " << stride);
     std::vector<PairGrads> results;

@@ -28,7 +28,7 @@
 // dx goes from this kernel to the convolution through cache.
 //
 // Backward with a following convolution (link_consumer, train mode): the sums come from the convolution's
-// hand-over (input_grad_begin: the consumer's conv2d_backward_data_sums takes them per image from A = this
+// hand-over (input_grad_begin: the consumer's conv2d_backward_sums takes them per image from A = this
 // layer's output and its fresh dx = our dy, in cache) rather than a pass over x and dy: per image
 // channel_act_grad_sums' values with x' = A, scale' = 1, shift' = 0,
 // mean' = c' = float(shift + mu * scale) gives sum g and sum g * (A - c'); backward folds the images in

@@ -353,13 +353,14 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         sums.x = x_->data() + first * x_image;
         sums.sum_g += first * in_channels_;
         sums.sum_gxc += first * in_channels_;
-        kt.conv2d_backward_data_sums(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
-                                     worker_scratch_base, sums);
+        kt.conv2d_backward_sums(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image, dweight,
+                                dbias, worker_scratch_base, sums);
         prologue_->input_grad_written(static_cast<int>(first), slice.batch);
-      } else if (want_dx) {
+        continue;
+      }
+      if (want_dx)
         kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
                                 worker_scratch_base);
-      }
       kt.conv2d_backward_weight(slice, x_->data() + first * x_image, dy_slice, dweight, dbias, worker_scratch_base);
     }
   });

@@ -57,7 +57,7 @@ class ConvEpilogue {
 
 // Prologue (engine/layers/batchnorm2d.h, BatchNorm2d::link_consumer): the BatchNorm (+ activation) whose
 // output is this convolution's input. A backward that computes dx has the BatchNorm's backward sums (this
-// dx is its dy) taken with it, a group of images at a time, by kt.conv2d_backward_data_sums: from each
+// dx is its dy) taken with it, a group of images at a time, by kt.conv2d_backward_sums: from each
 // plane in L1 on the depthwise row paths (dx never read back), else from the group's x and fresh dx right
 // after they were written (in cache). So the BatchNorm's backward need not read its own input and dy again
 // (MobileNetV2's expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
@@ -70,7 +70,7 @@ class ConvPrologue {
   // and if so `sums` for the whole batch: the coefficients, act and the [N, in_channels] outputs (sums.x is
   // set per group by the caller, the outputs offset to the group's first image).
   virtual bool input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) = 0;
-  // Images [first, first + count) summed (conv2d_backward_data_sums ran on them). Called from several
+  // Images [first, first + count) summed (conv2d_backward_sums ran on them). Called from several
   // threads at once for disjoint images; every image exactly once per backward.
   virtual void input_grad_written(int first, int count) = 0;
 };

@@ -1,5 +1,5 @@
 // AVX-512 channel_act_grad_sums for the convolution's backward data with the BatchNorm hand-over sums
-// (conv2d.cpp: conv2d_backward_data_sums). A copy of channel.cpp's instantiation of simd/channel.h (the same
+// (conv2d.cpp: conv2d_backward_sums). A copy of channel.cpp's instantiation of simd/channel.h (the same
 // template and flags: the same bits), in a file of its own because simd/channel.h's vector traits
 // (vec_avx512.h) and simd/conv.h's (vec.h) both define avx512::Vec and cannot meet in one file.
 #include "engine/kernels/avx512/vec_avx512.h"  // first: it sets up the intrinsics headers
