@@ -1,7 +1,7 @@
 // Conv2d: the layer owns shapes, buffers and the split of the work across threads; all arithmetic is in
 // the kernel table (K().conv2d_forward / conv2d_forward_part / conv2d_backward_data /
-// conv2d_backward_weight, axpy). Forward splits the output (so one image can use every core), backward
-// splits the batch.
+// conv2d_backward_weight, axpy; conv2d_backward_sums when a ConvPrologue takes the BatchNorm's backward
+// sums). Forward splits the output (so one image can use every core), backward splits the batch.
 //
 //   x [N, in_channels, H, W], weight [out_channels, in_channels/groups, kernel, kernel], bias [out_channels]
 //   y [N, out_channels, OH, OW],  OH = (H + 2*padding - kernel) / stride + 1  (same for OW)
