@@ -28,8 +28,9 @@
 // dx goes from this kernel to the convolution through cache.
 //
 // Backward with a following convolution (link_consumer, train mode): the sums come from the convolution's
-// hand-over (input_grad_written: per image, A = this layer's output and its fresh dx = our dy, in cache)
-// rather than a pass over x and dy: one kernel call per image with x' = A, scale' = 1, shift' = 0,
+// hand-over (input_grad_begin: the consumer's conv2d_backward_sums takes them per image from A = this
+// layer's output and its fresh dx = our dy, in cache) rather than a pass over x and dy: per image
+// channel_act_grad_sums' values with x' = A, scale' = 1, shift' = 0,
 // mean' = c' = float(shift + mu * scale) gives sum g and sum g * (A - c'); backward folds the images in
 // image order in double (the same bits for any thread count and grouping), corrects for c - c' (c in
 // double) and divides by scale:  sum g * (x - mu) = (sum g * (A - c') - (c - c') * sum g) / scale.
@@ -389,7 +390,7 @@ void BatchNorm2d::backward_sums(const Tensor& dy, const Tensor& x, bool handed) 
   });
 }
 
-bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx) {
+bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) {
   handed_dy_ = nullptr;
   images_handed_ = 0;
   // Planes of at least kStatsPlane values only: below, the sums kernel's per-call work (per-element
@@ -402,25 +403,18 @@ bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx) {
   image_sum_g_.resize(Shape{shape.n(), channels_});
   image_sum_gxc_.resize(Shape{shape.n(), channels_});
   handed_dy_ = &dx;
+  // Per image, the sums over A (x there, this layer's output) and dx (our dy) with x' = A, scale' = 1,
+  // shift' = 0, mean' = c': sum g and sum g * (A - c') into image_sum_g_[n], image_sum_gxc_[n].
+  sums.scale = std::as_const(ones_).data();
+  sums.shift = std::as_const(zeros_).data();
+  sums.mean = std::as_const(center_).data();
+  sums.act = kernel_act(act_);
+  sums.sum_g = image_sum_g_.data();
+  sums.sum_gxc = image_sum_gxc_.data();
   return true;
 }
 
-// Per image of the group, the sums over A (x here, this layer's output) and dx (our dy) with x' = A,
-// scale' = 1, shift' = 0, mean' = c': sum g and sum g * (A - c') into image_sum_g_[n], image_sum_gxc_[n].
-void BatchNorm2d::input_grad_written(int first, int count, const float* x, const float* dx) {
-  const Shape shape = y_.shape();
-  const int C = channels_, HW = shape.h() * shape.w();
-  const size_t image = static_cast<size_t>(C) * HW;
-  const kernels::KernelTable& kt = kernels::K();
-  const int act = kernel_act(act_);
-  for (int i = 0; i < count; ++i) {
-    const size_t at = static_cast<size_t>(first + i) * C;
-    kt.channel_act_grad_sums(1, C, HW, 0, C, dx + i * image, x + i * image, std::as_const(ones_).data(),
-                             std::as_const(zeros_).data(), std::as_const(center_).data(), act, image_sum_g_.data() + at,
-                             image_sum_gxc_.data() + at);
-  }
-  images_handed_ += count;
-}
+void BatchNorm2d::input_grad_written(int first, int count) { images_handed_ += count; }
 
 // Whole images of at least kStatsPlane values per plane (the statistics kernel's large-plane path sums
 // each plane on its own, so a call per image costs no more than the pass over the batch), in groups of

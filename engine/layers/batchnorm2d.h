@@ -117,8 +117,8 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   void materialize(int first, int count, float* out) override;
   void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
   // ConvPrologue
-  bool input_grad_begin(const Tensor& x, const Tensor& dx) override;
-  void input_grad_written(int first, int count, const float* x, const float* dx) override;
+  bool input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) override;
+  void input_grad_written(int first, int count) override;
   // The channels [c_begin, c_end) of sum_g_, sum_gxc_ from the hand-over (image_sum_g_, image_sum_gxc_) or,
   // for channels with exact_channel_[c] != 0 (all of them when !handed), the exact pass over x and dy.
   void backward_sums(const Tensor& dy, const Tensor& x, bool handed);

@@ -1,7 +1,7 @@
 // Conv2d: the layer owns shapes, buffers and the split of the work across threads; all arithmetic is in
 // the kernel table (K().conv2d_forward / conv2d_forward_part / conv2d_backward_data /
-// conv2d_backward_weight, axpy). Forward splits the output (so one image can use every core), backward
-// splits the batch.
+// conv2d_backward_weight, axpy; conv2d_backward_sums when a ConvPrologue takes the BatchNorm's backward
+// sums). Forward splits the output (so one image can use every core), backward splits the batch.
 //
 //   x [N, in_channels, H, W], weight [out_channels, in_channels/groups, kernel, kernel], bias [out_channels]
 //   y [N, out_channels, OH, OW],  OH = (H + 2*padding - kernel) / stride + 1  (same for OW)
@@ -392,8 +392,9 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const bool deferred = epilogue_ != nullptr && epilogue_->deferred(dy);
   const size_t group_stride = deferred ? round_to_line(static_cast<size_t>(sub_batch) * y_image) : 0;
   float* dy_groups = deferred ? dy_groups_.ensure(group_stride * static_cast<size_t>(workers)) : nullptr;
-  // dx handed to the layer that produced x, a group at a time (ConvPrologue).
-  const bool hand_over = want_dx && prologue_ != nullptr && prologue_->input_grad_begin(*x_, dx_);
+  // The prologue's backward sums taken with dx, a group at a time (ConvPrologue).
+  kernels::HandOverSums hand_over_sums;
+  const bool hand_over = want_dx && prologue_ != nullptr && prologue_->input_grad_begin(*x_, dx_, hand_over_sums);
   for_batch(pool, g.batch, workers, [&](int64_t begin, int64_t end, int worker) {
     float* worker_scratch_base = scratch + worker * scratch_stride_;
     float* dweight = weight_grad.data();
@@ -414,13 +415,19 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         epilogue_->materialize(static_cast<int>(first), slice.batch, group);
         dy_slice = group;
       }
-      if (want_dx) {
+      if (want_dx && hand_over) {
+        kernels::HandOverSums sums = hand_over_sums;
+        sums.x = x_->data() + first * x_image;
+        sums.sum_g += first * in_channels_;
+        sums.sum_gxc += first * in_channels_;
+        kt.conv2d_backward_sums(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image, dweight,
+                                dbias, worker_scratch_base, sums);
+        prologue_->input_grad_written(static_cast<int>(first), slice.batch);
+        continue;
+      }
+      if (want_dx)
         kt.conv2d_backward_data(slice, dy_slice, std::as_const(weight).data(), dx_.data() + first * x_image,
                                 worker_scratch_base);
-        if (hand_over)
-          prologue_->input_grad_written(static_cast<int>(first), slice.batch, x_->data() + first * x_image,
-                                        std::as_const(dx_).data() + first * x_image);
-      }
       kt.conv2d_backward_weight(slice, x_->data() + first * x_image, dy_slice, dweight, dbias, worker_scratch_base);
     }
   });

@@ -56,19 +56,23 @@ class ConvEpilogue {
 };
 
 // Prologue (engine/layers/batchnorm2d.h, BatchNorm2d::link_consumer): the BatchNorm (+ activation) whose
-// output is this convolution's input. A backward that computes dx hands each group of images' input x and
-// fresh dx to it right after conv2d_backward_data wrote them (still in cache), for the BatchNorm's
-// backward sums (this dx is its dy), so its backward need not read its own input and dy again (MobileNetV2's
-// expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
+// output is this convolution's input. A backward that computes dx has the BatchNorm's backward sums (this
+// dx is its dy) taken with it, a group of images at a time, by kt.conv2d_backward_sums: from each
+// plane in L1 on the depthwise row paths (dx never read back), else from the group's x and fresh dx right
+// after they were written (in cache). So the BatchNorm's backward need not read its own input and dy again
+// (MobileNetV2's expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
 class ConvPrologue {
  public:
   virtual ~ConvPrologue() = default;
+  // ---- backward hand-over ----
   // At the start of a backward that computes dx into `dx`, on the calling thread: whether the prologue
-  // takes this backward's groups (x is this convolution's input; false: input_grad_written is not called).
-  virtual bool input_grad_begin(const Tensor& x, const Tensor& dx) = 0;
-  // Images [first, first + count) of x and of dx, just computed. Called from several threads at once for
-  // disjoint images; every image exactly once per backward.
-  virtual void input_grad_written(int first, int count, const float* x, const float* dx) = 0;
+  // takes this backward's sums (x is this convolution's input; false: input_grad_written is not called),
+  // and if so `sums` for the whole batch: the coefficients, act and the [N, in_channels] outputs (sums.x is
+  // set per group by the caller, the outputs offset to the group's first image).
+  virtual bool input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) = 0;
+  // Images [first, first + count) summed (conv2d_backward_sums ran on them). Called from several
+  // threads at once for disjoint images; every image exactly once per backward.
+  virtual void input_grad_written(int first, int count) = 0;
 
   // ---- forward deferral (BatchNorm2d's train forward; see batchnorm2d.h) ----
   // A train forward of the prologue may leave its output (this convolution's x) UNFILLED, having computed
