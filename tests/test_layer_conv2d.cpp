@@ -11,10 +11,12 @@
 #include "engine/layers/conv2d.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::fill_uniform;
+using plasmo::testing::same_bits;
 
 namespace {
 
@@ -207,9 +209,6 @@ TEST_CASE("Conv2d threads: forward and dx bit-identical for 1, 2 and 3 threads; 
     r.dweight = conv.weight_grad.clone();
     r.dbias = conv.bias_grad.clone();
     return r;
-  };
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
   };
   const Result one = run(1);
   for (int threads : {2, 3}) {

@@ -11,10 +11,12 @@
 #include "engine/layers/flatten.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::GradCheckOptions;
+using plasmo::testing::same_bits;
 
 namespace {
 
@@ -33,13 +35,6 @@ Tensor ones(const Shape& shape) {
 Tensor dropout_once(float p, uint64_t seed, const Tensor& x) {
   Dropout drop(p, seed);
   return drop.forward(x, Mode::Train).clone();
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return false;
-  return true;
 }
 
 }  // namespace

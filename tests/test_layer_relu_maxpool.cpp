@@ -23,8 +23,10 @@
 #include "engine/threads.h"
 #include "models/model.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
+using plasmo::testing::same_bits;
 
 namespace {
 
@@ -32,10 +34,6 @@ struct ThreadCountGuard {
   explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
   ~ThreadCountGuard() { set_thread_count(0); }
 };
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // [ReLU, MaxPool2d(kernel, stride, padding)], absorbed or not; the ReLU returns its input gradient.
 std::unique_ptr<Sequential> relu_pool(int kernel, int stride, int padding, bool absorbed) {

@@ -23,6 +23,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/blocks.h"
 #include "engine/layers/activations.h"
 #include "engine/layers/batchnorm2d.h"
 #include "engine/layers/conv2d.h"
@@ -37,6 +38,7 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "engine/threads.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
@@ -231,4 +233,35 @@ TEST_CASE("No allocation: training steps (SGD, Adam, RMSprop) and inference afte
     CHECK(std::isfinite(probe));
     CHECK(optimizer->step_count() == 3);
   }
+}
+
+// ---- BatchNorm2d's forward deferred to its depthwise consumer (test_layer_batchnorm_deferral.cpp) ----
+TEST_CASE("No allocation: training steps with the BatchNorm forward deferred to the depthwise convolution" *
+          doctest::skip(kCannotCount)) {
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    set_thread_count(threads);
+    Rng rng(77);
+    Sequential net;
+    net.emplace<Conv2d>("0", 3, 8, 3, 1, 1, 1, false).init_default(rng);
+    BatchNorm2d& bn = net.emplace<BatchNorm2d>("1", 8, BatchNorm2d::Activation::ReLU6);
+    net.emplace<Conv2d>("2", 8, 8, 3, 2, 1, 8, false).init_default(rng);
+    net.emplace<BatchNorm2d>("3", 8);
+    fold_batchnorms(net);
+    bn.set_forward_deferral(true, 0, 1);
+    Tensor x(Shape{5, 3, 17, 17}), dy(Shape{5, 8, 9, 9});
+    for (size_t i = 0; i < x.size(); ++i) x[i] = rng.normal();
+    for (size_t i = 0; i < dy.size(); ++i) dy[i] = rng.normal();
+    auto train_step = [&] {
+      net.forward(x, Mode::Train);
+      net.backward(dy);
+    };
+    train_step();  // warm-up
+    CHECK(allocations_during([&] {
+            train_step();
+            train_step();
+          }) == 0);
+    CHECK(bn.applied_forwards() == 3);
+  }
+  set_thread_count(0);
 }

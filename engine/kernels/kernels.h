@@ -85,6 +85,23 @@ struct RMSpropStep {
 // relu*_backward kernels derive from act(t).
 enum Act : int { kActNone = 0, kActReLU = 1, kActReLU6 = 2 };
 
+// The BatchNorm backward sums a convolution's backward data takes over its fresh dx
+// (conv2d_backward_sums): per channel c, g = dx * act'(x * scale[c] + shift[c]) and xc = x - mean[c]
+// (channel_act_grad_sums' terms), summed per image into sum_g, sum_gxc [batch, in_channels] (overwritten).
+struct HandOverSums {
+  const float* x = nullptr;  // [batch, in_channels, in_h, in_w]: the convolution's input
+  const float* scale = nullptr;
+  const float* shift = nullptr;
+  const float* mean = nullptr;  // [in_channels] each
+  int act = kActNone;
+  float* sum_g = nullptr;
+  float* sum_gxc = nullptr;
+};
+// Planes (in_h * in_w) from which conv2d_backward_sums' depthwise paths take the sums per plane:
+// channel_act_grad_sums sums planes this large one by one (below, spans of channels, whose bits a
+// per-plane call would not reproduce).
+constexpr int kHandOverPlane = 256;
+
 struct KernelTable {
   const char* isa = "ref";
 
@@ -112,6 +129,21 @@ struct KernelTable {
   // dweight += sum over the batch of dy (*) x; dbias += sum of dy over batch and space (dbias may be null).
   void (*conv2d_backward_weight)(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                                  float* scratch) = nullptr;
+
+  // ---- backward with the BatchNorm hand-over sums (engine/layers/batchnorm2d.h, ConvPrologue) ------------
+  // conv2d_backward_data's dx and conv2d_backward_weight(g, sums.x, dy, dweight, dbias)'s accumulation,
+  // bit for bit, and for every image n of the slice and channel c < in_channels, with dx as dy and
+  // sums.x (this convolution's input: the BatchNorm's output A) as x:
+  //   sum_g[n * in_channels + c], sum_gxc[n * in_channels + c] = channel c of
+  //   channel_act_grad_sums(1, in_channels, HW, 0, in_channels, dx_n, x_n, scale, shift, mean, act)
+  // (the same table's kernel, the same bits). The depthwise 3x3 row kernels (stride 1 or 2, padding 1) on
+  // planes of at least kHandOverPlane values run the three per plane: dx into an L1 buffer, its sums,
+  // the plane streamed out, then the plane's weight-gradient taps while its x and dy are in L1, so dx is
+  // never read back from memory (MobileNetV2's 32x32 and 16x16 stages: 8-25 MB per layer at batch 64);
+  // every other geometry runs the data pass, the sums per image, then the weight pass.
+  // Needs conv2d_scratch_floats(g) of scratch.
+  void (*conv2d_backward_sums)(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                               float* dbias, float* scratch, const HandOverSums& sums) = nullptr;
 
   // ---- pre-packed convolution weights (engine/layers/conv2d.cpp keeps them) ------------------------
   // A table's forward may read W as packed panels. conv2d_packed_layout(g) names the packed form the
@@ -154,6 +186,14 @@ struct KernelTable {
   // y = act(x * scale[c] + shift[c])   (overwrites y; y may be x)
   void (*channel_affine_act)(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
                              float* y) = nullptr;
+  // ---- BatchNorm forward applied by its depthwise consumer (BatchNorm2d's forward deferral) ----
+  // y = act(x * scale[c] + shift[c]) and copy = the same values: channel_affine_act's bits in both. y is
+  // written with non-temporal stores where the ISA has them (the BatchNorm's output, read again only by
+  // the backward), copy with normal ones (a few planes the convolution reads next, from L1). fence: order
+  // the streamed stores before any later store (x86 sfence), for the calling thread's last call; other
+  // threads may read y only after a call with fence.
+  void (*channel_affine_act_copy)(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                                  float* y, float* copy, bool fence) = nullptr;
   // Channels [c_begin, c_end) only, with g = dy * act'(x * scale[c] + shift[c]) and xc = x - mean[c] (one
   // float subtraction):  sum_g[c] = sum g,  sum_gxc[c] = sum g * xc   (overwrite; results independent of the range)
   void (*channel_act_grad_sums)(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,

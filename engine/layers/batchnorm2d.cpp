@@ -28,8 +28,9 @@
 // dx goes from this kernel to the convolution through cache.
 //
 // Backward with a following convolution (link_consumer, train mode): the sums come from the convolution's
-// hand-over (input_grad_written: per image, A = this layer's output and its fresh dx = our dy, in cache)
-// rather than a pass over x and dy: one kernel call per image with x' = A, scale' = 1, shift' = 0,
+// hand-over (input_grad_begin: the consumer's conv2d_backward_sums takes them per image from A = this
+// layer's output and its fresh dx = our dy, in cache) rather than a pass over x and dy: per image
+// channel_act_grad_sums' values with x' = A, scale' = 1, shift' = 0,
 // mean' = c' = float(shift + mu * scale) gives sum g and sum g * (A - c'); backward folds the images in
 // image order in double (the same bits for any thread count and grouping), corrects for c - c' (c in
 // double) and divides by scale:  sum g * (x - mu) = (sum g * (A - c') - (c - c') * sum g) / scale.
@@ -209,6 +210,7 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
   x_ = &x;
   last_mode_ = mode;
   deferred_ = false;
+  forward_deferred_ = false;
   handed_dy_ = nullptr;  // a hand-over is for the backward of this forward only
   images_handed_ = 0;
   passed_through_ = mode == Mode::Eval && conv_ != nullptr && conv_->folded_last_forward() && &x == &conv_->output();
@@ -281,6 +283,13 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
     }
     num_batches_tracked++;
     parameters_changed();  // the running statistics moved: folded copies are stale
+    // ---- forward deferral: consumer_ (depthwise) writes y_ as it convolves it ----
+    const bool depthwise_consumer = consumer_ != nullptr && consumer_->groups() == C && consumer_->out_channels() == C;
+    if (defer_forward_ && depthwise_consumer && HW >= defer_min_plane_ &&
+        static_cast<int64_t>(N) * C * HW >= defer_min_floats_) {
+      forward_deferred_ = true;
+      return y_;
+    }
   }
   split_images(shape, [&](int images, size_t offset) {
     kt.channel_affine_act(images, C, HW, x.data() + offset, scale_.data(), shift_.data(), act, y_.data() + offset);
@@ -381,7 +390,7 @@ void BatchNorm2d::backward_sums(const Tensor& dy, const Tensor& x, bool handed) 
   });
 }
 
-bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx) {
+bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) {
   handed_dy_ = nullptr;
   images_handed_ = 0;
   // Planes of at least kStatsPlane values only: below, the sums kernel's per-call work (per-element
@@ -394,25 +403,18 @@ bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx) {
   image_sum_g_.resize(Shape{shape.n(), channels_});
   image_sum_gxc_.resize(Shape{shape.n(), channels_});
   handed_dy_ = &dx;
+  // Per image, the sums over A (x there, this layer's output) and dx (our dy) with x' = A, scale' = 1,
+  // shift' = 0, mean' = c': sum g and sum g * (A - c') into image_sum_g_[n], image_sum_gxc_[n].
+  sums.scale = std::as_const(ones_).data();
+  sums.shift = std::as_const(zeros_).data();
+  sums.mean = std::as_const(center_).data();
+  sums.act = kernel_act(act_);
+  sums.sum_g = image_sum_g_.data();
+  sums.sum_gxc = image_sum_gxc_.data();
   return true;
 }
 
-// Per image of the group, the sums over A (x here, this layer's output) and dx (our dy) with x' = A,
-// scale' = 1, shift' = 0, mean' = c': sum g and sum g * (A - c') into image_sum_g_[n], image_sum_gxc_[n].
-void BatchNorm2d::input_grad_written(int first, int count, const float* x, const float* dx) {
-  const Shape shape = y_.shape();
-  const int C = channels_, HW = shape.h() * shape.w();
-  const size_t image = static_cast<size_t>(C) * HW;
-  const kernels::KernelTable& kt = kernels::K();
-  const int act = kernel_act(act_);
-  for (int i = 0; i < count; ++i) {
-    const size_t at = static_cast<size_t>(first + i) * C;
-    kt.channel_act_grad_sums(1, C, HW, 0, C, dx + i * image, x + i * image, std::as_const(ones_).data(),
-                             std::as_const(zeros_).data(), std::as_const(center_).data(), act, image_sum_g_.data() + at,
-                             image_sum_gxc_.data() + at);
-  }
-  images_handed_ += count;
-}
+void BatchNorm2d::input_grad_written(int first, int count) { images_handed_ += count; }
 
 // Whole images of at least kStatsPlane values per plane (the statistics kernel's large-plane path sums
 // each plane on its own, so a call per image costs no more than the pass over the batch), in groups of
@@ -446,6 +448,33 @@ void BatchNorm2d::image_statistics(int first, int count, int HW, const float* im
     const size_t at = static_cast<size_t>(first + i) * C;
     kt.channel_mean_var(1, C, HW, 0, C, images + i * image, image_mean_.data() + at, image_var_.data() + at);
   }
+}
+
+// ---- forward deferral ----
+// Planes [c_begin, c_end) of image `image`: y_ streamed and copy, both channel_affine_act's values.
+void BatchNorm2d::forward_apply(int image, int c_begin, int c_end, float* copy, bool last) {
+  const Shape shape = y_.shape();
+  const int C = channels_, HW = shape.h() * shape.w();
+  const size_t offset = (static_cast<size_t>(image) * C + c_begin) * HW;
+  kernels::K().channel_affine_act_copy(1, c_end - c_begin, HW, x_->data() + offset,
+                                       std::as_const(scale_).data() + c_begin, std::as_const(shift_).data() + c_begin,
+                                       kernel_act(act_), y_.data() + offset, copy, last);
+}
+
+void BatchNorm2d::forward_finish(bool applied) {
+  if (!forward_deferred_) return;
+  forward_deferred_ = false;
+  if (applied) {
+    ++applied_forwards_;
+    return;
+  }
+  ++materialized_forwards_;
+  const Shape shape = y_.shape();
+  const kernels::KernelTable& kt = kernels::K();
+  split_images(shape, [&](int images, size_t offset) {
+    kt.channel_affine_act(images, channels_, shape.h() * shape.w(), x_->data() + offset, scale_.data(), shift_.data(),
+                          kernel_act(act_), y_.data() + offset);
+  });
 }
 
 void BatchNorm2d::materialize(int first, int count, float* out) {

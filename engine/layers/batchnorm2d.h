@@ -29,6 +29,12 @@
 //   + |mu| * invstd) of std, see batchnorm2d.cpp); channels with |beta| / |gamma| + |mu| * invstd >
 //   kHandOverRatio (tiny gamma: the division amplifies the rounding; gamma shrinks under weight decay) take
 //   the exact pass over x and dy. Planes below kStatsPlane values keep the exact pass (cheaper there).
+// - forward (forward deferral): when the consumer is a depthwise convolution and the output is large
+//   (at least kDeferFloats values, planes of at least kStatsPlane), this layer's train forward computes
+//   the statistics and coefficients and returns its output UNFILLED; the convolution writes it a few
+//   planes at a time (forward_apply, the same kernel values as channel_affine_act) while convolving those
+//   planes from L1, so the output is written once and never read back by the forward. A convolution that
+//   cannot has it filled whole first (forward_finish(false)). Only that convolution may consume it.
 #pragma once
 #include <atomic>
 #include <vector>
@@ -76,6 +82,20 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   int64_t handed_over_backwards() const { return handed_over_backwards_; }
   int last_exact_channels() const { return last_exact_channels_; }
 
+  // ---- forward deferral (see above) ----
+  // Outputs from this many values (as channel_affine_act's streaming threshold: smaller ones stay in L2
+  // for the consumer anyway).
+  static constexpr int64_t kDeferFloats = int64_t{1} << 20;
+  // Tests: off, or on from smaller outputs and planes.
+  void set_forward_deferral(bool enabled, int64_t min_floats = kDeferFloats, int min_plane = kStatsPlane) {
+    defer_forward_ = enabled;
+    defer_min_floats_ = min_floats;
+    defer_min_plane_ = min_plane;
+  }
+  // Train forwards whose output the consumer wrote (forward_apply) / had filled whole (forward_finish(false)).
+  int64_t applied_forwards() const { return applied_forwards_; }
+  int64_t materialized_forwards() const { return materialized_forwards_; }
+
   static constexpr int kStatsPlane = 256;  // planes (H*W) from which the statistics are taken per image
   int channels() const { return channels_; }
   Activation activation() const { return act_; }
@@ -97,11 +117,15 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   void materialize(int first, int count, float* out) override;
   void eval_coefficients();  // scale_, shift_, mean_, invstd_ from the running statistics
   // ConvPrologue
-  bool input_grad_begin(const Tensor& x, const Tensor& dx) override;
-  void input_grad_written(int first, int count, const float* x, const float* dx) override;
+  bool input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) override;
+  void input_grad_written(int first, int count) override;
   // The channels [c_begin, c_end) of sum_g_, sum_gxc_ from the hand-over (image_sum_g_, image_sum_gxc_) or,
   // for channels with exact_channel_[c] != 0 (all of them when !handed), the exact pass over x and dy.
   void backward_sums(const Tensor& dy, const Tensor& x, bool handed);
+  // ConvPrologue, forward deferral
+  bool forward_deferred(const Tensor& x) const override { return forward_deferred_ && &x == &y_; }
+  void forward_apply(int image, int c_begin, int c_end, float* copy, bool last) override;
+  void forward_finish(bool applied) override;
 
   int channels_;
   Activation act_;
@@ -139,6 +163,12 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   bool deferred_ = false;  // the last backward left dx_ to materialize()
   const Tensor* deferred_dy_ = nullptr;
   const Tensor* deferred_x_ = nullptr;
+  // forward deferral: y_ is left for consumer_'s forward (forward_apply / forward_finish)
+  bool forward_deferred_ = false;
+  bool defer_forward_ = true;
+  int64_t defer_min_floats_ = kDeferFloats;
+  int defer_min_plane_ = kStatsPlane;
+  int64_t applied_forwards_ = 0, materialized_forwards_ = 0;
 };
 
 }  // namespace plasmo

@@ -56,19 +56,37 @@ class ConvEpilogue {
 };
 
 // Prologue (engine/layers/batchnorm2d.h, BatchNorm2d::link_consumer): the BatchNorm (+ activation) whose
-// output is this convolution's input. A backward that computes dx hands each group of images' input x and
-// fresh dx to it right after conv2d_backward_data wrote them (still in cache), for the BatchNorm's
-// backward sums (this dx is its dy), so its backward need not read its own input and dy again (MobileNetV2's
-// expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
+// output is this convolution's input. A backward that computes dx has the BatchNorm's backward sums (this
+// dx is its dy) taken with it, a group of images at a time, by kt.conv2d_backward_sums: from each
+// plane in L1 on the depthwise row paths (dx never read back), else from the group's x and fresh dx right
+// after they were written (in cache). So the BatchNorm's backward need not read its own input and dy again
+// (MobileNetV2's expand BatchNorms: 2 x 25 MB at 32x32, batch 64).
 class ConvPrologue {
  public:
   virtual ~ConvPrologue() = default;
+  // ---- backward hand-over ----
   // At the start of a backward that computes dx into `dx`, on the calling thread: whether the prologue
-  // takes this backward's groups (x is this convolution's input; false: input_grad_written is not called).
-  virtual bool input_grad_begin(const Tensor& x, const Tensor& dx) = 0;
-  // Images [first, first + count) of x and of dx, just computed. Called from several threads at once for
-  // disjoint images; every image exactly once per backward.
-  virtual void input_grad_written(int first, int count, const float* x, const float* dx) = 0;
+  // takes this backward's sums (x is this convolution's input; false: input_grad_written is not called),
+  // and if so `sums` for the whole batch: the coefficients, act and the [N, in_channels] outputs (sums.x is
+  // set per group by the caller, the outputs offset to the group's first image).
+  virtual bool input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) = 0;
+  // Images [first, first + count) summed (conv2d_backward_sums ran on them). Called from several
+  // threads at once for disjoint images; every image exactly once per backward.
+  virtual void input_grad_written(int first, int count) = 0;
+
+  // ---- forward deferral (BatchNorm2d's train forward; see batchnorm2d.h) ----
+  // A train forward of the prologue may leave its output (this convolution's x) UNFILLED, having computed
+  // only its coefficients: forward_deferred(x) says so. The convolution then either applies the prologue
+  // itself, a few planes at a time (forward_apply: x's planes are written, and the same values into
+  // `copy`, which the convolution reads from L1), and calls forward_finish(true) after; or calls
+  // forward_finish(false) before reading x, which fills x whole. Either way x ends up filled with the
+  // same bits, once.
+  virtual bool forward_deferred(const Tensor& x) const = 0;
+  // Channels [c_begin, c_end) of image `image` of x, and into copy ((c_end - c_begin) planes). Called from
+  // several threads at once for disjoint planes; every plane exactly once per forward. `last`: the
+  // calling thread's last call of this forward (its stores to x are then fenced).
+  virtual void forward_apply(int image, int c_begin, int c_end, float* copy, bool last) = 0;
+  virtual void forward_finish(bool applied) = 0;
 };
 
 class Conv2d : public Layer {
@@ -111,6 +129,10 @@ class Conv2d : public Layer {
 
   // ---- backward hand-over to the layer that produced the input (see ConvPrologue) ----
   void set_prologue(ConvPrologue* prologue) { prologue_ = prologue; }
+  // Whether a train forward whose x the prologue deferred applies the prologue itself (forward_prologue;
+  // true by default where the geometry allows it) or has x filled first (false; for tests).
+  void set_apply_prologue(bool apply) { apply_prologue_ = apply; }
+  bool applied_prologue_last_forward() const { return applied_prologue_; }
 
  private:
   // out = act(conv(x, w) + b) with the forward's threading (act: kernels::Act); with `cached`, w is read
@@ -118,6 +140,13 @@ class Conv2d : public Layer {
   void run_forward(const Tensor& x, const Tensor& w, const float* b, int act, bool cached, Tensor& out);
   // Train forward with an epilogue that takes the output by groups of `group` images (stats_images).
   void forward_groups(const Tensor& x, int group);
+  // ---- forward deferral (ConvPrologue::forward_deferred) ----
+  // Whether this convolution can apply its prologue for input shape `in`: depthwise 3x3, padding 1,
+  // stride 1 or 2 (per-plane kernels, so a few channels at a time give the whole batch's bits).
+  bool takes_prologue(const Shape& in) const;
+  // Train forward with x deferred: per image, a few channels at a time, the prologue writes x's planes and
+  // a copy in L1, and the kernel convolves the copy; each image handed to the epilogue when `group` > 0.
+  void forward_prologue(const Tensor& x, int group);
 
   kernels::ConvGeom geometry(const Shape& in) const;  // for the whole batch; checks the shape
   // Per-worker kernel scratch for this geometry and `workers` threads; returns the base, sets the stride.
@@ -141,6 +170,9 @@ class Conv2d : public Layer {
   ConvEpilogue* epilogue_ = nullptr;
   ConvPrologue* prologue_ = nullptr;
   bool folded_ = false;
+  // forward deferral
+  bool apply_prologue_ = true, applied_prologue_ = false;
+  Scratch prologue_copy_;  // workers x (a chunk of the BatchNorm's output planes)
   // Packed weights of `packed_source_` (weight, or the epilogue's folded weights in eval): valid for
   // packed_source_->version() == packed_version_, table packed_table_, layout packed_layout_.
   Scratch packed_;

@@ -28,6 +28,7 @@ void fill_avx2_table(KernelTable& table) {
   table.conv2d_forward_packed_part = avx2::conv2d_forward_packed_part;
   table.conv2d_backward_data = avx2::conv2d_backward_data;
   table.conv2d_backward_weight = avx2::conv2d_backward_weight;
+  table.conv2d_backward_sums = avx2::conv2d_backward_sums;
 }
 
 }  // namespace plasmo::kernels

@@ -40,4 +40,9 @@ void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, 
   ConvImpl::backward_weight(g, x, dy, dweight, dbias, scratch);
 }
 
+void conv2d_backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                          float* dbias, float* scratch, const HandOverSums& sums) {
+  ConvImpl::backward_sums(g, dy, weight, dx, dweight, dbias, scratch, sums, handover_grad_sums);
+}
+
 }  // namespace plasmo::kernels::avx512

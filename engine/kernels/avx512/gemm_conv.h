@@ -20,5 +20,11 @@ void conv2d_forward_packed_part(const ConvGeom& g, const float* x, const float* 
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch);
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                             float* scratch);
+// conv2d_backward_sums (kernels.h), and this ISA's channel_act_grad_sums it calls (conv_handover.cpp).
+void conv2d_backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                          float* dbias, float* scratch, const HandOverSums& sums);
+void handover_grad_sums(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
+                        const float* scale, const float* shift, const float* mean, int act, float* sum_g,
+                        float* sum_gxc);
 
 }  // namespace plasmo::kernels::avx512

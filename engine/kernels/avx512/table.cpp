@@ -28,6 +28,7 @@ void fill_avx512_table(KernelTable& table) {
   table.conv2d_forward_packed_part = avx512::conv2d_forward_packed_part;
   table.conv2d_backward_data = avx512::conv2d_backward_data;
   table.conv2d_backward_weight = avx512::conv2d_backward_weight;
+  table.conv2d_backward_sums = avx512::conv2d_backward_sums;
 }
 
 }  // namespace plasmo::kernels

@@ -3,6 +3,7 @@
 #include "engine/kernels/neon/vec_neon.h"  // first: it sets up the intrinsics headers
 
 #include "engine/kernels/simd/channel.h"
+#include "engine/kernels/simd/channel_prologue.h"
 
 namespace plasmo::kernels {
 
@@ -12,6 +13,7 @@ void fill_neon_channel(KernelTable& table) {
   table.channel_affine_act = simd::channel_affine_act<V>;
   table.channel_act_grad_sums = simd::channel_act_grad_sums<V>;
   table.channel_act_affine2 = simd::channel_act_affine2<V>;
+  table.channel_affine_act_copy = simd::channel_affine_act_copy<V>;
 }
 
 }  // namespace plasmo::kernels

@@ -28,6 +28,7 @@ void fill_neon_table(KernelTable& table) {
   table.conv2d_forward_packed_part = neon::conv2d_forward_packed_part;
   table.conv2d_backward_data = neon::conv2d_backward_data;
   table.conv2d_backward_weight = neon::conv2d_backward_weight;
+  table.conv2d_backward_sums = neon::conv2d_backward_sums;
 }
 
 }  // namespace plasmo::kernels

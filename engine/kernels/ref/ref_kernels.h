@@ -23,6 +23,10 @@ void conv2d_forward_packed_part(const ConvGeom& g, const float* x, const float* 
 void conv2d_backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch);
 void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias,
                             float* scratch);
+// conv2d_backward_data, channel_act_grad_sums per image over dx and sums.x, conv2d_backward_weight
+// (conv_handover.cpp).
+void conv2d_backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                          float* dbias, float* scratch, const HandOverSums& sums);
 // im2col for one image and one group: cols[(ci*kernel_h + kh)*kernel_w + kw][oh*out_w + ow], zero where
 // the window reads padding. ci runs over the group's in_channels/groups channels starting at x.
 void im2col(const ConvGeom& g, const float* x, float* cols);
@@ -46,6 +50,8 @@ void channel_act_grad_sums(int N, int C, int HW, int c_begin, int c_end, const f
                            float* sum_gxc);
 void channel_act_affine2(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
                          const float* mean, int act, const float* a, const float* b, const float* k, float* dx);
+void channel_affine_act_copy(int N, int C, int HW, const float* x, const float* scale, const float* shift, int act,
+                             float* y, float* copy, bool fence);  // channel_prologue.cpp
 
 void relu_forward(size_t n, const float* x, float* y);
 void relu_backward(size_t n, const float* y, const float* dy, float* dx);

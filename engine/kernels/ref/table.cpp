@@ -15,6 +15,7 @@ void fill_ref_table(KernelTable& t) {
   t.conv2d_forward_packed_part = ref::conv2d_forward_packed_part;
   t.conv2d_backward_data = ref::conv2d_backward_data;
   t.conv2d_backward_weight = ref::conv2d_backward_weight;
+  t.conv2d_backward_sums = ref::conv2d_backward_sums;
   t.maxpool2d_forward = ref::maxpool2d_forward;
   t.maxpool2d_backward = ref::maxpool2d_backward;
   t.avgpool2d_forward = ref::avgpool2d_forward;
@@ -27,6 +28,7 @@ void fill_ref_table(KernelTable& t) {
   t.channel_affine_act = ref::channel_affine_act;
   t.channel_act_grad_sums = ref::channel_act_grad_sums;
   t.channel_act_affine2 = ref::channel_act_affine2;
+  t.channel_affine_act_copy = ref::channel_affine_act_copy;
   t.relu_forward = ref::relu_forward;
   t.relu_backward = ref::relu_backward;
   t.relu6_forward = ref::relu6_forward;

@@ -6,6 +6,8 @@
 //                                                          (AVX-512: the stride-2 terms only)
 //   depthwise 3x3 stride 2 padding 1 backward, rows >= half a vector -> conv_dw_backward_rows.h: parity classes
 //   depthwise 3x3 padding 1, stride 1 or 2, forward, rows of 1/2 to 8 vectors -> conv_dw_forward.h
+//   depthwise 3x3 padding 1 backward with the BatchNorm hand-over sums, planes >= kHandOverPlane
+//                                                       -> conv_dw_backward_rows.h: per plane through L1
 //   depthwise 3x3, stride 1 or 2 (masked loads)         -> conv_dw_rows.h: vectors along output rows, NCHW
 //   other depthwise (1 input and 1 output channel per group) -> conv_depthwise.h: vectors along rows (NCHW
 //                                                          planes) or, for small planes, along channels
@@ -52,12 +54,15 @@ struct Conv {
   using Stride2Backward = ConvDepthwiseStride2Backward<V>;  // stride 2, padding 1, by rows (backward only)
   using Stride1Backward = ConvDepthwiseStride1Backward<V>;  // stride 1, padding 1, by rows (backward only)
   using DepthwiseForward = ConvDepthwiseForward<V>;
+  using DepthwiseSums = ConvDepthwiseBackwardSums<V>;  // backward with the hand-over sums (backward only)
   // Pointwise convolutions on small planes: with 16 lanes, tiles 16 columns wide (one 4x4 plane per tile
   // row: stored in place) and 16 rows; otherwise the ISA's microkernel.
   using PointwiseMicro = std::conditional_t<V::width == 16, MicroBcast<V, 16, 1>, Micro>;
   using Pointwise = ConvPointwise<V, PointwiseMicro>;
   using PointwiseWeight = ConvPointwiseWeight<V>;
+  using PointwiseWeightBcast = ConvPointwiseWeightBcast<V>;
   using PointwiseData = ConvPointwiseData<V>;
+  using PointwiseDataQuad = ConvPointwiseDataQuad<V>;
 
   using Direct = ConvDirect<V>;
   // The direct path, except for pointwise convolutions whose planes are whole vectors and whose output
@@ -209,6 +214,7 @@ struct Conv {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     if (PointwiseData::applies(g)) return PointwiseData::scratch_floats(g);
+    if (PointwiseDataQuad::applies(g)) return PointwiseDataQuad::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
@@ -314,6 +320,10 @@ struct Conv {
       PointwiseData::backward_data(g, dy, weight, dx, scratch);
       return;
     }
+    if (PointwiseDataQuad::applies(g)) {
+      PointwiseDataQuad::backward_data(g, dy, weight, dx, scratch);
+      return;
+    }
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
       if (packed_layout(t) != Gemm::kNone) {
@@ -334,6 +344,7 @@ struct Conv {
   // ---- backward weight ------------------------------------------------------------------------------
   static size_t backward_weight_scratch(const ConvGeom& g) {
     if (Depthwise::applies(g)) return depthwise_scratch(g);
+    if (PointwiseWeightBcast::applies(g)) return PointwiseWeightBcast::scratch_floats(g);
     if (PointwiseWeight::applies(g)) return PointwiseWeight::scratch_floats(g);
     if (Pointwise::applies_weight(g)) return Pointwise::scratch_floats(g);
     if (Direct::applies(g)) return Direct::backward_weight_scratch(g);
@@ -369,7 +380,9 @@ struct Conv {
         Depthwise::backward_weight(g, x, dy, dweight, dbias, scratch);
       return;
     }
-    if (PointwiseWeight::applies(g))
+    if (PointwiseWeightBcast::applies(g))
+      PointwiseWeightBcast::backward_weight(g, x, dy, dweight, scratch);
+    else if (PointwiseWeight::applies(g))
       PointwiseWeight::backward_weight(g, x, dy, dweight, scratch);
     else if (Pointwise::applies_weight(g))
       Pointwise::backward_weight(g, x, dy, dweight, scratch);
@@ -401,7 +414,31 @@ struct Conv {
     const size_t data = backward_data_scratch(g), weight = backward_weight_scratch(g);
     if (data > need) need = data;
     if (weight > need) need = weight;
+    if constexpr (V::has_masked_io)  // backward_sums' plane buffer
+      if (Depthwise::applies(g) && DepthwiseSums::applies(g) && DepthwiseSums::scratch_floats(g) > need)
+        need = DepthwiseSums::scratch_floats(g);
     return need;
+  }
+
+  // ---- backward with the BatchNorm hand-over sums (kernels.h: conv2d_backward_sums) ------------------------
+  // grad_sums: this ISA's channel_act_grad_sums. The depthwise row kernels run the data pass, the sums and
+  // the weight pass per plane through L1 (conv_dw_backward_rows.h); every other path writes dx, runs the
+  // sums per image over it, then the weight pass.
+  static void backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                            float* dbias, float* scratch, const HandOverSums& sums,
+                            decltype(KernelTable::channel_act_grad_sums) grad_sums) {
+    if constexpr (V::has_masked_io)
+      if (Depthwise::applies(g) && DepthwiseSums::applies(g)) {
+        DepthwiseSums::backward_sums(g, dy, weight, dx, dweight, dbias, scratch, sums, grad_sums);
+        return;
+      }
+    backward_data(g, dy, weight, dx, scratch);
+    const int C = g.in_channels, HW = g.in_h * g.in_w;
+    const long image = static_cast<long>(C) * HW;
+    for (int n = 0; n < g.batch; ++n)
+      grad_sums(1, C, HW, 0, C, dx + n * image, sums.x + n * image, sums.scale, sums.shift, sums.mean, sums.act,
+                sums.sum_g + static_cast<long>(n) * C, sums.sum_gxc + static_cast<long>(n) * C);
+    backward_weight(g, sums.x, dy, dweight, dbias, scratch);
   }
 };
 

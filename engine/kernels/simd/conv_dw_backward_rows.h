@@ -88,93 +88,102 @@ struct ConvDepthwiseStride2Backward {
 
   // ---- backward data ----------------------------------------------------------------------------------
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
-    const int C = g.in_channels, H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
-    const long planes = static_cast<long>(g.batch) * C;
-    const long in_plane = static_cast<long>(H) * Wi, out_plane = static_cast<long>(OH) * OW;
+    const long planes = static_cast<long>(g.batch) * g.in_channels;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
     const bool stream = stream_dx(g);
-    for (long plane = 0; plane < planes; ++plane) {
-      const float* w = weight + (plane % C) * 9;
-      const reg w00 = V::set1(w[0]), w01 = V::set1(w[1]), w02 = V::set1(w[2]);
-      const reg w10 = V::set1(w[3]), w11 = V::set1(w[4]), w12 = V::set1(w[5]);
-      const reg w20 = V::set1(w[6]), w21 = V::set1(w[7]), w22 = V::set1(w[8]);
-      const float* dyp = dy + plane * out_plane;
-      float* dxp = dx + plane * in_plane;
-      for (int t0 = 0; t0 < OW; t0 += W) {
-        // a: dy[k][t0 + lane], b: dy[k][t0 + 1 + lane] (0 past the row); dx columns [2 t0, 2 t0 + count)
-        const mask ma = V::make_mask(0, OW - t0), mb = V::make_mask(0, OW - t0 - 1);
-        const int count = min_int(2 * W, Wi - 2 * t0);
-        reg a = V::load_masked(dyp + t0, ma), b = V::load_masked(dyp + t0 + 1, mb);
-        for (int k = 0; 2 * k < H; ++k) {
-          reg a1 = V::zero(), b1 = V::zero();  // dy row k + 1
-          if (k + 1 < OH) {
-            const float* row = dyp + static_cast<long>(k + 1) * OW + t0;
-            a1 = V::load_masked(row, ma);
-            b1 = V::load_masked(row + 1, mb);
-          }
-          float* dst = dxp + static_cast<long>(2 * k) * Wi + 2 * t0;
-          store_row(dst, V::mul(w11, a), V::fma(w12, a, V::mul(w10, b)), count, stream);
-          if (2 * k + 1 < H)
-            store_row(dst + Wi, V::fma(w21, a, V::mul(w01, a1)),
-                      V::fma(w22, a, V::fma(w20, b, V::fma(w02, a1, V::mul(w00, b1)))), count, stream);
-          a = a1;
-          b = b1;
+    for (long plane = 0; plane < planes; ++plane)
+      backward_plane(g, dy + plane * out_plane, weight + (plane % g.in_channels) * 9, dx + plane * in_plane, stream);
+    if (stream) stream_fence();
+  }
+
+  // One plane: dxp (in_h x in_w) from dyp (out_h x out_w) and the channel's 9 taps w.
+  static void backward_plane(const ConvGeom& g, const float* dyp, const float* w, float* dxp, bool stream) {
+    const int H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
+    const reg w00 = V::set1(w[0]), w01 = V::set1(w[1]), w02 = V::set1(w[2]);
+    const reg w10 = V::set1(w[3]), w11 = V::set1(w[4]), w12 = V::set1(w[5]);
+    const reg w20 = V::set1(w[6]), w21 = V::set1(w[7]), w22 = V::set1(w[8]);
+    for (int t0 = 0; t0 < OW; t0 += W) {
+      // a: dy[k][t0 + lane], b: dy[k][t0 + 1 + lane] (0 past the row); dx columns [2 t0, 2 t0 + count)
+      const mask ma = V::make_mask(0, OW - t0), mb = V::make_mask(0, OW - t0 - 1);
+      const int count = min_int(2 * W, Wi - 2 * t0);
+      reg a = V::load_masked(dyp + t0, ma), b = V::load_masked(dyp + t0 + 1, mb);
+      for (int k = 0; 2 * k < H; ++k) {
+        reg a1 = V::zero(), b1 = V::zero();  // dy row k + 1
+        if (k + 1 < OH) {
+          const float* row = dyp + static_cast<long>(k + 1) * OW + t0;
+          a1 = V::load_masked(row, ma);
+          b1 = V::load_masked(row + 1, mb);
         }
+        float* dst = dxp + static_cast<long>(2 * k) * Wi + 2 * t0;
+        store_row(dst, V::mul(w11, a), V::fma(w12, a, V::mul(w10, b)), count, stream);
+        if (2 * k + 1 < H)
+          store_row(dst + Wi, V::fma(w21, a, V::mul(w01, a1)),
+                    V::fma(w22, a, V::fma(w20, b, V::fma(w02, a1, V::mul(w00, b1)))), count, stream);
+        a = a1;
+        b = b1;
       }
     }
-#ifdef __AVX512F__
-    _mm_sfence();
-#endif
   }
 
   // ---- backward weight --------------------------------------------------------------------------------
   // Per channel: 9 tap accumulators and a bias accumulator over every image's plane, reduced once.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
-    const int C = g.in_channels, H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
-    const long in_plane = static_cast<long>(H) * Wi, out_plane = static_cast<long>(OH) * OW;
+    const int C = g.in_channels;
+    const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
     for (int c = 0; c < C; ++c) {
       reg acc[9], bias_acc = V::zero();
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) acc[t] = V::zero();
       for (int n = 0; n < g.batch; ++n) {
         const long plane = static_cast<long>(n) * C + c;
-        const float* xp = x + plane * in_plane;
-        const float* dyp = dy + plane * out_plane;
-        for (int ow0 = 0; ow0 < OW; ow0 += W) {
-          const int count = min_int(W, OW - ow0);
-          const mask md = V::make_mask(0, count);
-          // Tap column kw of lane l: x column 2 (ow0 + l) - 1 + kw, lanes [lo, hi) inside the row.
-          int lo[3], hi[3], col[3];
+        weight_plane(g, x + plane * in_plane, dy + plane * out_plane, acc, bias_acc);
+      }
+      reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
+    }
+  }
+
+  // acc[kh * 3 + kw] += dy (*) x taps, bias_acc += dy over one plane (xp: in_h x in_w, dyp: out_h x out_w).
+  [[gnu::always_inline]] static inline void weight_plane(const ConvGeom& g, const float* xp, const float* dyp, reg* acc,
+                                                         reg& bias_acc) {
+    const int H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w;
+    for (int ow0 = 0; ow0 < OW; ow0 += W) {
+      const int count = min_int(W, OW - ow0);
+      const mask md = V::make_mask(0, count);
+      // Tap column kw of lane l: x column 2 (ow0 + l) - 1 + kw, lanes [lo, hi) inside the row.
+      int lo[3], hi[3], col[3];
 #pragma GCC unroll 3
-          for (int kw = 0; kw < 3; ++kw) {
-            col[kw] = 2 * ow0 - 1 + kw;
-            Rows::template lane_range<2>(col[kw], Wi, count, lo[kw], hi[kw]);
-          }
-          const auto taps = [&](int ih, reg* v) {
-            const float* row = xp + static_cast<long>(ih) * Wi;
+      for (int kw = 0; kw < 3; ++kw) {
+        col[kw] = 2 * ow0 - 1 + kw;
+        Rows::template lane_range<2>(col[kw], Wi, count, lo[kw], hi[kw]);
+      }
+      const auto taps = [&](int ih, reg* v) {
+        const float* row = xp + static_cast<long>(ih) * Wi;
 #pragma GCC unroll 3
-            for (int kw = 0; kw < 3; ++kw) v[kw] = V::load_even_lanes(row + col[kw], lo[kw], hi[kw]);
-          };
-          reg above[3] = {V::zero(), V::zero(), V::zero()};  // x row 2 oh - 1 (-1: the padding)
-          for (int oh = 0; oh < OH; ++oh) {
-            const reg d = V::load_masked(dyp + static_cast<long>(oh) * OW + ow0, md);
-            bias_acc = V::add(bias_acc, d);
-            reg middle[3], below[3] = {V::zero(), V::zero(), V::zero()};
-            taps(2 * oh, middle);  // 2 oh <= H - 1
-            if (2 * oh + 1 < H) taps(2 * oh + 1, below);
+        for (int kw = 0; kw < 3; ++kw) v[kw] = V::load_even_lanes(row + col[kw], lo[kw], hi[kw]);
+      };
+      reg above[3] = {V::zero(), V::zero(), V::zero()};  // x row 2 oh - 1 (-1: the padding)
+      for (int oh = 0; oh < OH; ++oh) {
+        const reg d = V::load_masked(dyp + static_cast<long>(oh) * OW + ow0, md);
+        bias_acc = V::add(bias_acc, d);
+        reg middle[3], below[3] = {V::zero(), V::zero(), V::zero()};
+        taps(2 * oh, middle);  // 2 oh <= H - 1
+        if (2 * oh + 1 < H) taps(2 * oh + 1, below);
 #pragma GCC unroll 3
-            for (int kw = 0; kw < 3; ++kw) {
-              acc[kw] = V::fma(d, above[kw], acc[kw]);
-              acc[3 + kw] = V::fma(d, middle[kw], acc[3 + kw]);
-              acc[6 + kw] = V::fma(d, below[kw], acc[6 + kw]);
-              above[kw] = below[kw];
-            }
-          }
+        for (int kw = 0; kw < 3; ++kw) {
+          acc[kw] = V::fma(d, above[kw], acc[kw]);
+          acc[3 + kw] = V::fma(d, middle[kw], acc[3 + kw]);
+          acc[6 + kw] = V::fma(d, below[kw], acc[6 + kw]);
+          above[kw] = below[kw];
         }
       }
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
-      if (dbias) dbias[c] += V::hsum(bias_acc);
     }
+  }
+
+  // dweight[t] += hsum(acc[t]) (9 taps), *dbias += hsum(bias_acc) when dbias is not null.
+  static void reduce_weight(const reg* acc, reg bias_acc, float* dweight, float* dbias) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) dweight[t] += V::hsum(acc[t]);
+    if (dbias) *dbias += V::hsum(bias_acc);
   }
 };
 
@@ -192,103 +201,183 @@ struct ConvDepthwiseStride1Backward {
   static bool applies(const ConvGeom& g) { return ConvDepthwiseRows<V>::applies(g) && g.stride_h == 1 && g.pad_h == 1; }
 
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
-    const int C = g.in_channels, H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
-    const long planes = static_cast<long>(g.batch) * C, plane_floats = static_cast<long>(H) * Wd;
+    const long planes = static_cast<long>(g.batch) * g.in_channels, plane_floats = static_cast<long>(g.in_h) * g.in_w;
     const bool stream = Stride2::stream_dx(g);
-    for (long plane = 0; plane < planes; ++plane) {
-      const float* w = weight + (plane % C) * 9;
-      reg wr[9];  // wr[a * 3 + b] = w[2 - a][2 - b]
+    for (long plane = 0; plane < planes; ++plane)
+      backward_plane(g, dy + plane * plane_floats, weight + (plane % g.in_channels) * 9, dx + plane * plane_floats,
+                     stream);
+    if (stream) Stride2::stream_fence();
+  }
+
+  // One plane: dxp from dyp (both in_h x in_w) and the channel's 9 taps w.
+  static void backward_plane(const ConvGeom& g, const float* dyp, const float* w, float* dxp, bool stream) {
+    const int H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
+    reg wr[9];                          // wr[a * 3 + b] = w[2 - a][2 - b]
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
-      const float* dyp = dy + plane * plane_floats;
-      float* dxp = dx + plane * plane_floats;
-      for (int ow0 = 0; ow0 < Wd; ow0 += W) {
-        const int count = min_int(W, Wd - ow0);
-        // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
-        const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
-                   m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
-        const auto load_row = [&](int ih, reg* v) {
-          const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
-          v[0] = V::load_masked(row - 1, m0);
-          v[1] = V::load_masked(row, m1);
-          v[2] = V::load_masked(row + 1, m2);
-        };
-        reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
-        load_row(0, middle);
-        for (int ih = 0; ih < H; ++ih) {
-          below[0] = below[1] = below[2] = V::zero();
-          if (ih + 1 < H) load_row(ih + 1, below);
-          // one chain per dy row, then summed: 3 dependent FMAs rather than 9
-          reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
+    for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
+    for (int ow0 = 0; ow0 < Wd; ow0 += W) {
+      const int count = min_int(W, Wd - ow0);
+      // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
+      const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+                 m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+      const auto load_row = [&](int ih, reg* v) {
+        const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
+        v[0] = V::load_masked(row - 1, m0);
+        v[1] = V::load_masked(row, m1);
+        v[2] = V::load_masked(row + 1, m2);
+      };
+      reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+      load_row(0, middle);
+      for (int ih = 0; ih < H; ++ih) {
+        below[0] = below[1] = below[2] = V::zero();
+        if (ih + 1 < H) load_row(ih + 1, below);
+        // one chain per dy row, then summed: 3 dependent FMAs rather than 9
+        reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
 #pragma GCC unroll 2
-          for (int b = 1; b < 3; ++b) {
-            r0 = V::fma(wr[b], above[b], r0);
-            r1 = V::fma(wr[3 + b], middle[b], r1);
-            r2 = V::fma(wr[6 + b], below[b], r2);
-          }
-          const reg sum = V::add(V::add(r0, r1), r2);
-          float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
-          if (count == W)
-            Stride2::store_vector(dst, sum, stream);
-          else
-            V::store_partial(dst, sum, count);
+        for (int b = 1; b < 3; ++b) {
+          r0 = V::fma(wr[b], above[b], r0);
+          r1 = V::fma(wr[3 + b], middle[b], r1);
+          r2 = V::fma(wr[6 + b], below[b], r2);
+        }
+        const reg sum = V::add(V::add(r0, r1), r2);
+        float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
+        if (count == W)
+          Stride2::store_vector(dst, sum, stream);
+        else
+          V::store_partial(dst, sum, count);
 #pragma GCC unroll 3
-          for (int b = 0; b < 3; ++b) {
-            above[b] = middle[b];
-            middle[b] = below[b];
-          }
+        for (int b = 0; b < 3; ++b) {
+          above[b] = middle[b];
+          middle[b] = below[b];
         }
       }
     }
-    if (stream) Stride2::stream_fence();
   }
 
   // dw[a][b] += sum dy[oh][ow] * x[oh - 1 + a][ow - 1 + b], db += sum dy: per channel, 9 tap accumulators
   // over every image's plane; each x row loaded once per column block (three column-shifted vectors)
   // serves dy rows oh + 1, oh and oh - 1.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
-    const int C = g.in_channels, H = g.in_h, Wd = g.in_w;
-    const long plane_floats = static_cast<long>(H) * Wd;
+    const int C = g.in_channels;
+    const long plane_floats = static_cast<long>(g.in_h) * g.in_w;
     for (int c = 0; c < C; ++c) {
       reg acc[9], bias_acc = V::zero();
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) acc[t] = V::zero();
       for (int n = 0; n < g.batch; ++n) {
         const long plane = static_cast<long>(n) * C + c;
-        const float* xp = x + plane * plane_floats;
-        const float* dyp = dy + plane * plane_floats;
-        for (int ow0 = 0; ow0 < Wd; ow0 += W) {
-          const int count = min_int(W, Wd - ow0);
-          const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
-                     m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
-          const auto load_row = [&](int ih, reg* v) {
-            const float* row = xp + static_cast<long>(ih) * Wd + ow0;
-            v[0] = V::load_masked(row - 1, m0);
-            v[1] = V::load_masked(row, m1);
-            v[2] = V::load_masked(row + 1, m2);
-          };
-          reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
-          load_row(0, middle);
-          for (int oh = 0; oh < H; ++oh) {
-            below[0] = below[1] = below[2] = V::zero();
-            if (oh + 1 < H) load_row(oh + 1, below);
-            const reg d = V::load_masked(dyp + static_cast<long>(oh) * Wd + ow0, m1);
-            bias_acc = V::add(bias_acc, d);
+        weight_plane(g, x + plane * plane_floats, dy + plane * plane_floats, acc, bias_acc);
+      }
+      Stride2::reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
+    }
+  }
+
+  // acc[a * 3 + b] += dy (*) x taps, bias_acc += dy over one plane (xp, dyp: in_h x in_w).
+  [[gnu::always_inline]] static inline void weight_plane(const ConvGeom& g, const float* xp, const float* dyp, reg* acc,
+                                                         reg& bias_acc) {
+    const int H = g.in_h, Wd = g.in_w;
+    for (int ow0 = 0; ow0 < Wd; ow0 += W) {
+      const int count = min_int(W, Wd - ow0);
+      const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+                 m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+      const auto load_row = [&](int ih, reg* v) {
+        const float* row = xp + static_cast<long>(ih) * Wd + ow0;
+        v[0] = V::load_masked(row - 1, m0);
+        v[1] = V::load_masked(row, m1);
+        v[2] = V::load_masked(row + 1, m2);
+      };
+      reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+      load_row(0, middle);
+      for (int oh = 0; oh < H; ++oh) {
+        below[0] = below[1] = below[2] = V::zero();
+        if (oh + 1 < H) load_row(oh + 1, below);
+        const reg d = V::load_masked(dyp + static_cast<long>(oh) * Wd + ow0, m1);
+        bias_acc = V::add(bias_acc, d);
 #pragma GCC unroll 3
-            for (int b = 0; b < 3; ++b) {
-              acc[b] = V::fma(d, above[b], acc[b]);
-              acc[3 + b] = V::fma(d, middle[b], acc[3 + b]);
-              acc[6 + b] = V::fma(d, below[b], acc[6 + b]);
-              above[b] = middle[b];
-              middle[b] = below[b];
-            }
-          }
+        for (int b = 0; b < 3; ++b) {
+          acc[b] = V::fma(d, above[b], acc[b]);
+          acc[3 + b] = V::fma(d, middle[b], acc[3 + b]);
+          acc[6 + b] = V::fma(d, below[b], acc[6 + b]);
+          above[b] = middle[b];
+          middle[b] = below[b];
         }
       }
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
-      if (dbias) dbias[c] += V::hsum(bias_acc);
     }
+  }
+};
+
+// ---- backward with the BatchNorm hand-over sums (kernels.h: conv2d_backward_sums) ----------------------------
+// The two kernels above, one plane at a time: dx into an L1 buffer, the plane's hand-over sums from the
+// buffer and the plane of x (read from memory once), the buffer copied to dx (streamed as backward_data
+// streams it), then the plane's weight-gradient taps from x and dy, both still in L1. Without this, the
+// BatchNorm's hand-over read every streamed dx plane back from memory (8-25 MB per layer at batch 64) and
+// the weight pass read x and dy again from L2. The planes go channel by channel, each channel's images
+// in order: the tap accumulators see the planes in backward_weight's order (the same dweight bits).
+// dx is backward_data's (the same per-plane code); the sums are the ISA's channel_act_grad_sums on one
+// plane (N = 1, C = 1, the channel's coefficients), which for planes of at least kHandOverPlane values
+// gives the bits of its per-image call on the whole image (static_assert in <isa>/conv_handover.cpp).
+template <class V>
+struct ConvDepthwiseBackwardSums {
+  using reg = typename V::reg;
+  using Stride1 = ConvDepthwiseStride1Backward<V>;
+  using Stride2 = ConvDepthwiseStride2Backward<V>;
+  using GradSums = decltype(KernelTable::channel_act_grad_sums);  // the ISA's channel_act_grad_sums
+  static constexpr int W = V::width;
+  // Planes ahead whose x and dy are requested while a plane is copied out (measured 1, 2, 4 planes and
+  // 8 or 16 KB ahead, MobileNetV2's four layers: 4 planes the best, ~1 ms per layer at batch 64).
+  static constexpr long kPrefetchPlanes = 4;
+
+  static bool applies(const ConvGeom& g) {
+    return (Stride1::applies(g) || Stride2::applies(g)) && g.in_h * g.in_w >= kHandOverPlane;
+  }
+  static size_t scratch_floats(const ConvGeom& g) { return static_cast<size_t>(g.in_h) * g.in_w + W; }
+
+  static void backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
+                            float* dbias, float* scratch, const HandOverSums& sums, GradSums grad_sums) {
+    const int C = g.in_channels, HW = g.in_h * g.in_w, N = g.batch;
+    const long planes = static_cast<long>(N) * C, out_plane = static_cast<long>(g.out_h) * g.out_w;
+    const bool stride1 = Stride1::applies(g), stream = Stride2::stream_dx(g);
+    float* buffer = scratch;
+    long step = 0;  // planes visited so far, in (channel, image) order
+    for (int c = 0; c < C; ++c) {
+      const float* w = weight + static_cast<long>(c) * 9;
+      reg acc[9], bias_acc = V::zero();
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
+      for (int n = 0; n < N; ++n, ++step) {
+        const long plane = static_cast<long>(n) * C + c;
+        const float* dyp = dy + plane * out_plane;
+        const float* xp = sums.x + plane * HW;
+        if (stride1)
+          Stride1::backward_plane(g, dyp, w, buffer, false);
+        else
+          Stride2::backward_plane(g, dyp, w, buffer, false);
+        grad_sums(1, 1, HW, 0, 1, buffer, xp, sums.scale + c, sums.shift + c, sums.mean + c, sums.act,
+                  sums.sum_g + plane, sums.sum_gxc + plane);
+        // The plane kPrefetchPlanes ahead in this order: x and dy requested while this one is copied out.
+        const long next = step + kPrefetchPlanes;
+        const bool ahead = next < planes;
+        const long next_plane = ahead ? (next % N) * C + next / N : 0;
+        const float* x_ahead = ahead ? sums.x + next_plane * HW : nullptr;
+        const float* dy_ahead = ahead ? dy + next_plane * out_plane : nullptr;
+        float* dst = dx + plane * HW;
+        int i = 0;
+        for (; i + W <= HW; i += W) {
+          if (ahead && i % 16 == 0) {
+            __builtin_prefetch(x_ahead + i);
+            if (i < out_plane) __builtin_prefetch(dy_ahead + i);
+          }
+          Stride2::store_vector(dst + i, V::load(buffer + i), stream);
+        }
+        if (i < HW) V::store_partial(dst + i, V::load_partial(buffer + i, HW - i), HW - i);
+        if (stride1)
+          Stride1::weight_plane(g, xp, dyp, acc, bias_acc);
+        else
+          Stride2::weight_plane(g, xp, dyp, acc, bias_acc);
+      }
+      Stride2::reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
+    }
+    if (stream) Stride2::stream_fence();
   }
 };
 

@@ -151,4 +151,154 @@ struct ConvPointwiseData {
   static_assert(PV == 3, "backward_data's tail handles 1 to 3 vectors");
 };
 
+// Backward data of pointwise convolutions on 4-pixel planes (2x2, 1x4, 4x1: MobileNetV2's 2x2 stage),
+// vectors along the input channels:
+//
+//   dx[n][ci][p] = sum over oc of W[oc][ci] * dy[n][oc][p]      (W's rows have ci contiguous)
+//
+// A tile of I images (4 * I pixels) x NV vectors of input channels keeps 4 * I * NV accumulators over
+// the output channels: per output channel it loads NV vectors of W's row and broadcasts the 4 * I values
+// of dy (each image's 4-float plane), 3 + 8 loads for 24 FMAs. At the end each image's 4 pixel vectors
+// are interleaved (two rounds of zip) into dx[n][ci][0 .. 4) order and stored whole. The tile's W panel
+// (<= 160 output channels x NV vectors: 30 KB) stays in L1 across the images, which run inside the panel
+// loop; more output channels take several passes (see kBlockFloats).
+// The route it replaces ran the forward of the transposed convolution (flipped W packed, a gathered GEMM
+// whose 4-float plane runs go through a buffer per tile). Measured (AVX-512, 1 thread, batch 64 as in the
+// model, dy in L2, ms before -> here): 576->160 0.37 -> 0.25, 960->160 0.63 -> 0.42-0.46, 960->320
+// 1.21 -> 0.85-0.95, 160->960 0.53 -> 0.47, 320->1280 1.42 -> 1.19-1.23.
+//
+// Every dx element is the sum over oc in order, in one FMA chain: independent of how the batch is split.
+template <class V>
+struct ConvPointwiseDataQuad {
+  using reg = typename V::reg;
+  static constexpr int W = V::width;
+  static constexpr int kPixels = 4;
+  // Output channels per pass: the tile's W panel (kBlockFloats = 160 x 3 vectors of 16: 30 KB) stays in
+  // L1. With more output channels (the expand layers' backward data: 960, 1280), the passes keep the
+  // accumulators of every image of the panel in a pixel-major buffer between them.
+  static constexpr int kBlockFloats = 160 * 48;
+
+  static bool applies(const ConvGeom& g) {
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.groups == 1 && g.out_h * g.out_w == kPixels && W % kPixels == 0 && g.in_channels >= 2 * W;
+  }
+  static constexpr int panel_vectors() { return W == 8 ? 2 : 3; }
+  static int block_channels(int NV) { return kBlockFloats / (NV * W); }
+  // The pixel-major partial sums of one panel over the batch, when the output channels take several passes.
+  static size_t scratch_floats(const ConvGeom& g) {
+    if (g.out_channels <= block_channels(panel_vectors())) return 0;
+    return static_cast<size_t>(g.batch) * kPixels * panel_vectors() * W;
+  }
+
+  // Images [0, I) x input channels [0, cols) (cols <= NV * W) at dx (image stride dx_image), from dy (image
+  // stride dy_image) and w = W + ci0 (row stride CI), over K output channels. The accumulators start at 0
+  // (first) or at part[i][p][v * W ..] (the previous passes); they end in part (not last_pass) or,
+  // interleaved, in dx (last_pass).
+  template <int I, int NV>
+  static void tile(const float* w, long CI, const float* dy, long dy_image, int K, float* dx, long dx_image, int cols,
+                   float* part, bool first, bool last_pass) {
+    reg acc[I][kPixels][NV];
+#pragma GCC unroll 4
+    for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+      for (int p = 0; p < kPixels; ++p)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v)
+          acc[i][p][v] = first ? V::zero() : V::load(part + ((i * kPixels + p) * NV + v) * W);
+    const int last = cols - (NV - 1) * W;  // lanes of the last vector
+    for (int oc = 0; oc < K; ++oc, w += CI, dy += kPixels) {
+      reg b[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV - 1; ++v) b[v] = V::load(w + v * W);
+      b[NV - 1] = last >= W ? V::load(w + (NV - 1) * W) : V::load_partial(w + (NV - 1) * W, last);
+#pragma GCC unroll 4
+      for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+        for (int p = 0; p < kPixels; ++p) {
+          const reg s = V::set1(dy[i * dy_image + p]);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[i][p][v] = V::fma(b[v], s, acc[i][p][v]);
+        }
+    }
+    if (!last_pass) {
+#pragma GCC unroll 4
+      for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+        for (int p = 0; p < kPixels; ++p)
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) V::store(part + ((i * kPixels + p) * NV + v) * W, acc[i][p][v]);
+      return;
+    }
+    // acc[i][p][v] lane l is dx[i][ci0 + v * W + l][p]: interleave the 4 pixel vectors so that out[j] holds
+    // channels v * W + j * W / 4 .. + W / 4, 4 pixels each (zip_lo/zip_hi interleave whole vectors).
+#pragma GCC unroll 4
+    for (int i = 0; i < I; ++i)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const reg t0 = V::zip_lo(acc[i][0][v], acc[i][2][v]), t1 = V::zip_hi(acc[i][0][v], acc[i][2][v]);
+        const reg t2 = V::zip_lo(acc[i][1][v], acc[i][3][v]), t3 = V::zip_hi(acc[i][1][v], acc[i][3][v]);
+        const reg out[4] = {V::zip_lo(t0, t2), V::zip_hi(t0, t2), V::zip_lo(t1, t3), V::zip_hi(t1, t3)};
+        float* d = dx + i * dx_image + static_cast<long>(v) * W * kPixels;
+        const int floats = (v == NV - 1 ? last : W) * kPixels;  // of this vector's 4 * W
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          const int n = floats - j * W;
+          if (n >= W)
+            V::store(d + j * W, out[j]);
+          else if (n > 0)
+            V::store_partial(d + j * W, out[j], n);
+        }
+      }
+  }
+
+  // Input channels [ci0, ci0 + cols) of every image: passes over blocks of output channels, each running
+  // the images in tiles of I (then single images). Each dx element gets oc = 0 .. K-1 in order in one FMA
+  // chain (the passes store and reload the exact accumulator).
+  template <int I, int NV>
+  static void panel(const ConvGeom& g, const float* dy, const float* weight, float* dx, int ci0, int cols,
+                    float* part) {
+    const long CI = g.in_channels, K = g.out_channels;
+    const long dy_image = K * kPixels, dx_image = CI * kPixels;
+    const int block = block_channels(NV);
+    const long part_image = static_cast<long>(kPixels) * NV * W;
+    for (int oc0 = 0; oc0 < K; oc0 += block) {
+      const int count = min_int(block, static_cast<int>(K) - oc0);
+      const bool first = oc0 == 0, last_pass = oc0 + count == K;
+      const float* w = weight + oc0 * CI + ci0;
+      const float* dy_block = dy + static_cast<long>(oc0) * kPixels;
+      int n = 0;
+      for (; n + I <= g.batch; n += I)
+        tile<I, NV>(w, CI, dy_block + n * dy_image, dy_image, count, dx + n * dx_image + ci0 * kPixels, dx_image, cols,
+                    part + n * part_image, first, last_pass);
+      for (; n < g.batch; ++n)
+        tile<1, NV>(w, CI, dy_block + n * dy_image, dy_image, count, dx + n * dx_image + ci0 * kPixels, dx_image, cols,
+                    part + n * part_image, first, last_pass);
+    }
+  }
+
+  // Panels of NV vectors of input channels, I images per tile, then the last panel's 1 .. NV vectors.
+  template <int I, int NV>
+  static void panels(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* part) {
+    const int CI = g.in_channels;
+    int ci0 = 0;
+    for (; ci0 + NV * W <= CI; ci0 += NV * W) panel<I, NV>(g, dy, weight, dx, ci0, NV * W, part);
+    const int rest = CI - ci0;  // < NV * W channels: 1 .. NV vectors, the last one partial
+    if (NV >= 3 && rest > 2 * W)
+      panel<I, 3>(g, dy, weight, dx, ci0, rest, part);
+    else if (rest > W)
+      panel<I, 2>(g, dy, weight, dx, ci0, rest, part);
+    else if (rest > 0)
+      panel<I, 1>(g, dy, weight, dx, ci0, rest, part);
+  }
+
+  static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* scratch) {
+    // AVX-512, NEON: 2 images x 3 vectors = 24 accumulators (+ 3 W vectors + 1 broadcast of 32 registers);
+    // AVX2: 1 x 2 = 8 (+ 2 + 1 of 16).
+    if constexpr (W == 8)
+      panels<1, 2>(g, dy, weight, dx, scratch);
+    else
+      panels<2, 3>(g, dy, weight, dx, scratch);
+  }
+};
+
 }  // namespace plasmo::kernels::simd

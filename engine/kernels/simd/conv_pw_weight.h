@@ -221,4 +221,168 @@ struct ConvPointwiseWeight {
   static_assert(WB == 3, "backward_weight's tail handles 1 or 2 wide channels");
 };
 
+// Weight gradient of expand convolutions (1x1, stride 1, no padding, one group, out >= in channels) as a
+// GEMM with K along the pixels, broadcasting dy in place and keeping x transposed:
+//
+//   dW[oc][ci] += sum over images n and pixels p of dy[n][oc][p] * xT[(n, p)][ci]
+//
+// x (the narrow tensor: 32-320 channels) is transposed one block of KC pixels at a time into
+// xT[k][ci] (ci contiguous, padded to whole vectors), and each register tile holds MR output channels x
+// PV vectors of input channels of dW: per pixel it loads PV vectors of xT (from L1) and broadcasts MR
+// values of dy read in place, for MR * PV FMAs (4 x 6: 10 loads for 24 FMAs), and adds straight into dW
+// rows (ci contiguous: no horizontal reduction, no transposed dy).
+//
+// Against the paths it replaces (AVX-512, 1 thread, the model's groups of images, dy in L2, no bias, ms
+// before -> here): 32->192 @8 0.38-0.43 -> 0.27-0.30, 64->384 @4 0.42-0.48 -> 0.24-0.27, 96->576 @4
+// 0.87-0.93 -> 0.54-0.62, 160->960 @2 0.68-0.74 -> 0.39-0.45, 320->1280 @2 1.5-1.7 -> 1.14-1.3. On 4x4
+// and 2x2 planes conv_pointwise.h / conv_gemm.h packed both operands transposed (dy, the large one, with
+// a memcpy per 16- or 4-float plane row: ~30% of the time). Not taken: fewer than 2 vectors of input
+// channels (16: one broadcast per FMA, load-bound; 24 -> 32 lanes: 24->144 @16 0.81 -> 0.86 ms, the dot
+// products above stay), planes over 64 pixels (none in the models; 16->96 @32 measured equal), and
+// projections (x the large operand to transpose: 4x4 and 8x8 lose 5-15%, 2x2 gains < 0.1 ms a layer).
+//
+// Order of the sums: each dW element gets its old value, then k = (n, p) in order (images, then pixels),
+// one FMA at a time, whatever the blocking: bit-identical for the same batch slice.
+template <class V>
+struct ConvPointwiseWeightBcast {
+  using reg = typename V::reg;
+  static constexpr int W = V::width;
+  static constexpr int kRegisters = W == 8 ? 16 : 32;  // AVX2: 16; AVX-512, NEON: 32
+  // Widest panel of input channels (vectors) and the output channels per tile for a panel of PV vectors:
+  // MR * PV accumulators + PV xT vectors + 1 broadcast within the registers.
+  static constexpr int kPanelMax = W == 8 ? 2 : 6;
+  static constexpr int rows_for(int PV) { return (kRegisters - 1 - PV) / PV > 12 ? 12 : (kRegisters - 1 - PV) / PV; }
+  // Pixels (k) per block of xT: a panel's slice, kKc * kPanelMax vectors, stays in L1 (24 KB with 16 lanes).
+  static constexpr int kKc = 64;
+
+  static bool applies(const ConvGeom& g) {
+    const int P = g.out_h * g.out_w;
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.groups == 1 && g.out_channels >= g.in_channels && g.in_channels >= 2 * W && P <= 64;
+  }
+
+  struct Blocking {
+    int pixels;  // pixels of one image per block (a whole plane when images > 1)
+    int images;  // whole planes per block
+  };
+  static Blocking blocking(const ConvGeom& g) {
+    const int P = g.out_h * g.out_w;
+    if (P >= kKc) return Blocking{kKc, 1};
+    return Blocking{P, max_int(1, min_int(g.batch, kKc / P))};
+  }
+  static int row_floats(const ConvGeom& g) { return round_up(g.in_channels, W); }
+  static size_t scratch_floats(const ConvGeom& g) {
+    const Blocking b = blocking(g);
+    return static_cast<size_t>(b.images) * b.pixels * row_floats(g) + 16;  // + alignment
+  }
+
+  // One tile: dW rows [0, MR) (at dw, ld dw_ld) x columns [0, cols) (cols <= PV * W) += over the block's
+  // images and pixels of dy[n][r][p] (dy at the block's first image, channel and pixel) * xT[k][c].
+  template <int MR, int PV>
+  static void tile(const float* xT, long ld, const float* dy, long dy_image, int P, int images, int pixels, float* dw,
+                   long dw_ld, int cols) {
+    reg acc[MR][PV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < PV; ++v) {
+        const int lanes = cols - v * W;
+        acc[r][v] = lanes >= W ? V::load(dw + r * dw_ld + v * W) : V::load_partial(dw + r * dw_ld + v * W, lanes);
+      }
+    const float* b = xT;
+    for (int n = 0; n < images; ++n) {
+      const float* a = dy + n * dy_image;
+      for (int p = 0; p < pixels; ++p, b += ld) {
+        reg bv[PV];
+#pragma GCC unroll 8
+        for (int v = 0; v < PV; ++v) bv[v] = V::load(b + v * W);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const reg s = V::set1(a[r * P + p]);
+#pragma GCC unroll 8
+          for (int v = 0; v < PV; ++v) acc[r][v] = V::fma(bv[v], s, acc[r][v]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < PV; ++v) {
+        const int lanes = cols - v * W;
+        if (lanes >= W)
+          V::store(dw + r * dw_ld + v * W, acc[r][v]);
+        else
+          V::store_partial(dw + r * dw_ld + v * W, acc[r][v], lanes);
+      }
+  }
+
+  // All output channels for input channels [c0, c0 + cols), PV vectors: tiles of MR rows, then single rows.
+  template <int PV>
+  static void panel(const ConvGeom& g, const float* xT, long ld, const float* dy, int images, int pixels, float* dw,
+                    int c0, int cols) {
+    constexpr int MR = rows_for(PV);
+    const int P = g.out_h * g.out_w;
+    const long dy_image = static_cast<long>(g.out_channels) * P;
+    int oc = 0;
+    for (; oc + MR <= g.out_channels; oc += MR)
+      tile<MR, PV>(xT + c0, ld, dy + static_cast<long>(oc) * P, dy_image, P, images, pixels,
+                   dw + static_cast<long>(oc) * g.in_channels + c0, g.in_channels, cols);
+    for (; oc < g.out_channels; ++oc)
+      tile<1, PV>(xT + c0, ld, dy + static_cast<long>(oc) * P, dy_image, P, images, pixels,
+                  dw + static_cast<long>(oc) * g.in_channels + c0, g.in_channels, cols);
+  }
+
+  static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* scratch) {
+    const int P = g.out_h * g.out_w, CI = g.in_channels;
+    const int ld = row_floats(g);
+    const int vectors = ld / W;
+    const int panels = (vectors + kPanelMax - 1) / kPanelMax;
+    const int per_panel = (vectors + panels - 1) / panels;  // vectors per panel (the last may have fewer)
+    const Blocking blk = blocking(g);
+    // From a 64-byte boundary: every vector load of xT within one line.
+    float* xT = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t{63});
+    for (int n0 = 0; n0 < g.batch; n0 += blk.images) {
+      const int images = min_int(blk.images, g.batch - n0);
+      for (int p0 = 0; p0 < P; p0 += blk.pixels) {
+        const int pixels = min_int(blk.pixels, P - p0);
+        // xT[n * pixels + p][c] = x[n0 + n][c][p0 + p], zeros in columns [CI, ld).
+        for (int n = 0; n < images; ++n) {
+          float* dst = xT + static_cast<long>(n) * pixels * ld;
+          transpose_copy<V>(x + static_cast<long>(n0 + n) * CI * P + p0, P, CI, pixels, dst, ld);
+          if (CI < ld)
+            for (int p = 0; p < pixels; ++p)
+              for (int c = CI; c < ld; ++c) dst[p * ld + c] = 0.0f;
+        }
+        const float* dy_block = dy + static_cast<long>(n0) * g.out_channels * P + p0;
+        for (int v0 = 0; v0 < vectors; v0 += per_panel) {
+          const int pv = min_int(per_panel, vectors - v0);
+          const int c0 = v0 * W, cols = min_int(pv * W, CI - c0);
+          switch (pv) {
+            case 1:
+              panel<1>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            case 2:
+              panel<2>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            case 3:
+              if constexpr (kPanelMax >= 3) panel<3>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            case 4:
+              if constexpr (kPanelMax >= 4) panel<4>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            case 5:
+              if constexpr (kPanelMax >= 5) panel<5>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            case 6:
+              if constexpr (kPanelMax >= 6) panel<6>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
+              break;
+            default:
+              break;
+          }
+        }
+      }
+    }
+  }
+};
+
 }  // namespace plasmo::kernels::simd
