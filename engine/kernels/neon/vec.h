@@ -32,7 +32,9 @@ struct Vec {
   static inline void store_partial(float* p, reg v, int count) {
     float lanes[4];
     vst1q_f32(lanes, v);
-    for (int i = 0; i < count; ++i) p[i] = lanes[i];
+    // count < 4 always; the bound on i is for GCC, which cannot see it through some unrolled callers
+    // (conv_pw_data.h) and warns of lanes[4].
+    for (int i = 0; i < count && i < 4; ++i) p[i] = lanes[i];
   }
   // p[0], p[2], p[4], p[6], reading only p[0..6] (never p[7], which may lie past the row).
   static inline reg load_even(const float* p) {
