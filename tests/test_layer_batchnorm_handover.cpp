@@ -27,18 +27,15 @@
 #include "engine/net.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::fill_uniform;
+using plasmo::testing::same_bits;
 using Act = BatchNorm2d::Activation;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape()) return false;
-  return a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
-}
 
 double max_abs(const Tensor& a) {
   double worst = 0.0;
