@@ -144,6 +144,14 @@ struct ConvDepthwiseSmall {
     return P >= W ? planes * (P / W) : planes / (W / P);
   }
 
+  // The accumulator's start for plane group j: lane l holds the bias of channel j*G + l/P (zero without bias).
+  static reg group_bias(const Layout& L, const float* bias, long j) {
+    if (!bias) return V::zero();
+    alignas(64) float lanes[W];
+    for (int l = 0; l < W; ++l) lanes[l] = bias[j * L.G + l / L.P];
+    return V::load(lanes);
+  }
+
   // table[(j * 9 + t) * W + l] = w[(j * G + l / P) * 9 + t] for the C / G plane groups j.
   static void weight_table(const Layout& L, int C, const float* w, float* table) {
     for (int j = 0; j < C / L.G; ++j)
@@ -203,12 +211,7 @@ struct ConvDepthwiseSmall {
         } else {
           const long j = u % groups;
           w9[i] = table + j * 9 * W;
-          acc[i] = V::zero();
-          if (bias) {  // lane l: the bias of channel j*G + l/P
-            alignas(64) float lanes[W];
-            for (int l = 0; l < W; ++l) lanes[l] = bias[j * L.G + l / L.P];
-            acc[i] = V::load(lanes);
-          }
+          acc[i] = group_bias(L, bias, j);
         }
       }
 #pragma GCC unroll 9
@@ -568,12 +571,7 @@ struct ConvDepthwiseSmall {
         while (ji >= groups) ji -= groups;
         w9[i] = table + ji * 9 * W;
         xv[i] = V::load(x + (u0 + k) * W);
-        acc[i] = V::zero();
-        if (bias) {  // lane l: the bias of channel ji*G + l/P
-          alignas(64) float lanes[W];
-          for (int l = 0; l < W; ++l) lanes[l] = bias[ji * L.G + l / L.P];
-          acc[i] = V::load(lanes);
-        }
+        acc[i] = group_bias(L, bias, ji);
       }
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
