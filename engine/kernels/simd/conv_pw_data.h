@@ -327,8 +327,13 @@ struct ConvPointwiseDataQuad {
 // transposed per panel into scratch (the unpacked forward of a training step, whose W changed since the
 // last call). Passes of <= block_channels(NV) input channels keep the panel's piece of W^T in L1 across
 // the images, with pixel-major partial sums in scratch between passes.
-// The route it replaces: the gathered GEMM of conv_gemm.h (64-column chunks for > 512 outputs), ~95
-// GFLOP/s on 160->960 and 320->1280 at 2x2 (batch 64).
+// The route it replaces: the gathered GEMM of conv_gemm.h (64-column chunks for > 512 outputs).
+// Measured (AVX-512, 1 thread, batch 64; bench-kernels GFLOP/s, unpacked, before -> here): 160->960
+// 130 -> 182-186, 320->1280 126 -> 175-178, 960->160 167 -> 178-180, 960->320 168 -> 174-186, 576->160
+// 158 -> 169-181. MobileNetV2@64 training step (per-layer profile, CPU clock, medians of 3 alternating
+// with main, forward ms): features.15-17.conv.0.0 0.86-0.89 -> 0.58-0.61, features.18.0 2.12 -> 1.46,
+// features.17.conv.2 1.29 -> 1.10, features.15/16.conv.2 0.66-0.67 -> 0.61, features.14.conv.2 0.44 ->
+// 0.36: 7.8 -> 5.9 ms in all. Batch <= 4 (single-image latency) keeps the few-column path (conv_few.h).
 //
 // Parts split the panels: every y element is sum over ci in order in one FMA chain, then + bias, whatever
 // the panel, part or pre-packing, so any split is bit-identical.
