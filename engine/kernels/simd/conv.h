@@ -15,11 +15,14 @@
 //     (not 1x1 on whole-vector planes with >= MR outputs: those take the in-place GEMM, see direct())
 //   <= 16 batch columns (forward)                       -> conv_few.h (conv_gemm.h forward_few): MicroFew on W^T
 //   1x1 stride 1 on planes of NR pixels (4x4)           -> conv_pointwise.h: packed GEMM, tiles one plane wide
+//   1x1 stride 1 forward on 4-pixel planes (2x2)        -> conv_pw_data.h (ConvPointwiseForwardQuad): vectors
+//                                                          of output channels over W^T panels, x broadcast
 //   1x1 stride 1 weight gradient, planes >= 4 vectors   -> conv_pw_weight.h: dot products over pixels in place
 //   1x1 stride 1 backward data, planes >= 4 vectors     -> conv_pw_data.h: register tiles over dy in place
 //   everything else                                     -> conv_gemm.h: packed GEMM over batch columns
 //
-// Only the conv_gemm.h paths read pre-packed weights (packed_layout() is kNone for the others).
+// Only the conv_gemm.h paths and ConvPointwiseForwardQuad (kQuadLayout) read pre-packed weights
+// (packed_layout() is kNone for the others).
 // Backward data with stride 1 is the forward convolution of dy with the weights flipped in space and
 // in/out channels swapped (padding kernel-1-pad), so it reuses the forward paths (pointwise ones run
 // their own transposed GEMM or in-place tiles); other strides go through GEMM + col2im.
@@ -63,6 +66,12 @@ struct Conv {
   using PointwiseWeightBcast = ConvPointwiseWeightBcast<V>;
   using PointwiseData = ConvPointwiseData<V>;
   using PointwiseDataQuad = ConvPointwiseDataQuad<V>;
+  using PointwiseQuad = ConvPointwiseForwardQuad<V>;
+  // The packed form PointwiseQuad reads (panels of W^T), besides the GEMM's layouts (Gemm::Layout).
+  static constexpr int kQuadLayout = 4;
+  static_assert(kQuadLayout > ConvGemm<V, Micro>::kFew, "a layout id of its own");
+  // 1x1 forward on 4-pixel planes (2x2, 1x4, 4x1) with more than the few-column path's columns.
+  static bool quad_forward(const ConvGeom& g) { return !Gemm::few(g) && PointwiseQuad::applies(g); }
 
   using Direct = ConvDirect<V>;
   // The direct path, except for pointwise convolutions whose planes are whole vectors and whose output
@@ -97,6 +106,7 @@ struct Conv {
         return Small::scratch_floats(g);  // stride 2: forward only
     if (Depthwise::applies(g)) return depthwise_scratch(g);
     if (direct(g)) return Direct::forward_scratch(g);
+    if (quad_forward(g)) return PointwiseQuad::scratch_floats(g);
     // The few-column path (<= 16 batch columns) comes first, as in gemm_forward.
     if (!Gemm::few(g) && Pointwise::applies(g)) return Pointwise::scratch_floats(g);
     return Gemm::forward_scratch(g);
@@ -109,13 +119,24 @@ struct Conv {
   static int packed_layout(const ConvGeom& g) {
     if (Depthwise::applies(g) || direct(g)) return Gemm::kNone;
     if (!Gemm::few(g) && Pointwise::applies(g)) return Gemm::kNone;
+    if (quad_forward(g)) return kQuadLayout;
     return Gemm::layout(g);
   }
   static size_t packed_floats(const ConvGeom& g) {
-    return packed_layout(g) == Gemm::kNone ? 0 : Gemm::packed_floats(g);
+    const int layout = packed_layout(g);
+    return layout == Gemm::kNone ? 0 : layout == kQuadLayout ? PointwiseQuad::packed_floats(g) : Gemm::packed_floats(g);
   }
   static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
-    if (packed_layout(g) != Gemm::kNone) Gemm::pack_weights(g, weight, packed);
+    const int layout = packed_layout(g);
+    if (layout == kQuadLayout)
+      PointwiseQuad::pack_weights(g, weight, packed);
+    else if (layout != Gemm::kNone)
+      Gemm::pack_weights(g, weight, packed);
+  }
+  // Whether the stride-1 backward data route packs W' for the GEMM (pack_flipped) or passes W' as stored.
+  static bool gemm_packed(const ConvGeom& t) {
+    const int layout = packed_layout(t);
+    return layout != Gemm::kNone && layout != kQuadLayout;
   }
 
   // Part `part` of `parts`: each part writes a disjoint piece of y, and every element is computed by the
@@ -150,6 +171,10 @@ struct Conv {
     }
     if (direct(g)) {
       Direct::forward_part(g, x, weight, bias, y, scratch, part, parts);
+      return;
+    }
+    if (quad_forward(g)) {
+      PointwiseQuad::forward(g, x, weight, packed, bias, y, scratch, part, parts);
       return;
     }
     // GEMM: split the batch columns in whole slivers when each part gets at least two of them; else
@@ -217,7 +242,7 @@ struct Conv {
     if (PointwiseDataQuad::applies(g)) return PointwiseDataQuad::scratch_floats(g);
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
-      const size_t weights = packed_layout(t) != Gemm::kNone ? packed_floats(t) : weight_floats(g);
+      const size_t weights = gemm_packed(t) ? packed_floats(t) : weight_floats(g);
       return round_up(static_cast<int>(weights), 16) + forward_scratch(t);
     }
     return Gemm::backward_data_scratch(g);
@@ -326,7 +351,7 @@ struct Conv {
     }
     if (backward_data_as_forward(g)) {
       const ConvGeom t = transposed_geom(g);
-      if (packed_layout(t) != Gemm::kNone) {
+      if (gemm_packed(t)) {
         // Packed once for the whole slice (the GEMM paths would otherwise pack W' per chunk of images).
         const size_t weights = packed_floats(t);
         pack_flipped(g, weight, scratch);

@@ -18,7 +18,8 @@
 #include <cstdint>
 
 #include "engine/kernels/kernels.h"
-#include "engine/kernels/simd/conv_pack.h"  // min_int
+#include "engine/kernels/simd/conv_pack.h"    // min_int
+#include "engine/kernels/simd/gemm_driver.h"  // transpose_copy
 
 namespace plasmo::kernels::simd {
 
@@ -194,9 +195,11 @@ struct ConvPointwiseDataQuad {
   // stride dy_image) and w = W + ci0 (row stride CI), over K output channels. The accumulators start at 0
   // (first) or at part[i][p][v * W ..] (the previous passes); they end in part (not last_pass) or,
   // interleaved, in dx (last_pass).
+  // bias (the forward's, at the tile's first channel; null: none) is added to the whole sums before they
+  // are stored.
   template <int I, int NV>
   static void tile(const float* w, long CI, const float* dy, long dy_image, int K, float* dx, long dx_image, int cols,
-                   float* part, bool first, bool last_pass) {
+                   float* part, bool first, bool last_pass, const float* bias = nullptr) {
     reg acc[I][kPixels][NV];
 #pragma GCC unroll 4
     for (int i = 0; i < I; ++i)
@@ -228,6 +231,18 @@ struct ConvPointwiseDataQuad {
 #pragma GCC unroll 8
           for (int v = 0; v < NV; ++v) V::store(part + ((i * kPixels + p) * NV + v) * W, acc[i][p][v]);
       return;
+    }
+    if (bias) {
+      reg b[NV];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV - 1; ++v) b[v] = V::load(bias + v * W);
+      b[NV - 1] = last >= W ? V::load(bias + (NV - 1) * W) : V::load_partial(bias + (NV - 1) * W, last);
+#pragma GCC unroll 4
+      for (int i = 0; i < I; ++i)
+#pragma GCC unroll 4
+        for (int p = 0; p < kPixels; ++p)
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[i][p][v] = V::add(acc[i][p][v], b[v]);
     }
     // acc[i][p][v] lane l is dx[i][ci0 + v * W + l][p]: interleave the 4 pixel vectors so that out[j] holds
     // channels v * W + j * W / 4 .. + W / 4, 4 pixels each (zip_lo/zip_hi interleave whole vectors).
@@ -298,6 +313,111 @@ struct ConvPointwiseDataQuad {
       panels<1, 2>(g, dy, weight, dx, scratch);
     else
       panels<2, 3>(g, dy, weight, dx, scratch);
+  }
+};
+
+// Forward of pointwise convolutions on 4-pixel planes (MobileNetV2's 2x2 stage), the same tiles as
+// ConvPointwiseDataQuad with W transposed:
+//
+//   y[n][co][p] = sum over ci of W[co][ci] * x[n][ci][p] + bias[co]
+//
+// Vectors run along the output channels, x is broadcast. The output channels come in panels of PW = NV * W
+// (48 on AVX-512 and NEON, 16 on AVX2); a panel's weights are read as a block of CI rows x PW floats,
+// W^T restricted to the panel, row stride PW: pre-packed (pack_weights, layout kQuadLayout of conv.h) or
+// transposed per panel into scratch (the unpacked forward of a training step, whose W changed since the
+// last call). Passes of <= block_channels(NV) input channels keep the panel's piece of W^T in L1 across
+// the images, with pixel-major partial sums in scratch between passes.
+// The route it replaces: the gathered GEMM of conv_gemm.h (64-column chunks for > 512 outputs).
+// Measured (AVX-512, 1 thread, batch 64; bench-kernels GFLOP/s, unpacked, before -> here): 160->960
+// 130 -> 182-186, 320->1280 126 -> 175-178, 960->160 167 -> 178-180, 960->320 168 -> 174-186, 576->160
+// 158 -> 169-181. MobileNetV2@64 training step (per-layer profile, CPU clock, medians of 3 alternating
+// with main, forward ms): features.15-17.conv.0.0 0.86-0.89 -> 0.58-0.61, features.18.0 2.12 -> 1.46,
+// features.17.conv.2 1.29 -> 1.10, features.15/16.conv.2 0.66-0.67 -> 0.61, features.14.conv.2 0.44 ->
+// 0.36: 7.8 -> 5.9 ms in all. Batch <= 4 (single-image latency) keeps the few-column path (conv_few.h).
+//
+// Parts split the panels: every y element is sum over ci in order in one FMA chain, then + bias, whatever
+// the panel, part or pre-packing, so any split is bit-identical.
+template <class V>
+struct ConvPointwiseForwardQuad {
+  using Quad = ConvPointwiseDataQuad<V>;
+  static constexpr int W = V::width;
+  static constexpr int kPixels = 4;
+  static constexpr int NV = Quad::panel_vectors();
+  static constexpr int I = W == 8 ? 1 : 2;  // images per tile, as in ConvPointwiseDataQuad::backward_data
+  static constexpr int PW = NV * W;         // output channels per panel
+
+  static bool applies(const ConvGeom& g) {
+    return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+           g.groups == 1 && g.out_h * g.out_w == kPixels && W % kPixels == 0 && g.out_channels >= 2 * W;
+  }
+  static int panels(const ConvGeom& g) { return (g.out_channels + PW - 1) / PW; }
+  static size_t panel_floats(const ConvGeom& g) { return static_cast<size_t>(g.in_channels) * PW; }
+  static size_t packed_floats(const ConvGeom& g) { return panel_floats(g) * panels(g); }
+  // The unpacked forward's panel of W^T, then the partial sums (when the input channels take several passes).
+  static size_t scratch_floats(const ConvGeom& g) {
+    const size_t part = g.in_channels > Quad::block_channels(NV) ? static_cast<size_t>(g.batch) * kPixels * PW : 0;
+    return panel_floats(g) + part + 16;  // + alignment
+  }
+
+  // dst[ci][j] = W[co0 + j][ci] for j < count, 0 for count <= j < PW (row stride PW): the ISA's register
+  // transpose (transpose_copy). A scalar copy in 16-channel blocks left the 160->960 forward at ~160
+  // GFLOP/s in bench-kernels (unpacked), against ~190 for the same tiles in backward data.
+  static void pack_panel(const ConvGeom& g, const float* weight, int co0, float* dst) {
+    const int CI = g.in_channels, count = min_int(PW, g.out_channels - co0);
+    transpose_copy<V>(weight + static_cast<long>(co0) * CI, CI, count, CI, dst, PW);
+    if (count < PW)
+      for (int ci = 0; ci < CI; ++ci)
+        for (int j = count; j < PW; ++j) dst[static_cast<long>(ci) * PW + j] = 0.0f;
+  }
+  static void pack_weights(const ConvGeom& g, const float* weight, float* packed) {
+    for (int j = 0; j < panels(g); ++j) pack_panel(g, weight, j * PW, packed + j * panel_floats(g));
+  }
+
+  // Output channels [co0, co0 + cols) (N vectors, the last with cols - (N - 1) * W lanes) of every image
+  // from the panel w (CI x PW): passes over blocks of input channels, I images per tile, then single images.
+  template <int N>
+  static void panel(const ConvGeom& g, const float* x, const float* w, const float* bias, float* y, int co0, int cols,
+                    float* part) {
+    const int CI = g.in_channels;
+    const long x_image = static_cast<long>(CI) * kPixels, y_image = static_cast<long>(g.out_channels) * kPixels;
+    const long part_image = static_cast<long>(kPixels) * N * W;
+    const int block = Quad::block_channels(N);
+    const float* b = bias ? bias + co0 : nullptr;
+    float* y_panel = y + static_cast<long>(co0) * kPixels;
+    for (int ci0 = 0; ci0 < CI; ci0 += block) {
+      const int count = min_int(block, CI - ci0);
+      const bool first = ci0 == 0, last_pass = ci0 + count == CI;
+      const float* w_block = w + static_cast<long>(ci0) * PW;
+      const float* x_block = x + static_cast<long>(ci0) * kPixels;
+      int n = 0;
+      for (; n + I <= g.batch; n += I)
+        Quad::template tile<I, N>(w_block, PW, x_block + n * x_image, x_image, count, y_panel + n * y_image, y_image,
+                                  cols, part + n * part_image, first, last_pass, b);
+      for (; n < g.batch; ++n)
+        Quad::template tile<1, N>(w_block, PW, x_block + n * x_image, x_image, count, y_panel + n * y_image, y_image,
+                                  cols, part + n * part_image, first, last_pass, b);
+    }
+  }
+
+  // Part `part` of `parts`: panels [begin, end) of the thread pool's chunking. packed: pack_weights' panels,
+  // or null (weight as stored, each panel transposed into scratch).
+  static void forward(const ConvGeom& g, const float* x, const float* weight, const float* packed, const float* bias,
+                      float* y, float* scratch, int part, int parts) {
+    const long count = panels(g);
+    const int begin = static_cast<int>(count * part / parts), end = static_cast<int>(count * (part + 1) / parts);
+    float* buf = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t{63});
+    float* part_sums = buf + panel_floats(g);
+    for (int j = begin; j < end; ++j) {
+      const int co0 = j * PW, cols = min_int(PW, g.out_channels - co0);
+      const float* w = packed ? packed + j * panel_floats(g) : buf;
+      if (!packed) pack_panel(g, weight, co0, buf);
+      if (NV >= 3 && cols > 2 * W)
+        panel<NV>(g, x, w, bias, y, co0, cols, part_sums);
+      else if (cols > W)
+        panel<2>(g, x, w, bias, y, co0, cols, part_sums);
+      else
+        panel<1>(g, x, w, bias, y, co0, cols, part_sums);
+    }
   }
 };
 
