@@ -278,10 +278,15 @@ void Conv2d::forward_groups(const Tensor& x, int group) {
   ThreadPool& pool = thread_pool();
   const int workers = groups > 1 ? forward_workers(pool, g) : 1;
   const kernels::KernelTable& kt = kernels::K();
-  scratch_stride_ = round_to_line(kt.conv2d_scratch_floats(g));
-  float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
   kernels::ConvGeom slice = g;
   slice.batch = std::min(group, g.batch);
+  // The kernels' path (and its scratch) can depend on the batch of the call (e.g. tables over batch
+  // columns from some batch on), so the scratch covers the whole batch's, a group's and the last group's.
+  kernels::ConvGeom last = g;
+  last.batch = g.batch - (groups - 1) * slice.batch;
+  scratch_stride_ = round_to_line(
+      std::max({kt.conv2d_scratch_floats(g), kt.conv2d_scratch_floats(slice), kt.conv2d_scratch_floats(last)}));
+  float* scratch = scratch_.ensure(scratch_stride_ * static_cast<size_t>(workers));
   const float* packed = packed_weights(kt, g, weight, groups > 1);
   if (packed && kt.conv2d_packed_layout(slice) != kt.conv2d_packed_layout(g)) packed = nullptr;
   const float* w = std::as_const(weight).data();
