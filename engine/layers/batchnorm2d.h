@@ -77,6 +77,8 @@ class BatchNorm2d : public Layer, private ConvEpilogue, private ConvPrologue {
   // hand-over's error then stays under 2^-25 * (2 |xhat| + 64), ~3e-6 for |xhat| <= 10, of sum g * xc's
   // scale sqrt(m * sum g^2 * var).
   static constexpr double kHandOverRatio = 64.0;
+  // Planes (H*W) from which the backward takes the hand-over (see input_grad_begin in batchnorm2d.cpp).
+  static constexpr int kHandOverMinPlane = 16;
   // Backward statistics, for tests: backwards that took the hand-over, and channels of the last backward
   // that ran the exact sums pass (all C without the hand-over).
   int64_t handed_over_backwards() const { return handed_over_backwards_; }
