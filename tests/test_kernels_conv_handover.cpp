@@ -10,7 +10,9 @@
 //   test_kernels_misc_channel.cpp's bound (4e-6 * sum|terms|) of the reference sums over the same dx.
 // Shapes: odd ones (channels 1, 3, 5, 17; H, W 1, 7, 31 and the kHandOverPlane boundary; stride 1 and 2;
 // batch 1 and 5) and MobileNetV2's 32x32 and 16x16 depthwise layers, whose dx is streamed; the fallback
-// geometries (planes below kHandOverPlane, padding 0, 1x1, dense 3x3). Every activation.
+// geometries (planes below kHandOverPlane, padding 0, 1x1, dense 3x3), whose small planes (8x8, 4x4, 2x2,
+// 3x7, 1x1; batches 1, 5, 64) take a group's per-image sums in one call (simd/handover_sums.h: its planes
+// path for whole vectors, its spans path otherwise). Every activation.
 // Layer level: a BatchNorm + ReLU6 -> depthwise pair at those MobileNetV2 shapes, on every ISA, linked
 // (the fused hand-over) as unlinked within the hand-over's stated tolerance, bit-identical for 1 and 2
 // threads.
