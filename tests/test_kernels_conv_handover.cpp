@@ -10,7 +10,9 @@
 //   test_kernels_misc_channel.cpp's bound (4e-6 * sum|terms|) of the reference sums over the same dx.
 // Shapes: odd ones (channels 1, 3, 5, 17; H, W 1, 7, 31 and the kHandOverPlane boundary; stride 1 and 2;
 // batch 1 and 5) and MobileNetV2's 32x32 and 16x16 depthwise layers, whose dx is streamed; the fallback
-// geometries (planes below kHandOverPlane, padding 0, 1x1, dense 3x3). Every activation.
+// geometries (planes below kHandOverPlane, padding 0, 1x1, dense 3x3), whose small planes (8x8, 4x4, 2x2,
+// 3x7, 1x1; batches 1, 5, 64) take a group's per-image sums in one call (simd/handover_sums.h: its planes
+// path for whole vectors, its spans path otherwise). Every activation.
 // Layer level: a BatchNorm + ReLU6 -> depthwise pair at those MobileNetV2 shapes, on every ISA, linked
 // (the fused hand-over) as unlinked within the hand-over's stated tolerance, bit-identical for 1 and 2
 // threads.
@@ -193,6 +195,18 @@ TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") 
     CHECK(check_geometry(kernels::make_conv_geom(2, 3, 16, 17, 4, 3, 1, 1, 1), act, rng) == 0);
     CHECK(check_geometry(kernels::make_conv_geom(2, 3, 16, 17, 4, 3, 2, 1, 1), act, rng) == 0);
   }
+  // Small planes (the per-image sums of a group of images in one call, simd/handover_sums.h): 1x1 and
+  // depthwise at 8x8, 4x4, 2x2, 3x7, 1x1; batches 1, 5 and 64.
+  for (int act : {kernels::kActNone, kernels::kActReLU, kernels::kActReLU6})
+    for (int N : {1, 5})
+      for (int C : {1, 3, 5, 17})
+        for (const auto& hw : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 2}, {3, 7}, {1, 1}}) {
+          CHECK(check_geometry(kernels::make_conv_geom(N, C, hw.first, hw.second, 7, 1, 1, 0, 1), act, rng) == 0);
+          CHECK(check_geometry(depthwise(N, C, hw.first, hw.second, 1, 1), act, rng) == 0);
+        }
+  CHECK(check_geometry(kernels::make_conv_geom(64, 192, 8, 8, 32, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(kernels::make_conv_geom(64, 576, 4, 4, 96, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise(64, 960, 2, 2, 1, 1), kernels::kActReLU6, rng) == 0);
 }
 
 namespace {

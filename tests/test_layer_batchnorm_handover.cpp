@@ -2,8 +2,11 @@
 // ConvPrologue in engine/layers/conv2d.h, engine/blocks.h link_batchnorm_consumers):
 // - linked == unlinked within a stated tolerance (dx, dgamma, dbeta; the convolution's gradients bit for
 //   bit), BatchNorm + ReLU6 / ReLU / none -> 1x1 and depthwise 3x3 stride 1 and 2, odd shapes; planes below
-//   kStatsPlane values (no hand-over) bit for bit;
-// - bit-identical for 1 and 2 threads;
+//   kHandOverMinPlane values (no hand-over) bit for bit; small planes (8x8, 8x9, 9x15: per-image sums from
+//   one kernel call per group of the consumer's backward) on odd shapes, batches 1, 5 and 64 with groups
+//   that do not divide the batch;
+// - bit-identical for 1 and 2 threads (large and small planes, groups not dividing the batch), and over a
+//   MobileNetV2@32 and @64 training step: every BatchNorm's gradients and dx;
 // - channels whose |beta| / |gamma| + |mu| * invstd exceeds kHandOverRatio take the exact pass: their
 //   bits are the unlinked ones;
 // - the hand-over is used: the BatchNorm's input is poisoned (NaN) after forward, so any read of it by
@@ -26,6 +29,7 @@
 #include "engine/layers/conv2d.h"
 #include "engine/net.h"
 #include "engine/threads.h"
+#include "models/model.h"
 #include "tests/gradcheck.h"
 #include "tests/tensor_bits.h"
 
@@ -131,7 +135,7 @@ TEST_CASE("BatchNorm hand-over: linked as unlinked (1x1, depthwise s1/s2; ReLU6,
         REQUIRE(linked.bn->consumer() == linked.conv);
         const Result expected = run(plain, x, seed + 1);
         const Result got = run(linked, x, seed + 1);
-        const bool large = s.H * s.W >= BatchNorm2d::kStatsPlane;
+        const bool large = s.H * s.W >= BatchNorm2d::kHandOverMinPlane;  // handed over
         CHECK(linked.bn->handed_over_backwards() == (large ? 1 : 0));
         CHECK(linked.bn->last_exact_channels() == (large ? 0 : s.C));
         handed_cases += large;
@@ -149,28 +153,144 @@ TEST_CASE("BatchNorm hand-over: linked as unlinked (1x1, depthwise s1/s2; ReLU6,
           CHECK(same_bits(got.dx, expected.dx));
         }
       }
-  CHECK(handed_cases == 3 * 3 * 5);
+  CHECK(handed_cases == 3 * 3 * 6);
+}
+
+namespace {
+
+// [BN(C) + act, conv] as make_pair, the 1x1 conv C -> out_channels (wider outputs: fewer images per
+// backward group, conv2d.cpp backward_sub_batch).
+Pair make_pair_out(int C, Act act, bool depthwise, int stride, int out_channels, bool link, uint64_t seed) {
+  Pair pair;
+  pair.net = std::make_unique<Sequential>();
+  pair.bn = &pair.net->emplace<BatchNorm2d>("0", C, act);
+  pair.conv = depthwise ? &pair.net->emplace<Conv2d>("1", C, C, 3, stride, 1, C, false)
+                        : &pair.net->emplace<Conv2d>("1", C, out_channels, 1, 1, 0, 1, true);
+  Rng rng(seed);
+  pair.conv->init_default(rng);
+  fill_uniform(pair.bn->weight, rng, 0.5f, 2.5f);
+  fill_uniform(pair.bn->bias, rng, -0.5f, 3.0f);
+  if (link) link_batchnorm_consumers(*pair.net);
+  return pair;
+}
+
+// Linked against unlinked on one shape: the hand-over's tolerance where it applies, bits elsewhere.
+void check_linked_as_unlinked(const Shape4& s, Act act, bool depthwise, int stride, int out_channels) {
+  INFO(act_name(act) << (depthwise ? " depthwise s" : " 1x1 s") << stride << " N" << s.N << " C" << s.C << " " << s.H
+                     << "x" << s.W << " out " << out_channels);
+  const uint64_t seed = static_cast<uint64_t>(s.N * 1000 + s.C * 100 + s.H * 10 + s.W);
+  Tensor x({s.N, s.C, s.H, s.W});
+  Rng rng(seed);
+  fill_uniform(x, rng, -2.0f, 3.0f);
+  Pair plain = make_pair_out(s.C, act, depthwise, stride, out_channels, false, seed);
+  Pair linked = make_pair_out(s.C, act, depthwise, stride, out_channels, true, seed);
+  const Result expected = run(plain, x, seed + 1);
+  const Result got = run(linked, x, seed + 1);
+  const bool handed = s.H * s.W >= BatchNorm2d::kHandOverMinPlane;
+  CHECK(linked.bn->handed_over_backwards() == (handed ? 1 : 0));
+  CHECK(linked.bn->last_exact_channels() == (handed ? 0 : s.C));
+  CHECK(same_bits(got.dweight, expected.dweight));
+  CHECK(same_bits(got.dbias, expected.dbias));
+  if (handed) {
+    CHECK(close(got.dgamma, expected.dgamma, 2e-5));
+    CHECK(close(got.dbeta, expected.dbeta, 2e-5));
+    CHECK(close(got.dx, expected.dx, 2e-5));
+  } else {
+    CHECK(same_bits(got.dgamma, expected.dgamma));
+    CHECK(same_bits(got.dbeta, expected.dbeta));
+    CHECK(same_bits(got.dx, expected.dx));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("BatchNorm hand-over: small planes, linked as unlinked (odd shapes, batches 1, 5, 64)") {
+  const int sizes[] = {1, 2, 3, 4, 7, 8, 9, 15};  // 8x8 .. 15x15 handed over (kHandOverMinPlane = 64)
+  int cases = 0;
+  for (int N : {1, 5})
+    for (int C : {1, 3, 5, 17})
+      for (int H : sizes)
+        for (int W : sizes) {
+          if (N * H * W < 2) continue;
+          const Act act = (H + W + C) % 3 == 0 ? Act::ReLU6 : (H + W + C) % 3 == 1 ? Act::ReLU : Act::None;
+          check_linked_as_unlinked({N, C, H, W}, act, false, 1, 7);
+          check_linked_as_unlinked({N, C, H, W}, act, true, 1 + (H + W) % 2, 0);
+          cases += 2;
+        }
+  // Batch 64 with the consumer's backward in groups that do not divide it (8x8: 192 channels -> 7 or 10
+  // images per group), every activation; 4x4 and 3x7 (exact pass) alongside.
+  for (Act act : {Act::ReLU6, Act::ReLU, Act::None}) {
+    check_linked_as_unlinked({64, 192, 8, 8}, act, true, 1, 0);
+    check_linked_as_unlinked({64, 192, 8, 8}, act, false, 1, 64);
+    check_linked_as_unlinked({64, 576, 4, 4}, act, false, 1, 96);
+    check_linked_as_unlinked({64, 17, 3, 7}, act, true, 2, 0);
+    cases += 4;
+  }
+  CHECK(cases == 2 * 2 * 4 * 64 - 2 * 4 + 12);
 }
 
 TEST_CASE("BatchNorm hand-over: bit-identical for 1 and 2 threads") {
-  for (bool depthwise : {false, true}) {
-    INFO(std::string(depthwise ? "depthwise" : "1x1"));
-    std::vector<Result> results;
+  // 31x31 (per image, depthwise fused per plane) and the small planes (per group of images; 64 x 192 at
+  // 8x8: groups of 7 or 10 images, which split differently under 1 and 2 threads).
+  const Shape4 shapes[] = {{5, 17, 31, 31}, {5, 17, 8, 9}, {64, 192, 8, 8}};
+  for (const Shape4& s : shapes)
+    for (bool depthwise : {false, true}) {
+      INFO(std::string(depthwise ? "depthwise" : "1x1") << " N" << s.N << " C" << s.C << " " << s.H << "x" << s.W);
+      std::vector<Result> results;
+      for (int threads : {1, 2}) {
+        set_thread_count(threads);
+        Tensor x({s.N, s.C, s.H, s.W});
+        Rng rng(9);
+        fill_uniform(x, rng, -2.0f, 3.0f);
+        Pair linked = make_pair(s.C, Act::ReLU6, depthwise, 1, true, 9);
+        results.push_back(run(linked, x, 10));
+        CHECK(linked.bn->handed_over_backwards() == 1);
+      }
+      set_thread_count(0);
+      CHECK(same_bits(results[0].dx, results[1].dx));
+      CHECK(same_bits(results[0].dgamma, results[1].dgamma));
+      CHECK(same_bits(results[0].dbeta, results[1].dbeta));
+      // (the convolution's weight gradient is bit-identical per thread count only: its partials are summed
+      // per worker, conv2d.h)
+    }
+}
+
+TEST_CASE("BatchNorm hand-over: a MobileNetV2 step's BatchNorm gradients bit-identical for 1 and 2 threads") {
+  // At 32x32 the stages run at 16x16 (exact pass), 8x8 (hand-over, per group), 4x4, 2x2 and 1x1 (exact).
+  // At 64x64 (below) 16x16 (hand-over, per image) and 8x8.
+  // The convolutions' weight gradients are per thread count only (their partials are summed per worker).
+  struct StepGrads {
+    std::vector<Tensor> bn_grads;
+    Tensor dx;
+  };
+  std::vector<StepGrads> results;
+  for (int size : {32, 64})
     for (int threads : {1, 2}) {
       set_thread_count(threads);
-      Tensor x({5, 17, 31, 31});
-      Rng rng(9);
-      fill_uniform(x, rng, -2.0f, 3.0f);
-      Pair linked = make_pair(17, Act::ReLU6, depthwise, 1, true, 9);
-      results.push_back(run(linked, x, 10));
-      CHECK(linked.bn->handed_over_backwards() == 1);
+      std::unique_ptr<Model> model = make_model("mobilenetv2", 1.0, size, 61);
+      model->set_needs_input_grad(true);
+      Tensor x(model->input_shape(6));
+      Rng rng(62);
+      fill_uniform(x, rng, -2.0f, 2.0f);
+      const Tensor& logits = model->forward(x, Mode::Train);
+      Tensor dlogits(logits.shape());
+      fill_uniform(dlogits, rng, -1.0f, 1.0f);
+      StepGrads r;
+      r.dx = model->backward(dlogits).clone();
+      for (const Param& p : model->params())
+        if (p.grad->rank() == 1 && p.name.rfind("features.", 0) == 0) r.bn_grads.push_back(p.grad->clone());
+      results.push_back(std::move(r));
     }
-    set_thread_count(0);
-    CHECK(same_bits(results[0].dx, results[1].dx));
-    CHECK(same_bits(results[0].dgamma, results[1].dgamma));
-    CHECK(same_bits(results[0].dbeta, results[1].dbeta));
-    // (the convolution's weight gradient is bit-identical per thread count only: its partials are summed
-    // per worker, conv2d.h)
+  set_thread_count(0);
+  for (size_t run = 0; run < results.size(); run += 2) {
+    INFO("input " << (run == 0 ? 32 : 64));
+    REQUIRE(results[run].bn_grads.size() == results[run + 1].bn_grads.size());
+    CHECK(results[run].bn_grads.size() == 2 * 52);
+    CHECK(same_bits(results[run].dx, results[run + 1].dx));
+    for (size_t i = 0; i < results[run].bn_grads.size(); ++i) {
+      INFO("BatchNorm gradient " << i);
+      CHECK(same_bits(results[run].bn_grads[i], results[run + 1].bn_grads[i]));
+    }
   }
 }
 
@@ -214,31 +334,32 @@ TEST_CASE("BatchNorm hand-over: channels with tiny |gamma| or large |mu| / std t
 TEST_CASE("BatchNorm hand-over is used: the sums never read the BatchNorm's input") {
   // With the BatchNorm's dx not needed, its backward reads x only in the exact sums pass: x poisoned with
   // NaN after forward leaves the gradients finite and unchanged only if the consumer handed every image over.
-  for (bool depthwise : {false, true}) {
-    INFO(std::string(depthwise ? "depthwise" : "1x1"));
-    std::vector<Result> results;
-    for (bool poison : {false, true}) {
-      Tensor x({5, 17, 31, 31});
-      Rng rng(31);
-      fill_uniform(x, rng, -2.0f, 3.0f);
-      Pair linked = make_pair(17, Act::ReLU6, depthwise, 2, true, 31);
-      linked.bn->set_needs_input_grad(false);
-      const Tensor& y = linked.conv->forward(linked.bn->forward(x, Mode::Train), Mode::Train);
-      if (poison) x.fill(std::numeric_limits<float>::quiet_NaN());
-      Tensor dy(y.shape());
-      Rng dy_rng(32);
-      fill_uniform(dy, dy_rng, -1.0f, 1.0f);
-      linked.bn->backward(linked.conv->backward(dy));
-      CHECK(linked.bn->handed_over_backwards() == 1);
-      Result r;
-      r.dgamma = linked.bn->weight_grad.clone();
-      r.dbeta = linked.bn->bias_grad.clone();
-      results.push_back(std::move(r));
+  for (int H : {31, 8})
+    for (bool depthwise : {false, true}) {
+      INFO(std::string(depthwise ? "depthwise" : "1x1") << " " << H << "x" << H);
+      std::vector<Result> results;
+      for (bool poison : {false, true}) {
+        Tensor x({5, 17, H, H});
+        Rng rng(31);
+        fill_uniform(x, rng, -2.0f, 3.0f);
+        Pair linked = make_pair(17, Act::ReLU6, depthwise, 2, true, 31);
+        linked.bn->set_needs_input_grad(false);
+        const Tensor& y = linked.conv->forward(linked.bn->forward(x, Mode::Train), Mode::Train);
+        if (poison) x.fill(std::numeric_limits<float>::quiet_NaN());
+        Tensor dy(y.shape());
+        Rng dy_rng(32);
+        fill_uniform(dy, dy_rng, -1.0f, 1.0f);
+        linked.bn->backward(linked.conv->backward(dy));
+        CHECK(linked.bn->handed_over_backwards() == 1);
+        Result r;
+        r.dgamma = linked.bn->weight_grad.clone();
+        r.dbeta = linked.bn->bias_grad.clone();
+        results.push_back(std::move(r));
+      }
+      CHECK(std::isfinite(max_abs(results[1].dgamma)));
+      CHECK(same_bits(results[0].dgamma, results[1].dgamma));
+      CHECK(same_bits(results[0].dbeta, results[1].dbeta));
     }
-    CHECK(std::isfinite(max_abs(results[1].dgamma)));
-    CHECK(same_bits(results[0].dgamma, results[1].dgamma));
-    CHECK(same_bits(results[0].dbeta, results[1].dbeta));
-  }
 }
 
 TEST_CASE("BatchNorm hand-over: a stale or foreign gradient falls back to the exact pass") {

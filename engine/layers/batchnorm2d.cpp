@@ -393,12 +393,13 @@ void BatchNorm2d::backward_sums(const Tensor& dy, const Tensor& x, bool handed) 
 bool BatchNorm2d::input_grad_begin(const Tensor& x, const Tensor& dx, kernels::HandOverSums& sums) {
   handed_dy_ = nullptr;
   images_handed_ = 0;
-  // Planes of at least kStatsPlane values only: below, the sums kernel's per-call work (per-element
-  // coefficients for each span of channels) costs more per image than the pass it saves (measured at 8x8:
-  // the consumer's backward +4.7 ms for 2.5 ms saved, 576 channels, batch 64).
+  // Planes of at least kHandOverMinPlane values (batchnorm2d.h). Small planes (8x8) get their per-image sums from one
+  // kernel call per group of images the consumer processes (simd/handover_sums.h: the span coefficients
+  // expanded once per group; a call per image, which expands them again for each image, cost the
+  // consumer's backward +4.7 ms for 2.5 ms saved, 576 channels at 8x8, batch 64).
   const Shape shape = y_.shape();
   if (consumer_ == nullptr || last_mode_ != Mode::Train || passed_through_ || &x != &y_ ||
-      shape.h() * shape.w() < kStatsPlane)
+      shape.h() * shape.w() < kHandOverMinPlane)
     return false;
   image_sum_g_.resize(Shape{shape.n(), channels_});
   image_sum_gxc_.resize(Shape{shape.n(), channels_});

@@ -42,7 +42,7 @@ void conv2d_backward_weight(const ConvGeom& g, const float* x, const float* dy, 
 
 void conv2d_backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
                           float* dbias, float* scratch, const HandOverSums& sums) {
-  ConvImpl::backward_sums(g, dy, weight, dx, dweight, dbias, scratch, sums, handover_grad_sums);
+  ConvImpl::backward_sums(g, dy, weight, dx, dweight, dbias, scratch, sums, handover_grad_sums, handover_image_sums);
 }
 
 }  // namespace plasmo::kernels::avx2

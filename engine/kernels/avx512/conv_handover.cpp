@@ -6,6 +6,7 @@
 
 #include "engine/kernels/avx512/gemm_conv.h"
 #include "engine/kernels/simd/channel.h"
+#include "engine/kernels/simd/handover_sums.h"
 
 namespace plasmo::kernels::avx512 {
 
@@ -17,6 +18,11 @@ void handover_grad_sums(int N, int C, int HW, int c_begin, int c_end, const floa
                         const float* scale, const float* shift, const float* mean, int act, float* sum_g,
                         float* sum_gxc) {
   simd::channel_act_grad_sums<Vec>(N, C, HW, c_begin, c_end, dy, x, scale, shift, mean, act, sum_g, sum_gxc);
+}
+
+void handover_image_sums(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
+                         const float* mean, int act, float* sum_g, float* sum_gxc) {
+  simd::image_grad_sums<Vec>(N, C, HW, dy, x, scale, shift, mean, act, sum_g, sum_gxc);
 }
 
 }  // namespace plasmo::kernels::avx512

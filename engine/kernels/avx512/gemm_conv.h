@@ -26,5 +26,9 @@ void conv2d_backward_sums(const ConvGeom& g, const float* dy, const float* weigh
 void handover_grad_sums(int N, int C, int HW, int c_begin, int c_end, const float* dy, const float* x,
                         const float* scale, const float* shift, const float* mean, int act, float* sum_g,
                         float* sum_gxc);
+// Per image n of [0, N), sum_g / sum_gxc [N, C] = handover_grad_sums(1, C, HW, 0, C, image n ...)'s values,
+// one call for a group of images (simd/handover_sums.h).
+void handover_image_sums(int N, int C, int HW, const float* dy, const float* x, const float* scale, const float* shift,
+                         const float* mean, int act, float* sum_g, float* sum_gxc);
 
 }  // namespace plasmo::kernels::avx512

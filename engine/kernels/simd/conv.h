@@ -449,20 +449,20 @@ struct Conv {
   // grad_sums: this ISA's channel_act_grad_sums. The depthwise row kernels run the data pass, the sums and
   // the weight pass per plane through L1 (conv_dw_backward_rows.h); every other path writes dx, runs the
   // sums per image over it, then the weight pass.
+  // image_sums: the same per-image values for a group of images in one call (simd/handover_sums.h).
+  using ImageSums = void (*)(int N, int C, int HW, const float* dy, const float* x, const float* scale,
+                             const float* shift, const float* mean, int act, float* sum_g, float* sum_gxc);
   static void backward_sums(const ConvGeom& g, const float* dy, const float* weight, float* dx, float* dweight,
                             float* dbias, float* scratch, const HandOverSums& sums,
-                            decltype(KernelTable::channel_act_grad_sums) grad_sums) {
+                            decltype(KernelTable::channel_act_grad_sums) grad_sums, ImageSums image_sums) {
     if constexpr (V::has_masked_io)
       if (Depthwise::applies(g) && DepthwiseSums::applies(g)) {
         DepthwiseSums::backward_sums(g, dy, weight, dx, dweight, dbias, scratch, sums, grad_sums);
         return;
       }
     backward_data(g, dy, weight, dx, scratch);
-    const int C = g.in_channels, HW = g.in_h * g.in_w;
-    const long image = static_cast<long>(C) * HW;
-    for (int n = 0; n < g.batch; ++n)
-      grad_sums(1, C, HW, 0, C, dx + n * image, sums.x + n * image, sums.scale, sums.shift, sums.mean, sums.act,
-                sums.sum_g + static_cast<long>(n) * C, sums.sum_gxc + static_cast<long>(n) * C);
+    image_sums(g.batch, g.in_channels, g.in_h * g.in_w, dx, sums.x, sums.scale, sums.shift, sums.mean, sums.act,
+               sums.sum_g, sums.sum_gxc);
     backward_weight(g, sums.x, dy, dweight, dbias, scratch);
   }
 };
