@@ -17,6 +17,10 @@ struct Vec {
   static inline reg set1(float value) { return _mm256_set1_ps(value); }
   static inline reg load(const float* p) { return _mm256_loadu_ps(p); }
   static inline void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  // Non-temporal store past the caches: p aligned to the vector (32 bytes); stream_fence() after the
+  // last one orders them before any later store (they are weakly ordered).
+  static inline void stream(float* p, reg v) { _mm256_stream_ps(p, v); }
+  static inline void stream_fence() { _mm_sfence(); }
   static inline reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }  // a*b + c
   static inline reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static inline reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }

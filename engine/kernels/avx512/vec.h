@@ -25,6 +25,10 @@ struct Vec {
   static inline reg set1(float value) { return _mm512_set1_ps(value); }
   static inline reg load(const float* p) { return _mm512_loadu_ps(p); }
   static inline void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  // Non-temporal store past the caches: p aligned to the vector (64 bytes); stream_fence() after the
+  // last one orders them before any later store (they are weakly ordered).
+  static inline void stream(float* p, reg v) { _mm512_stream_ps(p, v); }
+  static inline void stream_fence() { _mm_sfence(); }
   static inline reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }  // a*b + c
   static inline reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static inline reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }

@@ -18,6 +18,9 @@ struct Vec {
   static inline reg set1(float value) { return vdupq_n_f32(value); }
   static inline reg load(const float* p) { return vld1q_f32(p); }
   static inline void store(float* p, reg v) { vst1q_f32(p, v); }
+  // No non-temporal store here: stream is a plain store (the kernels' streaming paths run as plain ones).
+  static inline void stream(float* p, reg v) { vst1q_f32(p, v); }
+  static inline void stream_fence() {}
   static inline reg fma(reg a, reg b, reg c) { return vfmaq_f32(c, a, b); }  // a*b + c
   static inline reg add(reg a, reg b) { return vaddq_f32(a, b); }
   static inline reg mul(reg a, reg b) { return vmulq_f32(a, b); }

@@ -51,26 +51,13 @@ struct ConvDepthwiseStride2Backward {
   // A whole vector to an aligned address (dst % 64 bytes == 0 for streaming: the tensors are 64-byte
   // aligned, and so are the rows when in_w is a multiple of 16).
   static void store_vector(float* dst, reg v, bool stream) {
-#if defined(__AVX512F__)
-    if constexpr (W == 16)
-      if (stream && (reinterpret_cast<uintptr_t>(dst) & 63) == 0) {
-        _mm512_stream_ps(dst, v);
-        return;
-      }
-#elif defined(__AVX__)
-    if constexpr (W == 8)
-      if (stream && (reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
-        _mm256_stream_ps(dst, v);
-        return;
-      }
-#endif
-    V::store(dst, v);
+    if (stream && (reinterpret_cast<uintptr_t>(dst) & (4 * W - 1)) == 0)
+      V::stream(dst, v);
+    else
+      V::store(dst, v);
   }
-  static void stream_fence() {
-#if defined(__AVX__)
-    _mm_sfence();  // streaming stores are weakly ordered: visible to the next reader (another thread) after this
-#endif
-  }
+  // Streaming stores are weakly ordered: visible to the next reader (another thread) after this.
+  static void stream_fence() { V::stream_fence(); }
 
   // dx[row][0 .. count) from the even and odd column classes of a block of 2W columns.
   static void store_row(float* dst, reg even, reg odd, int count, bool stream) {
