@@ -87,54 +87,20 @@ struct ConvDepthwiseSmallBackward {
   static void backward_data(const ConvGeom& g, const float* dy, const float* weight, float* dx) {
     if constexpr (Small::picks_available) {
       if (g.out_h * g.out_w <= W) {  // a plane of dy fits one vector: dx straight from it
-        switch (g.in_h * g.in_w / W) {
-          case 1:
-            backward_data_direct<1>(g, dy, weight, dx);
-            return;
-          case 2:
-            backward_data_direct<2>(g, dy, weight, dx);
-            return;
-          case 3:
-            backward_data_direct<3>(g, dy, weight, dx);
-            return;
-          default:
-            backward_data_direct<4>(g, dy, weight, dx);
-            return;
-        }
+        Small::with_vectors(g.in_h * g.in_w / W,
+                            [&](auto vectors) { backward_data_direct<decltype(vectors)::value>(g, dy, weight, dx); });
+        return;
       }
       const ConvGeom s1 = Small::stride1(g);
       const typename Small::Layout L = Small::layout(s1);
       if (Small::picks_reach(s1, L)) {
-        switch (L.vectors) {
-          case 1:
-            backward_data_picked<1>(g, L, dy, weight, dx);
-            return;
-          case 2:
-            backward_data_picked<2>(g, L, dy, weight, dx);
-            return;
-          case 3:
-            backward_data_picked<3>(g, L, dy, weight, dx);
-            return;
-          default:
-            backward_data_picked<4>(g, L, dy, weight, dx);
-            return;
-        }
+        Small::with_vectors(
+            L.vectors, [&](auto vectors) { backward_data_picked<decltype(vectors)::value>(g, L, dy, weight, dx); });
+        return;
       }
     }
-    switch (g.in_h * g.in_w / W) {
-      case 1:
-        backward_data_planes<1>(g, dy, weight, dx);
-        break;
-      case 2:
-        backward_data_planes<2>(g, dy, weight, dx);
-        break;
-      case 3:
-        backward_data_planes<3>(g, dy, weight, dx);
-        break;
-      default:
-        backward_data_planes<4>(g, dy, weight, dx);
-        break;
-    }
+    Small::with_vectors(g.in_h * g.in_w / W,
+                        [&](auto vectors) { backward_data_planes<decltype(vectors)::value>(g, dy, weight, dx); });
   }
   // Planes in blocks of K: every plane's `up` of a block is stored before any is read back. A masked load
   // of data just stored cannot be forwarded from the store: it waits until the store has left the core,
@@ -311,20 +277,9 @@ struct ConvDepthwiseSmallBackward {
         return;
       }
     }
-    switch (g.in_h * g.in_w / W) {
-      case 1:
-        backward_weight_channels<1>(g, x, dy, dweight, dbias);
-        break;
-      case 2:
-        backward_weight_channels<2>(g, x, dy, dweight, dbias);
-        break;
-      case 3:
-        backward_weight_channels<3>(g, x, dy, dweight, dbias);
-        break;
-      default:
-        backward_weight_channels<4>(g, x, dy, dweight, dbias);
-        break;
-    }
+    Small::with_vectors(g.in_h * g.in_w / W, [&](auto vectors) {
+      backward_weight_channels<decltype(vectors)::value>(g, x, dy, dweight, dbias);
+    });
   }
   // Per channel: 9 tap accumulators and a bias accumulator over every image's plane, reduced once.
   template <int NV>

@@ -35,6 +35,7 @@
 // (576 channels); 2x2 0.32 -> 0.22; stride 2 8x8 0.60 -> 0.49, 4x4 0.56 -> 0.38.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_dw_forward.h"  // DepthwiseLanes
@@ -52,6 +53,21 @@ struct ConvDepthwiseSmall {
   static constexpr int kMinBatchForTable = 8;
 
   static int plane(const ConvGeom& g) { return g.in_h * g.in_w; }
+  // Calls fn(std::integral_constant<int, NV>{}) for a plane of `vectors` vectors (1 .. kMaxVectors; more
+  // runs as kMaxVectors), so each pass is compiled per vector count.
+  template <class Fn>
+  static void with_vectors(int vectors, Fn&& fn) {
+    switch (vectors) {
+      case 1:
+        return fn(std::integral_constant<int, 1>{});
+      case 2:
+        return fn(std::integral_constant<int, 2>{});
+      case 3:
+        return fn(std::integral_constant<int, 3>{});
+      default:
+        return fn(std::integral_constant<int, kMaxVectors>{});
+    }
+  }
   static bool applies(const ConvGeom& g) {
     if (!V::has_masked_io) return false;
     if (g.in_channels != g.groups || g.out_channels != g.groups || g.kernel_h != 3 || g.kernel_w != 3) return false;
@@ -494,20 +510,9 @@ struct ConvDepthwiseSmall {
         forward_planes_picked<1>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);  // use_picks
         return;
       }
-    switch (L.vectors) {
-      case 1:
-        forward_planes<1>(L, C, c, x_planes, weight, bias, y_planes, planes);
-        break;
-      case 2:
-        forward_planes<2>(L, C, c, x_planes, weight, bias, y_planes, planes);
-        break;
-      case 3:
-        forward_planes<3>(L, C, c, x_planes, weight, bias, y_planes, planes);
-        break;
-      default:
-        forward_planes<4>(L, C, c, x_planes, weight, bias, y_planes, planes);
-        break;
-    }
+    with_vectors(L.vectors, [&](auto vectors) {
+      forward_planes<decltype(vectors)::value>(L, C, c, x_planes, weight, bias, y_planes, planes);
+    });
   }
 
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
@@ -610,20 +615,10 @@ struct ConvDepthwiseSmall {
         if (picks_reach(g, L)) {
           Picks picks;
           make_backward_picks(L, picks);
-          switch (L.vectors) {
-            case 1:
-              backward_data_picked<1>(L, g.in_channels, dy, reversed, dx, planes, picks);
-              return;
-            case 2:
-              backward_data_picked<2>(L, g.in_channels, dy, reversed, dx, planes, picks);
-              return;
-            case 3:
-              backward_data_picked<3>(L, g.in_channels, dy, reversed, dx, planes, picks);
-              return;
-            default:
-              backward_data_picked<4>(L, g.in_channels, dy, reversed, dx, planes, picks);
-              return;
-          }
+          with_vectors(L.vectors, [&](auto vectors) {
+            backward_data_picked<decltype(vectors)::value>(L, g.in_channels, dy, reversed, dx, planes, picks);
+          });
+          return;
         }
       }
       forward_planes_any(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes);
@@ -831,20 +826,10 @@ struct ConvDepthwiseSmall {
       if (picks_reach(g, L)) {
         Picks picks;
         make_backward_picks(L, picks);
-        switch (L.vectors) {
-          case 1:
-            backward_weight_picked<1>(g, L, picks, x, dy, dweight, dbias);
-            return;
-          case 2:
-            backward_weight_picked<2>(g, L, picks, x, dy, dweight, dbias);
-            return;
-          case 3:
-            backward_weight_picked<3>(g, L, picks, x, dy, dweight, dbias);
-            return;
-          default:
-            backward_weight_picked<4>(g, L, picks, x, dy, dweight, dbias);
-            return;
-        }
+        with_vectors(L.vectors, [&](auto vectors) {
+          backward_weight_picked<decltype(vectors)::value>(g, L, picks, x, dy, dweight, dbias);
+        });
+        return;
       }
     }
     const int C = g.in_channels;
