@@ -349,15 +349,7 @@ struct ConvDepthwiseSmallBackward {
           bias_acc = V::add(bias_acc, d);
 #pragma GCC unroll 9
           for (int t = 0; t < 9; ++t) {
-            reg tap = V::zero();
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; ++h) {
-              const int src = p.source[t][h];
-              const float* a = xp + src * W;
-              const float* b = src + 1 < sources ? a + W : a;  // lanes read only a then
-              tap = Lanes::merge(tap, Lanes::pick(V::load(a), V::load(b), at[t], p.keep[t][h]));
-            }
-            acc[t] = V::fma(d, tap, acc[t]);
+            acc[t] = V::fma(d, Small::template strided_tap<Lanes>(p, at, t, xp, sources), acc[t]);
           }
         }
         Small::add_sums(lanes_of, j, acc, bias_acc, dweight, dbias);

@@ -259,6 +259,20 @@ struct ConvDepthwiseSmall {
     mask keep[9][2];   // per tap and half: the output lanes of the half that read inside their plane
     int planes;        // G_out: planes per output vector
   };
+  // Tap t of the output vector whose input vectors start at xp (`sources` of them): each half's lanes
+  // picked from two consecutive input vectors, the lanes outside their plane zero.
+  template <class Lanes>
+  static reg strided_tap(const StridedPicks& p, const typename Lanes::index* at, int t, const float* xp, int sources) {
+    reg tap = V::zero();
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      const int src = p.source[t][h];
+      const float* a = xp + src * W;
+      const float* b = src + 1 < sources ? a + W : a;  // lanes read only a then
+      tap = Lanes::merge(tap, Lanes::pick(V::load(a), V::load(b), at[t], p.keep[t][h]));
+    }
+    return tap;
+  }
   static int strided_planes(const ConvGeom& g) {
     const int P_out = g.out_h * g.out_w;
     return P_out <= W && W % P_out == 0 && g.in_channels % (W / P_out) == 0 ? W / P_out : 0;
@@ -326,14 +340,7 @@ struct ConvDepthwiseSmall {
       }
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
-        reg tap = V::zero();
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-          const int s = p.source[t][h];
-          const float* a = xp + s * W;
-          const float* b = s + 1 < sources ? a + W : a;  // lanes read only a then
-          tap = Lanes::merge(tap, Lanes::pick(V::load(a), V::load(b), at[t], p.keep[t][h]));
-        }
+        const reg tap = strided_tap<Lanes>(p, at, t, xp, sources);
         acc = V::fma(G_out > 1 ? V::load(w + t * W) : V::set1(w[t]), tap, acc);
       }
       if (first >= plane_begin && first + G_out <= plane_end) {
