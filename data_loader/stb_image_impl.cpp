@@ -7,6 +7,8 @@
 // a Huffman table the file never defined, reading uninitialised memory (an assert or out-of-bounds
 // index under fuzz/fuzz_decode.cpp). An all-zero table is harmless: every lookup hits the fast path
 // and decodes symbol 0 with 0 bits, so the scan ends and the garbage image is just garbage.
+// The Makefile compiles this file with -fwrapv: a corrupt progressive JPEG can sum its DC deltas past
+// INT_MAX, which then wraps (defined) instead of being undefined behaviour.
 #include <cstdlib>
 #define STBI_MALLOC(size) std::calloc(1, size)
 #define STBI_REALLOC(pointer, size) std::realloc(pointer, size)
