@@ -21,28 +21,12 @@ using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -777.0f;  // written after the scratch a kernel asked for; must survive
-constexpr int kGuardFloats = 64;
-
 std::string describe(const kernels::ConvGeom& g) {
   std::ostringstream s;
   s << "N" << g.batch << " C" << g.in_channels << "->" << g.out_channels << " " << g.in_h << "x" << g.in_w << " k"
     << g.kernel_h << " s" << g.stride_h << " p" << g.pad_h << " g" << g.groups;
   return s.str();
 }
-
-struct Scratch {
-  std::vector<float> buffer;
-  explicit Scratch(size_t floats) : buffer(floats + kGuardFloats, 0.0f) {
-    for (size_t i = floats; i < buffer.size(); ++i) buffer[i] = kGuard;
-  }
-  float* data() { return buffer.data(); }
-  bool intact() const {
-    for (size_t i = buffer.size() - kGuardFloats; i < buffer.size(); ++i)
-      if (buffer[i] != kGuard) return false;
-    return true;
-  }
-};
 
 // The forward from packed weights, whole and in 2 or 3 parts, against y (the same table's forward): equal
 // bit for bit. Packing must stay within conv2d_packed_floats. Returns the number of failures.
@@ -55,7 +39,7 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
     return 0;
   }
   int failures = 0;
-  Scratch packed(table.conv2d_packed_floats(g));
+  GuardedBuffer packed(table.conv2d_packed_floats(g));
   table.conv2d_pack_weights(g, w.data(), packed.data());
   if (!packed.intact()) {
     FAIL_CHECK(what << " pack weights: wrote past conv2d_packed_floats");
@@ -64,7 +48,7 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
   for (int parts : {1, 2, 3}) {
     std::vector<float> y_packed(y.size(), std::numeric_limits<float>::quiet_NaN());
     for (int part = 0; part < parts; ++part) {
-      Scratch part_scratch(table.conv2d_scratch_floats(g));
+      GuardedBuffer part_scratch(table.conv2d_scratch_floats(g));
       table.conv2d_forward_packed_part(g, x.data(), packed.data(), bias, y_packed.data(), part_scratch.data(), part,
                                        parts);
       if (!part_scratch.intact()) {
@@ -99,7 +83,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const float* bias = with_bias ? b.data() : nullptr;
 
   // Reference results and magnitudes (the reference on absolute values).
-  Scratch ref_scratch(ref.conv2d_scratch_floats(g));
+  GuardedBuffer ref_scratch(ref.conv2d_scratch_floats(g));
   std::vector<float> y_ref(y_size), y_mag(y_size), dx_ref(x_size), dx_mag(x_size);
   std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
   ref.conv2d_forward(g, x.data(), w.data(), bias, y_ref.data(), ref_scratch.data());
@@ -114,7 +98,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const int K_weight = g.batch * g.out_h * g.out_w + 1;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g) + (with_bias ? " bias" : "");
-    Scratch scratch(table->conv2d_scratch_floats(g));
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g));
 
     std::vector<float> y(y_size, nan);
     table->conv2d_forward(g, x.data(), w.data(), bias, y.data(), scratch.data());
@@ -124,7 +108,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
     for (int parts : {2, 3}) {
       std::vector<float> y_parts(y_size, nan);
       for (int part = 0; part < parts; ++part) {
-        Scratch part_scratch(table->conv2d_scratch_floats(g));
+        GuardedBuffer part_scratch(table->conv2d_scratch_floats(g));
         table->conv2d_forward_part(g, x.data(), w.data(), bias, y_parts.data(), part_scratch.data(), part, parts);
         if (!part_scratch.intact()) {
           FAIL_CHECK(what << " forward part " << part << "/" << parts << ": wrote past its scratch");

@@ -40,8 +40,9 @@ using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -555.0f;
-constexpr int kGuardFloats = 64;
+// The guards after the sums, as after the scratch.
+constexpr float kGuard = GuardedBuffer::kGuard;
+constexpr size_t kGuardFloats = GuardedBuffer::kGuardFloats;
 
 std::string describe(const kernels::ConvGeom& g, int act) {
   std::ostringstream s;
@@ -56,26 +57,12 @@ bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a,
 int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   const kernels::KernelTable& ref = *kernels::table_for("ref");
   const int C = g.in_channels, HW = g.in_h * g.in_w;
-  const size_t x_size = static_cast<size_t>(g.batch) * C * HW;
-  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
-  const size_t w_size = static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
-  const size_t sums_size = static_cast<size_t>(g.batch) * C;
   // x as a BatchNorm + activation output: part of it below 0 and above 6 under scale and shift.
-  const std::vector<float> x = random_vector(x_size, rng, -2.0f, 7.0f), w = random_vector(w_size, rng);
-  const std::vector<float> dy = random_vector(y_size, rng);
+  const ConvBackwardReference r(g, rng, -2.0f, 7.0f);
+  const std::vector<float>& x = r.x;
+  const size_t x_size = r.x_size, sums_size = static_cast<size_t>(g.batch) * C;
   const std::vector<float> scale = random_vector(C, rng, 0.5f, 1.5f), shift = random_vector(C, rng, -1.0f, 1.0f);
   const std::vector<float> mean = random_vector(C, rng, 0.0f, 3.0f);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
-  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
-
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
-  const int K = g.out_channels / g.groups * g.kernel_h * g.kernel_w, K_weight = g.batch * g.out_h * g.out_w + 1;
 
   std::vector<const kernels::KernelTable*> tables = fast_tables();
   tables.insert(tables.begin(), &ref);
@@ -83,17 +70,16 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   for (const kernels::KernelTable* table : tables) {
     const std::string what = std::string(table->isa) + " " + describe(g, act);
     INFO(what);
-    const size_t scratch_floats = table->conv2d_scratch_floats(g);
-    std::vector<float> scratch(scratch_floats + kGuardFloats, kGuard);
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g), GuardedBuffer::kGuard);
     // What the hand-over computed before the fused entry: backward data, then the sums per image.
-    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size), dw_want = dw0, db_want = db0;
-    table->conv2d_backward_data(g, dy.data(), w.data(), dx_want.data(), scratch.data());
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_want.data(), db_want.data(), scratch.data());
+    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size), dw_want = r.dw0, db_want = r.db0;
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx_want.data(), scratch.data());
+    table->conv2d_backward_weight(g, x.data(), r.dy.data(), dw_want.data(), db_want.data(), scratch.data());
     for (int n = 0; n < g.batch; ++n)
       table->channel_act_grad_sums(1, C, HW, 0, C, dx_want.data() + n * C * HW, x.data() + n * C * HW, scale.data(),
                                    shift.data(), mean.data(), act, g_want.data() + n * C, gxc_want.data() + n * C);
 
-    std::fill(scratch.begin(), scratch.end(), kGuard);
+    scratch.refill();
     std::vector<float> dx(x_size, std::numeric_limits<float>::quiet_NaN());
     std::vector<float> sum_g(sums_size + kGuardFloats, kGuard), sum_gxc(sums_size + kGuardFloats, kGuard);
     kernels::HandOverSums sums;
@@ -104,25 +90,24 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
     sums.act = act;
     sums.sum_g = sum_g.data();
     sums.sum_gxc = sum_gxc.data();
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_sums(g, dy.data(), w.data(), dx.data(), dw.data(), db.data(), scratch.data(), sums);
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_sums(g, r.dy.data(), r.w.data(), dx.data(), dw.data(), db.data(), scratch.data(), sums);
 
     bool ok = same_bits(dx.data(), dx_want.data(), x_size);
-    ok = same_bits(dw.data(), dw_want.data(), w_size) && ok;
-    ok = same_bits(db.data(), db_want.data(), db0.size()) && ok;
+    ok = same_bits(dw.data(), dw_want.data(), r.w_size) && ok;
+    ok = same_bits(db.data(), db_want.data(), r.db0.size()) && ok;
     ok = same_bits(sum_g.data(), g_want.data(), sums_size) && ok;
     ok = same_bits(sum_gxc.data(), gxc_want.data(), sums_size) && ok;
-    for (int i = 0; i < kGuardFloats; ++i) {
-      ok = ok && scratch[scratch_floats + i] == kGuard;
+    ok = ok && scratch.intact();
+    for (size_t i = 0; i < kGuardFloats; ++i)
       ok = ok && sum_g[sums_size + i] == kGuard && sum_gxc[sums_size + i] == kGuard;
-    }
     if (!ok) {
       FAIL_CHECK(what << ": not the bits of backward data + per-image sums + backward weight (or a guard overwritten)");
       ++failures;
     }
-    failures += compare_parity(what + " dx", dx, dx_ref, dx_mag, K);
-    failures += compare_parity(what + " dweight", dw, dw_ref, dw_mag, K_weight);
-    failures += compare_parity(what + " dbias", db, db_ref, db_mag, K_weight);
+    failures += compare_parity(what + " dx", dx, r.dx_ref, r.dx_mag, r.K_data);
+    failures += compare_parity(what + " dweight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " dbias", db, r.db_ref, r.db_mag, r.K_weight);
 
     // The sums against the reference's over the same dx (test_kernels_misc_channel.cpp's bound).
     std::vector<float> g_ref(sums_size), gxc_ref(sums_size);

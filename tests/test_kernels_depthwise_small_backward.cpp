@@ -43,46 +43,29 @@ struct Placed {
 };
 
 int check_small_backward(const kernels::ConvGeom& g, Rng& rng) {
-  const kernels::KernelTable& ref = *kernels::table_for("ref");
-  const size_t x_size = static_cast<size_t>(g.batch) * g.in_channels * g.in_h * g.in_w;
-  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
-  const size_t w_size = static_cast<size_t>(g.out_channels) * 9;
-  const std::vector<float> x = random_vector(x_size, rng), w = random_vector(w_size, rng);
-  const std::vector<float> dy = random_vector(y_size, rng);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
-  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
-
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
-
-  const int K_data = 9, K_weight = g.batch * g.out_h * g.out_w + 1;
+  const ConvBackwardReference r(g, rng);
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g);
     std::vector<float> scratch(table->conv2d_scratch_floats(g) + 1);
     std::vector<float> dx_bits[2];
     for (int shift : {0, 1}) {
-      Placed dx(x_size, shift);
-      table->conv2d_backward_data(g, dy.data(), w.data(), dx.data, scratch.data());
-      dx_bits[shift].assign(dx.data, dx.data + x_size);
+      Placed dx(r.x_size, shift);
+      table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx.data, scratch.data());
+      dx_bits[shift].assign(dx.data, dx.data + r.x_size);
       failures += compare_parity(what + " backward data (dx shifted by " + std::to_string(shift) + ")", dx_bits[shift],
-                                 dx_ref, dx_mag, K_data);
+                                 r.dx_ref, r.dx_mag, r.K_data);
     }
     if (dx_bits[0] != dx_bits[1]) {
       FAIL_CHECK(what << " backward data: aligned and unaligned dx differ");
       ++failures;
     }
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data(), scratch.data());
-    failures += compare_parity(what + " backward weight", dw, dw_ref, dw_mag, K_weight);
-    failures += compare_parity(what + " backward bias", db, db_ref, db_mag, K_weight);
-    std::vector<float> dw_again = dw0, db_again = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_again.data(), db_again.data(), scratch.data());
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw.data(), db.data(), scratch.data());
+    failures += compare_parity(what + " backward weight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " backward bias", db, r.db_ref, r.db_mag, r.K_weight);
+    std::vector<float> dw_again = r.dw0, db_again = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw_again.data(), db_again.data(), scratch.data());
     if (dw_again != dw || db_again != db) {
       FAIL_CHECK(what << " backward weight: a second call differs");
       ++failures;

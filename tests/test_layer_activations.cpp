@@ -10,32 +10,16 @@
 #include "engine/layers/activations.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::GradCheckOptions;
+using plasmo::testing::ThreadCountGuard;
+using plasmo::testing::check_values;
+using plasmo::testing::from_values;
 
 namespace {
-
-Tensor from_values(const Shape& shape, const std::vector<float>& values) {
-  Tensor t(shape);
-  REQUIRE(t.size() == values.size());
-  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
-  return t;
-}
-
-void check_values(const Tensor& got, const std::vector<float>& expected) {
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
-  }
-}
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 // ReLU6 inputs away from both kinks (0 and 6) by at least 0.05, a third of them above 6.
 void fill_for_relu6(Tensor& x, Rng& rng) {

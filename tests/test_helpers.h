@@ -1,0 +1,58 @@
+// Small helpers many tests share: a tensor from literal values, elementwise value checks, equality of
+// two tensors' values, and a guard that sets the thread pool's size for one test and restores the default.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "engine/threads.h"
+
+namespace plasmo::testing {
+
+// A tensor of `shape` holding `values` in order; their counts must agree.
+inline Tensor from_values(const Shape& shape, const std::vector<float>& values) {
+  Tensor t(shape);
+  REQUIRE(t.size() == values.size());
+  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
+  return t;
+}
+
+// One CHECK per element: got[i] equal to expected[i] within a relative `tolerance` (doctest::Approx's
+// epsilon), or exactly when tolerance is 0.
+inline void check_values(const float* got, size_t count, const std::vector<float>& expected, double tolerance) {
+  REQUIRE(count == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("element " << i);
+    if (tolerance == 0.0)
+      CHECK(got[i] == expected[i]);
+    else
+      CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tolerance));
+  }
+}
+inline void check_values(const Tensor& got, const std::vector<float>& expected, double tolerance = 1e-6) {
+  check_values(got.data(), got.size(), expected, tolerance);
+}
+inline void check_values(const std::vector<float>& got, const std::vector<float>& expected, double tolerance = 1e-6) {
+  check_values(got.data(), got.size(), expected, tolerance);
+}
+
+// Every element equal as floats (bit-for-bit results: same code, same data, same thread count); unlike
+// tensor_bits.h's same_bits, 0.0 equals -0.0 and a NaN equals nothing.
+inline bool same_values(const Tensor& a, const Tensor& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// Sets the pool's thread count for one test and restores the default (0) after it, even on failure.
+struct ThreadCountGuard {
+  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
+  ~ThreadCountGuard() { set_thread_count(0); }
+  ThreadCountGuard(const ThreadCountGuard&) = delete;
+  ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
+};
+
+}  // namespace plasmo::testing
