@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <sstream>
 #include <vector>
@@ -68,6 +69,24 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
 }
 
 // Runs one geometry through every entry of every fast table; returns the number of failures.
+int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng);
+
+// One geometry of a list: make_conv_geom's arguments, then whether the convolution adds a bias.
+struct ConvCase {
+  int batch, in_channels, in_h, in_w, out_channels, kernel, stride, pad, groups;
+  bool with_bias;
+};
+
+// check_conv on each case in turn (the same draws from rng as one call each); the number of failures.
+int check_conv_cases(std::initializer_list<ConvCase> cases, Rng& rng) {
+  int failures = 0;
+  for (const ConvCase& c : cases)
+    failures += check_conv(kernels::make_conv_geom(c.batch, c.in_channels, c.in_h, c.in_w, c.out_channels, c.kernel,
+                                                   c.stride, c.pad, c.groups),
+                           c.with_bias, rng);
+  return failures;
+}
+
 int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const kernels::KernelTable& ref = *kernels::table_for("ref");
   const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
@@ -197,10 +216,13 @@ TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, co
       for (int size : {16, 17, 31, 33})
         failures += check_conv(kernels::make_conv_geom(2, in_c, size, size + 3, out_c, 3, 1, 1, 1), true, rng);
   // Padding larger than kernel - 1 (the stride-1 backward data then crops), stride 2 with odd sizes.
-  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 1, 1, 3, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 3, 1, 3, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 4, 9, 11, 20, 3, 2, 3, 2), true, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 20, 13, 13, 20, 5, 2, 2, 1), false, rng);
+  failures += check_conv_cases({
+                                   {3, 5, 7, 9, 6, 1, 1, 3, 1, true},
+                                   {3, 5, 7, 9, 6, 3, 1, 3, 1, true},
+                                   {3, 4, 9, 11, 20, 3, 2, 3, 2, true},
+                                   {2, 20, 13, 13, 20, 5, 2, 2, 1, false},
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 
@@ -212,9 +234,12 @@ TEST_CASE("Kernel parity: gathered convolution (rows of <= 4 pixels) over severa
   // channel counts leave partial slivers; 30 input channels per group (K = 270) make two KC blocks.
   Rng rng(11);
   int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(33, 30, 4, 4, 17, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(34, 60, 8, 8, 34, 3, 2, 1, 2), false, rng);
-  failures += check_conv(kernels::make_conv_geom(58, 3, 3, 3, 40, 3, 1, 1, 1), true, rng);
+  failures += check_conv_cases({
+                                   {33, 30, 4, 4, 17, 3, 1, 1, 1, true},
+                                   {34, 60, 8, 8, 34, 3, 2, 1, 2, false},
+                                   {58, 3, 3, 3, 40, 3, 1, 1, 1, true},
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 
@@ -228,15 +253,18 @@ TEST_CASE("Kernel parity: gathered pointwise convolution with > 512 outputs, 64-
   // at 2x2 over two chunks.
   Rng rng(13);
   int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(37, 17, 2, 2, 601, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(37, 300, 2, 2, 515, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(17, 5, 3, 3, 517, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(70, 34, 1, 1, 1100, 1, 1, 0, 2), true, rng);
-  failures += check_conv(kernels::make_conv_geom(37, 520, 2, 2, 17, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(5, 3, 2, 2, 600, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(18, 960, 2, 2, 160, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(18, 160, 2, 2, 960, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(17, 320, 2, 2, 1280, 1, 1, 0, 1), false, rng);
+  failures += check_conv_cases({
+                                   {37, 17, 2, 2, 601, 1, 1, 0, 1, true},
+                                   {37, 300, 2, 2, 515, 1, 1, 0, 1, false},
+                                   {17, 5, 3, 3, 517, 1, 1, 0, 1, true},
+                                   {70, 34, 1, 1, 1100, 1, 1, 0, 2, true},
+                                   {37, 520, 2, 2, 17, 1, 1, 0, 1, true},
+                                   {5, 3, 2, 2, 600, 1, 1, 0, 1, true},
+                                   {18, 960, 2, 2, 160, 1, 1, 0, 1, false},
+                                   {18, 160, 2, 2, 960, 1, 1, 0, 1, false},
+                                   {17, 320, 2, 2, 1280, 1, 1, 0, 1, false},
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 
@@ -248,12 +276,15 @@ TEST_CASE("Kernel parity: stride-1 convolution on 8-pixel rows read from column-
   // partial sliver; 3 rows of 8 (24 pixels per image, not whole vectors) keep the packed path.
   Rng rng(12);
   int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(3, 30, 8, 8, 17, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 6, 10, 10, 10, 3, 1, 0, 2), false, rng);
-  failures += check_conv(kernels::make_conv_geom(9, 5, 10, 10, 7, 3, 1, 0, 1), true, rng);  // 2 chunks, no padding
-  failures += check_conv(kernels::make_conv_geom(1, 3, 8, 8, 5, 5, 1, 2, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(5, 4, 6, 8, 9, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 4, 3, 8, 9, 3, 1, 1, 1), true, rng);
+  failures += check_conv_cases({
+                                   {3, 30, 8, 8, 17, 3, 1, 1, 1, true},
+                                   {2, 6, 10, 10, 10, 3, 1, 0, 2, false},
+                                   {9, 5, 10, 10, 7, 3, 1, 0, 1, true},  // 2 chunks, no padding
+                                   {1, 3, 8, 8, 5, 5, 1, 2, 1, true},
+                                   {5, 4, 6, 8, 9, 3, 1, 1, 1, true},
+                                   {3, 4, 3, 8, 9, 3, 1, 1, 1, true},
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 
@@ -344,9 +375,12 @@ TEST_CASE("Kernel parity: pointwise backward in place on planes of >= 4 vectors 
         failures += check_conv(kernels::make_conv_geom(batch, c.first, hw.first, hw.second, c.second, 1, 1, 0, 1),
                                rng.below(2) != 0, rng);
       }
-  failures += check_conv(kernels::make_conv_geom(17, 5, 8, 8, 7, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 24, 16, 16, 144, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 144, 16, 16, 24, 1, 1, 0, 1), false, rng);
+  failures += check_conv_cases({
+                                   {17, 5, 8, 8, 7, 1, 1, 0, 1, true},
+                                   {3, 24, 16, 16, 144, 1, 1, 0, 1, false},
+                                   {2, 144, 16, 16, 24, 1, 1, 0, 1, false},
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 
@@ -419,9 +453,12 @@ TEST_CASE("Kernel parity: few-column convolution, 1 to 16 columns, pointwise and
         failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 1, 1, 0, 1), true, rng);
         failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 3, 1, 1, 1), true, rng);
       }
-  failures += check_conv(kernels::make_conv_geom(1, 320, 2, 2, 1280, 1, 1, 0, 1), true, rng);  // MobileNetV2's last 1x1
-  failures += check_conv(kernels::make_conv_geom(1, 960, 2, 2, 320, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(1, 384, 4, 4, 62, 1, 1, 0, 2), true, rng);  // groups, 4x4
+  failures += check_conv_cases({
+                                   {1, 320, 2, 2, 1280, 1, 1, 0, 1, true},  // MobileNetV2's last 1x1
+                                   {1, 960, 2, 2, 320, 1, 1, 0, 1, true},
+                                   {1, 384, 4, 4, 62, 1, 1, 0, 2, true},  // groups, 4x4
+                               },
+                               rng);
   CHECK(failures == 0);
 }
 

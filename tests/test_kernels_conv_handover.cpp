@@ -34,6 +34,7 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -225,10 +226,6 @@ PairGrads run_pair(int N, int C, int H, int stride, bool link, uint64_t seed) {
   return r;
 }
 
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && same_bits(a.data(), b.data(), a.size());
-}
-
 // |a - b| <= rtol * max|b| (the hand-over's error is relative to the sums' scale).
 bool close(const Tensor& a, const Tensor& b, double rtol) {
   double scale = 0.0;
@@ -257,7 +254,7 @@ TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: MobileNetV2's depth
       const PairGrads plain = run_pair(c.N, c.C, c.H, c.stride, false, seed);
       const PairGrads linked = run_pair(c.N, c.C, c.H, c.stride, true, seed);
       CHECK(linked.handed == 1);
-      CHECK(same_tensor(linked.dweight, plain.dweight));
+      CHECK(same_bits(linked.dweight, plain.dweight));
       // test_layer_batchnorm_handover.cpp's tolerance for the hand-over (sum g * xc from A, not x).
       CHECK(close(linked.dgamma, plain.dgamma, 2e-5));
       CHECK(close(linked.dbeta, plain.dbeta, 2e-5));
@@ -277,8 +274,8 @@ TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: bit-identical for 1
       CHECK(results.back().handed == 1);
     }
     set_thread_count(0);
-    CHECK(same_tensor(results[0].dx, results[1].dx));
-    CHECK(same_tensor(results[0].dgamma, results[1].dgamma));
-    CHECK(same_tensor(results[0].dbeta, results[1].dbeta));
+    CHECK(same_bits(results[0].dx, results[1].dx));
+    CHECK(same_bits(results[0].dgamma, results[1].dgamma));
+    CHECK(same_bits(results[0].dbeta, results[1].dbeta));
   }
 }

@@ -20,6 +20,7 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -119,9 +120,6 @@ TEST_CASE("Depthwise small-plane backward parity: MobileNetV2@64's 8x8, 4x4 and 
 }
 
 TEST_CASE("Depthwise small-plane backward: Conv2d dx bit-identical on 1 and 2 threads, weight grads repeatable") {
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
   const int layers[][3] = {{192, 8, 1}, {192, 8, 2}, {384, 4, 1}, {576, 4, 2}, {960, 2, 1}};
   for (const auto& layer : layers) {
     const int channels = layer[0], side = layer[1], stride = layer[2];

@@ -16,6 +16,7 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -160,9 +161,6 @@ TEST_CASE("Conv2d expand 1x1 on small planes: gradients, and 1 vs 2 threads") {
     r.dx = conv.backward(dy).clone();
     r.dweight = conv.weight_grad.clone();
     return r;
-  };
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
   };
   const Result one = run(1), one_again = run(1);
   CHECK(same_bits(one.dweight, one_again.dweight));
