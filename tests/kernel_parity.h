@@ -70,6 +70,11 @@ inline int compare_parity(const std::string& what, const std::vector<float>& fas
   return failures;
 }
 
+// A depthwise 3x3 convolution (one group per channel) on [batch, channels, h, w].
+inline kernels::ConvGeom depthwise_3x3(int batch, int channels, int h, int w, int stride, int pad = 1) {
+  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, pad, channels);
+}
+
 // One convolution's backward on random inputs, computed by the reference table: dx from dy and w, and dw,
 // db accumulated onto random dw0, db0 (the kernels accumulate). The magnitudes (*_mag) are the same calls
 // on |inputs| (and |dw0|, |db0|), for compare_parity; K_data and K_weight the terms of each sum.

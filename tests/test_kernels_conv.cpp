@@ -300,7 +300,7 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
         const int channels = 1 + static_cast<int>(rng.below(19)), batch = rng.below(2) ? 5 : 1;
         if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
         failures += check_conv(
-            kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, pad, channels),
+            depthwise_3x3(batch, channels, hw.first, hw.second, stride, pad),
             rng.below(2) != 0, rng);
       }
   CHECK(failures == 0);
@@ -319,7 +319,7 @@ TEST_CASE("Kernel parity: depthwise 3x3 forward by rows (conv_dw_forward.h): pad
         for (int channels : {1, 3, 5, 17}) {
           const int batch = rng.below(2) ? 5 : 1;
           failures +=
-              check_conv(kernels::make_conv_geom(batch, channels, height, width, channels, 3, stride, 1, channels),
+              check_conv(depthwise_3x3(batch, channels, height, width, stride, 1),
                          rng.below(2) != 0, rng);
         }
   CHECK(failures == 0);
@@ -337,7 +337,7 @@ TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): sever
       for (int batch : {1, 3, 9})
         for (int stride : {1, 2})  // stride 2: the stride-1 vectors subsampled (forward; backward elsewhere)
           failures += check_conv(
-              kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, 1, channels),
+              depthwise_3x3(batch, channels, hw.first, hw.second, stride, 1),
               rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }

@@ -139,10 +139,6 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   return failures;
 }
 
-kernels::ConvGeom depthwise(int N, int C, int H, int W, int stride, int pad) {
-  return kernels::make_conv_geom(N, C, H, W, C, 3, stride, pad, C);
-}
-
 }  // namespace
 
 TEST_CASE("Kernel parity: conv2d_backward_sums, depthwise 3x3 padding 1 on odd shapes (fused and fallback)") {
@@ -155,7 +151,7 @@ TEST_CASE("Kernel parity: conv2d_backward_sums, depthwise 3x3 padding 1 on odd s
              std::vector<std::pair<int, int>>{{31, 31}, {16, 16}, {17, 17}, {15, 17}, {7, 31}, {7, 7}, {1, 1}, {31, 7}})
           for (int act : {kernels::kActNone, kernels::kActReLU, kernels::kActReLU6}) {
             if (C == 17 && N == 5 && act != kernels::kActReLU6) continue;  // the largest case: one activation
-            CHECK(check_geometry(depthwise(N, C, hw.first, hw.second, stride, 1), act, rng) == 0);
+            CHECK(check_geometry(depthwise_3x3(N, C, hw.first, hw.second, stride, 1), act, rng) == 0);
             ++cases;
           }
   CHECK(cases > 100);
@@ -165,17 +161,17 @@ TEST_CASE("Kernel parity: conv2d_backward_sums on MobileNetV2's 32x32 and 16x16 
   Rng rng(4343);
   // features.1 dw32@32, features.2 dw96 s2@32, features.3 dw144@16, features.4 dw144 s2@16: dx per image
   // >= 128 KB (ConvDepthwiseStride2Backward::kStreamBytes), so backward data streams it.
-  CHECK(check_geometry(depthwise(2, 32, 32, 32, 1, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(2, 96, 32, 32, 2, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(3, 144, 16, 16, 1, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(1, 144, 16, 16, 2, 1), kernels::kActReLU, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(2, 32, 32, 32, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(2, 96, 32, 32, 2, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(3, 144, 16, 16, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(1, 144, 16, 16, 2, 1), kernels::kActReLU, rng) == 0);
 }
 
 TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") {
   Rng rng(4444);
   for (int act : {kernels::kActNone, kernels::kActReLU6}) {
-    CHECK(check_geometry(depthwise(2, 5, 31, 31, 1, 0), act, rng) == 0);  // padding 0
-    CHECK(check_geometry(depthwise(2, 5, 31, 31, 2, 2), act, rng) == 0);  // padding 2
+    CHECK(check_geometry(depthwise_3x3(2, 5, 31, 31, 1, 0), act, rng) == 0);  // padding 0
+    CHECK(check_geometry(depthwise_3x3(2, 5, 31, 31, 2, 2), act, rng) == 0);  // padding 2
     // 1x1, 5 -> 7 (MobileNetV2's project / expand) and a dense 3x3, 3 -> 4
     CHECK(check_geometry(kernels::make_conv_geom(3, 5, 17, 17, 7, 1, 1, 0, 1), act, rng) == 0);
     CHECK(check_geometry(kernels::make_conv_geom(2, 3, 16, 17, 4, 3, 1, 1, 1), act, rng) == 0);
@@ -188,11 +184,11 @@ TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") 
       for (int C : {1, 3, 5, 17})
         for (const auto& hw : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 2}, {3, 7}, {1, 1}}) {
           CHECK(check_geometry(kernels::make_conv_geom(N, C, hw.first, hw.second, 7, 1, 1, 0, 1), act, rng) == 0);
-          CHECK(check_geometry(depthwise(N, C, hw.first, hw.second, 1, 1), act, rng) == 0);
+          CHECK(check_geometry(depthwise_3x3(N, C, hw.first, hw.second, 1, 1), act, rng) == 0);
         }
   CHECK(check_geometry(kernels::make_conv_geom(64, 192, 8, 8, 32, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
   CHECK(check_geometry(kernels::make_conv_geom(64, 576, 4, 4, 96, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(64, 960, 2, 2, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(64, 960, 2, 2, 1, 1), kernels::kActReLU6, rng) == 0);
 }
 
 namespace {

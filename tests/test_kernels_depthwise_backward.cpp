@@ -60,10 +60,6 @@ int check_depthwise_backward(const kernels::ConvGeom& g, Rng& rng) {
   return failures;
 }
 
-kernels::ConvGeom depthwise(int batch, int channels, int h, int w, int stride, int pad) {
-  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, pad, channels);
-}
-
 }  // namespace
 
 TEST_CASE("Depthwise backward parity: stride 2 on small planes (conv_dw_backward_small.h) and its neighbours") {
@@ -87,7 +83,7 @@ TEST_CASE("Depthwise backward parity: stride 2 on small planes (conv_dw_backward
     for (int channels : {1, 3, 5, 17, 16})
       for (int batch : {1, 5})
         for (int stride : {1, 2})
-          failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, 1), rng);
+          failures += check_depthwise_backward(depthwise_3x3(batch, channels, hw.first, hw.second, stride, 1), rng);
   CHECK(failures == 0);
 }
 
@@ -102,7 +98,7 @@ TEST_CASE(
         for (int channels : {1, 3, 5, 17})
           for (int batch : {1, 5}) {
             if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
-            failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, pad), rng);
+            failures += check_depthwise_backward(depthwise_3x3(batch, channels, hw.first, hw.second, stride, pad), rng);
           }
   CHECK(failures == 0);
 }
@@ -116,7 +112,7 @@ TEST_CASE("Depthwise backward parity: strides 1 and 2 with dx streamed (large la
   for (const auto& shape : {std::array<int, 3>{64, 32, 32}, {65, 33, 40}, {17, 64, 64}, {5, 127, 130}})
     for (int batch : {1, 2})
       for (int stride : {1, 2})
-        failures += check_depthwise_backward(depthwise(batch, shape[0], shape[1], shape[2], stride, 1), rng);
+        failures += check_depthwise_backward(depthwise_3x3(batch, shape[0], shape[1], shape[2], stride, 1), rng);
   CHECK(failures == 0);
 }
 
@@ -126,6 +122,6 @@ TEST_CASE("Depthwise backward parity: MobileNetV2@64's depthwise layers (batch 3
   const int layers[][4] = {{32, 32, 1, 0}, {96, 32, 2, 0}, {144, 16, 1, 0}, {144, 16, 2, 0}, {192, 8, 1, 0},
                            {192, 8, 2, 0}, {384, 4, 1, 0}, {576, 4, 1, 0},  {576, 4, 2, 0},  {960, 2, 1, 0}};
   for (const auto& layer : layers)
-    failures += check_depthwise_backward(depthwise(3, layer[0], layer[1], layer[1], layer[2], 1), rng);
+    failures += check_depthwise_backward(depthwise_3x3(3, layer[0], layer[1], layer[1], layer[2], 1), rng);
   CHECK(failures == 0);
 }

@@ -75,10 +75,6 @@ int check_small_backward(const kernels::ConvGeom& g, Rng& rng) {
   return failures;
 }
 
-kernels::ConvGeom depthwise(int batch, int channels, int h, int w, int stride) {
-  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, 1, channels);
-}
-
 }  // namespace
 
 TEST_CASE("Depthwise small-plane backward parity: odd shapes, strides 1 and 2, aligned and unaligned dx") {
@@ -90,19 +86,19 @@ TEST_CASE("Depthwise small-plane backward parity: odd shapes, strides 1 and 2, a
       for (int channels : {1, 3, 5, 17})
         for (int batch : {1, 5})
           for (int stride : {1, 2}) {
-            failures += check_small_backward(depthwise(batch, channels, h, w, stride), rng);
+            failures += check_small_backward(depthwise_3x3(batch, channels, h, w, stride), rng);
             ++geometries;
           }
   // Rows of 16 and 1 (whole rows per vector), 2x8 / 8x2, and a batch whose prefetch walk crosses channels.
   for (const auto& hw : {std::pair<int, int>{1, 16}, {16, 1}, {2, 16}, {2, 8}, {8, 2}, {4, 8}, {8, 4}})
     for (int channels : {3, 16, 17})
       for (int stride : {1, 2}) {
-        failures += check_small_backward(depthwise(5, channels, hw.first, hw.second, stride), rng);
+        failures += check_small_backward(depthwise_3x3(5, channels, hw.first, hw.second, stride), rng);
         ++geometries;
       }
   for (int side : {2, 4, 8})
     for (int stride : {1, 2}) {
-      failures += check_small_backward(depthwise(20, 20, side, side, stride), rng);
+      failures += check_small_backward(depthwise_3x3(20, 20, side, side, stride), rng);
       ++geometries;
     }
   CHECK(geometries == 6 * 6 * 4 * 2 * 2 + 7 * 3 * 2 + 3 * 2);
@@ -115,7 +111,7 @@ TEST_CASE("Depthwise small-plane backward parity: MobileNetV2@64's 8x8, 4x4 and 
   const int layers[][3] = {{192, 8, 1}, {192, 8, 2}, {384, 4, 1}, {576, 4, 1}, {576, 4, 2}, {960, 2, 1}};
   for (const auto& layer : layers)
     for (int batch : {1, 5})
-      failures += check_small_backward(depthwise(batch, layer[0], layer[1], layer[1], layer[2]), rng);
+      failures += check_small_backward(depthwise_3x3(batch, layer[0], layer[1], layer[1], layer[2]), rng);
   CHECK(failures == 0);
 }
 
