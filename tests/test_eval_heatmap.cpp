@@ -21,9 +21,9 @@ TEST_CASE("Eval Grad-CAM: hand-made activation and gradient, two channels 2x2") 
   // cam = 0.5 A0 - 0.5 A1 = [0.5 -1.5; -0.5 1] -> ReLU [0.5 0; 0 1] -> / max = [0.5 0; 0 1].
   // Image 1 of the batch holds it; image 0 is different, to check the batch index is honoured.
   const Tensor features = from_values(Shape{2, 2, 2, 2}, {9, 9, 9, 9, 9, 9, 9, 9,  // image 0
-                                                   1, 0, 0, 2, 0, 3, 1, 0});
+                                                          1, 0, 0, 2, 0, 3, 1, 0});
   const Tensor gradient = from_values(Shape{2, 2, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 1,  // image 0
-                                                   0.5f, 0.5f, 0.5f, 0.5f, -1, -1, 1, -1});
+                                                          0.5f, 0.5f, 0.5f, 0.5f, -1, -1, 1, -1});
   const HeatMap heat = grad_cam(features, gradient, 1);
   CHECK(heat.method == CamMethod::GradCam);
   CHECK(heat.height == 2);

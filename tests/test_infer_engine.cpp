@@ -18,9 +18,7 @@
 using namespace plasmo;
 using namespace plasmo::testing;
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("infer vs engine: logits of the three architectures at small widths") {
   struct Case {

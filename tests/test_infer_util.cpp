@@ -308,7 +308,7 @@ void randomise_state(Model& model, uint64_t seed) {
   }
 }
 
-std::string save_model(Model& model, const std::string& path) {
+std::string save_model(const Model& model, const std::string& path) {
   save_model_file(path, model);
   return path;
 }

@@ -51,7 +51,7 @@ std::vector<uint8_t> random_model_file(const std::string& arch, double width, in
 void randomise_state(Model& model, uint64_t seed);
 
 // save_model_file(path, model); returns path.
-std::string save_model(Model& model, const std::string& path);
+std::string save_model(const Model& model, const std::string& path);
 
 // A loaded core model that owns its storage.
 struct CoreModel {

@@ -159,8 +159,8 @@ TEST_CASE("Kernel parity: channel_act_grad_sums within the stated bound of the r
     Guarded<float> g_want(s.C), gxc_want(s.C), g_got(s.C), gxc_got(s.C);
     ref_table().channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
                                       mean.data(), act, g_want.data(), gxc_want.data());
-    fast.channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
-                                mean.data(), act, g_got.data(), gxc_got.data());
+    fast.channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
+                               act, g_got.data(), gxc_got.data());
     std::vector<double> g_bound(s.C), gxc_bound(s.C);
     for (int c = 0; c < s.C; ++c) {
       auto g = [&](size_t i) { return passes(act, x[i], scale[c], shift[c]) ? dy[i] : 0.0f; };
@@ -175,8 +175,8 @@ TEST_CASE("Kernel parity: channel_act_grad_sums within the stated bound of the r
 
     for (const KernelTable* table : {&ref_table(), &fast}) {
       Guarded<float> g_whole(s.C), gxc_whole(s.C), g_split(s.C, 99.0f), gxc_split(s.C, 99.0f);
-      table->channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
-                                   mean.data(), act, g_whole.data(), gxc_whole.data());
+      table->channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
+                                   act, g_whole.data(), gxc_whole.data());
       for (const auto& range : three_ranges(s.C)) {
         table->channel_act_grad_sums(s.N, s.C, s.HW, range.first, range.second, dy.data(), x.data(), scale.data(),
                                      shift.data(), mean.data(), act, g_split.data(), gxc_split.data());
@@ -207,10 +207,10 @@ TEST_CASE("Kernel parity: channel_affine_act and channel_act_affine2 are bit-exa
     CHECK(bit_difference(in_place.data(), want.data(), count) == "");
 
     Guarded<float> want2(count), got2(count);
-    ref_table().channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
-                                    act, a.data(), b.data(), k.data(), want2.data());
+    ref_table().channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(), act,
+                                    a.data(), b.data(), k.data(), want2.data());
     fast.channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(), act,
-                              a.data(), b.data(), k.data(), got2.data());
+                             a.data(), b.data(), k.data(), got2.data());
     CHECK(bit_difference(got2.data(), want2.data(), count) == "");
     CHECK(got2.guards_intact());
   });

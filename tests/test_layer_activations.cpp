@@ -14,10 +14,10 @@
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
-using plasmo::testing::GradCheckOptions;
-using plasmo::testing::ThreadCountGuard;
 using plasmo::testing::check_values;
 using plasmo::testing::from_values;
+using plasmo::testing::GradCheckOptions;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
 

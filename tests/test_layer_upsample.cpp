@@ -12,9 +12,9 @@
 #include "tests/test_helpers.h"
 
 using namespace plasmo;
-using plasmo::testing::ThreadCountGuard;
 using plasmo::testing::check_values;
 using plasmo::testing::from_values;
+using plasmo::testing::ThreadCountGuard;
 
 TEST_CASE("Upsample forward/backward: each input fills a 2x2 block, dx sums the block") {
   Upsample2x up;

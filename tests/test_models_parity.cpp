@@ -38,8 +38,8 @@
 #include "tests/test_models_paths.h"
 
 using namespace plasmo;
-using plasmo::testing::same_values;
 using plasmo::testing::fixture_path;
+using plasmo::testing::same_values;
 
 namespace {
 
