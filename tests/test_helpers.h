@@ -1,11 +1,13 @@
 // Small helpers many tests share: a tensor from literal values, elementwise value checks, equality of
-// two tensors' values, and a guard that sets the thread pool's size for one test and restores the default.
+// two tensors' values, a convolution's train step on a given thread count, and a guard that sets the
+// thread pool's size for one test and restores the default.
 #pragma once
 #include <doctest/doctest.h>
 
 #include <cstddef>
 #include <vector>
 
+#include "engine/layers/conv2d.h"
 #include "engine/tensor.h"
 #include "engine/threads.h"
 
@@ -45,6 +47,24 @@ inline bool same_values(const Tensor& a, const Tensor& b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (a[i] != b[i]) return false;
   return true;
+}
+
+// One train-mode forward and backward of conv on `threads` threads, its parameter gradients zeroed first:
+// what the thread-count contract compares (dbias empty without a bias). Leaves the pool at `threads`.
+struct ConvStep {
+  Tensor y, dx, dweight, dbias;
+};
+inline ConvStep conv_step_on_threads(Conv2d& conv, const Tensor& x, const Tensor& dy, int threads) {
+  set_thread_count(threads);
+  REQUIRE(thread_pool().size() == threads);
+  conv.weight_grad.zero();
+  if (conv.has_bias()) conv.bias_grad.zero();
+  ConvStep step;
+  step.y = conv.forward(x, Mode::Train).clone();
+  step.dx = conv.backward(dy).clone();
+  step.dweight = conv.weight_grad.clone();
+  if (conv.has_bias()) step.dbias = conv.bias_grad.clone();
+  return step;
 }
 
 // Sets the pool's thread count for one test and restores the default (0) after it, even on failure.

@@ -21,6 +21,7 @@
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -129,20 +130,8 @@ TEST_CASE("Depthwise small-plane backward: Conv2d dx bit-identical on 1 and 2 th
     fill_uniform(x, rng, -1.0f, 1.0f);
     Tensor dy(conv.out_shape(x.shape()));
     fill_uniform(dy, rng, -1.0f, 1.0f);
-    struct Result {
-      Tensor dx, dweight;
-    };
-    auto run = [&](int threads) {
-      set_thread_count(threads);
-      REQUIRE(thread_pool().size() == threads);
-      conv.weight_grad.zero();
-      Result r;
-      conv.forward(x, Mode::Train);
-      r.dx = conv.backward(dy).clone();
-      r.dweight = conv.weight_grad.clone();
-      return r;
-    };
-    const Result one = run(1), one_again = run(1), two = run(2), two_again = run(2);
+    auto run = [&](int threads) { return conv_step_on_threads(conv, x, dy, threads); };
+    const ConvStep one = run(1), one_again = run(1), two = run(2), two_again = run(2);
     CHECK(same_bits(one.dx, two.dx));
     CHECK(same_bits(one.dweight, one_again.dweight));
     CHECK(same_bits(two.dweight, two_again.dweight));

@@ -17,6 +17,7 @@
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -149,22 +150,10 @@ TEST_CASE("Conv2d expand 1x1 on small planes: gradients, and 1 vs 2 threads") {
   fill_uniform(x, rng, -1.0f, 1.0f);
   Tensor dy(conv.out_shape(x.shape()));
   fill_uniform(dy, rng, -1.0f, 1.0f);
-  struct Result {
-    Tensor y, dx, dweight;
-  };
-  auto run = [&](int threads) {
-    set_thread_count(threads);
-    REQUIRE(thread_pool().size() == threads);
-    conv.weight_grad.zero();
-    Result r;
-    r.y = conv.forward(x, Mode::Train).clone();
-    r.dx = conv.backward(dy).clone();
-    r.dweight = conv.weight_grad.clone();
-    return r;
-  };
-  const Result one = run(1), one_again = run(1);
+  auto run = [&](int threads) { return conv_step_on_threads(conv, x, dy, threads); };
+  const ConvStep one = run(1), one_again = run(1);
   CHECK(same_bits(one.dweight, one_again.dweight));
-  const Result two = run(2), two_again = run(2);
+  const ConvStep two = run(2), two_again = run(2);
   set_thread_count(0);
   CHECK(same_bits(one.y, two.y));
   CHECK(same_bits(one.dx, two.dx));
