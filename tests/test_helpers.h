@@ -75,4 +75,23 @@ struct ThreadCountGuard {
   ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
 };
 
+// For 1, 2 and 3 threads, a fresh make_layer()'s train forward of x equals y_ref and its backward of dy
+// equals dx_ref, value for value: a layer that splits its work over threads gives what one kernel call
+// over everything gives.
+template <class MakeLayer>
+void check_threads_match_reference(const MakeLayer& make_layer, const Tensor& x, const Tensor& dy,
+                                   const std::vector<float>& y_ref, const std::vector<float>& dx_ref) {
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    ThreadCountGuard guard(threads);
+    auto layer = make_layer();
+    const Tensor& y = layer.forward(x, Mode::Train);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < y_ref.size(); ++i) mismatches += y[i] != y_ref[i];
+    const Tensor& dx = layer.backward(dy);
+    for (size_t i = 0; i < dx_ref.size(); ++i) mismatches += dx[i] != dx_ref[i];
+    CHECK(mismatches == 0);
+  }
+}
+
 }  // namespace plasmo::testing

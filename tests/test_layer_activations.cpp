@@ -14,10 +14,10 @@
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
+using plasmo::testing::check_threads_match_reference;
 using plasmo::testing::check_values;
 using plasmo::testing::from_values;
 using plasmo::testing::GradCheckOptions;
-using plasmo::testing::ThreadCountGuard;
 
 namespace {
 
@@ -68,17 +68,7 @@ void check_thread_split(void (*forward)(size_t, const float*, float*),
   std::vector<float> y_ref(x.size()), dx_ref(x.size());
   forward(x.size(), x.data(), y_ref.data());
   backward(x.size(), y_ref.data(), dy.data(), dx_ref.data());
-  for (int threads : {1, 2, 3}) {
-    CAPTURE(threads);
-    ThreadCountGuard guard(threads);
-    L layer;
-    const Tensor& y = layer.forward(x, Mode::Train);
-    size_t mismatches = 0;
-    for (size_t i = 0; i < y_ref.size(); ++i) mismatches += y[i] != y_ref[i];
-    const Tensor& dx = layer.backward(dy);
-    for (size_t i = 0; i < dx_ref.size(); ++i) mismatches += dx[i] != dx_ref[i];
-    CHECK(mismatches == 0);
-  }
+  check_threads_match_reference([] { return L(); }, x, dy, y_ref, dx_ref);
 }
 
 // Errors and the no-dx path, shared by the three layers.

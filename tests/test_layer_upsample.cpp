@@ -12,9 +12,9 @@
 #include "tests/test_helpers.h"
 
 using namespace plasmo;
+using plasmo::testing::check_threads_match_reference;
 using plasmo::testing::check_values;
 using plasmo::testing::from_values;
-using plasmo::testing::ThreadCountGuard;
 
 TEST_CASE("Upsample forward/backward: each input fills a 2x2 block, dx sums the block") {
   Upsample2x up;
@@ -78,17 +78,7 @@ TEST_CASE("Upsample threads: a split over planes equals one kernel call over all
   std::vector<float> y_ref(dy.size()), dx_ref(x.size());
   table.upsample2x_forward(64, 32, 32, x.data(), y_ref.data());
   table.upsample2x_backward(64, 32, 32, dy.data(), dx_ref.data());
-  for (int threads : {1, 2, 3}) {
-    CAPTURE(threads);
-    ThreadCountGuard guard(threads);
-    Upsample2x up;
-    const Tensor& y = up.forward(x, Mode::Train);
-    size_t mismatches = 0;
-    for (size_t i = 0; i < y_ref.size(); ++i) mismatches += y[i] != y_ref[i];
-    const Tensor& dx = up.backward(dy);
-    for (size_t i = 0; i < dx_ref.size(); ++i) mismatches += dx[i] != dx_ref[i];
-    CHECK(mismatches == 0);
-  }
+  check_threads_match_reference([] { return Upsample2x(); }, x, dy, y_ref, dx_ref);
 }
 
 TEST_CASE("Upsample buffers: reused for later batches of the same or smaller size") {
