@@ -1,12 +1,13 @@
 // Small helpers many tests share: a tensor from literal values, elementwise value checks, equality of
-// two tensors' values, a convolution's train step on a given thread count, and a guard that sets the
-// thread pool's size for one test and restores the default.
+// two tensors' values, a convolution's train step on a given thread count, a guard that sets the thread
+// pool's size for one test and restores the default, and loops over the kernel tables and thread counts.
 #pragma once
 #include <doctest/doctest.h>
 
 #include <cstddef>
 #include <vector>
 
+#include "engine/kernels/kernels.h"
 #include "engine/layers/conv2d.h"
 #include "engine/tensor.h"
 #include "engine/threads.h"
@@ -74,6 +75,24 @@ struct ThreadCountGuard {
   ThreadCountGuard(const ThreadCountGuard&) = delete;
   ThreadCountGuard& operator=(const ThreadCountGuard&) = delete;
 };
+
+// Runs body(isa) with each kernel table this machine can run selected in turn (ref, avx2, avx512 / neon),
+// the isa captured for a failure's message; the table in use before is selected again afterwards, even
+// when a REQUIRE ends the test.
+template <class Body>
+void for_each_isa(const Body& body) {
+  struct Restore {
+    const char* isa;
+    ~Restore() { kernels::select_isa(isa); }
+  } restore{kernels::K().isa};
+  const char* names[4];
+  const int count = kernels::available_isas(names);
+  for (int i = 0; i < count; ++i) {
+    CAPTURE(names[i]);
+    kernels::select_isa(names[i]);
+    body(names[i]);
+  }
+}
 
 // For 1, 2 and 3 threads, a fresh make_layer()'s train forward of x equals y_ref and its backward of dy
 // equals dx_ref, value for value: a layer that splits its work over threads gives what one kernel call

@@ -35,6 +35,7 @@
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -234,18 +235,14 @@ bool close(const Tensor& a, const Tensor& b, double rtol) {
 }  // namespace
 
 TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: MobileNetV2's depthwise shapes, every ISA") {
-  const char* names[4];
-  const int count = kernels::available_isas(names);
-  const char* before = kernels::K().isa;
   struct Case {
     int N, C, H, stride;
   };
   // dx per image >= 128 KB: streamed by backward data; the fused path takes the sums per plane.
   const Case cases[] = {{2, 32, 32, 1}, {2, 96, 32, 2}, {2, 144, 16, 1}, {2, 144, 16, 2}};
-  for (int i = 0; i < count; ++i) {
-    kernels::select_isa(names[i]);
+  for_each_isa([&](const char* isa) {
     for (const Case& c : cases) {
-      INFO(names[i] << " N" << c.N << " C" << c.C << " " << c.H << "x" << c.H << " s" << c.stride);
+      INFO(isa << " N" << c.N << " C" << c.C << " " << c.H << "x" << c.H << " s" << c.stride);
       const uint64_t seed = static_cast<uint64_t>(c.C * 10 + c.stride);
       const PairGrads plain = run_pair(c.N, c.C, c.H, c.stride, false, seed);
       const PairGrads linked = run_pair(c.N, c.C, c.H, c.stride, true, seed);
@@ -256,8 +253,7 @@ TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: MobileNetV2's depth
       CHECK(close(linked.dbeta, plain.dbeta, 2e-5));
       CHECK(close(linked.dx, plain.dx, 2e-5));
     }
-  }
-  kernels::select_isa(before);
+  });
 }
 
 TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: bit-identical for 1 and 2 threads") {
