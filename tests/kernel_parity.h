@@ -1,5 +1,7 @@
-// Helpers shared by the kernel parity tests (test_kernels_gemm.cpp, test_kernels_conv.cpp): random
-// inputs, the list of fast ISAs on this machine, and the tolerance every fast kernel is held to.
+// Helpers shared by the kernel parity tests (test_kernels_gemm.cpp, test_kernels_conv*.cpp, the
+// depthwise and pointwise backward tests, test_kernels_misc.h): random inputs, the list of fast ISAs on
+// this machine, the tolerance every fast kernel is held to, the reference's convolution backward on
+// random inputs, and a scratch buffer with guard floats after it.
 //
 // Tolerance. A fast kernel computes the same sums as the reference in another order (vector lanes,
 // register tiles, K blocks, FMA's single rounding). Each sum of K products then differs by rounding
@@ -12,7 +14,9 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -65,5 +69,78 @@ inline int compare_parity(const std::string& what, const std::vector<float>& fas
   }
   return failures;
 }
+
+// A depthwise 3x3 convolution (one group per channel) on [batch, channels, h, w].
+inline kernels::ConvGeom depthwise_3x3(int batch, int channels, int h, int w, int stride, int pad = 1) {
+  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, pad, channels);
+}
+
+// One convolution's backward on random inputs, computed by the reference table: dx from dy and w, and dw,
+// db accumulated onto random dw0, db0 (the kernels accumulate). The magnitudes (*_mag) are the same calls
+// on |inputs| (and |dw0|, |db0|), for compare_parity; K_data and K_weight the terms of each sum.
+struct ConvBackwardReference {
+  const kernels::ConvGeom g;
+  const size_t x_size, y_size, w_size;
+  std::vector<float> x, w, dy, dw0, db0;
+  std::vector<float> dx_ref, dx_mag, dw_ref, dw_mag, db_ref, db_mag;
+  const int K_data, K_weight;
+
+  // x is drawn uniform in [x_lo, x_hi), w, dy, dw0 and db0 in [-1, 1), in that order.
+  ConvBackwardReference(const kernels::ConvGeom& geom, Rng& rng, float x_lo = -1.0f, float x_hi = 1.0f)
+      : g(geom),
+        x_size(static_cast<size_t>(g.batch) * g.in_channels * g.in_h * g.in_w),
+        y_size(static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w),
+        w_size(static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w),
+        x(random_vector(x_size, rng, x_lo, x_hi)),
+        w(random_vector(w_size, rng)),
+        dy(random_vector(y_size, rng)),
+        dw0(random_vector(w_size, rng)),
+        db0(random_vector(g.out_channels, rng)),
+        dx_ref(x_size),
+        dx_mag(x_size),
+        dw_ref(dw0),
+        dw_mag(absolute(dw0)),
+        db_ref(db0),
+        db_mag(absolute(db0)),
+        // dx sums out_channels / groups * kernel taps; dw and db sum every output pixel (+ the start value).
+        K_data(g.out_channels / g.groups * g.kernel_h * g.kernel_w),
+        K_weight(g.batch * g.out_h * g.out_w + 1) {
+    const kernels::KernelTable& ref = *kernels::table_for("ref");
+    const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
+    std::vector<float> scratch(ref.conv2d_scratch_floats(g) + 1);
+    ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), scratch.data());
+    ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), scratch.data());
+    ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), scratch.data());
+    ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), scratch.data());
+  }
+};
+
+// `floats` usable floats (a kernel's scratch, packed weights or output) followed by guard floats the
+// kernel must leave alone: a write past what it asked for, the usual tail bug, shows as a changed guard.
+struct GuardedBuffer {
+  static constexpr float kGuard = -555.0f;
+  static constexpr size_t kGuardFloats = 64;
+  const size_t floats;
+  std::vector<float> buffer;
+
+  // The usable part starts as `fill` (NaN: a kernel that reads before it writes shows).
+  explicit GuardedBuffer(size_t usable, float fill = 0.0f) : floats(usable), buffer(usable + kGuardFloats, kGuard) {
+    std::fill(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(floats), fill);
+  }
+  float* data() { return buffer.data(); }
+  // Every float, usable part included, back to kGuard.
+  void refill() { std::fill(buffer.begin(), buffer.end(), kGuard); }
+  bool intact() const {
+    for (size_t i = floats; i < buffer.size(); ++i)
+      if (buffer[i] != kGuard) return false;
+    return true;
+  }
+  // 0 when the guards survived, else 1 with a failed check naming `what`.
+  int check_guards(const std::string& what) const {
+    if (intact()) return 0;
+    FAIL_CHECK(what << ": wrote past the scratch it asked for");
+    return 1;
+  }
+};
 
 }  // namespace plasmo::testing

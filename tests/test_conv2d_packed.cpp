@@ -15,25 +15,13 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "tests/gradcheck.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::fill_uniform;
+using plasmo::testing::for_each_isa;
 
 namespace {
-
-// Runs body(isa) once per kernel table this machine can run, restoring the table in use afterwards.
-template <class Body>
-void for_each_isa(Body body) {
-  const char* before = kernels::K().isa;
-  const char* names[4];
-  const int count = kernels::available_isas(names);
-  for (int i = 0; i < count; ++i) {
-    CAPTURE(names[i]);
-    kernels::select_isa(names[i]);
-    body(names[i]);
-  }
-  kernels::select_isa(before);
-}
 
 // y of a fresh layer (nothing cached) with conv's weights and bias: what conv.forward must give.
 std::vector<float> fresh_forward(const Conv2d& conv, const Tensor& x) {

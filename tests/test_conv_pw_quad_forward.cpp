@@ -23,22 +23,6 @@ using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -555.0f;
-constexpr int kGuardFloats = 64;
-
-struct Guarded {
-  std::vector<float> buffer;
-  explicit Guarded(size_t floats) : buffer(floats + kGuardFloats, 0.0f) {
-    for (size_t i = floats; i < buffer.size(); ++i) buffer[i] = kGuard;
-  }
-  float* data() { return buffer.data(); }
-  bool intact() const {
-    for (size_t i = buffer.size() - kGuardFloats; i < buffer.size(); ++i)
-      if (buffer[i] != kGuard) return false;
-    return true;
-  }
-};
-
 std::string describe(const kernels::ConvGeom& g, bool bias) {
   std::ostringstream s;
   s << "N" << g.batch << " C" << g.in_channels << "->" << g.out_channels << " " << g.in_h << "x" << g.in_w
@@ -51,7 +35,7 @@ int run_parts(const kernels::KernelTable& table, const kernels::ConvGeom& g, con
               const std::vector<float>& w, const float* packed, const float* bias, int parts, std::vector<float>& y) {
   y.assign(y.size(), std::numeric_limits<float>::quiet_NaN());
   for (int part = 0; part < parts; ++part) {
-    Guarded scratch(table.conv2d_scratch_floats(g));
+    GuardedBuffer scratch(table.conv2d_scratch_floats(g));
     if (packed)
       table.conv2d_forward_packed_part(g, x.data(), packed, bias, y.data(), scratch.data(), part, parts);
     else
@@ -71,7 +55,7 @@ int check_forward(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const std::vector<float> ax = absolute(x), aw = absolute(w), ab = absolute(b);
   const float* bias = with_bias ? b.data() : nullptr;
   std::vector<float> y_ref(y_size), y_mag(y_size);
-  Guarded ref_scratch(ref.conv2d_scratch_floats(g));
+  GuardedBuffer ref_scratch(ref.conv2d_scratch_floats(g));
   ref.conv2d_forward(g, x.data(), w.data(), bias, y_ref.data(), ref_scratch.data());
   ref.conv2d_forward(g, ax.data(), aw.data(), with_bias ? ab.data() : nullptr, y_mag.data(), ref_scratch.data());
 
@@ -85,7 +69,7 @@ int check_forward(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
     }
     failures += compare_parity(what + " forward", whole, y_ref, y_mag, g.in_channels + 1);
     std::vector<const float*> sources = {nullptr};
-    Guarded packed(table->conv2d_packed_floats(g));
+    GuardedBuffer packed(table->conv2d_packed_floats(g));
     if (table->conv2d_packed_layout(g) != 0) {
       table->conv2d_pack_weights(g, w.data(), packed.data());
       if (!packed.intact()) {

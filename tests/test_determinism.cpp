@@ -20,17 +20,14 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
+#include "tests/test_helpers.h"
 #include "tests/test_train_util.h"
 #include "train/trainer.h"
 
 using namespace plasmo;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 // Conv(3->8) BN ReLU MaxPool Conv(8->8, stride 2) ReLU Dropout Flatten Dense(8*4*4 -> 2), on 16x16 inputs.
 // The batch of 12 with 16x16 images keeps the convolutions above the size the layers keep on one thread,

@@ -9,37 +9,21 @@
 #include "engine/tensor.h"
 #include "eval/colormap.h"
 #include "eval/heatmap.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::eval;
-
-namespace {
-
-Tensor make(const Shape& shape, const std::vector<float>& values) {
-  Tensor t(shape);
-  REQUIRE(values.size() == t.size());
-  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
-  return t;
-}
-
-void check_values(const std::vector<float>& found, const std::vector<float>& expected, double tolerance = 1e-6) {
-  REQUIRE(found.size() == expected.size());
-  for (size_t i = 0; i < found.size(); ++i) {
-    CAPTURE(i);
-    CHECK(found[i] == doctest::Approx(expected[i]).epsilon(tolerance));
-  }
-}
-
-}  // namespace
+using plasmo::testing::check_values;
+using plasmo::testing::from_values;
 
 TEST_CASE("Eval Grad-CAM: hand-made activation and gradient, two channels 2x2") {
   // A0 = [1 0; 0 2], A1 = [0 3; 1 0]; G0 = 0.5 everywhere (alpha0 = 0.5), G1 = [-1 -1; 1 -1] (alpha1 = -0.5).
   // cam = 0.5 A0 - 0.5 A1 = [0.5 -1.5; -0.5 1] -> ReLU [0.5 0; 0 1] -> / max = [0.5 0; 0 1].
   // Image 1 of the batch holds it; image 0 is different, to check the batch index is honoured.
-  const Tensor features = make(Shape{2, 2, 2, 2}, {9, 9, 9, 9, 9, 9, 9, 9,  // image 0
-                                                   1, 0, 0, 2, 0, 3, 1, 0});
-  const Tensor gradient = make(Shape{2, 2, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 1,  // image 0
-                                                   0.5f, 0.5f, 0.5f, 0.5f, -1, -1, 1, -1});
+  const Tensor features = from_values(Shape{2, 2, 2, 2}, {9, 9, 9, 9, 9, 9, 9, 9,  // image 0
+                                                          1, 0, 0, 2, 0, 3, 1, 0});
+  const Tensor gradient = from_values(Shape{2, 2, 2, 2}, {1, 1, 1, 1, 1, 1, 1, 1,  // image 0
+                                                          0.5f, 0.5f, 0.5f, 0.5f, -1, -1, 1, -1});
   const HeatMap heat = grad_cam(features, gradient, 1);
   CHECK(heat.method == CamMethod::GradCam);
   CHECK(heat.height == 2);
@@ -52,7 +36,7 @@ TEST_CASE("Eval Grad-CAM: hand-made activation and gradient, two channels 2x2") 
 TEST_CASE("Eval Grad-CAM: no positive evidence falls back to the mean activation map") {
   // Same A; G = -1 everywhere: cam = -(A0 + A1) <= 0 everywhere -> fallback.
   // mean = (A0 + A1) / 2 = [0.5 1.5; 0.5 1] -> (mean - 0.5) / (1.5 - 0.5) = [0 1; 0 0.5].
-  const Tensor features = make(Shape{1, 2, 2, 2}, {1, 0, 0, 2, 0, 3, 1, 0});
+  const Tensor features = from_values(Shape{1, 2, 2, 2}, {1, 0, 0, 2, 0, 3, 1, 0});
   Tensor gradient(Shape{1, 2, 2, 2});
   gradient.fill(-1.0f);
   const HeatMap heat = grad_cam(features, gradient, 0);

@@ -52,59 +52,36 @@ class JsonChecker {
     return number();
   }
   bool object(int depth) {
-    ++pos_;
-    skip_space();
-    if (peek('}')) {
-      ++pos_;
-      return true;
-    }
-    for (;;) {
+    return elements('}', [&] {
       std::string key;
-      skip_space();
       if (!string(&key)) return false;
       if (depth == 0) top_keys.push_back(key);
       skip_space();
-      if (!peek(':')) return false;
-      ++pos_;
+      if (!accept(':')) return false;
       skip_space();
-      if (!value(depth + 1)) return false;
-      skip_space();
-      if (peek(',')) {
-        ++pos_;
-        continue;
-      }
-      if (peek('}')) {
-        ++pos_;
-        return true;
-      }
-      return false;
-    }
+      return value(depth + 1);
+    });
   }
   bool array(int depth) {
+    return elements(']', [&] { return value(depth + 1); });
+  }
+  // An object's or array's body after its opening bracket: `close` at once, or `element`s separated by
+  // commas and then `close`, white space allowed around each.
+  template <class Element>
+  bool elements(char close, const Element& element) {
     ++pos_;
     skip_space();
-    if (peek(']')) {
-      ++pos_;
-      return true;
-    }
+    if (accept(close)) return true;
     for (;;) {
       skip_space();
-      if (!value(depth + 1)) return false;
+      if (!element()) return false;
       skip_space();
-      if (peek(',')) {
-        ++pos_;
-        continue;
-      }
-      if (peek(']')) {
-        ++pos_;
-        return true;
-      }
-      return false;
+      if (accept(',')) continue;
+      return accept(close);
     }
   }
   bool string(std::string* out) {
-    if (!peek('"')) return false;
-    ++pos_;
+    if (!accept('"')) return false;
     while (pos_ < text_.size()) {
       const unsigned char c = static_cast<unsigned char>(text_[pos_++]);
       if (c == '"') return true;
@@ -127,19 +104,11 @@ class JsonChecker {
   }
   bool number() {
     const size_t start = pos_;
-    if (peek('-')) ++pos_;
-    if (peek('0')) {
-      ++pos_;
-    } else if (digits() == 0) {
-      return false;
-    }
-    if (peek('.')) {
-      ++pos_;
-      if (digits() == 0) return false;
-    }
-    if (peek('e') || peek('E')) {
-      ++pos_;
-      if (peek('+') || peek('-')) ++pos_;
+    accept('-');
+    if (!accept('0') && digits() == 0) return false;
+    if (accept('.') && digits() == 0) return false;
+    if (accept('e') || accept('E')) {
+      if (!accept('+')) accept('-');
       if (digits() == 0) return false;
     }
     return pos_ > start;
@@ -156,6 +125,12 @@ class JsonChecker {
     return true;
   }
   bool peek(char c) const { return pos_ < text_.size() && text_[pos_] == c; }
+  // Steps over c when it comes next.
+  bool accept(char c) {
+    if (!peek(c)) return false;
+    ++pos_;
+    return true;
+  }
   void skip_space() {
     while (pos_ < text_.size() && std::string(" \t\n\r").find(text_[pos_]) != std::string::npos) ++pos_;
   }

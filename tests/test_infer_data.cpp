@@ -30,29 +30,6 @@ using namespace plasmo::testing;
 
 namespace {
 
-// Non-trivial BatchNorm statistics and affine parameters (a fresh model has mean 0, var 1, gamma 1,
-// beta 0, which folding would leave almost untouched) and small non-zero biases.
-void randomise_state(Model& model, uint64_t seed) {
-  Rng rng(seed);
-  for (const Param& param : model.state_params()) {
-    if (param.value->rank() != 1) continue;
-    const bool gamma = param.name.size() > 7 && param.name.compare(param.name.size() - 7, 7, ".weight") == 0;
-    for (size_t i = 0; i < param.value->size(); ++i)
-      (*param.value)[i] = gamma ? rng.uniform(0.5f, 1.5f) : rng.uniform(-0.2f, 0.2f);
-  }
-  for (const Buffer& buffer : model.buffers()) {
-    if (!buffer.f32) continue;
-    const bool var = buffer.name.find("running_var") != std::string::npos;
-    for (size_t i = 0; i < buffer.f32->size(); ++i)
-      (*buffer.f32)[i] = var ? rng.uniform(0.5f, 1.5f) : rng.uniform(-0.3f, 0.3f);
-  }
-}
-
-std::string save_model(Model& model, const std::string& path) {
-  save_model_file(path, model);
-  return path;
-}
-
 double softmax_p1(double logit0, double logit1) { return 1.0 / (1.0 + std::exp(logit0 - logit1)); }
 
 }  // namespace

@@ -16,6 +16,8 @@
 #include "engine/infer/infer_internal.h"
 #include "engine/infer/infer_safetensors.h"
 #include "engine/rng.h"
+#include "models/model.h"
+#include "models/model_file.h"
 
 // stb_image_write's one compiled copy is the library's (data_loader/stb_image_write_impl.cpp).
 #include <stb/stb_image_write.h>
@@ -288,6 +290,27 @@ std::vector<uint8_t> random_image(int width, int height, uint64_t seed) {
                                                                                                   : value);
       }
   return rgb;
+}
+
+void randomise_state(Model& model, uint64_t seed) {
+  Rng rng(seed);
+  for (const Param& param : model.state_params()) {
+    if (param.value->rank() != 1) continue;
+    const bool gamma = param.name.size() > 7 && param.name.compare(param.name.size() - 7, 7, ".weight") == 0;
+    for (size_t i = 0; i < param.value->size(); ++i)
+      (*param.value)[i] = gamma ? rng.uniform(0.5f, 1.5f) : rng.uniform(-0.2f, 0.2f);
+  }
+  for (const Buffer& buffer : model.buffers()) {
+    if (!buffer.f32) continue;
+    const bool var = buffer.name.find("running_var") != std::string::npos;
+    for (size_t i = 0; i < buffer.f32->size(); ++i)
+      (*buffer.f32)[i] = var ? rng.uniform(0.5f, 1.5f) : rng.uniform(-0.3f, 0.3f);
+  }
+}
+
+std::string save_model(const Model& model, const std::string& path) {
+  save_model_file(path, model);
+  return path;
 }
 
 }  // namespace plasmo::testing

@@ -9,6 +9,10 @@
 
 #include "engine/infer/plasmo_infer.h"
 
+namespace plasmo {
+class Model;
+}
+
 namespace plasmo::testing {
 
 // One tensor to write: dtype "F32", "F16", "BF16" or "I64", its raw little-endian bytes.
@@ -39,6 +43,15 @@ std::map<std::string, std::string> model_metadata(const std::string& arch, doubl
 
 // random_model_tensors + model_metadata, encoded.
 std::vector<uint8_t> random_model_file(const std::string& arch, double width, int input_size, uint64_t seed);
+
+// Non-trivial BatchNorm statistics and affine parameters for an engine model (a fresh model has mean 0,
+// var 1, gamma 1, beta 0, which folding would leave almost untouched) and small non-zero biases: rank-1
+// "*.weight" (gamma) U(0.5, 1.5), other rank-1 parameters U(-0.2, 0.2), running_var U(0.5, 1.5), other
+// float buffers U(-0.3, 0.3).
+void randomise_state(Model& model, uint64_t seed);
+
+// save_model_file(path, model); returns path.
+std::string save_model(const Model& model, const std::string& path);
 
 // A loaded core model that owns its storage.
 struct CoreModel {

@@ -21,28 +21,12 @@ using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -777.0f;  // written after the scratch a kernel asked for; must survive
-constexpr int kGuardFloats = 64;
-
 std::string describe(const kernels::ConvGeom& g) {
   std::ostringstream s;
   s << "N" << g.batch << " C" << g.in_channels << "->" << g.out_channels << " " << g.in_h << "x" << g.in_w << " k"
     << g.kernel_h << " s" << g.stride_h << " p" << g.pad_h << " g" << g.groups;
   return s.str();
 }
-
-struct Scratch {
-  std::vector<float> buffer;
-  explicit Scratch(size_t floats) : buffer(floats + kGuardFloats, 0.0f) {
-    for (size_t i = floats; i < buffer.size(); ++i) buffer[i] = kGuard;
-  }
-  float* data() { return buffer.data(); }
-  bool intact() const {
-    for (size_t i = buffer.size() - kGuardFloats; i < buffer.size(); ++i)
-      if (buffer[i] != kGuard) return false;
-    return true;
-  }
-};
 
 // The forward from packed weights, whole and in 2 or 3 parts, against y (the same table's forward): equal
 // bit for bit. Packing must stay within conv2d_packed_floats. Returns the number of failures.
@@ -55,7 +39,7 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
     return 0;
   }
   int failures = 0;
-  Scratch packed(table.conv2d_packed_floats(g));
+  GuardedBuffer packed(table.conv2d_packed_floats(g));
   table.conv2d_pack_weights(g, w.data(), packed.data());
   if (!packed.intact()) {
     FAIL_CHECK(what << " pack weights: wrote past conv2d_packed_floats");
@@ -64,7 +48,7 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
   for (int parts : {1, 2, 3}) {
     std::vector<float> y_packed(y.size(), std::numeric_limits<float>::quiet_NaN());
     for (int part = 0; part < parts; ++part) {
-      Scratch part_scratch(table.conv2d_scratch_floats(g));
+      GuardedBuffer part_scratch(table.conv2d_scratch_floats(g));
       table.conv2d_forward_packed_part(g, x.data(), packed.data(), bias, y_packed.data(), part_scratch.data(), part,
                                        parts);
       if (!part_scratch.intact()) {
@@ -84,6 +68,26 @@ int check_packed_forward(const kernels::KernelTable& table, const std::string& w
 }
 
 // Runs one geometry through every entry of every fast table; returns the number of failures.
+int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng);
+
+// One geometry of a list: make_conv_geom's arguments (batch, in_channels, H, W, out_channels, kernel, stride,
+// pad, groups), then whether the convolution adds a bias.
+struct ConvCase {
+  int batch, in_channels, in_h, in_w, out_channels, kernel, stride, pad, groups;
+  bool with_bias;
+};
+
+// check_conv on each case in turn (the same draws from rng as one call each); the number of failures.
+template <size_t count>
+int check_conv_cases(const ConvCase (&cases)[count], Rng& rng) {
+  int failures = 0;
+  for (const ConvCase& c : cases)
+    failures += check_conv(kernels::make_conv_geom(c.batch, c.in_channels, c.in_h, c.in_w, c.out_channels, c.kernel,
+                                                   c.stride, c.pad, c.groups),
+                           c.with_bias, rng);
+  return failures;
+}
+
 int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const kernels::KernelTable& ref = *kernels::table_for("ref");
   const int group_in = g.in_channels / g.groups, group_out = g.out_channels / g.groups;
@@ -99,7 +103,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const float* bias = with_bias ? b.data() : nullptr;
 
   // Reference results and magnitudes (the reference on absolute values).
-  Scratch ref_scratch(ref.conv2d_scratch_floats(g));
+  GuardedBuffer ref_scratch(ref.conv2d_scratch_floats(g));
   std::vector<float> y_ref(y_size), y_mag(y_size), dx_ref(x_size), dx_mag(x_size);
   std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
   ref.conv2d_forward(g, x.data(), w.data(), bias, y_ref.data(), ref_scratch.data());
@@ -114,7 +118,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
   const int K_weight = g.batch * g.out_h * g.out_w + 1;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g) + (with_bias ? " bias" : "");
-    Scratch scratch(table->conv2d_scratch_floats(g));
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g));
 
     std::vector<float> y(y_size, nan);
     table->conv2d_forward(g, x.data(), w.data(), bias, y.data(), scratch.data());
@@ -124,7 +128,7 @@ int check_conv(const kernels::ConvGeom& g, bool with_bias, Rng& rng) {
     for (int parts : {2, 3}) {
       std::vector<float> y_parts(y_size, nan);
       for (int part = 0; part < parts; ++part) {
-        Scratch part_scratch(table->conv2d_scratch_floats(g));
+        GuardedBuffer part_scratch(table->conv2d_scratch_floats(g));
         table->conv2d_forward_part(g, x.data(), w.data(), bias, y_parts.data(), part_scratch.data(), part, parts);
         if (!part_scratch.intact()) {
           FAIL_CHECK(what << " forward part " << part << "/" << parts << ": wrote past its scratch");
@@ -213,10 +217,13 @@ TEST_CASE("Kernel parity: convolution on every path (depthwise, direct, GEMM, co
       for (int size : {16, 17, 31, 33})
         failures += check_conv(kernels::make_conv_geom(2, in_c, size, size + 3, out_c, 3, 1, 1, 1), true, rng);
   // Padding larger than kernel - 1 (the stride-1 backward data then crops), stride 2 with odd sizes.
-  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 1, 1, 3, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 5, 7, 9, 6, 3, 1, 3, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 4, 9, 11, 20, 3, 2, 3, 2), true, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 20, 13, 13, 20, 5, 2, 2, 1), false, rng);
+  const ConvCase cases[] = {
+      {3, 5, 7, 9, 6, 1, 1, 3, 1, true},
+      {3, 5, 7, 9, 6, 3, 1, 3, 1, true},
+      {3, 4, 9, 11, 20, 3, 2, 3, 2, true},
+      {2, 20, 13, 13, 20, 5, 2, 2, 1, false},
+  };
+  failures += check_conv_cases(cases, rng);
   CHECK(failures == 0);
 }
 
@@ -227,11 +234,12 @@ TEST_CASE("Kernel parity: gathered convolution (rows of <= 4 pixels) over severa
   // parts (2, 3) split the columns so that some parts run one chunk and others two; groups 2 and odd
   // channel counts leave partial slivers; 30 input channels per group (K = 270) make two KC blocks.
   Rng rng(11);
-  int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(33, 30, 4, 4, 17, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(34, 60, 8, 8, 34, 3, 2, 1, 2), false, rng);
-  failures += check_conv(kernels::make_conv_geom(58, 3, 3, 3, 40, 3, 1, 1, 1), true, rng);
-  CHECK(failures == 0);
+  const ConvCase cases[] = {
+      {33, 30, 4, 4, 17, 3, 1, 1, 1, true},
+      {34, 60, 8, 8, 34, 3, 2, 1, 2, false},
+      {58, 3, 3, 3, 40, 3, 1, 1, 1, true},
+  };
+  CHECK(check_conv_cases(cases, rng) == 0);
 }
 
 TEST_CASE("Kernel parity: gathered pointwise convolution with > 512 outputs, 64-column chunks (MobileNetV2's 2x2)") {
@@ -243,17 +251,14 @@ TEST_CASE("Kernel parity: gathered pointwise convolution with > 512 outputs, 64-
   // make two KC blocks, groups 2 (550 outputs each); plus MobileNetV2's 960->160, 160->960 and 320->1280
   // at 2x2 over two chunks.
   Rng rng(13);
-  int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(37, 17, 2, 2, 601, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(37, 300, 2, 2, 515, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(17, 5, 3, 3, 517, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(70, 34, 1, 1, 1100, 1, 1, 0, 2), true, rng);
-  failures += check_conv(kernels::make_conv_geom(37, 520, 2, 2, 17, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(5, 3, 2, 2, 600, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(18, 960, 2, 2, 160, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(18, 160, 2, 2, 960, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(17, 320, 2, 2, 1280, 1, 1, 0, 1), false, rng);
-  CHECK(failures == 0);
+  const ConvCase cases[] = {
+      {37, 17, 2, 2, 601, 1, 1, 0, 1, true},    {37, 300, 2, 2, 515, 1, 1, 0, 1, false},
+      {17, 5, 3, 3, 517, 1, 1, 0, 1, true},     {70, 34, 1, 1, 1100, 1, 1, 0, 2, true},
+      {37, 520, 2, 2, 17, 1, 1, 0, 1, true},    {5, 3, 2, 2, 600, 1, 1, 0, 1, true},
+      {18, 960, 2, 2, 160, 1, 1, 0, 1, false},  {18, 160, 2, 2, 960, 1, 1, 0, 1, false},
+      {17, 320, 2, 2, 1280, 1, 1, 0, 1, false},
+  };
+  CHECK(check_conv_cases(cases, rng) == 0);
 }
 
 TEST_CASE("Kernel parity: stride-1 convolution on 8-pixel rows read from column-shifted copies") {
@@ -263,14 +268,13 @@ TEST_CASE("Kernel parity: stride-1 convolution on 8-pixel rows read from column-
   // non-square planes, odd channel counts, groups 2, K = 270 (two KC blocks), batch columns that leave a
   // partial sliver; 3 rows of 8 (24 pixels per image, not whole vectors) keep the packed path.
   Rng rng(12);
-  int failures = 0;
-  failures += check_conv(kernels::make_conv_geom(3, 30, 8, 8, 17, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 6, 10, 10, 10, 3, 1, 0, 2), false, rng);
-  failures += check_conv(kernels::make_conv_geom(9, 5, 10, 10, 7, 3, 1, 0, 1), true, rng);  // 2 chunks, no padding
-  failures += check_conv(kernels::make_conv_geom(1, 3, 8, 8, 5, 5, 1, 2, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(5, 4, 6, 8, 9, 3, 1, 1, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 4, 3, 8, 9, 3, 1, 1, 1), true, rng);
-  CHECK(failures == 0);
+  const ConvCase cases[] = {
+      {3, 30, 8, 8, 17, 3, 1, 1, 1, true}, {2, 6, 10, 10, 10, 3, 1, 0, 2, false},
+      {9, 5, 10, 10, 7, 3, 1, 0, 1, true},  // 2 chunks, no padding
+      {1, 3, 8, 8, 5, 5, 1, 2, 1, true},   {5, 4, 6, 8, 9, 3, 1, 1, 1, true},
+      {3, 4, 3, 8, 9, 3, 1, 1, 1, true},
+  };
+  CHECK(check_conv_cases(cases, rng) == 0);
 }
 
 TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides 1 and 2, paddings 0 to 2") {
@@ -284,9 +288,8 @@ TEST_CASE("Kernel parity: depthwise 3x3 by output rows (conv_dw_rows.h): strides
       for (const auto& hw : {std::pair<int, int>{8, 8}, {16, 16}, {9, 17}, {33, 40}, {5, 64}, {12, 31}}) {
         const int channels = 1 + static_cast<int>(rng.below(19)), batch = rng.below(2) ? 5 : 1;
         if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
-        failures += check_conv(
-            kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, pad, channels),
-            rng.below(2) != 0, rng);
+        failures +=
+            check_conv(depthwise_3x3(batch, channels, hw.first, hw.second, stride, pad), rng.below(2) != 0, rng);
       }
   CHECK(failures == 0);
 }
@@ -303,9 +306,7 @@ TEST_CASE("Kernel parity: depthwise 3x3 forward by rows (conv_dw_forward.h): pad
       for (int width : {7, 16, 17, 31, 64, 100})
         for (int channels : {1, 3, 5, 17}) {
           const int batch = rng.below(2) ? 5 : 1;
-          failures +=
-              check_conv(kernels::make_conv_geom(batch, channels, height, width, channels, 3, stride, 1, channels),
-                         rng.below(2) != 0, rng);
+          failures += check_conv(depthwise_3x3(batch, channels, height, width, stride, 1), rng.below(2) != 0, rng);
         }
   CHECK(failures == 0);
 }
@@ -321,9 +322,8 @@ TEST_CASE("Kernel parity: depthwise 3x3 on small planes (conv_dw_small.h): sever
     for (int channels : {4, 16, 32, 48, 5, 64})
       for (int batch : {1, 3, 9})
         for (int stride : {1, 2})  // stride 2: the stride-1 vectors subsampled (forward; backward elsewhere)
-          failures += check_conv(
-              kernels::make_conv_geom(batch, channels, hw.first, hw.second, channels, 3, stride, 1, channels),
-              rng.below(2) != 0, rng);
+          failures +=
+              check_conv(depthwise_3x3(batch, channels, hw.first, hw.second, stride, 1), rng.below(2) != 0, rng);
   CHECK(failures == 0);
 }
 
@@ -360,9 +360,12 @@ TEST_CASE("Kernel parity: pointwise backward in place on planes of >= 4 vectors 
         failures += check_conv(kernels::make_conv_geom(batch, c.first, hw.first, hw.second, c.second, 1, 1, 0, 1),
                                rng.below(2) != 0, rng);
       }
-  failures += check_conv(kernels::make_conv_geom(17, 5, 8, 8, 7, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(3, 24, 16, 16, 144, 1, 1, 0, 1), false, rng);
-  failures += check_conv(kernels::make_conv_geom(2, 144, 16, 16, 24, 1, 1, 0, 1), false, rng);
+  const ConvCase cases[] = {
+      {17, 5, 8, 8, 7, 1, 1, 0, 1, true},
+      {3, 24, 16, 16, 144, 1, 1, 0, 1, false},
+      {2, 144, 16, 16, 24, 1, 1, 0, 1, false},
+  };
+  failures += check_conv_cases(cases, rng);
   CHECK(failures == 0);
 }
 
@@ -435,9 +438,12 @@ TEST_CASE("Kernel parity: few-column convolution, 1 to 16 columns, pointwise and
         failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 1, 1, 0, 1), true, rng);
         failures += check_conv(kernels::make_conv_geom(batch, in_c, 2, 2, out_c, 3, 1, 1, 1), true, rng);
       }
-  failures += check_conv(kernels::make_conv_geom(1, 320, 2, 2, 1280, 1, 1, 0, 1), true, rng);  // MobileNetV2's last 1x1
-  failures += check_conv(kernels::make_conv_geom(1, 960, 2, 2, 320, 1, 1, 0, 1), true, rng);
-  failures += check_conv(kernels::make_conv_geom(1, 384, 4, 4, 62, 1, 1, 0, 2), true, rng);  // groups, 4x4
+  const ConvCase cases[] = {
+      {1, 320, 2, 2, 1280, 1, 1, 0, 1, true},  // MobileNetV2's last 1x1
+      {1, 960, 2, 2, 320, 1, 1, 0, 1, true},
+      {1, 384, 4, 4, 62, 1, 1, 0, 2, true},  // groups, 4x4
+  };
+  failures += check_conv_cases(cases, rng);
   CHECK(failures == 0);
 }
 

@@ -34,14 +34,17 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -555.0f;
-constexpr int kGuardFloats = 64;
+// The guards after the sums, as after the scratch.
+constexpr float kGuard = GuardedBuffer::kGuard;
+constexpr size_t kGuardFloats = GuardedBuffer::kGuardFloats;
 
 std::string describe(const kernels::ConvGeom& g, int act) {
   std::ostringstream s;
@@ -56,26 +59,12 @@ bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a,
 int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   const kernels::KernelTable& ref = *kernels::table_for("ref");
   const int C = g.in_channels, HW = g.in_h * g.in_w;
-  const size_t x_size = static_cast<size_t>(g.batch) * C * HW;
-  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
-  const size_t w_size = static_cast<size_t>(g.out_channels) * (g.in_channels / g.groups) * g.kernel_h * g.kernel_w;
-  const size_t sums_size = static_cast<size_t>(g.batch) * C;
   // x as a BatchNorm + activation output: part of it below 0 and above 6 under scale and shift.
-  const std::vector<float> x = random_vector(x_size, rng, -2.0f, 7.0f), w = random_vector(w_size, rng);
-  const std::vector<float> dy = random_vector(y_size, rng);
+  const ConvBackwardReference r(g, rng, -2.0f, 7.0f);
+  const std::vector<float>& x = r.x;
+  const size_t x_size = r.x_size, sums_size = static_cast<size_t>(g.batch) * C;
   const std::vector<float> scale = random_vector(C, rng, 0.5f, 1.5f), shift = random_vector(C, rng, -1.0f, 1.0f);
   const std::vector<float> mean = random_vector(C, rng, 0.0f, 3.0f);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
-  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
-
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
-  const int K = g.out_channels / g.groups * g.kernel_h * g.kernel_w, K_weight = g.batch * g.out_h * g.out_w + 1;
 
   std::vector<const kernels::KernelTable*> tables = fast_tables();
   tables.insert(tables.begin(), &ref);
@@ -83,17 +72,16 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   for (const kernels::KernelTable* table : tables) {
     const std::string what = std::string(table->isa) + " " + describe(g, act);
     INFO(what);
-    const size_t scratch_floats = table->conv2d_scratch_floats(g);
-    std::vector<float> scratch(scratch_floats + kGuardFloats, kGuard);
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g), GuardedBuffer::kGuard);
     // What the hand-over computed before the fused entry: backward data, then the sums per image.
-    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size), dw_want = dw0, db_want = db0;
-    table->conv2d_backward_data(g, dy.data(), w.data(), dx_want.data(), scratch.data());
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_want.data(), db_want.data(), scratch.data());
+    std::vector<float> dx_want(x_size), g_want(sums_size), gxc_want(sums_size), dw_want = r.dw0, db_want = r.db0;
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx_want.data(), scratch.data());
+    table->conv2d_backward_weight(g, x.data(), r.dy.data(), dw_want.data(), db_want.data(), scratch.data());
     for (int n = 0; n < g.batch; ++n)
       table->channel_act_grad_sums(1, C, HW, 0, C, dx_want.data() + n * C * HW, x.data() + n * C * HW, scale.data(),
                                    shift.data(), mean.data(), act, g_want.data() + n * C, gxc_want.data() + n * C);
 
-    std::fill(scratch.begin(), scratch.end(), kGuard);
+    scratch.refill();
     std::vector<float> dx(x_size, std::numeric_limits<float>::quiet_NaN());
     std::vector<float> sum_g(sums_size + kGuardFloats, kGuard), sum_gxc(sums_size + kGuardFloats, kGuard);
     kernels::HandOverSums sums;
@@ -104,25 +92,24 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
     sums.act = act;
     sums.sum_g = sum_g.data();
     sums.sum_gxc = sum_gxc.data();
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_sums(g, dy.data(), w.data(), dx.data(), dw.data(), db.data(), scratch.data(), sums);
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_sums(g, r.dy.data(), r.w.data(), dx.data(), dw.data(), db.data(), scratch.data(), sums);
 
     bool ok = same_bits(dx.data(), dx_want.data(), x_size);
-    ok = same_bits(dw.data(), dw_want.data(), w_size) && ok;
-    ok = same_bits(db.data(), db_want.data(), db0.size()) && ok;
+    ok = same_bits(dw.data(), dw_want.data(), r.w_size) && ok;
+    ok = same_bits(db.data(), db_want.data(), r.db0.size()) && ok;
     ok = same_bits(sum_g.data(), g_want.data(), sums_size) && ok;
     ok = same_bits(sum_gxc.data(), gxc_want.data(), sums_size) && ok;
-    for (int i = 0; i < kGuardFloats; ++i) {
-      ok = ok && scratch[scratch_floats + i] == kGuard;
+    ok = ok && scratch.intact();
+    for (size_t i = 0; i < kGuardFloats; ++i)
       ok = ok && sum_g[sums_size + i] == kGuard && sum_gxc[sums_size + i] == kGuard;
-    }
     if (!ok) {
       FAIL_CHECK(what << ": not the bits of backward data + per-image sums + backward weight (or a guard overwritten)");
       ++failures;
     }
-    failures += compare_parity(what + " dx", dx, dx_ref, dx_mag, K);
-    failures += compare_parity(what + " dweight", dw, dw_ref, dw_mag, K_weight);
-    failures += compare_parity(what + " dbias", db, db_ref, db_mag, K_weight);
+    failures += compare_parity(what + " dx", dx, r.dx_ref, r.dx_mag, r.K_data);
+    failures += compare_parity(what + " dweight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " dbias", db, r.db_ref, r.db_mag, r.K_weight);
 
     // The sums against the reference's over the same dx (test_kernels_misc_channel.cpp's bound).
     std::vector<float> g_ref(sums_size), gxc_ref(sums_size);
@@ -153,10 +140,6 @@ int check_geometry(const kernels::ConvGeom& g, int act, Rng& rng) {
   return failures;
 }
 
-kernels::ConvGeom depthwise(int N, int C, int H, int W, int stride, int pad) {
-  return kernels::make_conv_geom(N, C, H, W, C, 3, stride, pad, C);
-}
-
 }  // namespace
 
 TEST_CASE("Kernel parity: conv2d_backward_sums, depthwise 3x3 padding 1 on odd shapes (fused and fallback)") {
@@ -169,7 +152,7 @@ TEST_CASE("Kernel parity: conv2d_backward_sums, depthwise 3x3 padding 1 on odd s
              std::vector<std::pair<int, int>>{{31, 31}, {16, 16}, {17, 17}, {15, 17}, {7, 31}, {7, 7}, {1, 1}, {31, 7}})
           for (int act : {kernels::kActNone, kernels::kActReLU, kernels::kActReLU6}) {
             if (C == 17 && N == 5 && act != kernels::kActReLU6) continue;  // the largest case: one activation
-            CHECK(check_geometry(depthwise(N, C, hw.first, hw.second, stride, 1), act, rng) == 0);
+            CHECK(check_geometry(depthwise_3x3(N, C, hw.first, hw.second, stride, 1), act, rng) == 0);
             ++cases;
           }
   CHECK(cases > 100);
@@ -179,17 +162,17 @@ TEST_CASE("Kernel parity: conv2d_backward_sums on MobileNetV2's 32x32 and 16x16 
   Rng rng(4343);
   // features.1 dw32@32, features.2 dw96 s2@32, features.3 dw144@16, features.4 dw144 s2@16: dx per image
   // >= 128 KB (ConvDepthwiseStride2Backward::kStreamBytes), so backward data streams it.
-  CHECK(check_geometry(depthwise(2, 32, 32, 32, 1, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(2, 96, 32, 32, 2, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(3, 144, 16, 16, 1, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(1, 144, 16, 16, 2, 1), kernels::kActReLU, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(2, 32, 32, 32, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(2, 96, 32, 32, 2, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(3, 144, 16, 16, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(1, 144, 16, 16, 2, 1), kernels::kActReLU, rng) == 0);
 }
 
 TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") {
   Rng rng(4444);
   for (int act : {kernels::kActNone, kernels::kActReLU6}) {
-    CHECK(check_geometry(depthwise(2, 5, 31, 31, 1, 0), act, rng) == 0);  // padding 0
-    CHECK(check_geometry(depthwise(2, 5, 31, 31, 2, 2), act, rng) == 0);  // padding 2
+    CHECK(check_geometry(depthwise_3x3(2, 5, 31, 31, 1, 0), act, rng) == 0);  // padding 0
+    CHECK(check_geometry(depthwise_3x3(2, 5, 31, 31, 2, 2), act, rng) == 0);  // padding 2
     // 1x1, 5 -> 7 (MobileNetV2's project / expand) and a dense 3x3, 3 -> 4
     CHECK(check_geometry(kernels::make_conv_geom(3, 5, 17, 17, 7, 1, 1, 0, 1), act, rng) == 0);
     CHECK(check_geometry(kernels::make_conv_geom(2, 3, 16, 17, 4, 3, 1, 1, 1), act, rng) == 0);
@@ -202,11 +185,11 @@ TEST_CASE("Kernel parity: conv2d_backward_sums falls back on other geometries") 
       for (int C : {1, 3, 5, 17})
         for (const auto& hw : std::vector<std::pair<int, int>>{{8, 8}, {4, 4}, {2, 2}, {3, 7}, {1, 1}}) {
           CHECK(check_geometry(kernels::make_conv_geom(N, C, hw.first, hw.second, 7, 1, 1, 0, 1), act, rng) == 0);
-          CHECK(check_geometry(depthwise(N, C, hw.first, hw.second, 1, 1), act, rng) == 0);
+          CHECK(check_geometry(depthwise_3x3(N, C, hw.first, hw.second, 1, 1), act, rng) == 0);
         }
   CHECK(check_geometry(kernels::make_conv_geom(64, 192, 8, 8, 32, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
   CHECK(check_geometry(kernels::make_conv_geom(64, 576, 4, 4, 96, 1, 1, 0, 1), kernels::kActReLU6, rng) == 0);
-  CHECK(check_geometry(depthwise(64, 960, 2, 2, 1, 1), kernels::kActReLU6, rng) == 0);
+  CHECK(check_geometry(depthwise_3x3(64, 960, 2, 2, 1, 1), kernels::kActReLU6, rng) == 0);
 }
 
 namespace {
@@ -240,10 +223,6 @@ PairGrads run_pair(int N, int C, int H, int stride, bool link, uint64_t seed) {
   return r;
 }
 
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && same_bits(a.data(), b.data(), a.size());
-}
-
 // |a - b| <= rtol * max|b| (the hand-over's error is relative to the sums' scale).
 bool close(const Tensor& a, const Tensor& b, double rtol) {
   double scale = 0.0;
@@ -256,30 +235,25 @@ bool close(const Tensor& a, const Tensor& b, double rtol) {
 }  // namespace
 
 TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: MobileNetV2's depthwise shapes, every ISA") {
-  const char* names[4];
-  const int count = kernels::available_isas(names);
-  const char* before = kernels::K().isa;
   struct Case {
     int N, C, H, stride;
   };
   // dx per image >= 128 KB: streamed by backward data; the fused path takes the sums per plane.
   const Case cases[] = {{2, 32, 32, 1}, {2, 96, 32, 2}, {2, 144, 16, 1}, {2, 144, 16, 2}};
-  for (int i = 0; i < count; ++i) {
-    kernels::select_isa(names[i]);
+  for_each_isa([&](const char* isa) {
     for (const Case& c : cases) {
-      INFO(names[i] << " N" << c.N << " C" << c.C << " " << c.H << "x" << c.H << " s" << c.stride);
+      INFO(isa << " N" << c.N << " C" << c.C << " " << c.H << "x" << c.H << " s" << c.stride);
       const uint64_t seed = static_cast<uint64_t>(c.C * 10 + c.stride);
       const PairGrads plain = run_pair(c.N, c.C, c.H, c.stride, false, seed);
       const PairGrads linked = run_pair(c.N, c.C, c.H, c.stride, true, seed);
       CHECK(linked.handed == 1);
-      CHECK(same_tensor(linked.dweight, plain.dweight));
+      CHECK(same_bits(linked.dweight, plain.dweight));
       // test_layer_batchnorm_handover.cpp's tolerance for the hand-over (sum g * xc from A, not x).
       CHECK(close(linked.dgamma, plain.dgamma, 2e-5));
       CHECK(close(linked.dbeta, plain.dbeta, 2e-5));
       CHECK(close(linked.dx, plain.dx, 2e-5));
     }
-  }
-  kernels::select_isa(before);
+  });
 }
 
 TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: bit-identical for 1 and 2 threads") {
@@ -292,8 +266,8 @@ TEST_CASE("BatchNorm hand-over through conv2d_backward_sums: bit-identical for 1
       CHECK(results.back().handed == 1);
     }
     set_thread_count(0);
-    CHECK(same_tensor(results[0].dx, results[1].dx));
-    CHECK(same_tensor(results[0].dgamma, results[1].dgamma));
-    CHECK(same_tensor(results[0].dbeta, results[1].dbeta));
+    CHECK(same_bits(results[0].dx, results[1].dx));
+    CHECK(same_bits(results[0].dgamma, results[1].dgamma));
+    CHECK(same_bits(results[0].dbeta, results[1].dbeta));
   }
 }

@@ -21,9 +21,6 @@ using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -555.0f;
-constexpr int kGuardFloats = 64;
-
 std::string describe(const kernels::ConvGeom& g) {
   std::ostringstream s;
   s << "N" << g.batch << " C" << g.in_channels << " " << g.in_h << "x" << g.in_w << " s" << g.stride_h << " p"
@@ -33,61 +30,34 @@ std::string describe(const kernels::ConvGeom& g) {
 
 // Backward data and weight of one depthwise 3x3 geometry on every fast table against the reference.
 int check_depthwise_backward(const kernels::ConvGeom& g, Rng& rng) {
-  const kernels::KernelTable& ref = *kernels::table_for("ref");
-  const size_t x_size = static_cast<size_t>(g.batch) * g.in_channels * g.in_h * g.in_w;
-  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
-  const size_t w_size = static_cast<size_t>(g.out_channels) * 9;
-  const std::vector<float> x = random_vector(x_size, rng), w = random_vector(w_size, rng);
-  const std::vector<float> dy = random_vector(y_size, rng);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
-  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
-
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
-
-  const int K_data = 9, K_weight = g.batch * g.out_h * g.out_w + 1;
+  const ConvBackwardReference r(g, rng);
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g);
-    const size_t scratch_floats = table->conv2d_scratch_floats(g);
-    std::vector<float> scratch(scratch_floats + kGuardFloats, kGuard);
-    std::vector<float> dx(x_size, std::numeric_limits<float>::quiet_NaN());
-    table->conv2d_backward_data(g, dy.data(), w.data(), dx.data(), scratch.data());
-    failures += compare_parity(what + " backward data", dx, dx_ref, dx_mag, K_data);
-    std::vector<float> dx_again(x_size, std::numeric_limits<float>::quiet_NaN());
-    table->conv2d_backward_data(g, dy.data(), w.data(), dx_again.data(), scratch.data());
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g), GuardedBuffer::kGuard);
+    std::vector<float> dx(r.x_size, std::numeric_limits<float>::quiet_NaN());
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx.data(), scratch.data());
+    failures += compare_parity(what + " backward data", dx, r.dx_ref, r.dx_mag, r.K_data);
+    std::vector<float> dx_again(r.x_size, std::numeric_limits<float>::quiet_NaN());
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx_again.data(), scratch.data());
     if (dx_again != dx) {
       FAIL_CHECK(what << " backward data: a second call differs");
       ++failures;
     }
 
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data(), scratch.data());
-    failures += compare_parity(what + " backward weight", dw, dw_ref, dw_mag, K_weight);
-    failures += compare_parity(what + " backward bias", db, db_ref, db_mag, K_weight);
-    std::vector<float> dw_nobias = dw0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_nobias.data(), nullptr, scratch.data());
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw.data(), db.data(), scratch.data());
+    failures += compare_parity(what + " backward weight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " backward bias", db, r.db_ref, r.db_mag, r.K_weight);
+    std::vector<float> dw_nobias = r.dw0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw_nobias.data(), nullptr, scratch.data());
     if (dw_nobias != dw) {
       FAIL_CHECK(what << " backward weight without dbias differs from with it");
       ++failures;
     }
-    for (size_t i = scratch_floats; i < scratch.size(); ++i)
-      if (scratch[i] != kGuard) {
-        FAIL_CHECK(what << ": wrote past the scratch it asked for");
-        ++failures;
-        break;
-      }
+    failures += scratch.check_guards(what);
   }
   return failures;
-}
-
-kernels::ConvGeom depthwise(int batch, int channels, int h, int w, int stride, int pad) {
-  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, pad, channels);
 }
 
 }  // namespace
@@ -113,7 +83,7 @@ TEST_CASE("Depthwise backward parity: stride 2 on small planes (conv_dw_backward
     for (int channels : {1, 3, 5, 17, 16})
       for (int batch : {1, 5})
         for (int stride : {1, 2})
-          failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, 1), rng);
+          failures += check_depthwise_backward(depthwise_3x3(batch, channels, hw.first, hw.second, stride, 1), rng);
   CHECK(failures == 0);
 }
 
@@ -128,7 +98,7 @@ TEST_CASE(
         for (int channels : {1, 3, 5, 17})
           for (int batch : {1, 5}) {
             if (hw.first + 2 * pad < 3 || hw.second + 2 * pad < 3) continue;
-            failures += check_depthwise_backward(depthwise(batch, channels, hw.first, hw.second, stride, pad), rng);
+            failures += check_depthwise_backward(depthwise_3x3(batch, channels, hw.first, hw.second, stride, pad), rng);
           }
   CHECK(failures == 0);
 }
@@ -142,7 +112,7 @@ TEST_CASE("Depthwise backward parity: strides 1 and 2 with dx streamed (large la
   for (const auto& shape : {std::array<int, 3>{64, 32, 32}, {65, 33, 40}, {17, 64, 64}, {5, 127, 130}})
     for (int batch : {1, 2})
       for (int stride : {1, 2})
-        failures += check_depthwise_backward(depthwise(batch, shape[0], shape[1], shape[2], stride, 1), rng);
+        failures += check_depthwise_backward(depthwise_3x3(batch, shape[0], shape[1], shape[2], stride, 1), rng);
   CHECK(failures == 0);
 }
 
@@ -152,6 +122,6 @@ TEST_CASE("Depthwise backward parity: MobileNetV2@64's depthwise layers (batch 3
   const int layers[][4] = {{32, 32, 1, 0}, {96, 32, 2, 0}, {144, 16, 1, 0}, {144, 16, 2, 0}, {192, 8, 1, 0},
                            {192, 8, 2, 0}, {384, 4, 1, 0}, {576, 4, 1, 0},  {576, 4, 2, 0},  {960, 2, 1, 0}};
   for (const auto& layer : layers)
-    failures += check_depthwise_backward(depthwise(3, layer[0], layer[1], layer[1], layer[2], 1), rng);
+    failures += check_depthwise_backward(depthwise_3x3(3, layer[0], layer[1], layer[1], layer[2], 1), rng);
   CHECK(failures == 0);
 }

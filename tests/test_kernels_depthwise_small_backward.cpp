@@ -20,6 +20,8 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
@@ -43,56 +45,35 @@ struct Placed {
 };
 
 int check_small_backward(const kernels::ConvGeom& g, Rng& rng) {
-  const kernels::KernelTable& ref = *kernels::table_for("ref");
-  const size_t x_size = static_cast<size_t>(g.batch) * g.in_channels * g.in_h * g.in_w;
-  const size_t y_size = static_cast<size_t>(g.batch) * g.out_channels * g.out_h * g.out_w;
-  const size_t w_size = static_cast<size_t>(g.out_channels) * 9;
-  const std::vector<float> x = random_vector(x_size, rng), w = random_vector(w_size, rng);
-  const std::vector<float> dy = random_vector(y_size, rng);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(g.out_channels, rng);
-  const std::vector<float> ax = absolute(x), aw = absolute(w), ady = absolute(dy);
-
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, ady.data(), aw.data(), dx_mag.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, ax.data(), ady.data(), dw_mag.data(), db_mag.data(), ref_scratch.data());
-
-  const int K_data = 9, K_weight = g.batch * g.out_h * g.out_w + 1;
+  const ConvBackwardReference r(g, rng);
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
     const std::string what = std::string(table->isa) + " " + describe(g);
     std::vector<float> scratch(table->conv2d_scratch_floats(g) + 1);
     std::vector<float> dx_bits[2];
     for (int shift : {0, 1}) {
-      Placed dx(x_size, shift);
-      table->conv2d_backward_data(g, dy.data(), w.data(), dx.data, scratch.data());
-      dx_bits[shift].assign(dx.data, dx.data + x_size);
+      Placed dx(r.x_size, shift);
+      table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx.data, scratch.data());
+      dx_bits[shift].assign(dx.data, dx.data + r.x_size);
       failures += compare_parity(what + " backward data (dx shifted by " + std::to_string(shift) + ")", dx_bits[shift],
-                                 dx_ref, dx_mag, K_data);
+                                 r.dx_ref, r.dx_mag, r.K_data);
     }
     if (dx_bits[0] != dx_bits[1]) {
       FAIL_CHECK(what << " backward data: aligned and unaligned dx differ");
       ++failures;
     }
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data(), scratch.data());
-    failures += compare_parity(what + " backward weight", dw, dw_ref, dw_mag, K_weight);
-    failures += compare_parity(what + " backward bias", db, db_ref, db_mag, K_weight);
-    std::vector<float> dw_again = dw0, db_again = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw_again.data(), db_again.data(), scratch.data());
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw.data(), db.data(), scratch.data());
+    failures += compare_parity(what + " backward weight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " backward bias", db, r.db_ref, r.db_mag, r.K_weight);
+    std::vector<float> dw_again = r.dw0, db_again = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw_again.data(), db_again.data(), scratch.data());
     if (dw_again != dw || db_again != db) {
       FAIL_CHECK(what << " backward weight: a second call differs");
       ++failures;
     }
   }
   return failures;
-}
-
-kernels::ConvGeom depthwise(int batch, int channels, int h, int w, int stride) {
-  return kernels::make_conv_geom(batch, channels, h, w, channels, 3, stride, 1, channels);
 }
 
 }  // namespace
@@ -106,19 +87,19 @@ TEST_CASE("Depthwise small-plane backward parity: odd shapes, strides 1 and 2, a
       for (int channels : {1, 3, 5, 17})
         for (int batch : {1, 5})
           for (int stride : {1, 2}) {
-            failures += check_small_backward(depthwise(batch, channels, h, w, stride), rng);
+            failures += check_small_backward(depthwise_3x3(batch, channels, h, w, stride), rng);
             ++geometries;
           }
   // Rows of 16 and 1 (whole rows per vector), 2x8 / 8x2, and a batch whose prefetch walk crosses channels.
   for (const auto& hw : {std::pair<int, int>{1, 16}, {16, 1}, {2, 16}, {2, 8}, {8, 2}, {4, 8}, {8, 4}})
     for (int channels : {3, 16, 17})
       for (int stride : {1, 2}) {
-        failures += check_small_backward(depthwise(5, channels, hw.first, hw.second, stride), rng);
+        failures += check_small_backward(depthwise_3x3(5, channels, hw.first, hw.second, stride), rng);
         ++geometries;
       }
   for (int side : {2, 4, 8})
     for (int stride : {1, 2}) {
-      failures += check_small_backward(depthwise(20, 20, side, side, stride), rng);
+      failures += check_small_backward(depthwise_3x3(20, 20, side, side, stride), rng);
       ++geometries;
     }
   CHECK(geometries == 6 * 6 * 4 * 2 * 2 + 7 * 3 * 2 + 3 * 2);
@@ -131,14 +112,11 @@ TEST_CASE("Depthwise small-plane backward parity: MobileNetV2@64's 8x8, 4x4 and 
   const int layers[][3] = {{192, 8, 1}, {192, 8, 2}, {384, 4, 1}, {576, 4, 1}, {576, 4, 2}, {960, 2, 1}};
   for (const auto& layer : layers)
     for (int batch : {1, 5})
-      failures += check_small_backward(depthwise(batch, layer[0], layer[1], layer[1], layer[2]), rng);
+      failures += check_small_backward(depthwise_3x3(batch, layer[0], layer[1], layer[1], layer[2]), rng);
   CHECK(failures == 0);
 }
 
 TEST_CASE("Depthwise small-plane backward: Conv2d dx bit-identical on 1 and 2 threads, weight grads repeatable") {
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
   const int layers[][3] = {{192, 8, 1}, {192, 8, 2}, {384, 4, 1}, {576, 4, 2}, {960, 2, 1}};
   for (const auto& layer : layers) {
     const int channels = layer[0], side = layer[1], stride = layer[2];
@@ -152,20 +130,8 @@ TEST_CASE("Depthwise small-plane backward: Conv2d dx bit-identical on 1 and 2 th
     fill_uniform(x, rng, -1.0f, 1.0f);
     Tensor dy(conv.out_shape(x.shape()));
     fill_uniform(dy, rng, -1.0f, 1.0f);
-    struct Result {
-      Tensor dx, dweight;
-    };
-    auto run = [&](int threads) {
-      set_thread_count(threads);
-      REQUIRE(thread_pool().size() == threads);
-      conv.weight_grad.zero();
-      Result r;
-      conv.forward(x, Mode::Train);
-      r.dx = conv.backward(dy).clone();
-      r.dweight = conv.weight_grad.clone();
-      return r;
-    };
-    const Result one = run(1), one_again = run(1), two = run(2), two_again = run(2);
+    auto run = [&](int threads) { return conv_step_on_threads(conv, x, dy, threads); };
+    const ConvStep one = run(1), one_again = run(1), two = run(2), two_again = run(2);
     CHECK(same_bits(one.dx, two.dx));
     CHECK(same_bits(one.dweight, one_again.dweight));
     CHECK(same_bits(two.dweight, two_again.dweight));

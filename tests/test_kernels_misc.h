@@ -21,18 +21,12 @@
 
 #include "engine/kernels/kernels.h"
 #include "engine/rng.h"
+#include "tests/kernel_parity.h"
 
 namespace plasmo::testing::kernels_misc {
 
 // Every table this build runs on this CPU except the reference (empty on a machine with none).
-inline std::vector<const kernels::KernelTable*> fast_tables() {
-  const char* names[4];
-  const int count = kernels::available_isas(names);
-  std::vector<const kernels::KernelTable*> tables;
-  for (int i = 0; i < count; ++i)
-    if (std::strcmp(names[i], "ref") != 0) tables.push_back(kernels::table_for(names[i]));
-  return tables;
-}
+using plasmo::testing::fast_tables;
 inline const kernels::KernelTable& ref_table() { return *kernels::table_for("ref"); }
 
 inline uint32_t bits_of(float v) {

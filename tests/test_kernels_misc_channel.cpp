@@ -51,6 +51,23 @@ std::vector<ChannelShape> channel_shapes() {
 
 const int kActs[] = {kernels::kActNone, kernels::kActReLU, kernels::kActReLU6};
 
+// Runs check(fast, shape, act) on every fast table, channel shape and activation, captured for a failure's
+// message.
+template <class Check>
+void for_each_isa_shape_act(const Check& check) {
+  for (const KernelTable* fast : fast_tables())
+    for (const ChannelShape& s : channel_shapes())
+      for (int act : kActs) {
+        const std::string isa = fast->isa;
+        CAPTURE(isa);
+        CAPTURE(s.N);
+        CAPTURE(s.C);
+        CAPTURE(s.HW);
+        CAPTURE(act);
+        check(*fast, s, act);
+      }
+}
+
 // sum over channel c of f(value index)
 template <class F>
 double channel_sum(const ChannelShape& s, int c, F&& f) {
@@ -134,85 +151,69 @@ TEST_CASE("Kernel parity: channel_mean_var keeps the variance of a channel whose
 
 TEST_CASE("Kernel parity: channel_act_grad_sums within the stated bound of the reference on every ISA and activation") {
   Rng rng(808);
-  for (const KernelTable* fast : fast_tables())
-    for (const ChannelShape& s : channel_shapes())
-      for (int act : kActs) {
-        const std::string isa = fast->isa;
-        CAPTURE(isa);
-        CAPTURE(s.N);
-        CAPTURE(s.C);
-        CAPTURE(s.HW);
-        CAPTURE(act);
-        const size_t count = static_cast<size_t>(s.N) * s.C * s.HW;
-        const std::vector<float> x = normal_values(count, rng, 2.0f, 3.0f), dy = normal_values(count, rng, 0.1f, 0.02f);
-        const std::vector<float> scale = normal_values(s.C, rng, 1.5f), shift = normal_values(s.C, rng, 3.0f, 2.0f);
-        const std::vector<float> mean = normal_values(s.C, rng, 0.5f, 3.0f);
-        Guarded<float> g_want(s.C), gxc_want(s.C), g_got(s.C), gxc_got(s.C);
-        ref_table().channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
-                                          mean.data(), act, g_want.data(), gxc_want.data());
-        fast->channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
-                                    mean.data(), act, g_got.data(), gxc_got.data());
-        std::vector<double> g_bound(s.C), gxc_bound(s.C);
-        for (int c = 0; c < s.C; ++c) {
-          auto g = [&](size_t i) { return passes(act, x[i], scale[c], shift[c]) ? dy[i] : 0.0f; };
-          g_bound[c] = 4e-6 * channel_sum(s, c, [&](size_t i) { return std::fabs(g(i)); }) + 1e-30;
-          gxc_bound[c] =
-              4e-6 * channel_sum(s, c, [&](size_t i) { return std::fabs(double(g(i)) * (x[i] - mean[c])); }) + 1e-30;
-        }
-        CHECK(bound_difference(g_got.data(), g_want.data(), s.C, [&](size_t c) { return g_bound[c]; }) == "");
-        CHECK(bound_difference(gxc_got.data(), gxc_want.data(), s.C, [&](size_t c) { return gxc_bound[c]; }) == "");
-        CHECK(g_got.guards_intact());
-        CHECK(gxc_got.guards_intact());
+  for_each_isa_shape_act([&](const KernelTable& fast, const ChannelShape& s, int act) {
+    const size_t count = static_cast<size_t>(s.N) * s.C * s.HW;
+    const std::vector<float> x = normal_values(count, rng, 2.0f, 3.0f), dy = normal_values(count, rng, 0.1f, 0.02f);
+    const std::vector<float> scale = normal_values(s.C, rng, 1.5f), shift = normal_values(s.C, rng, 3.0f, 2.0f);
+    const std::vector<float> mean = normal_values(s.C, rng, 0.5f, 3.0f);
+    Guarded<float> g_want(s.C), gxc_want(s.C), g_got(s.C), gxc_got(s.C);
+    ref_table().channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
+                                      mean.data(), act, g_want.data(), gxc_want.data());
+    fast.channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
+                               act, g_got.data(), gxc_got.data());
+    std::vector<double> g_bound(s.C), gxc_bound(s.C);
+    for (int c = 0; c < s.C; ++c) {
+      auto g = [&](size_t i) { return passes(act, x[i], scale[c], shift[c]) ? dy[i] : 0.0f; };
+      g_bound[c] = 4e-6 * channel_sum(s, c, [&](size_t i) { return std::fabs(g(i)); }) + 1e-30;
+      gxc_bound[c] =
+          4e-6 * channel_sum(s, c, [&](size_t i) { return std::fabs(double(g(i)) * (x[i] - mean[c])); }) + 1e-30;
+    }
+    CHECK(bound_difference(g_got.data(), g_want.data(), s.C, [&](size_t c) { return g_bound[c]; }) == "");
+    CHECK(bound_difference(gxc_got.data(), gxc_want.data(), s.C, [&](size_t c) { return gxc_bound[c]; }) == "");
+    CHECK(g_got.guards_intact());
+    CHECK(gxc_got.guards_intact());
 
-        for (const KernelTable* table : {&ref_table(), fast}) {
-          Guarded<float> g_whole(s.C), gxc_whole(s.C), g_split(s.C, 99.0f), gxc_split(s.C, 99.0f);
-          table->channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(),
-                                       mean.data(), act, g_whole.data(), gxc_whole.data());
-          for (const auto& range : three_ranges(s.C)) {
-            table->channel_act_grad_sums(s.N, s.C, s.HW, range.first, range.second, dy.data(), x.data(), scale.data(),
-                                         shift.data(), mean.data(), act, g_split.data(), gxc_split.data());
-            for (int c = range.second; c < s.C; ++c) CHECK(gxc_split[c] == 99.0f);
-          }
-          CHECK(bit_difference(g_split.data(), g_whole.data(), s.C) == "");
-          CHECK(bit_difference(gxc_split.data(), gxc_whole.data(), s.C) == "");
-        }
+    for (const KernelTable* table : {&ref_table(), &fast}) {
+      Guarded<float> g_whole(s.C), gxc_whole(s.C), g_split(s.C, 99.0f), gxc_split(s.C, 99.0f);
+      table->channel_act_grad_sums(s.N, s.C, s.HW, 0, s.C, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
+                                   act, g_whole.data(), gxc_whole.data());
+      for (const auto& range : three_ranges(s.C)) {
+        table->channel_act_grad_sums(s.N, s.C, s.HW, range.first, range.second, dy.data(), x.data(), scale.data(),
+                                     shift.data(), mean.data(), act, g_split.data(), gxc_split.data());
+        for (int c = range.second; c < s.C; ++c) CHECK(gxc_split[c] == 99.0f);
       }
+      CHECK(bit_difference(g_split.data(), g_whole.data(), s.C) == "");
+      CHECK(bit_difference(gxc_split.data(), gxc_whole.data(), s.C) == "");
+    }
+  });
 }
 
 TEST_CASE("Kernel parity: channel_affine_act and channel_act_affine2 are bit-exact on every ISA and activation") {
   Rng rng(909);
-  for (const KernelTable* fast : fast_tables())
-    for (const ChannelShape& s : channel_shapes())
-      for (int act : kActs) {
-        const std::string isa = fast->isa;
-        CAPTURE(isa);
-        CAPTURE(s.N);
-        CAPTURE(s.C);
-        CAPTURE(s.HW);
-        CAPTURE(act);
-        const size_t count = static_cast<size_t>(s.N) * s.C * s.HW;
-        const std::vector<float> x = normal_values(count, rng, 2.0f, 3.0f), dy = normal_values(count, rng);
-        const std::vector<float> scale = normal_values(s.C, rng, 1.5f), shift = normal_values(s.C, rng, 3.0f, 2.0f);
-        const std::vector<float> mean = normal_values(s.C, rng, 0.5f, 3.0f);
-        const std::vector<float> a = normal_values(s.C, rng), b = normal_values(s.C, rng), k = normal_values(s.C, rng);
-        Guarded<float> want(count), got(count);
-        ref_table().channel_affine_act(s.N, s.C, s.HW, x.data(), scale.data(), shift.data(), act, want.data());
-        fast->channel_affine_act(s.N, s.C, s.HW, x.data(), scale.data(), shift.data(), act, got.data());
-        CHECK(bit_difference(got.data(), want.data(), count) == "");
-        CHECK(got.guards_intact());
-        // in place
-        std::vector<float> in_place = x;
-        fast->channel_affine_act(s.N, s.C, s.HW, in_place.data(), scale.data(), shift.data(), act, in_place.data());
-        CHECK(bit_difference(in_place.data(), want.data(), count) == "");
+  for_each_isa_shape_act([&](const KernelTable& fast, const ChannelShape& s, int act) {
+    const size_t count = static_cast<size_t>(s.N) * s.C * s.HW;
+    const std::vector<float> x = normal_values(count, rng, 2.0f, 3.0f), dy = normal_values(count, rng);
+    const std::vector<float> scale = normal_values(s.C, rng, 1.5f), shift = normal_values(s.C, rng, 3.0f, 2.0f);
+    const std::vector<float> mean = normal_values(s.C, rng, 0.5f, 3.0f);
+    const std::vector<float> a = normal_values(s.C, rng), b = normal_values(s.C, rng), k = normal_values(s.C, rng);
+    Guarded<float> want(count), got(count);
+    ref_table().channel_affine_act(s.N, s.C, s.HW, x.data(), scale.data(), shift.data(), act, want.data());
+    fast.channel_affine_act(s.N, s.C, s.HW, x.data(), scale.data(), shift.data(), act, got.data());
+    CHECK(bit_difference(got.data(), want.data(), count) == "");
+    CHECK(got.guards_intact());
+    // in place
+    std::vector<float> in_place = x;
+    fast.channel_affine_act(s.N, s.C, s.HW, in_place.data(), scale.data(), shift.data(), act, in_place.data());
+    CHECK(bit_difference(in_place.data(), want.data(), count) == "");
 
-        Guarded<float> want2(count), got2(count);
-        ref_table().channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(),
-                                        act, a.data(), b.data(), k.data(), want2.data());
-        fast->channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(), act,
-                                  a.data(), b.data(), k.data(), got2.data());
-        CHECK(bit_difference(got2.data(), want2.data(), count) == "");
-        CHECK(got2.guards_intact());
-      }
+    Guarded<float> want2(count), got2(count);
+    ref_table().channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(), act,
+                                    a.data(), b.data(), k.data(), want2.data());
+    fast.channel_act_affine2(s.N, s.C, s.HW, dy.data(), x.data(), scale.data(), shift.data(), mean.data(), act,
+                             a.data(), b.data(), k.data(), got2.data());
+    CHECK(bit_difference(got2.data(), want2.data(), count) == "");
+    CHECK(got2.guards_intact());
+  });
 }
 
 TEST_CASE(

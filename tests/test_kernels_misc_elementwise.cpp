@@ -36,6 +36,21 @@ std::vector<float> activation_inputs(size_t n, Rng& rng) {
   return x;
 }
 
+// Runs check(fast, n, offset) on every fast table, every length of kLengths and data at offsets 0 and 1
+// (off the vector alignment), the three captured for a failure's message.
+template <class Check>
+void for_each_isa_length_offset(const Check& check) {
+  for (const KernelTable* fast : fast_tables())
+    for (size_t n : kLengths)
+      for (size_t offset : {0, 1}) {
+        const std::string isa = fast->isa;
+        CAPTURE(isa);
+        CAPTURE(n);
+        CAPTURE(offset);
+        check(*fast, n, offset);
+      }
+}
+
 using Unary = void (*KernelTable::*)(size_t, const float*, float*);
 using Binary = void (*KernelTable::*)(size_t, const float*, const float*, float*);
 
@@ -77,84 +92,67 @@ bool sigmoid_close(float got, float want) {
 
 TEST_CASE("Kernel parity: relu, relu6 and their backwards are bit-exact on every ISA") {
   Rng rng(101);
-  for (const KernelTable* fast : fast_tables())
-    for (size_t n : kLengths)
-      for (size_t offset : {0, 1}) {
-        const std::string isa = fast->isa;
-        CAPTURE(isa);
-        CAPTURE(n);
-        CAPTURE(offset);
-        const std::vector<float> x = activation_inputs(n + offset, rng);
-        check_unary_exact("relu_forward", &KernelTable::relu_forward, *fast, x, offset, n);
-        check_unary_exact("relu6_forward", &KernelTable::relu6_forward, *fast, x, offset, n);
-        // Backward reads the forward output y; use the reference's y so both sides see the same input.
-        std::vector<float> y(x.size()), y6(x.size());
-        ref_table().relu_forward(x.size(), x.data(), y.data());
-        ref_table().relu6_forward(x.size(), x.data(), y6.data());
-        const std::vector<float> dy = activation_inputs(n + offset, rng);
-        check_binary_exact("relu_backward", &KernelTable::relu_backward, *fast, y, dy, offset, n);
-        check_binary_exact("relu6_backward", &KernelTable::relu6_backward, *fast, y6, dy, offset, n);
-        // Backward on raw x as well (y exactly 0 and 6, negative values): the rule alone decides.
-        check_binary_exact("relu_backward(x)", &KernelTable::relu_backward, *fast, x, dy, offset, n);
-        check_binary_exact("relu6_backward(x)", &KernelTable::relu6_backward, *fast, x, dy, offset, n);
-      }
+  for_each_isa_length_offset([&](const KernelTable& fast, size_t n, size_t offset) {
+    const std::vector<float> x = activation_inputs(n + offset, rng);
+    check_unary_exact("relu_forward", &KernelTable::relu_forward, fast, x, offset, n);
+    check_unary_exact("relu6_forward", &KernelTable::relu6_forward, fast, x, offset, n);
+    // Backward reads the forward output y; use the reference's y so both sides see the same input.
+    std::vector<float> y(x.size()), y6(x.size());
+    ref_table().relu_forward(x.size(), x.data(), y.data());
+    ref_table().relu6_forward(x.size(), x.data(), y6.data());
+    const std::vector<float> dy = activation_inputs(n + offset, rng);
+    check_binary_exact("relu_backward", &KernelTable::relu_backward, fast, y, dy, offset, n);
+    check_binary_exact("relu6_backward", &KernelTable::relu6_backward, fast, y6, dy, offset, n);
+    // Backward on raw x as well (y exactly 0 and 6, negative values): the rule alone decides.
+    check_binary_exact("relu_backward(x)", &KernelTable::relu_backward, fast, x, dy, offset, n);
+    check_binary_exact("relu6_backward(x)", &KernelTable::relu6_backward, fast, x, dy, offset, n);
+  });
 }
 
 TEST_CASE("Kernel parity: add, mul, axpy, scale and sigmoid backward are bit-exact on every ISA") {
   Rng rng(202);
-  for (const KernelTable* fast : fast_tables())
-    for (size_t n : kLengths)
-      for (size_t offset : {0, 1}) {
-        const std::string isa = fast->isa;
-        CAPTURE(isa);
-        CAPTURE(n);
-        CAPTURE(offset);
-        const std::vector<float> a = normal_values(n + offset, rng, 3.0f), b = normal_values(n + offset, rng, 0.5f);
-        check_binary_exact("add", &KernelTable::add, *fast, a, b, offset, n);
-        check_binary_exact("mul", &KernelTable::mul, *fast, a, b, offset, n);
-        std::vector<float> y(n + offset);
-        for (auto& v : y) v = rng.uniform();  // a sigmoid output in [0, 1)
-        check_binary_exact("sigmoid_backward", &KernelTable::sigmoid_backward, *fast, y, a, offset, n);
-        for (float alpha : {0.37f, -2.5f, 0.0f}) {
-          CAPTURE(alpha);
-          Guarded<float> want(n), got(n, 0.0f, offset), scaled_want(n), scaled_got(n, 0.0f, offset);
-          for (size_t i = 0; i < n; ++i) want[i] = got[i] = b[offset + i];
-          ref_table().axpy(n, alpha, a.data() + offset, want.data());
-          fast->axpy(n, alpha, a.data() + offset, got.data());
-          CHECK(bit_difference(got.data(), want.data(), n) == "");
-          CHECK(got.guards_intact());
-          ref_table().scale(n, alpha, a.data() + offset, scaled_want.data());
-          fast->scale(n, alpha, a.data() + offset, scaled_got.data());
-          CHECK(bit_difference(scaled_got.data(), scaled_want.data(), n) == "");
-          CHECK(scaled_got.guards_intact());
-        }
-        // In place (y aliases a), as layers use them.
-        std::vector<float> in_place_want(a.begin() + offset, a.end()), in_place_got = in_place_want;
-        ref_table().scale(n, 0.5f, in_place_want.data(), in_place_want.data());
-        fast->scale(n, 0.5f, in_place_got.data(), in_place_got.data());
-        CHECK(bit_difference(in_place_got.data(), in_place_want.data(), n) == "");
-      }
+  for_each_isa_length_offset([&](const KernelTable& fast, size_t n, size_t offset) {
+    const std::vector<float> a = normal_values(n + offset, rng, 3.0f), b = normal_values(n + offset, rng, 0.5f);
+    check_binary_exact("add", &KernelTable::add, fast, a, b, offset, n);
+    check_binary_exact("mul", &KernelTable::mul, fast, a, b, offset, n);
+    std::vector<float> y(n + offset);
+    for (auto& v : y) v = rng.uniform();  // a sigmoid output in [0, 1)
+    check_binary_exact("sigmoid_backward", &KernelTable::sigmoid_backward, fast, y, a, offset, n);
+    for (float alpha : {0.37f, -2.5f, 0.0f}) {
+      CAPTURE(alpha);
+      Guarded<float> want(n), got(n, 0.0f, offset), scaled_want(n), scaled_got(n, 0.0f, offset);
+      for (size_t i = 0; i < n; ++i) want[i] = got[i] = b[offset + i];
+      ref_table().axpy(n, alpha, a.data() + offset, want.data());
+      fast.axpy(n, alpha, a.data() + offset, got.data());
+      CHECK(bit_difference(got.data(), want.data(), n) == "");
+      CHECK(got.guards_intact());
+      ref_table().scale(n, alpha, a.data() + offset, scaled_want.data());
+      fast.scale(n, alpha, a.data() + offset, scaled_got.data());
+      CHECK(bit_difference(scaled_got.data(), scaled_want.data(), n) == "");
+      CHECK(scaled_got.guards_intact());
+    }
+    // In place (y aliases a), as layers use them.
+    std::vector<float> in_place_want(a.begin() + offset, a.end()), in_place_got = in_place_want;
+    ref_table().scale(n, 0.5f, in_place_want.data(), in_place_want.data());
+    fast.scale(n, 0.5f, in_place_got.data(), in_place_got.data());
+    CHECK(bit_difference(in_place_got.data(), in_place_want.data(), n) == "");
+  });
 }
 
 TEST_CASE("Kernel parity: sigmoid forward within 4 ulp of the reference on every ISA, every length") {
   Rng rng(303);
-  for (const KernelTable* fast : fast_tables())
-    for (size_t n : kLengths)
-      for (size_t offset : {0, 1}) {
-        const std::string isa = fast->isa;
-        CAPTURE(isa);
-        CAPTURE(n);
-        const std::vector<float> x = normal_values(n + offset, rng, 8.0f);
-        Guarded<float> want(n), got(n, 0.0f, offset);
-        ref_table().sigmoid_forward(n, x.data() + offset, want.data());
-        fast->sigmoid_forward(n, x.data() + offset, got.data());
-        CHECK(got.guards_intact());
-        for (size_t i = 0; i < n; ++i)
-          if (!sigmoid_close(got[i], want[i])) {
-            CAPTURE(x[offset + i]);
-            CHECK(got[i] == want[i]);
-          }
+  for_each_isa_length_offset([&](const KernelTable& fast, size_t n, size_t offset) {
+    const std::vector<float> x = normal_values(n + offset, rng, 8.0f);
+    Guarded<float> want(n), got(n, 0.0f, offset);
+    ref_table().sigmoid_forward(n, x.data() + offset, want.data());
+    fast.sigmoid_forward(n, x.data() + offset, got.data());
+    CHECK(got.guards_intact());
+    for (size_t i = 0; i < n; ++i)
+      if (!sigmoid_close(got[i], want[i])) {
+        CAPTURE(x[offset + i]);
+        CHECK(got[i] == want[i]);
       }
+  });
 }
 
 TEST_CASE("Kernel parity: sigmoid forward over [-110, 30] in 2^-10 steps, saturation, special values") {

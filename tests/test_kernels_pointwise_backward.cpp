@@ -16,55 +16,46 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/kernel_parity.h"
+#include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using namespace plasmo::testing;
 
 namespace {
 
-constexpr float kGuard = -555.0f;  // written after the scratch a kernel asked for; must survive
-constexpr int kGuardFloats = 64;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+kernels::ConvGeom pointwise(int batch, int in_channels, int H, int W, int out_channels) {
+  return kernels::make_conv_geom(batch, in_channels, H, W, out_channels, 1, 1, 0, 1);
+}
+
+std::string describe(const kernels::ConvGeom& g) {
+  std::ostringstream name;
+  name << "N" << g.batch << " " << g.in_channels << "->" << g.out_channels << " " << g.in_h << "x" << g.in_w;
+  return name.str();
+}
 
 // dW (and db) of one 1x1 stride-1 geometry against the reference, every fast ISA, accumulating onto a
 // random dW; the call repeated gives the same bits. Returns the number of failures.
 int check_weight_gradient(int batch, int in_channels, int H, int W, int out_channels, Rng& rng) {
-  const kernels::ConvGeom g = kernels::make_conv_geom(batch, in_channels, H, W, out_channels, 1, 1, 0, 1);
-  std::ostringstream name;
-  name << "N" << batch << " " << in_channels << "->" << out_channels << " " << H << "x" << W;
-  const kernels::KernelTable& ref = *kernels::table_for("ref");
-  const size_t x_size = static_cast<size_t>(batch) * in_channels * H * W;
-  const size_t y_size = static_cast<size_t>(batch) * out_channels * H * W;
-  const size_t w_size = static_cast<size_t>(out_channels) * in_channels;
-  const std::vector<float> x = random_vector(x_size, rng), dy = random_vector(y_size, rng);
-  const std::vector<float> dw0 = random_vector(w_size, rng), db0 = random_vector(out_channels, rng);
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dw_ref = dw0, dw_mag = absolute(dw0), db_ref = db0, db_mag = absolute(db0);
-  ref.conv2d_backward_weight(g, x.data(), dy.data(), dw_ref.data(), db_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_weight(g, absolute(x).data(), absolute(dy).data(), dw_mag.data(), db_mag.data(),
-                             ref_scratch.data());
-  const int K = batch * H * W + 1;
+  const kernels::ConvGeom g = pointwise(batch, in_channels, H, W, out_channels);
+  const ConvBackwardReference r(g, rng);
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
-    const std::string what = std::string(table->isa) + " " + name.str();
-    const size_t scratch_floats = table->conv2d_scratch_floats(g);
-    std::vector<float> scratch(scratch_floats + kGuardFloats, std::numeric_limits<float>::quiet_NaN());
-    for (size_t i = scratch_floats; i < scratch.size(); ++i) scratch[i] = kGuard;
-    std::vector<float> dw = dw0, db = db0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data(), scratch.data());
-    failures += compare_parity(what + " backward weight", dw, dw_ref, dw_mag, K);
-    failures += compare_parity(what + " backward bias", db, db_ref, db_mag, K);
-    std::vector<float> again = dw0;
-    table->conv2d_backward_weight(g, x.data(), dy.data(), again.data(), nullptr, scratch.data());
-    if (std::memcmp(again.data(), dw.data(), w_size * sizeof(float)) != 0) {
+    const std::string what = std::string(table->isa) + " " + describe(g);
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g), kNaN);
+    std::vector<float> dw = r.dw0, db = r.db0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), dw.data(), db.data(), scratch.data());
+    failures += compare_parity(what + " backward weight", dw, r.dw_ref, r.dw_mag, r.K_weight);
+    failures += compare_parity(what + " backward bias", db, r.db_ref, r.db_mag, r.K_weight);
+    std::vector<float> again = r.dw0;
+    table->conv2d_backward_weight(g, r.x.data(), r.dy.data(), again.data(), nullptr, scratch.data());
+    if (std::memcmp(again.data(), dw.data(), r.w_size * sizeof(float)) != 0) {
       FAIL_CHECK(what << ": a second call (no dbias) gives other bits");
       ++failures;
     }
-    for (size_t i = scratch_floats; i < scratch.size(); ++i)
-      if (scratch[i] != kGuard) {
-        FAIL_CHECK(what << ": wrote past the scratch it asked for");
-        ++failures;
-        break;
-      }
+    failures += scratch.check_guards(what);
   }
   return failures;
 }
@@ -72,48 +63,32 @@ int check_weight_gradient(int batch, int in_channels, int H, int W, int out_chan
 // dx of one 1x1 stride-1 geometry against the reference, every fast ISA (dx is overwritten: it starts
 // as NaN); the call repeated gives the same bits. Returns the number of failures.
 int check_data_gradient(int batch, int in_channels, int H, int W, int out_channels, Rng& rng) {
-  const kernels::ConvGeom g = kernels::make_conv_geom(batch, in_channels, H, W, out_channels, 1, 1, 0, 1);
-  std::ostringstream name;
-  name << "N" << batch << " " << in_channels << "->" << out_channels << " " << H << "x" << W;
-  const kernels::KernelTable& ref = *kernels::table_for("ref");
-  const size_t x_size = static_cast<size_t>(batch) * in_channels * H * W;
-  const size_t y_size = static_cast<size_t>(batch) * out_channels * H * W;
-  const size_t w_size = static_cast<size_t>(out_channels) * in_channels;
-  const std::vector<float> w = random_vector(w_size, rng), dy = random_vector(y_size, rng);
-  std::vector<float> ref_scratch(ref.conv2d_scratch_floats(g) + 1);
-  std::vector<float> dx_ref(x_size), dx_mag(x_size);
-  ref.conv2d_backward_data(g, dy.data(), w.data(), dx_ref.data(), ref_scratch.data());
-  ref.conv2d_backward_data(g, absolute(dy).data(), absolute(w).data(), dx_mag.data(), ref_scratch.data());
+  const kernels::ConvGeom g = pointwise(batch, in_channels, H, W, out_channels);
+  const ConvBackwardReference r(g, rng);
+  const size_t x_size = r.x_size;
   int failures = 0;
   for (const kernels::KernelTable* table : fast_tables()) {
-    const std::string what = std::string(table->isa) + " " + name.str();
-    const size_t scratch_floats = table->conv2d_scratch_floats(g);
-    std::vector<float> scratch(scratch_floats + kGuardFloats, std::numeric_limits<float>::quiet_NaN());
-    for (size_t i = scratch_floats; i < scratch.size(); ++i) scratch[i] = kGuard;
-    std::vector<float> dx(x_size, std::numeric_limits<float>::quiet_NaN());
+    const std::string what = std::string(table->isa) + " " + describe(g);
+    GuardedBuffer scratch(table->conv2d_scratch_floats(g), kNaN);
+    std::vector<float> dx(x_size, kNaN);
     // A guard after dx: the 4-pixel path stores whole vectors of interleaved pixels.
-    dx.resize(x_size + kGuardFloats, kGuard);
-    table->conv2d_backward_data(g, dy.data(), w.data(), dx.data(), scratch.data());
+    dx.resize(x_size + GuardedBuffer::kGuardFloats, GuardedBuffer::kGuard);
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), dx.data(), scratch.data());
     for (size_t i = x_size; i < dx.size(); ++i)
-      if (dx[i] != kGuard) {
+      if (dx[i] != GuardedBuffer::kGuard) {
         FAIL_CHECK(what << ": wrote past dx");
         ++failures;
         break;
       }
     dx.resize(x_size);
-    failures += compare_parity(what + " backward data", dx, dx_ref, dx_mag, out_channels);
+    failures += compare_parity(what + " backward data", dx, r.dx_ref, r.dx_mag, r.K_data);
     std::vector<float> again(x_size, 0.0f);
-    table->conv2d_backward_data(g, dy.data(), w.data(), again.data(), scratch.data());
+    table->conv2d_backward_data(g, r.dy.data(), r.w.data(), again.data(), scratch.data());
     if (std::memcmp(again.data(), dx.data(), x_size * sizeof(float)) != 0) {
       FAIL_CHECK(what << ": a second call gives other bits");
       ++failures;
     }
-    for (size_t i = scratch_floats; i < scratch.size(); ++i)
-      if (scratch[i] != kGuard) {
-        FAIL_CHECK(what << ": wrote past the scratch it asked for");
-        ++failures;
-        break;
-      }
+    failures += scratch.check_guards(what);
   }
   return failures;
 }
@@ -175,25 +150,10 @@ TEST_CASE("Conv2d expand 1x1 on small planes: gradients, and 1 vs 2 threads") {
   fill_uniform(x, rng, -1.0f, 1.0f);
   Tensor dy(conv.out_shape(x.shape()));
   fill_uniform(dy, rng, -1.0f, 1.0f);
-  struct Result {
-    Tensor y, dx, dweight;
-  };
-  auto run = [&](int threads) {
-    set_thread_count(threads);
-    REQUIRE(thread_pool().size() == threads);
-    conv.weight_grad.zero();
-    Result r;
-    r.y = conv.forward(x, Mode::Train).clone();
-    r.dx = conv.backward(dy).clone();
-    r.dweight = conv.weight_grad.clone();
-    return r;
-  };
-  auto same_bits = [](const Tensor& a, const Tensor& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
-  const Result one = run(1), one_again = run(1);
+  auto run = [&](int threads) { return conv_step_on_threads(conv, x, dy, threads); };
+  const ConvStep one = run(1), one_again = run(1);
   CHECK(same_bits(one.dweight, one_again.dweight));
-  const Result two = run(2), two_again = run(2);
+  const ConvStep two = run(2), two_again = run(2);
   set_thread_count(0);
   CHECK(same_bits(one.y, two.y));
   CHECK(same_bits(one.dx, two.dx));

@@ -10,32 +10,16 @@
 #include "engine/layers/activations.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
+using plasmo::testing::check_threads_match_reference;
+using plasmo::testing::check_values;
+using plasmo::testing::from_values;
 using plasmo::testing::GradCheckOptions;
 
 namespace {
-
-Tensor from_values(const Shape& shape, const std::vector<float>& values) {
-  Tensor t(shape);
-  REQUIRE(t.size() == values.size());
-  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
-  return t;
-}
-
-void check_values(const Tensor& got, const std::vector<float>& expected) {
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
-  }
-}
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 // ReLU6 inputs away from both kinks (0 and 6) by at least 0.05, a third of them above 6.
 void fill_for_relu6(Tensor& x, Rng& rng) {
@@ -84,17 +68,7 @@ void check_thread_split(void (*forward)(size_t, const float*, float*),
   std::vector<float> y_ref(x.size()), dx_ref(x.size());
   forward(x.size(), x.data(), y_ref.data());
   backward(x.size(), y_ref.data(), dy.data(), dx_ref.data());
-  for (int threads : {1, 2, 3}) {
-    CAPTURE(threads);
-    ThreadCountGuard guard(threads);
-    L layer;
-    const Tensor& y = layer.forward(x, Mode::Train);
-    size_t mismatches = 0;
-    for (size_t i = 0; i < y_ref.size(); ++i) mismatches += y[i] != y_ref[i];
-    const Tensor& dx = layer.backward(dy);
-    for (size_t i = 0; i < dx_ref.size(); ++i) mismatches += dx[i] != dx_ref[i];
-    CHECK(mismatches == 0);
-  }
+  check_threads_match_reference([] { return L(); }, x, dy, y_ref, dx_ref);
 }
 
 // Errors and the no-dx path, shared by the three layers.

@@ -28,10 +28,12 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::fill_uniform;
+using plasmo::testing::for_each_isa;
 using plasmo::testing::same_bits;
 using Act = BatchNorm2d::Activation;
 
@@ -284,13 +286,8 @@ TEST_CASE("BatchNorm folding with packed weights: the eval forward follows every
     int batch, in, out, size, kernel;
   };
   const Case cases[] = {{1, 12, 40, 4, 3}, {5, 12, 40, 4, 3}, {3, 16, 24, 16, 3}, {2, 24, 48, 4, 1}, {1, 64, 96, 4, 1}};
-  const char* before = kernels::K().isa;
-  const char* names[4];
-  const int isas = kernels::available_isas(names);
-  for (int isa = 0; isa < isas; ++isa) {
-    kernels::select_isa(names[isa]);
+  for_each_isa([&](const char*) {
     for (const Case& c : cases) {
-      CAPTURE(names[isa]);
       CAPTURE(c.batch);
       CAPTURE(c.size);
       CAPTURE(c.kernel);
@@ -333,8 +330,7 @@ TEST_CASE("BatchNorm folding with packed weights: the eval forward follows every
       net->forward(x, Mode::Train);
       CHECK(matches_fresh());
     }
-  }
-  kernels::select_isa(before);
+  });
 }
 
 TEST_CASE("BatchNorm statistics handed over by the convolution (train, planes >= 256): as a pass of its own") {

@@ -63,13 +63,13 @@ struct Pair {
   Conv2d* conv = nullptr;
 };
 
-// [BN(C) + act, conv]: conv 1x1 C -> 7 or depthwise 3x3 (stride 1 or 2, padding 1).
-Pair make_pair(int C, Act act, bool depthwise, int stride, bool link, uint64_t seed) {
+// [BN(C) + act, conv]: conv 1x1 C -> out_channels (with bias) or depthwise 3x3 (stride 1 or 2, padding 1).
+Pair make_pair(int C, Act act, bool depthwise, int stride, bool link, uint64_t seed, int out_channels = 7) {
   Pair pair;
   pair.net = std::make_unique<Sequential>();
   pair.bn = &pair.net->emplace<BatchNorm2d>("0", C, act);
   pair.conv = depthwise ? &pair.net->emplace<Conv2d>("1", C, C, 3, stride, 1, C, false)
-                        : &pair.net->emplace<Conv2d>("1", C, 7, 1, 1, 0, 1, true);
+                        : &pair.net->emplace<Conv2d>("1", C, out_channels, 1, 1, 0, 1, true);
   Rng rng(seed);
   pair.conv->init_default(rng);
   // gamma and beta put part of the values below 0 and (ReLU6) some above 6
@@ -111,6 +111,45 @@ const Shape4 kShapes[] = {{1, 1, 31, 31}, {5, 3, 31, 31}, {1, 5, 17, 17}, {5, 17
 
 const char* act_name(Act act) { return act == Act::ReLU6 ? "ReLU6" : act == Act::ReLU ? "ReLU" : "none"; }
 
+// Linked against unlinked on one shape (x and dy drawn from seed): the convolution's own gradients keep
+// their bits; the BatchNorm's dgamma, dbeta and dx are within the hand-over's tolerance where it hands
+// over (planes of kHandOverMinPlane and more), bit-identical elsewhere. Returns whether it handed over.
+bool check_linked_as_unlinked(const Shape4& s, Act act, bool depthwise, int stride, int out_channels, uint64_t seed) {
+  INFO(act_name(act) << (depthwise ? " depthwise s" : " 1x1 s") << stride << " N" << s.N << " C" << s.C << " " << s.H
+                     << "x" << s.W << " out " << out_channels);
+  Tensor x({s.N, s.C, s.H, s.W});
+  Rng rng(seed);
+  fill_uniform(x, rng, -2.0f, 3.0f);
+  Pair plain = make_pair(s.C, act, depthwise, stride, false, seed, out_channels);
+  Pair linked = make_pair(s.C, act, depthwise, stride, true, seed, out_channels);
+  REQUIRE(linked.bn->consumer() == linked.conv);
+  const Result expected = run(plain, x, seed + 1);
+  const Result got = run(linked, x, seed + 1);
+  const bool handed = s.H * s.W >= BatchNorm2d::kHandOverMinPlane;
+  CHECK(linked.bn->handed_over_backwards() == (handed ? 1 : 0));
+  CHECK(linked.bn->last_exact_channels() == (handed ? 0 : s.C));
+  // The convolution's own gradients never change.
+  CHECK(same_bits(got.dweight, expected.dweight));
+  CHECK(same_bits(got.dbias, expected.dbias));
+  if (handed) {
+    // sum g * xc's error ~2^-25 * (2 |xhat| + ratio) of its scale (batchnorm2d.cpp), here ratio <= 6.
+    CHECK(close(got.dgamma, expected.dgamma, 2e-5));
+    CHECK(close(got.dbeta, expected.dbeta, 2e-5));
+    CHECK(close(got.dx, expected.dx, 2e-5));
+  } else {
+    CHECK(same_bits(got.dgamma, expected.dgamma));
+    CHECK(same_bits(got.dbeta, expected.dbeta));
+    CHECK(same_bits(got.dx, expected.dx));
+  }
+  return handed;
+}
+
+// The same with inputs drawn from a seed made of the shape.
+bool check_linked_as_unlinked(const Shape4& s, Act act, bool depthwise, int stride, int out_channels) {
+  const uint64_t seed = static_cast<uint64_t>(s.N * 1000 + s.C * 100 + s.H * 10 + s.W);
+  return check_linked_as_unlinked(s, act, depthwise, stride, out_channels, seed);
+}
+
 }  // namespace
 
 TEST_CASE("BatchNorm hand-over: linked as unlinked (1x1, depthwise s1/s2; ReLU6, ReLU, none; odd shapes)") {
@@ -123,86 +162,12 @@ TEST_CASE("BatchNorm hand-over: linked as unlinked (1x1, depthwise s1/s2; ReLU6,
   for (Act act : {Act::ReLU6, Act::ReLU, Act::None})
     for (const ConvCase& cc : convs)
       for (const Shape4& s : kShapes) {
-        INFO(act_name(act) << (cc.depthwise ? " depthwise s" : " 1x1 s") << cc.stride << " N" << s.N << " C" << s.C
-                           << " " << s.H << "x" << s.W);
         if (s.N * s.H * s.W < 2) continue;  // training BatchNorm needs 2 values per channel
         const uint64_t seed = static_cast<uint64_t>(s.N * 1000 + s.C * 100 + s.H);
-        Tensor x({s.N, s.C, s.H, s.W});
-        Rng rng(seed);
-        fill_uniform(x, rng, -2.0f, 3.0f);
-        Pair plain = make_pair(s.C, act, cc.depthwise, cc.stride, false, seed);
-        Pair linked = make_pair(s.C, act, cc.depthwise, cc.stride, true, seed);
-        REQUIRE(linked.bn->consumer() == linked.conv);
-        const Result expected = run(plain, x, seed + 1);
-        const Result got = run(linked, x, seed + 1);
-        const bool large = s.H * s.W >= BatchNorm2d::kHandOverMinPlane;  // handed over
-        CHECK(linked.bn->handed_over_backwards() == (large ? 1 : 0));
-        CHECK(linked.bn->last_exact_channels() == (large ? 0 : s.C));
-        handed_cases += large;
-        // The convolution's own gradients never change.
-        CHECK(same_bits(got.dweight, expected.dweight));
-        CHECK(same_bits(got.dbias, expected.dbias));
-        if (large) {
-          // sum g * xc's error ~2^-25 * (2 |xhat| + ratio) of its scale (batchnorm2d.cpp), here ratio <= 6.
-          CHECK(close(got.dgamma, expected.dgamma, 2e-5));
-          CHECK(close(got.dbeta, expected.dbeta, 2e-5));
-          CHECK(close(got.dx, expected.dx, 2e-5));
-        } else {
-          CHECK(same_bits(got.dgamma, expected.dgamma));
-          CHECK(same_bits(got.dbeta, expected.dbeta));
-          CHECK(same_bits(got.dx, expected.dx));
-        }
+        handed_cases += check_linked_as_unlinked(s, act, cc.depthwise, cc.stride, 7, seed);
       }
   CHECK(handed_cases == 3 * 3 * 6);
 }
-
-namespace {
-
-// [BN(C) + act, conv] as make_pair, the 1x1 conv C -> out_channels (wider outputs: fewer images per
-// backward group, conv2d.cpp backward_sub_batch).
-Pair make_pair_out(int C, Act act, bool depthwise, int stride, int out_channels, bool link, uint64_t seed) {
-  Pair pair;
-  pair.net = std::make_unique<Sequential>();
-  pair.bn = &pair.net->emplace<BatchNorm2d>("0", C, act);
-  pair.conv = depthwise ? &pair.net->emplace<Conv2d>("1", C, C, 3, stride, 1, C, false)
-                        : &pair.net->emplace<Conv2d>("1", C, out_channels, 1, 1, 0, 1, true);
-  Rng rng(seed);
-  pair.conv->init_default(rng);
-  fill_uniform(pair.bn->weight, rng, 0.5f, 2.5f);
-  fill_uniform(pair.bn->bias, rng, -0.5f, 3.0f);
-  if (link) link_batchnorm_consumers(*pair.net);
-  return pair;
-}
-
-// Linked against unlinked on one shape: the hand-over's tolerance where it applies, bits elsewhere.
-void check_linked_as_unlinked(const Shape4& s, Act act, bool depthwise, int stride, int out_channels) {
-  INFO(act_name(act) << (depthwise ? " depthwise s" : " 1x1 s") << stride << " N" << s.N << " C" << s.C << " " << s.H
-                     << "x" << s.W << " out " << out_channels);
-  const uint64_t seed = static_cast<uint64_t>(s.N * 1000 + s.C * 100 + s.H * 10 + s.W);
-  Tensor x({s.N, s.C, s.H, s.W});
-  Rng rng(seed);
-  fill_uniform(x, rng, -2.0f, 3.0f);
-  Pair plain = make_pair_out(s.C, act, depthwise, stride, out_channels, false, seed);
-  Pair linked = make_pair_out(s.C, act, depthwise, stride, out_channels, true, seed);
-  const Result expected = run(plain, x, seed + 1);
-  const Result got = run(linked, x, seed + 1);
-  const bool handed = s.H * s.W >= BatchNorm2d::kHandOverMinPlane;
-  CHECK(linked.bn->handed_over_backwards() == (handed ? 1 : 0));
-  CHECK(linked.bn->last_exact_channels() == (handed ? 0 : s.C));
-  CHECK(same_bits(got.dweight, expected.dweight));
-  CHECK(same_bits(got.dbias, expected.dbias));
-  if (handed) {
-    CHECK(close(got.dgamma, expected.dgamma, 2e-5));
-    CHECK(close(got.dbeta, expected.dbeta, 2e-5));
-    CHECK(close(got.dx, expected.dx, 2e-5));
-  } else {
-    CHECK(same_bits(got.dgamma, expected.dgamma));
-    CHECK(same_bits(got.dbeta, expected.dbeta));
-    CHECK(same_bits(got.dx, expected.dx));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("BatchNorm hand-over: small planes, linked as unlinked (odd shapes, batches 1, 5, 64)") {
   const int sizes[] = {1, 2, 3, 4, 7, 8, 9, 15};  // 8x8 .. 15x15 handed over (kHandOverMinPlane = 64)

@@ -12,9 +12,12 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
+using plasmo::testing::conv_step_on_threads;
+using plasmo::testing::ConvStep;
 using plasmo::testing::fill_uniform;
 using plasmo::testing::same_bits;
 
@@ -195,25 +198,11 @@ TEST_CASE("Conv2d threads: forward and dx bit-identical for 1, 2 and 3 threads; 
   Tensor dy(conv.out_shape(x.shape()));
   fill_uniform(dy, rng, -1.0f, 1.0f);
 
-  struct Result {
-    Tensor y, dx, dweight, dbias;
-  };
-  auto run = [&](int threads) {
-    set_thread_count(threads);
-    REQUIRE(thread_pool().size() == threads);
-    conv.weight_grad.zero();
-    conv.bias_grad.zero();
-    Result r;
-    r.y = conv.forward(x, Mode::Train).clone();
-    r.dx = conv.backward(dy).clone();
-    r.dweight = conv.weight_grad.clone();
-    r.dbias = conv.bias_grad.clone();
-    return r;
-  };
-  const Result one = run(1);
+  auto run = [&](int threads) { return conv_step_on_threads(conv, x, dy, threads); };
+  const ConvStep one = run(1);
   for (int threads : {2, 3}) {
     CAPTURE(threads);
-    const Result first = run(threads), second = run(threads);
+    const ConvStep first = run(threads), second = run(threads);
     CHECK(same_bits(one.y, first.y));
     CHECK(same_bits(one.dx, first.dx));
     CHECK(same_bits(first.dweight, second.dweight));

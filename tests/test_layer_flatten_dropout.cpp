@@ -12,18 +12,15 @@
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
 using plasmo::testing::GradCheckOptions;
 using plasmo::testing::same_bits;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 Tensor ones(const Shape& shape) {
   Tensor t(shape);

@@ -12,35 +12,18 @@
 #include "engine/layers/pool2d.h"
 #include "engine/threads.h"
 #include "tests/gradcheck.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::check_layer_gradients;
+using plasmo::testing::check_values;
+using plasmo::testing::from_values;
 using plasmo::testing::GradCheckOptions;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
 
 const int kSizes[] = {1, 3, 5, 7, 17};
-
-Tensor from_values(const Shape& shape, const std::vector<float>& values) {
-  Tensor t(shape);
-  REQUIRE(t.size() == values.size());
-  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
-  return t;
-}
-
-void check_values(const Tensor& got, const std::vector<float>& expected, float tolerance = 1e-6f) {
-  REQUIRE(got.size() == expected.size());
-  for (size_t i = 0; i < expected.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == doctest::Approx(expected[i]).epsilon(tolerance));
-  }
-}
-
-// Sets the pool's thread count for one test and restores the default after it, even on failure.
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 // Gradient-checks `make_layer()` on every [batch, 2, H, W] with batch in {1, 3} and H, W in kSizes.
 // Shapes whose padded plane is smaller than the window must be refused with a ShapeError instead.

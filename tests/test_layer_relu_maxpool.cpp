@@ -24,16 +24,13 @@
 #include "models/model.h"
 #include "tests/gradcheck.h"
 #include "tests/tensor_bits.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
 using plasmo::testing::same_bits;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 // [ReLU, MaxPool2d(kernel, stride, padding)], absorbed or not; the ReLU returns its input gradient.
 std::unique_ptr<Sequential> relu_pool(int kernel, int stride, int padding, bool absorbed) {

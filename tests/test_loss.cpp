@@ -11,17 +11,12 @@
 #include "engine/loss.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
+using plasmo::testing::from_values;
 
 namespace {
-
-Tensor make(const Shape& shape, const std::vector<float>& values) {
-  Tensor t(shape);
-  REQUIRE(values.size() == t.size());
-  for (size_t i = 0; i < values.size(); ++i) t[i] = values[i];
-  return t;
-}
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
   Rng rng(seed);
@@ -86,13 +81,13 @@ TEST_CASE("Loss softmax cross-entropy gradient: finite differences, N in {1, 3, 
 TEST_CASE("Loss softmax cross-entropy value: hand-computed cases") {
   Tensor dlogits;
   // One row [0, 0], label 0: -log(1/2) = log 2; gradient softmax - onehot = [-1/2, 1/2].
-  Tensor two = make(Shape{1, 2}, {0.0f, 0.0f});
+  Tensor two = from_values(Shape{1, 2}, {0.0f, 0.0f});
   CHECK(softmax_cross_entropy(two, {0}, dlogits) == doctest::Approx(std::log(2.0)).epsilon(1e-14));
   CHECK(dlogits[0] == doctest::Approx(-0.5).epsilon(1e-7));
   CHECK(dlogits[1] == doctest::Approx(0.5).epsilon(1e-7));
 
   // [1, 2, 3], label 2: log(e + e^2 + e^3) - 3 = log(1 + e^-1 + e^-2); grad = e^c / sum - [c == 2].
-  Tensor three = make(Shape{1, 3}, {1.0f, 2.0f, 3.0f});
+  Tensor three = from_values(Shape{1, 3}, {1.0f, 2.0f, 3.0f});
   const double sum = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
   CHECK(softmax_cross_entropy(three, {2}, dlogits) ==
         doctest::Approx(std::log1p(std::exp(-1.0) + std::exp(-2.0))).epsilon(1e-14));
@@ -101,7 +96,7 @@ TEST_CASE("Loss softmax cross-entropy value: hand-computed cases") {
   CHECK(dlogits[2] == doctest::Approx(std::exp(3.0) / sum - 1.0).epsilon(1e-6));
 
   // Batch of two: the mean of log 2 and log(1 + e^2) (row [2, 0], label 1); gradients divided by N = 2.
-  Tensor batch = make(Shape{2, 2}, {0.0f, 0.0f, 2.0f, 0.0f});
+  Tensor batch = from_values(Shape{2, 2}, {0.0f, 0.0f, 2.0f, 0.0f});
   CHECK(softmax_cross_entropy(batch, {0, 1}, dlogits) ==
         doctest::Approx((std::log(2.0) + std::log1p(std::exp(2.0))) / 2.0).epsilon(1e-14));
   const double p0 = 1.0 / (1.0 + std::exp(-2.0));  // softmax([2, 0])[0]
@@ -110,14 +105,14 @@ TEST_CASE("Loss softmax cross-entropy value: hand-computed cases") {
   CHECK(dlogits[3] == doctest::Approx((1.0 - p0 - 1.0) / 2.0).epsilon(1e-6));
 
   // One class: softmax is 1, the loss and the gradient are 0.
-  Tensor single = make(Shape{3, 1}, {5.0f, -2.0f, 0.0f});
+  Tensor single = from_values(Shape{3, 1}, {5.0f, -2.0f, 0.0f});
   CHECK(softmax_cross_entropy(single, {0, 0, 0}, dlogits) == 0.0);
   for (size_t i = 0; i < 3; ++i) CHECK(dlogits[i] == 0.0f);
 }
 
 TEST_CASE("Loss softmax cross-entropy extreme logits: +-100 and +-1e30 give finite loss and gradient") {
   Tensor dlogits;
-  Tensor logits = make(Shape{1, 2}, {100.0f, -100.0f});
+  Tensor logits = from_values(Shape{1, 2}, {100.0f, -100.0f});
   // Wrong class: log(e^100 + e^-100) + 100 = 200 + log1p(e^-200) = 200 in double.
   CHECK(softmax_cross_entropy(logits, {1}, dlogits) == doctest::Approx(200.0).epsilon(1e-15));
   CHECK(dlogits[0] == doctest::Approx(1.0));
@@ -130,7 +125,7 @@ TEST_CASE("Loss softmax cross-entropy extreme logits: +-100 and +-1e30 give fini
   CHECK(std::fabs(dlogits[0]) < 1e-30);
   CHECK(std::fabs(dlogits[1]) < 1e-30);
 
-  Tensor huge = make(Shape{2, 3}, {1e30f, -1e30f, 0.0f, -1e30f, -1e30f, -1e30f});
+  Tensor huge = from_values(Shape{2, 3}, {1e30f, -1e30f, 0.0f, -1e30f, -1e30f, -1e30f});
   const double value = softmax_cross_entropy(huge, {1, 2}, dlogits);
   CHECK(std::isfinite(value));
   // Row 0: 1e30 - (-1e30) = 2e30; row 1: three equal logits, log 3. Mean: 1e30 + log(3)/2 ~ 1e30.
@@ -142,11 +137,11 @@ TEST_CASE("Loss softmax cross-entropy extreme logits: +-100 and +-1e30 give fini
 
 TEST_CASE("Loss softmax cross-entropy errors: shapes, label count, labels out of range") {
   Tensor dlogits;
-  Tensor flat = make(Shape{4}, {0, 0, 0, 0});
+  Tensor flat = from_values(Shape{4}, {0, 0, 0, 0});
   CHECK_THROWS_AS(softmax_cross_entropy(flat, {0, 0, 0, 0}, dlogits), ShapeError);
   Tensor image = Tensor(Shape{2, 2, 1, 1});
   CHECK_THROWS_AS(softmax_cross_entropy(image, {0, 1}, dlogits), ShapeError);
-  Tensor logits = make(Shape{2, 3}, {0, 1, 2, 3, 4, 5});
+  Tensor logits = from_values(Shape{2, 3}, {0, 1, 2, 3, 4, 5});
   CHECK_THROWS_AS(softmax_cross_entropy(logits, {0}, dlogits), ShapeError);
   CHECK_THROWS_AS(softmax_cross_entropy(logits, {0, 1, 2}, dlogits), ShapeError);
   CHECK_THROWS_AS(softmax_cross_entropy(logits, {0, 3}, dlogits), UsageError);
@@ -178,7 +173,7 @@ TEST_CASE("Loss softmax cross-entropy buffer: dlogits is allocated once, reused 
 
 TEST_CASE("Loss softmax cross-entropy two classes: equals BCE with logit z1 - z0") {
   // softmax([z0, z1])[1] = sigmoid(z1 - z0), so CE(label y) = BCE(z1 - z0, y) and dCE/dz1 = -dCE/dz0 = dBCE/dx.
-  Tensor logits = make(Shape{3, 2}, {0.5f, -1.0f, 2.0f, 3.0f, -0.25f, 0.75f});
+  Tensor logits = from_values(Shape{3, 2}, {0.5f, -1.0f, 2.0f, 3.0f, -0.25f, 0.75f});
   const std::vector<int32_t> labels = {1, 0, 1};
   Tensor differences(Shape{3}), targets(Shape{3});
   for (int n = 0; n < 3; ++n) {
@@ -217,8 +212,8 @@ TEST_CASE("Loss BCE with logits gradient: finite differences, shapes [1], [3], [
 }
 
 TEST_CASE("Loss BCE with logits value: hand-computed cases against -[y log s + (1-y) log(1-s)]") {
-  Tensor logits = make(Shape{3}, {0.0f, 2.0f, -3.0f});
-  Tensor targets = make(Shape{3}, {1.0f, 0.0f, 0.25f});
+  Tensor logits = from_values(Shape{3}, {0.0f, 2.0f, -3.0f});
+  Tensor targets = from_values(Shape{3}, {1.0f, 0.0f, 0.25f});
   double expected = 0.0;
   std::vector<double> expected_grad;
   for (int n = 0; n < 3; ++n) {
@@ -236,8 +231,8 @@ TEST_CASE("Loss BCE with logits value: hand-computed cases against -[y log s + (
 }
 
 TEST_CASE("Loss BCE with logits extreme logits: +-100 and +-1e30 give finite loss and gradient") {
-  Tensor logits = make(Shape{4, 1}, {100.0f, -100.0f, 100.0f, -1e30f});
-  Tensor targets = make(Shape{4, 1}, {0.0f, 1.0f, 1.0f, 0.0f});
+  Tensor logits = from_values(Shape{4, 1}, {100.0f, -100.0f, 100.0f, -1e30f});
+  Tensor targets = from_values(Shape{4, 1}, {0.0f, 1.0f, 1.0f, 0.0f});
   Tensor dlogits;
   // Terms: 100 (+log1p(e^-100)), 100, ~3.7e-44, ~0. Mean 50.
   const double value = binary_cross_entropy_with_logits(logits, targets, dlogits);
@@ -246,8 +241,8 @@ TEST_CASE("Loss BCE with logits extreme logits: +-100 and +-1e30 give finite los
   CHECK(dlogits[1] == doctest::Approx(-0.25));  // (sigmoid(-100) - 1) / 4
   CHECK(std::fabs(dlogits[2]) < 1e-30);
   CHECK(std::fabs(dlogits[3]) < 1e-30);
-  Tensor huge = make(Shape{2}, {1e30f, -1e30f});
-  Tensor wrong = make(Shape{2}, {0.0f, 1.0f});
+  Tensor huge = from_values(Shape{2}, {1e30f, -1e30f});
+  Tensor wrong = from_values(Shape{2}, {0.0f, 1.0f});
   CHECK(binary_cross_entropy_with_logits(huge, wrong, dlogits) == doctest::Approx(1e30).epsilon(1e-6));
   CHECK(std::isfinite(dlogits[0]));
   CHECK(std::isfinite(dlogits[1]));
@@ -256,18 +251,18 @@ TEST_CASE("Loss BCE with logits extreme logits: +-100 and +-1e30 give finite los
 TEST_CASE("Loss BCE with logits errors: shapes and targets outside [0, 1]") {
   Tensor dlogits;
   Tensor two_columns(Shape{3, 2});
-  Tensor targets3 = make(Shape{3}, {0, 1, 0});
+  Tensor targets3 = from_values(Shape{3}, {0, 1, 0});
   CHECK_THROWS_AS(binary_cross_entropy_with_logits(two_columns, targets3, dlogits), ShapeError);
-  Tensor logits3 = make(Shape{3}, {0, 1, 2});
-  Tensor targets2 = make(Shape{2}, {0, 1});
+  Tensor logits3 = from_values(Shape{3}, {0, 1, 2});
+  Tensor targets2 = from_values(Shape{2}, {0, 1});
   CHECK_THROWS_AS(binary_cross_entropy_with_logits(logits3, targets2, dlogits), ShapeError);
   Tensor targets_wide(Shape{1, 3});
   CHECK_THROWS_AS(binary_cross_entropy_with_logits(logits3, targets_wide, dlogits), ShapeError);
-  Tensor bad = make(Shape{3}, {0.0f, 1.5f, 0.0f});
+  Tensor bad = from_values(Shape{3}, {0.0f, 1.5f, 0.0f});
   CHECK_THROWS_AS(binary_cross_entropy_with_logits(logits3, bad, dlogits), UsageError);
-  Tensor nan_target = make(Shape{3}, {0.0f, std::nanf(""), 0.0f});
+  Tensor nan_target = from_values(Shape{3}, {0.0f, std::nanf(""), 0.0f});
   CHECK_THROWS_AS(binary_cross_entropy_with_logits(logits3, nan_target, dlogits), UsageError);
-  Tensor column = make(Shape{3, 1}, {0, 1, 0});
+  Tensor column = from_values(Shape{3, 1}, {0, 1, 0});
   CHECK_NOTHROW(binary_cross_entropy_with_logits(logits3, column, dlogits));  // [N] logits, [N, 1] targets
   CHECK(dlogits.shape() == Shape{3});
 }
@@ -291,8 +286,8 @@ TEST_CASE("Loss MSE gradient: finite differences, shapes [1], [3, 4], [1, 3, 2, 
 
 TEST_CASE("Loss MSE value: hand-computed case, mean over every element") {
   // diffs [1, 0, -2, 3]: (1 + 0 + 4 + 9) / 4 = 3.5; gradient 2 * diff / 4 = [0.5, 0, -1, 1.5].
-  Tensor prediction = make(Shape{2, 2}, {1, 2, 3, 4});
-  Tensor target = make(Shape{2, 2}, {0, 2, 5, 1});
+  Tensor prediction = from_values(Shape{2, 2}, {1, 2, 3, 4});
+  Tensor target = from_values(Shape{2, 2}, {0, 2, 5, 1});
   Tensor dprediction;
   CHECK(mse_loss(prediction, target, dprediction) == 3.5);
   CHECK(dprediction[0] == 0.5f);
@@ -315,7 +310,7 @@ TEST_CASE("Loss MSE errors: shapes must be equal, no broadcasting") {
 // ---- probabilities ---------------------------------------------------------------------------------------
 
 TEST_CASE("Loss softmax probabilities: rows sum to 1, class 1 probability, extreme logits") {
-  Tensor logits = make(Shape{3, 2}, {0.0f, static_cast<float>(std::log(3.0)), 1000.0f, 0.0f, -5.0f, -5.0f});
+  Tensor logits = from_values(Shape{3, 2}, {0.0f, static_cast<float>(std::log(3.0)), 1000.0f, 0.0f, -5.0f, -5.0f});
   Tensor probabilities, positive;
   softmax_probabilities(logits, probabilities);
   CHECK(probabilities.shape() == Shape{3, 2});

@@ -13,18 +13,12 @@
 #include "models/builders.h"
 #include "models/model.h"
 #include "tests/gradcheck.h"  // fill_uniform
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
+using plasmo::testing::same_values;
 
 namespace {
-
-// Every element equal (bit-for-bit results: same code, same data, same thread count).
-bool same_values(const Tensor& a, const Tensor& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
 
 Param find_param(std::vector<Param> params, const std::string& name) {
   for (const Param& p : params)

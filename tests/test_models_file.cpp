@@ -15,19 +15,13 @@
 #include "models/model.h"
 #include "models/model_file.h"
 #include "tests/gradcheck.h"
+#include "tests/test_helpers.h"
 #include "tests/test_models_paths.h"
 
 using namespace plasmo;
+using plasmo::testing::same_values;
 
 namespace {
-
-// Every element equal (bit-for-bit results: same code, same data, same thread count).
-bool same_values(const Tensor& a, const Tensor& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
 
 // A file name in a fresh temporary folder, removed with it.
 struct TempDir {

@@ -34,20 +34,14 @@
 #include "engine/loss.h"
 #include "engine/optim.h"
 #include "models/model.h"
+#include "tests/test_helpers.h"
 #include "tests/test_models_paths.h"
 
 using namespace plasmo;
 using plasmo::testing::fixture_path;
+using plasmo::testing::same_values;
 
 namespace {
-
-// Every element equal (bit-for-bit results: same code, same data, same thread count).
-bool same_values(const Tensor& a, const Tensor& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] != b[i]) return false;
-  return true;
-}
 
 constexpr double kForwardTolerance = 1e-4;
 constexpr double kGradientTolerance = 1e-3;

@@ -22,8 +22,10 @@
 #include "engine/rng.h"
 #include "engine/schedule.h"
 #include "engine/tensor.h"
+#include "tests/test_helpers.h"
 
 using namespace plasmo;
+using plasmo::testing::for_each_isa;
 
 namespace {
 
@@ -236,21 +238,6 @@ void check_torch_case(const TorchCase& c) {
   }
 }
 
-// Runs `body` once per kernel table this machine can run (ref, avx2, avx512 / neon), restoring the
-// table in use afterwards: the optimizer kernels of every ISA must follow torch's trajectory.
-template <class Body>
-void for_each_isa(Body body) {
-  const char* before = kernels::K().isa;
-  const char* names[4];
-  const int count = kernels::available_isas(names);
-  for (int i = 0; i < count; ++i) {
-    CAPTURE(names[i]);
-    kernels::select_isa(names[i]);
-    body();
-  }
-  kernels::select_isa(before);
-}
-
 OptimizerOptions sgd_options(double lr, double momentum = 0.0, double dampening = 0.0, bool nesterov = false,
                              double weight_decay = 0.0) {
   OptimizerOptions o;
@@ -345,7 +332,7 @@ void check_round_trip(const char* name, const OptimizerOptions& options) {
 // ---- trajectories against torch.optim --------------------------------------------------------------------
 
 TEST_CASE("SGD: plain, momentum, dampening, Nesterov + weight decay, momentum + weight decay, lr change match torch") {
-  for_each_isa([] {
+  for_each_isa([](const char*) {
     check_torch_case({"sgd_plain", "sgd", sgd_options(0.1), sgd_plain, {}});
     check_torch_case({"sgd_momentum", "sgd", sgd_options(0.1, 0.9), sgd_momentum, {}});
     check_torch_case({"sgd_dampening", "sgd", sgd_options(0.1, 0.9, 0.5), sgd_dampening, {}});
@@ -357,7 +344,7 @@ TEST_CASE("SGD: plain, momentum, dampening, Nesterov + weight decay, momentum + 
 }
 
 TEST_CASE("Adam: defaults, betas + eps + weight decay, lr change match torch") {
-  for_each_isa([] {
+  for_each_isa([](const char*) {
     check_torch_case({"adam_default", "adam", {}, adam_default, {}});
     OptimizerOptions options;
     options.lr = 0.1;
@@ -373,7 +360,7 @@ TEST_CASE("Adam: defaults, betas + eps + weight decay, lr change match torch") {
 }
 
 TEST_CASE("RMSprop: defaults, alpha + eps + weight decay + momentum match torch") {
-  for_each_isa([] {
+  for_each_isa([](const char*) {
     check_torch_case({"rmsprop_default", "rmsprop", {}, rmsprop_default, {}});
     OptimizerOptions options;
     options.lr = 0.01;

@@ -10,19 +10,16 @@
 #include "engine/io/safetensors.h"
 #include "engine/threads.h"
 #include "models/model_file.h"
+#include "tests/test_helpers.h"
 #include "tests/test_train_util.h"
 #include "train/trainer.h"
 
 using namespace plasmo;
 using namespace plasmo::train;
 using namespace plasmo::train_testing;
+using plasmo::testing::ThreadCountGuard;
 
 namespace {
-
-struct ThreadCountGuard {
-  explicit ThreadCountGuard(int threads) { set_thread_count(threads); }
-  ~ThreadCountGuard() { set_thread_count(0); }
-};
 
 struct Killed {};
 
