@@ -177,7 +177,9 @@ struct ConvDepthwiseSmallBackward {
         for (int t = 0; t < 9; ++t) {
           const reg wt = V::set1(w[8 - t]);
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) acc[v] = V::fma(wt, Small::template picked_tap<Lanes>(up, v, t, at, L), acc[v]);
+          for (int v = 0; v < NV; ++v)
+            acc[v] =
+                V::fma(wt, Small::template picked_tap<Lanes>(t, up[v], up[v + 1], up[v + 2], at[t], L.m[v][t]), acc[v]);
         }
         float* dxp = dx + plane * in_plane;
 #pragma GCC unroll 4

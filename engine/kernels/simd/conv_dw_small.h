@@ -40,6 +40,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_dw_forward.h"  // DepthwiseLanes
 #include "engine/kernels/simd/gemm_driver.h"
+#include "engine/kernels/simd/with_count.h"
 
 namespace plasmo::kernels::simd {
 
@@ -57,16 +58,7 @@ struct ConvDepthwiseSmall {
   // runs as kMaxVectors), so each pass is compiled per vector count.
   template <class Fn>
   static void with_vectors(int vectors, Fn&& fn) {
-    switch (vectors) {
-      case 1:
-        return fn(std::integral_constant<int, 1>{});
-      case 2:
-        return fn(std::integral_constant<int, 2>{});
-      case 3:
-        return fn(std::integral_constant<int, 3>{});
-      default:
-        return fn(std::integral_constant<int, kMaxVectors>{});
-    }
+    with_count<kMaxVectors>(vectors, fn);
   }
   static bool applies(const ConvGeom& g) {
     if (!V::has_masked_io) return false;
@@ -151,16 +143,17 @@ struct ConvDepthwiseSmall {
         p.index[t][l] = static_cast<int32_t>(at & (2 * W - 1));
       }
   }
-  // Tap t of vector v of a plane held in registers (around[v + 1]: vector v; around[0], around[NV + 1]:
-  // 0 or the neighbours), by make_picks' indices `at`: the centre is the vector itself (every lane reads
-  // itself), the other taps one permute of their vector pair with the tap's mask (0 outside the plane).
-  // Shared by every picked pass, forward and backward; inlined into their unrolled tap loops.
+  // Tap t of a vector `self` whose neighbours in its plane are `previous` and `next` (0 past the plane's
+  // ends, or for a plane group alone in its vector), by make_picks' index `at` and the tap's mask m: the
+  // centre is the vector itself (every lane reads itself), the other taps one permute of their vector
+  // pair (0 in the lanes outside the plane). Shared by every picked pass, forward and backward, and
+  // inlined into their unrolled tap loops (t compile-time there).
   template <class Lanes>
-  [[gnu::always_inline]] static inline reg picked_tap(const reg* around, int v, int t, const typename Lanes::index* at,
-                                                      const Layout& L) {
-    if (t == 4) return around[v + 1];
-    if (t < 4) return Lanes::pick(around[v], around[v + 1], at[t], L.m[v][t]);
-    return Lanes::pick(around[v + 1], around[v + 2], at[t], L.m[v][t]);
+  [[gnu::always_inline]] static inline reg picked_tap(int t, reg previous, reg self, reg next, typename Lanes::index at,
+                                                      mask m) {
+    if (t == 4) return self;
+    if (t < 4) return Lanes::pick(previous, self, at, m);
+    return Lanes::pick(self, next, at, m);
   }
 
   // Forward work items: vectors (stride 1) or plane groups (stride 2: G planes, or one plane of vectors).
@@ -508,7 +501,10 @@ struct ConvDepthwiseSmall {
           for (int i = 0; i < PL; ++i) {
             const reg wt = V::set1(w[i][t]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(wt, picked_tap<Lanes>(around[i], v, t, at, L), acc[i][v]);
+            for (int v = 0; v < NV; ++v)
+              acc[i][v] =
+                  V::fma(wt, picked_tap<Lanes>(t, around[i][v], around[i][v + 1], around[i][v + 2], at[t], L.m[v][t]),
+                         acc[i][v]);
           }
         }
 #pragma GCC unroll 4
@@ -600,8 +596,8 @@ struct ConvDepthwiseSmall {
       for (int t = 0; t < 9; ++t) {
 #pragma GCC unroll 4
         for (int i = 0; i < U; ++i) {
-          const reg around[3] = {V::zero(), xv[i], V::zero()};  // the unit's vector alone
-          acc[i] = V::fma(V::load(w9[i] + t * W), picked_tap<Lanes>(around, 0, t, at, L), acc[i]);
+          const reg tap = picked_tap<Lanes>(t, V::zero(), xv[i], V::zero(), at[t], L.m[0][t]);  // the unit alone
+          acc[i] = V::fma(V::load(w9[i] + t * W), tap, acc[i]);
         }
       }
 #pragma GCC unroll 4
@@ -718,10 +714,11 @@ struct ConvDepthwiseSmall {
       for (int n = 0; n < g.batch; ++n) {
         ahead.prefetch(dy, dx, groups * W, groups * W);
         const long u = n * groups + j;
-        const reg around[3] = {V::zero(), V::load(dy + u * W), V::zero()};  // the unit's vector alone
+        const reg d = V::load(dy + u * W);
         reg acc = V::zero();
 #pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) acc = V::fma(wt[t], picked_tap<Lanes>(around, 0, t, at, L), acc);
+        for (int t = 0; t < 9; ++t)  // the unit alone in its vector: 0 on either side
+          acc = V::fma(wt[t], picked_tap<Lanes>(t, V::zero(), d, V::zero(), at[t], L.m[0][t]), acc);
         V::store(dx + u * W, acc);
       }
     }
@@ -872,7 +869,8 @@ struct ConvDepthwiseSmall {
             const reg d = V::load(dy + base + v * W);
             bias_acc = V::add(bias_acc, d);
 #pragma GCC unroll 9
-            for (int t = 0; t < 9; ++t) acc[t] = V::fma(d, picked_tap<Lanes>(xv, v, t, at, L), acc[t]);
+            for (int t = 0; t < 9; ++t)
+              acc[t] = V::fma(d, picked_tap<Lanes>(t, xv[v], xv[v + 1], xv[v + 2], at[t], L.m[v][t]), acc[t]);
           }
         }
         add_sums(L, j, acc, bias_acc, dweight, dbias);
