@@ -186,30 +186,40 @@ struct ConvDepthwiseSmall {
       }
   }
 
+  // G > 1 without a weight table: vectors whose lane l holds the value of its channel, assembled from the
+  // G channels' values (values[p * stride] for plane p of the vector): one broadcast and one multiply-add
+  // per plane against one_hot[p] (1 in the lanes of plane p, 0 elsewhere; p < G <= W).
+  struct GroupLanes {
+    int G;
+    reg one_hot[W];
+    explicit GroupLanes(const Layout& L) : G(L.G) {
+      alignas(64) float ones[W];
+      for (int l = 0; l < W; ++l) ones[l] = 1.0f;
+      for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
+    }
+    [[gnu::always_inline]] reg of(const float* values, int stride) const {
+      reg v = V::mul(V::set1(values[0]), one_hot[0]);
+      for (int p = 1; p < G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
+      return v;
+    }
+  };
+  // The forward of one such vector (xu: its first element) of plane group j: acc = bias (0 without),
+  // then the taps in order, the weights assembled per tap.
+  [[gnu::always_inline]] static inline reg assembled_unit(const Layout& L, const GroupLanes& lanes, const float* xu,
+                                                          const float* weight, const float* bias, long j) {
+    const float* w = weight + j * L.G * 9;  // the G channels' 9 taps, one channel after another
+    reg acc = bias ? lanes.of(bias + j * L.G, 1) : V::zero();
+    for (int t = 0; t < 9; ++t)
+      if (L.any[t]) acc = V::fma(lanes.of(w + t, 9), V::load_masked(xu + L.offset[t], L.m[0][t]), acc);
+    return acc;
+  }
   // Without a table (G > 1): forward_units_assembled, weights per unit in registers.
   static void forward_units_assembled(const ConvGeom& g, const Layout& L, const float* x, const float* weight,
                                       const float* bias, float* y, long unit_begin, long unit_end) {
-    const int C = g.in_channels;
-    const long groups = C / L.G;
-    // one_hot[p]: 1 in the lanes of plane p of the vector, 0 elsewhere (p < G <= W).
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
-    for (long u = unit_begin; u < unit_end; ++u) {
-      const long j = u % groups;
-      const float* w = weight + j * L.G * 9;  // the G channels' 9 taps, one channel after another
-      // lane l: sum over p of value(channel j*G + p) * one_hot[p][l] = the value of lane l's channel.
-      const auto lanes = [&](const float* values, int stride) {
-        reg v = V::mul(V::set1(values[0]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
-        return v;
-      };
-      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
-      for (int t = 0; t < 9; ++t)
-        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u * W + L.offset[t], L.m[0][t]), acc);
-      V::store(y + u * W, acc);
-    }
+    const long groups = g.in_channels / L.G;
+    const GroupLanes lanes(L);
+    for (long u = unit_begin; u < unit_end; ++u)
+      V::store(y + u * W, assembled_unit(L, lanes, x + u * W, weight, bias, u % groups));
   }
 
   // ---- forward (also backward data, with reversed taps) ------------------------------------------------
@@ -374,15 +384,6 @@ struct ConvDepthwiseSmall {
     }
     const int C = g.in_channels, in_w = g.in_w, P_out = g.out_h * g.out_w;
     const long groups = C / L.G;  // plane groups per image (G > 1)
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
-    const auto lanes = [&](const float* values, int stride) {
-      reg v = V::mul(V::set1(values[0]), one_hot[0]);
-      for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
-      return v;
-    };
     // Subsamples plane group pg (its first plane: pg * G; plane i of it at in + i * P_in) into y.
     const auto subsample = [&](long pg, const float* in) {
       for (int i = 0; i < L.G; ++i) {
@@ -408,14 +409,9 @@ struct ConvDepthwiseSmall {
       }
       return;
     }
-    for (long pg = group_begin; pg < group_end; ++pg) {
-      const long u0 = pg;  // one vector per plane group
-      const long j = pg % groups;
-      const float* w = weight + j * L.G * 9;
-      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
-      for (int t = 0; t < 9; ++t)
-        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u0 * W + L.offset[t], L.m[0][t]), acc);
-      V::store(buffer, acc);
+    const GroupLanes lanes(L);
+    for (long pg = group_begin; pg < group_end; ++pg) {  // one vector per plane group
+      V::store(buffer, assembled_unit(L, lanes, x + pg * W, weight, bias, pg % groups));
       subsample(pg, buffer);
     }
   }
@@ -655,30 +651,23 @@ struct ConvDepthwiseSmall {
   static void store_dx_done(bool stream) {
     if (W == 16 && stream) V::stream_fence();
   }
-  // G > 1 planes per vector: plane group j's 9 tap vectors (lane l: w[j*G + l/P][t], assembled from
+  // G > 1 planes per vector: plane group j's 9 tap vectors (lane l: w[j*G + l/P][t], GroupLanes: assembled from
   // broadcasts as in forward_units_assembled) stay in registers while the group's vector of every image
   // is computed. The per-unit weights of forward_units (a table row per tap and unit: 138 KB for 960
   // channels, rebuilt per call) took 4x as long on MobileNetV2's 2x2 layers.
   static void backward_data_groups(const ConvGeom& g, const Layout& L, const float* dy, const float* reversed,
                                    float* dx) {
     const long groups = g.in_channels / L.G;
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
+    const GroupLanes lanes(L);
     if constexpr (picks_available) {
-      backward_data_groups_picked(g, L, one_hot, dy, reversed, dx);
+      backward_data_groups_picked(g, L, lanes, dy, reversed, dx);
       return;
     }
     for (long j = 0; j < groups; ++j) {
       const float* w = reversed + j * L.G * 9;  // the G channels' 9 taps, one channel after another
       reg wt[9];
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) {
-        reg v = V::mul(V::set1(w[t]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(w[p * 9 + t]), one_hot[p], v);
-        wt[t] = v;
-      }
+      for (int t = 0; t < 9; ++t) wt[t] = lanes.of(w + t, 9);
       for (int n = 0; n < g.batch; ++n) {
         const long u = n * groups + j;
         reg acc = V::zero();
@@ -692,7 +681,7 @@ struct ConvDepthwiseSmall {
   // backward_data_groups with the taps permuted out of the unit's own vector (every lane reads inside its
   // plane), the plane group's images walked with the planes asked for ahead (Lookahead): the same values
   // and sums as the masked loads.
-  static void backward_data_groups_picked(const ConvGeom& g, const Layout& L, const reg* one_hot, const float* dy,
+  static void backward_data_groups_picked(const ConvGeom& g, const Layout& L, const GroupLanes& lanes, const float* dy,
                                           const float* reversed, float* dx) {
     using Lanes = DepthwiseLanes<W>;
     Picks picks;
@@ -706,11 +695,7 @@ struct ConvDepthwiseSmall {
       const float* w = reversed + j * L.G * 9;  // the G channels' 9 taps, one channel after another
       reg wt[9];
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) {
-        reg v = V::mul(V::set1(w[t]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(w[p * 9 + t]), one_hot[p], v);
-        wt[t] = v;
-      }
+      for (int t = 0; t < 9; ++t) wt[t] = lanes.of(w + t, 9);
       for (int n = 0; n < g.batch; ++n) {
         ahead.prefetch(dy, dx, groups * W, groups * W);
         const long u = n * groups + j;
