@@ -57,6 +57,7 @@ struct ConvDepthwiseRows {
   template <int S>
   struct Columns {
     int lo[3], hi[3], col[3];
+    // cppcheck-suppress uninitMemberVar ; lane_range sets lo and hi (through references)
     [[gnu::always_inline]] Columns(int ow0, int count, int pad, int width) {
 #pragma GCC unroll 3
       for (int kw = 0; kw < 3; ++kw) {
