@@ -17,6 +17,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_pack.h"
 #include "engine/kernels/simd/gemm_driver.h"
+#include "engine/kernels/simd/with_count.h"
 
 namespace plasmo::kernels::simd {
 
@@ -164,32 +165,9 @@ struct ConvDirect {
       float* y_img = y + (static_cast<long>(n) * g.out_channels + grp * group_out) * out_plane;
       const float* wp = packed + (static_cast<long>(grp) * blocks + ob) * OCB * K;
       const float* b = bias ? bias + grp * group_out : nullptr;
-      switch (noc) {
-        case 1:
-          forward_tile_noc<1>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 2:
-          forward_tile_noc<2>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 3:
-          forward_tile_noc<3>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 4:
-          forward_tile_noc<4>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 5:
-          forward_tile_noc<5>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 6:
-          forward_tile_noc<6>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        case 7:
-          forward_tile_noc<7>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-        default:
-          forward_tile_noc<8>(g, x_grp, wp, b, y_img, oc0, cols, num);
-          break;
-      }
+      with_count<OCB>(noc, [&](auto channels) {
+        forward_tile_noc<decltype(channels)::value>(g, x_grp, wp, b, y_img, oc0, cols, num);
+      });
     }
   }
 
@@ -245,20 +223,9 @@ struct ConvDirect {
     for (int tt = 0; tt < tiles; ++tt) {
       float* s = sums + (static_cast<long>(ot) * tiles + tt) * OCT * TT * W;
       const int tap0 = tt * TT;
-      switch (min_int(TT, K - tap0)) {
-        case 1:
-          weight_tile<NOC, 1>(g, xpad, dy_img, oc0, tap0, s, offsets);
-          break;
-        case 2:
-          weight_tile<NOC, 2>(g, xpad, dy_img, oc0, tap0, s, offsets);
-          break;
-        case 3:
-          weight_tile<NOC, 3>(g, xpad, dy_img, oc0, tap0, s, offsets);
-          break;
-        default:
-          weight_tile<NOC, TT>(g, xpad, dy_img, oc0, tap0, s, offsets);
-          break;
-      }
+      with_count<TT>(min_int(TT, K - tap0), [&](auto tile_taps) {
+        weight_tile<NOC, decltype(tile_taps)::value>(g, xpad, dy_img, oc0, tap0, s, offsets);
+      });
     }
   }
 
@@ -284,20 +251,9 @@ struct ConvDirect {
         for (int ot = 0; ot < otiles; ++ot) {
           const int oc0 = ot * OCT;
           float* s = sums + grp * per_group;
-          switch (min_int(OCT, group_out - oc0)) {
-            case 1:
-              weight_tiles_noc<1>(g, x_grp, dy_img, oc0, ot, s, offsets);
-              break;
-            case 2:
-              weight_tiles_noc<2>(g, x_grp, dy_img, oc0, ot, s, offsets);
-              break;
-            case 3:
-              weight_tiles_noc<3>(g, x_grp, dy_img, oc0, ot, s, offsets);
-              break;
-            default:
-              weight_tiles_noc<OCT>(g, x_grp, dy_img, oc0, ot, s, offsets);
-              break;
-          }
+          with_count<OCT>(min_int(OCT, group_out - oc0), [&](auto channels) {
+            weight_tiles_noc<decltype(channels)::value>(g, x_grp, dy_img, oc0, ot, s, offsets);
+          });
         }
       }
     }

@@ -115,18 +115,12 @@ struct ConvDepthwiseStride2Backward {
   // ---- backward weight --------------------------------------------------------------------------------
   // Per channel: 9 tap accumulators and a bias accumulator over every image's plane, reduced once.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
-    const int C = g.in_channels;
     const long in_plane = static_cast<long>(g.in_h) * g.in_w, out_plane = static_cast<long>(g.out_h) * g.out_w;
-    for (int c = 0; c < C; ++c) {
-      reg acc[9], bias_acc = V::zero();
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
-      for (int n = 0; n < g.batch; ++n) {
-        const long plane = static_cast<long>(n) * C + c;
-        weight_plane(g, x + plane * in_plane, dy + plane * out_plane, acc, bias_acc);
-      }
-      reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
-    }
+    Rows::weight_by_channel(
+        g.in_channels, g.batch, dweight,
+        dbias, [&](long plane, reg* acc, reg& bias_acc) __attribute__((always_inline)) {
+          weight_plane(g, x + plane * in_plane, dy + plane * out_plane, acc, bias_acc);
+        });
   }
 
   // acc[kh * 3 + kw] += dy (*) x taps, bias_acc += dy over one plane (xp: in_h x in_w, dyp: out_h x out_w).
@@ -136,18 +130,9 @@ struct ConvDepthwiseStride2Backward {
     for (int ow0 = 0; ow0 < OW; ow0 += W) {
       const int count = min_int(W, OW - ow0);
       const mask md = V::make_mask(0, count);
-      // Tap column kw of lane l: x column 2 (ow0 + l) - 1 + kw, lanes [lo, hi) inside the row.
-      int lo[3], hi[3], col[3];
-#pragma GCC unroll 3
-      for (int kw = 0; kw < 3; ++kw) {
-        col[kw] = 2 * ow0 - 1 + kw;
-        Rows::template lane_range<2>(col[kw], Wi, count, lo[kw], hi[kw]);
-      }
-      const auto taps = [&](int ih, reg* v) {
-        const float* row = xp + static_cast<long>(ih) * Wi;
-#pragma GCC unroll 3
-        for (int kw = 0; kw < 3; ++kw) v[kw] = V::load_even_lanes(row + col[kw], lo[kw], hi[kw]);
-      };
+      // Tap column kw of lane l: x column 2 (ow0 + l) - 1 + kw (padding 1), 0 outside the row.
+      const typename Rows::template Columns<2> columns(ow0, count, 1, Wi);
+      const auto taps = [&](int ih, reg* v) { columns.load(xp + static_cast<long>(ih) * Wi, v); };
       reg above[3] = {V::zero(), V::zero(), V::zero()};  // x row 2 oh - 1 (-1: the padding)
       for (int oh = 0; oh < OH; ++oh) {
         const reg d = V::load_masked(dyp + static_cast<long>(oh) * OW + ow0, md);
@@ -164,13 +149,6 @@ struct ConvDepthwiseStride2Backward {
         }
       }
     }
-  }
-
-  // dweight[t] += hsum(acc[t]) (9 taps), *dbias += hsum(bias_acc) when dbias is not null.
-  static void reduce_weight(const reg* acc, reg bias_acc, float* dweight, float* dbias) {
-#pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t) dweight[t] += V::hsum(acc[t]);
-    if (dbias) *dbias += V::hsum(bias_acc);
   }
 };
 
@@ -196,6 +174,35 @@ struct ConvDepthwiseStride1Backward {
     if (stream) Stride2::stream_fence();
   }
 
+  // A plane (H rows of Wd) as a window sliding down its rows, per block of `count` columns from ow0:
+  // use_rows(ih, above, middle, below) sees rows ih - 1, ih, ih + 1 as three column-shifted vectors each
+  // (lane l of shift b: column ow0 + l - 1 + b; 0 outside the plane and past count), each row loaded
+  // once. The data pass slides over dy, the weight pass over x.
+  template <class UseRows>
+  [[gnu::always_inline]] static inline void slide_rows(const float* plane, int H, int Wd, int ow0, int count,
+                                                       UseRows&& use_rows) {
+    const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
+               m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
+    const auto load_row = [&](int ih, reg* v) {
+      const float* row = plane + static_cast<long>(ih) * Wd + ow0;
+      v[0] = V::load_masked(row - 1, m0);
+      v[1] = V::load_masked(row, m1);
+      v[2] = V::load_masked(row + 1, m2);
+    };
+    reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
+    load_row(0, middle);
+    for (int ih = 0; ih < H; ++ih) {
+      below[0] = below[1] = below[2] = V::zero();
+      if (ih + 1 < H) load_row(ih + 1, below);
+      use_rows(ih, above, middle, below);
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b) {
+        above[b] = middle[b];
+        middle[b] = below[b];
+      }
+    }
+  }
+
   // One plane: dxp from dyp (both in_h x in_w) and the channel's 9 taps w.
   static void backward_plane(const ConvGeom& g, const float* dyp, const float* w, float* dxp, bool stream) {
     const int H = g.in_h, Wd = g.in_w;  // stride 1, padding 1: out_h x out_w = H x Wd
@@ -204,40 +211,24 @@ struct ConvDepthwiseStride1Backward {
     for (int t = 0; t < 9; ++t) wr[t] = V::set1(w[8 - t]);
     for (int ow0 = 0; ow0 < Wd; ow0 += W) {
       const int count = min_int(W, Wd - ow0);
-      // lane l of shift b reads dy column ow0 + l - 1 + b, inside the row and l < count
-      const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
-                 m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
-      const auto load_row = [&](int ih, reg* v) {
-        const float* row = dyp + static_cast<long>(ih) * Wd + ow0;
-        v[0] = V::load_masked(row - 1, m0);
-        v[1] = V::load_masked(row, m1);
-        v[2] = V::load_masked(row + 1, m2);
-      };
-      reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
-      load_row(0, middle);
-      for (int ih = 0; ih < H; ++ih) {
-        below[0] = below[1] = below[2] = V::zero();
-        if (ih + 1 < H) load_row(ih + 1, below);
-        // one chain per dy row, then summed: 3 dependent FMAs rather than 9
-        reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
+      slide_rows(
+          dyp, H, Wd, ow0,
+          count, [&](int ih, const reg* above, const reg* middle, const reg* below) __attribute__((always_inline)) {
+            // one chain per dy row, then summed: 3 dependent FMAs rather than 9
+            reg r0 = V::mul(wr[0], above[0]), r1 = V::mul(wr[3], middle[0]), r2 = V::mul(wr[6], below[0]);
 #pragma GCC unroll 2
-        for (int b = 1; b < 3; ++b) {
-          r0 = V::fma(wr[b], above[b], r0);
-          r1 = V::fma(wr[3 + b], middle[b], r1);
-          r2 = V::fma(wr[6 + b], below[b], r2);
-        }
-        const reg sum = V::add(V::add(r0, r1), r2);
-        float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
-        if (count == W)
-          Stride2::store_vector(dst, sum, stream);
-        else
-          V::store_partial(dst, sum, count);
-#pragma GCC unroll 3
-        for (int b = 0; b < 3; ++b) {
-          above[b] = middle[b];
-          middle[b] = below[b];
-        }
-      }
+            for (int b = 1; b < 3; ++b) {
+              r0 = V::fma(wr[b], above[b], r0);
+              r1 = V::fma(wr[3 + b], middle[b], r1);
+              r2 = V::fma(wr[6 + b], below[b], r2);
+            }
+            const reg sum = V::add(V::add(r0, r1), r2);
+            float* dst = dxp + static_cast<long>(ih) * Wd + ow0;
+            if (count == W)
+              Stride2::store_vector(dst, sum, stream);
+            else
+              V::store_partial(dst, sum, count);
+          });
     }
   }
 
@@ -245,18 +236,12 @@ struct ConvDepthwiseStride1Backward {
   // over every image's plane; each x row loaded once per column block (three column-shifted vectors)
   // serves dy rows oh + 1, oh and oh - 1.
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* dbias) {
-    const int C = g.in_channels;
     const long plane_floats = static_cast<long>(g.in_h) * g.in_w;
-    for (int c = 0; c < C; ++c) {
-      reg acc[9], bias_acc = V::zero();
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
-      for (int n = 0; n < g.batch; ++n) {
-        const long plane = static_cast<long>(n) * C + c;
-        weight_plane(g, x + plane * plane_floats, dy + plane * plane_floats, acc, bias_acc);
-      }
-      Stride2::reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
-    }
+    ConvDepthwiseRows<V>::weight_by_channel(
+        g.in_channels, g.batch, dweight,
+        dbias, [&](long plane, reg* acc, reg& bias_acc) __attribute__((always_inline)) {
+          weight_plane(g, x + plane * plane_floats, dy + plane * plane_floats, acc, bias_acc);
+        });
   }
 
   // acc[a * 3 + b] += dy (*) x taps, bias_acc += dy over one plane (xp, dyp: in_h x in_w).
@@ -265,30 +250,19 @@ struct ConvDepthwiseStride1Backward {
     const int H = g.in_h, Wd = g.in_w;
     for (int ow0 = 0; ow0 < Wd; ow0 += W) {
       const int count = min_int(W, Wd - ow0);
-      const mask m0 = V::make_mask(ow0 == 0 ? 1 : 0, min_int(count, Wd - ow0 + 1)), m1 = V::make_mask(0, count),
-                 m2 = V::make_mask(0, min_int(count, Wd - ow0 - 1));
-      const auto load_row = [&](int ih, reg* v) {
-        const float* row = xp + static_cast<long>(ih) * Wd + ow0;
-        v[0] = V::load_masked(row - 1, m0);
-        v[1] = V::load_masked(row, m1);
-        v[2] = V::load_masked(row + 1, m2);
-      };
-      reg above[3] = {V::zero(), V::zero(), V::zero()}, middle[3], below[3];
-      load_row(0, middle);
-      for (int oh = 0; oh < H; ++oh) {
-        below[0] = below[1] = below[2] = V::zero();
-        if (oh + 1 < H) load_row(oh + 1, below);
-        const reg d = V::load_masked(dyp + static_cast<long>(oh) * Wd + ow0, m1);
-        bias_acc = V::add(bias_acc, d);
+      const mask md = V::make_mask(0, count);
+      slide_rows(
+          xp, H, Wd, ow0,
+          count, [&](int oh, const reg* above, const reg* middle, const reg* below) __attribute__((always_inline)) {
+            const reg d = V::load_masked(dyp + static_cast<long>(oh) * Wd + ow0, md);
+            bias_acc = V::add(bias_acc, d);
 #pragma GCC unroll 3
-        for (int b = 0; b < 3; ++b) {
-          acc[b] = V::fma(d, above[b], acc[b]);
-          acc[3 + b] = V::fma(d, middle[b], acc[3 + b]);
-          acc[6 + b] = V::fma(d, below[b], acc[6 + b]);
-          above[b] = middle[b];
-          middle[b] = below[b];
-        }
-      }
+            for (int b = 0; b < 3; ++b) {
+              acc[b] = V::fma(d, above[b], acc[b]);
+              acc[3 + b] = V::fma(d, middle[b], acc[3 + b]);
+              acc[6 + b] = V::fma(d, below[b], acc[6 + b]);
+            }
+          });
     }
   }
 };
@@ -306,6 +280,7 @@ struct ConvDepthwiseStride1Backward {
 template <class V>
 struct ConvDepthwiseBackwardSums {
   using reg = typename V::reg;
+  using Rows = ConvDepthwiseRows<V>;
   using Stride1 = ConvDepthwiseStride1Backward<V>;
   using Stride2 = ConvDepthwiseStride2Backward<V>;
   using GradSums = decltype(KernelTable::channel_act_grad_sums);  // the ISA's channel_act_grad_sums
@@ -362,7 +337,7 @@ struct ConvDepthwiseBackwardSums {
         else
           Stride2::weight_plane(g, xp, dyp, acc, bias_acc);
       }
-      Stride2::reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
+      Rows::reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
     }
     if (stream) Stride2::stream_fence();
   }

@@ -154,7 +154,7 @@ struct ConvDepthwiseSmallBackward {
     if constexpr (Small::picks_available) {
       using Lanes = DepthwiseLanes<W>;
       typename Small::Picks picks;
-      Small::make_backward_picks(L, picks);
+      Small::make_picks(L, picks);
       typename Lanes::index at[9];
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
@@ -177,16 +177,9 @@ struct ConvDepthwiseSmallBackward {
         for (int t = 0; t < 9; ++t) {
           const reg wt = V::set1(w[8 - t]);
 #pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) {
-            reg tap;
-            if (t == 4)
-              tap = up[v + 1];
-            else if (t < 4)  // offset <= 0: (previous, this)
-              tap = Lanes::pick(up[v], up[v + 1], at[t], L.m[v][t]);
-            else
-              tap = Lanes::pick(up[v + 1], up[v + 2], at[t], L.m[v][t]);
-            acc[v] = V::fma(wt, tap, acc[v]);
-          }
+          for (int v = 0; v < NV; ++v)
+            acc[v] =
+                V::fma(wt, Small::template picked_tap<Lanes>(t, up[v], up[v + 1], up[v + 2], at[t], L.m[v][t]), acc[v]);
         }
         float* dxp = dx + plane * in_plane;
 #pragma GCC unroll 4

@@ -52,6 +52,66 @@ struct ConvDepthwiseRows {
     return V::load_even_lanes(p, lo, hi);
   }
 
+  // A block of `count` output columns from ow0 (stride S, padding pad, input rows `width` wide): tap
+  // column kw of lane l reads input column col[kw] + S*l, the lanes [lo[kw], hi[kw]) inside the row.
+  template <int S>
+  struct Columns {
+    int lo[3], hi[3], col[3];
+    // cppcheck-suppress uninitMemberVar ; lane_range sets lo and hi (through references)
+    [[gnu::always_inline]] Columns(int ow0, int count, int pad, int width) {
+#pragma GCC unroll 3
+      for (int kw = 0; kw < 3; ++kw) {
+        col[kw] = ow0 * S - pad + kw;
+        lane_range<S>(col[kw], width, count, lo[kw], hi[kw]);
+      }
+    }
+    // The three tap vectors of an input row (0 in the lanes outside it).
+    [[gnu::always_inline]] void load(const float* row, reg* v) const {
+#pragma GCC unroll 3
+      for (int kw = 0; kw < 3; ++kw) v[kw] = load_taps<S>(row + col[kw], lo[kw], hi[kw]);
+    }
+  };
+  // The input rows of the group of R output rows whose first reads input row ih0 (xp: the plane, H rows
+  // of width): each row inside the plane loaded once, its tap vectors v handed to use_row(r, kh, v) for
+  // every output row r of the group that reads it as tap row kh (r and kh compile-time after unrolling).
+  template <int S, class UseRow>
+  [[gnu::always_inline]] static inline void group_rows(const float* xp, int ih0, int H, int width,
+                                                       const Columns<S>& columns, UseRow&& use_row) {
+    constexpr int J = (R - 1) * S + 3;  // input rows a group of R output rows reads
+#pragma GCC unroll 12
+    for (int j = 0; j < J; ++j) {
+      const int ih = ih0 + j;
+      if (ih < 0 || ih >= H) continue;
+      reg v[3];
+      columns.load(xp + static_cast<long>(ih) * width, v);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const int kh = j - r * S;
+        if (kh < 0 || kh > 2) continue;
+        use_row(r, kh, v);
+      }
+    }
+  }
+  // The weight passes' walk: per channel, 9 tap accumulators and a bias accumulator over every image's
+  // plane (plane(plane index, acc, bias_acc) adds one plane), reduced once into dweight[c][9], dbias[c].
+  template <class Plane>
+  [[gnu::always_inline]] static inline void weight_by_channel(int C, int batch, float* dweight, float* dbias,
+                                                              Plane&& plane) {
+    for (int c = 0; c < C; ++c) {
+      reg acc[9], bias_acc = V::zero();
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
+      for (int n = 0; n < batch; ++n) plane(static_cast<long>(n) * C + c, acc, bias_acc);
+      reduce_weight(acc, bias_acc, dweight + static_cast<long>(c) * 9, dbias ? dbias + c : nullptr);
+    }
+  }
+  // dweight[t] += hsum(acc[t]) (9 taps), *dbias += hsum(bias_acc) when dbias is not null.
+  static void reduce_weight(const reg* acc, reg bias_acc, float* dweight, float* dbias) {
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) dweight[t] += V::hsum(acc[t]);
+    if (dbias) *dbias += V::hsum(bias_acc);
+  }
+
   // ---- forward (also the stride-1 backward data, with reversed taps) ----------------------------------
   // Planes [plane_begin, plane_end) of the batch (plane = n * channels + c); w[c][9] (already reversed
   // for backward data); x planes in_h x in_w, y planes out_h x out_w.
@@ -68,7 +128,6 @@ struct ConvDepthwiseRows {
                              long plane_begin, long plane_end) {
     const int C = g.out_channels, H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w, pad = g.pad_h;
     const long in_plane = static_cast<long>(H) * Wi, out_plane = static_cast<long>(OH) * OW;
-    constexpr int J = (R - 1) * S + 3;  // input rows a group of R output rows reads
     for (long plane = plane_begin; plane < plane_end; ++plane) {
       const int c = static_cast<int>(plane % C);
       const float* xp = x + plane * in_plane;
@@ -79,33 +138,16 @@ struct ConvDepthwiseRows {
       const reg b = V::set1(bias ? bias[c] : 0.0f);
       for (int ow0 = 0; ow0 < OW; ow0 += W) {
         const int count = min_int(W, OW - ow0);
-        int lo[3], hi[3], col[3];
-#pragma GCC unroll 3
-        for (int kw = 0; kw < 3; ++kw) {
-          col[kw] = ow0 * S - pad + kw;
-          lane_range<S>(col[kw], Wi, count, lo[kw], hi[kw]);
-        }
+        const Columns<S> columns(ow0, count, pad, Wi);
         for (int oh0 = 0; oh0 < OH; oh0 += R) {
           reg acc[R];
 #pragma GCC unroll 4
           for (int r = 0; r < R; ++r) acc[r] = b;
-          const int ih0 = oh0 * S - pad;
-#pragma GCC unroll 12
-          for (int j = 0; j < J; ++j) {
-            const int ih = ih0 + j;
-            if (ih < 0 || ih >= H) continue;
-            const float* row = xp + static_cast<long>(ih) * Wi;
-            reg v[3];
+          group_rows<S>(
+              xp, oh0 * S - pad, H, Wi, columns, [&](int r, int kh, const reg* v) __attribute__((always_inline)) {
 #pragma GCC unroll 3
-            for (int kw = 0; kw < 3; ++kw) v[kw] = load_taps<S>(row + col[kw], lo[kw], hi[kw]);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; ++r) {
-              const int kh = j - r * S;  // compile-time after unrolling
-              if (kh < 0 || kh > 2) continue;
-#pragma GCC unroll 3
-              for (int kw = 0; kw < 3; ++kw) acc[r] = V::fma(wv[kh * 3 + kw], v[kw], acc[r]);
-            }
-          }
+                for (int kw = 0; kw < 3; ++kw) acc[r] = V::fma(wv[kh * 3 + kw], v[kw], acc[r]);
+              });
           const int rows = min_int(R, OH - oh0);
 #pragma GCC unroll 4
           for (int r = 0; r < R; ++r) {
@@ -220,65 +262,40 @@ struct ConvDepthwiseRows {
       backward_weight_channels<2>(g, x, dy, dweight, dbias);
   }
 
-  // Per channel: 9 vector accumulators (one per tap) and one for the bias over every image's plane; each
-  // input row read serves the output rows of a group of R that use it.
+  // Per channel (weight_by_channel): 9 vector accumulators (one per tap) and one for the bias over every
+  // image's plane; each input row read serves the output rows of a group of R that use it.
   template <int S>
   static void backward_weight_channels(const ConvGeom& g, const float* x, const float* dy, float* dweight,
                                        float* dbias) {
-    const int C = g.in_channels, H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w, pad = g.pad_h;
+    const int H = g.in_h, Wi = g.in_w, OH = g.out_h, OW = g.out_w, pad = g.pad_h;
     const long in_plane = static_cast<long>(H) * Wi, out_plane = static_cast<long>(OH) * OW;
-    constexpr int J = (R - 1) * S + 3;
-    for (int c = 0; c < C; ++c) {
-      reg acc[9], bias_acc = V::zero();
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) acc[t] = V::zero();
-      for (int n = 0; n < g.batch; ++n) {
-        const long plane = static_cast<long>(n) * C + c;
-        const float* xp = x + plane * in_plane;
-        const float* dyp = dy + plane * out_plane;
-        for (int ow0 = 0; ow0 < OW; ow0 += W) {
-          const int count = min_int(W, OW - ow0);
-          int lo[3], hi[3], col[3];
-#pragma GCC unroll 3
-          for (int kw = 0; kw < 3; ++kw) {
-            col[kw] = ow0 * S - pad + kw;
-            lane_range<S>(col[kw], Wi, count, lo[kw], hi[kw]);
-          }
-          for (int oh0 = 0; oh0 < OH; oh0 += R) {
-            const int rows = min_int(R, OH - oh0);
-            reg d[R];
-#pragma GCC unroll 4
-            for (int r = 0; r < R; ++r) {
-              d[r] = V::zero();
-              if (r >= rows) continue;
-              const float* src = dyp + static_cast<long>(oh0 + r) * OW + ow0;
-              d[r] = count == W ? V::load(src) : V::load_partial(src, count);
-              bias_acc = V::add(bias_acc, d[r]);
-            }
-            const int ih0 = oh0 * S - pad;
-#pragma GCC unroll 12
-            for (int j = 0; j < J; ++j) {
-              const int ih = ih0 + j;
-              if (ih < 0 || ih >= H) continue;
-              const float* row = xp + static_cast<long>(ih) * Wi;
-              reg v[3];
-#pragma GCC unroll 3
-              for (int kw = 0; kw < 3; ++kw) v[kw] = load_taps<S>(row + col[kw], lo[kw], hi[kw]);
+    weight_by_channel(
+        g.in_channels, g.batch, dweight,
+        dbias, [&](long plane, reg* acc, reg& bias_acc) __attribute__((always_inline)) {
+          const float* xp = x + plane * in_plane;
+          const float* dyp = dy + plane * out_plane;
+          for (int ow0 = 0; ow0 < OW; ow0 += W) {
+            const int count = min_int(W, OW - ow0);
+            const Columns<S> columns(ow0, count, pad, Wi);
+            for (int oh0 = 0; oh0 < OH; oh0 += R) {
+              const int rows = min_int(R, OH - oh0);
+              reg d[R];
 #pragma GCC unroll 4
               for (int r = 0; r < R; ++r) {
-                const int kh = j - r * S;
-                if (kh < 0 || kh > 2) continue;
-#pragma GCC unroll 3
-                for (int kw = 0; kw < 3; ++kw) acc[kh * 3 + kw] = V::fma(d[r], v[kw], acc[kh * 3 + kw]);
+                d[r] = V::zero();
+                if (r >= rows) continue;
+                const float* src = dyp + static_cast<long>(oh0 + r) * OW + ow0;
+                d[r] = count == W ? V::load(src) : V::load_partial(src, count);
+                bias_acc = V::add(bias_acc, d[r]);
               }
+              group_rows<S>(
+                  xp, oh0 * S - pad, H, Wi, columns, [&](int r, int kh, const reg* v) __attribute__((always_inline)) {
+#pragma GCC unroll 3
+                    for (int kw = 0; kw < 3; ++kw) acc[kh * 3 + kw] = V::fma(d[r], v[kw], acc[kh * 3 + kw]);
+                  });
             }
           }
-        }
-      }
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) dweight[static_cast<long>(c) * 9 + t] += V::hsum(acc[t]);
-      if (dbias) dbias[c] += V::hsum(bias_acc);
-    }
+        });
   }
 };
 

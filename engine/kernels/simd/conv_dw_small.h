@@ -11,7 +11,7 @@
 //   backward data    the forward of dy with the taps reversed (stride 1, padding 1: same geometry)
 //   backward weight  dw[c][tap] += sum_f dy[f] * x[f + offset(tap)];  db[c] += sum_f dy[f]
 //
-// The backward with AVX-512 takes the taps by lane permutes too (make_backward_picks), prefetches the
+// The backward with AVX-512 takes the taps by lane permutes too (make_picks), prefetches the
 // planes of the weight pass's channel-major walk (Lookahead) and streams dx when aligned (store_dx).
 //
 // With G planes per vector the lanes belong to G channels: the weights come from a table built per call
@@ -40,6 +40,7 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/conv_dw_forward.h"  // DepthwiseLanes
 #include "engine/kernels/simd/gemm_driver.h"
+#include "engine/kernels/simd/with_count.h"
 
 namespace plasmo::kernels::simd {
 
@@ -57,16 +58,7 @@ struct ConvDepthwiseSmall {
   // runs as kMaxVectors), so each pass is compiled per vector count.
   template <class Fn>
   static void with_vectors(int vectors, Fn&& fn) {
-    switch (vectors) {
-      case 1:
-        return fn(std::integral_constant<int, 1>{});
-      case 2:
-        return fn(std::integral_constant<int, 2>{});
-      case 3:
-        return fn(std::integral_constant<int, 3>{});
-      default:
-        return fn(std::integral_constant<int, kMaxVectors>{});
-    }
+    with_count<kMaxVectors>(vectors, fn);
   }
   static bool applies(const ConvGeom& g) {
     if (!V::has_masked_io) return false;
@@ -130,8 +122,7 @@ struct ConvDepthwiseSmall {
   }
   // Forward with DepthwiseLanes (AVX-512), G == 1: each vector of x is loaded once (aligned) and the
   // other 8 taps taken from it and its neighbours in registers, a two-source lane permute with the tap's
-  // mask, instead of masked loads across cache lines. Tap t reads lane l + offset[t] of (previous, this)
-  // vector when offset < 0, of (this, next) otherwise (0 outside the plane); the masked lanes (outside
+  // mask, instead of masked loads across cache lines (make_picks, picked_tap); the masked lanes (outside
   // the plane) read nothing. Needs every unmasked read within the neighbour vectors.
   struct Picks {
     alignas(64) int32_t index[9][W];
@@ -142,12 +133,27 @@ struct ConvDepthwiseSmall {
     // no faster in the model (0.60 ms per layer either way): they keep the masked loads.
     return picks_available && L.G == 1 && L.vectors == 1;
   }
+  // Lane l of tap t picks lane l + offset[t] of the vector pair (previous, this) for the taps before the
+  // centre (offsets <= 0), of (this, next) after it (offsets >= 0), so the pair is known at compile time
+  // in the unrolled tap loops (a runtime test of the offset's sign per tap and vector cost a branch each).
   static void make_picks(const Layout& L, Picks& p) {
     for (int t = 0; t < 9; ++t)
       for (int l = 0; l < W; ++l) {
-        const long at = l + L.offset[t] + (L.offset[t] < 0 ? W : 0);
+        const long at = l + L.offset[t] + (t < 4 ? W : 0);
         p.index[t][l] = static_cast<int32_t>(at & (2 * W - 1));
       }
+  }
+  // Tap t of a vector `self` whose neighbours in its plane are `previous` and `next` (0 past the plane's
+  // ends, or for a plane group alone in its vector), by make_picks' index `at` and the tap's mask m: the
+  // centre is the vector itself (every lane reads itself), the other taps one permute of their vector
+  // pair (0 in the lanes outside the plane). Shared by every picked pass, forward and backward, and
+  // inlined into their unrolled tap loops (t compile-time there).
+  template <class Lanes>
+  [[gnu::always_inline]] static inline reg picked_tap(int t, reg previous, reg self, reg next, typename Lanes::index at,
+                                                      mask m) {
+    if (t == 4) return self;
+    if (t < 4) return Lanes::pick(previous, self, at, m);
+    return Lanes::pick(self, next, at, m);
   }
 
   // Forward work items: vectors (stride 1) or plane groups (stride 2: G planes, or one plane of vectors).
@@ -180,30 +186,40 @@ struct ConvDepthwiseSmall {
       }
   }
 
+  // G > 1 without a weight table: vectors whose lane l holds the value of its channel, assembled from the
+  // G channels' values (values[p * stride] for plane p of the vector): one broadcast and one multiply-add
+  // per plane against one_hot[p] (1 in the lanes of plane p, 0 elsewhere; p < G <= W).
+  struct GroupLanes {
+    int G;
+    reg one_hot[W];
+    explicit GroupLanes(const Layout& L) : G(L.G) {
+      alignas(64) float ones[W];
+      for (int l = 0; l < W; ++l) ones[l] = 1.0f;
+      for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
+    }
+    [[gnu::always_inline]] reg of(const float* values, int stride) const {
+      reg v = V::mul(V::set1(values[0]), one_hot[0]);
+      for (int p = 1; p < G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
+      return v;
+    }
+  };
+  // The forward of one such vector (xu: its first element) of plane group j: acc = bias (0 without),
+  // then the taps in order, the weights assembled per tap.
+  [[gnu::always_inline]] static inline reg assembled_unit(const Layout& L, const GroupLanes& lanes, const float* xu,
+                                                          const float* weight, const float* bias, long j) {
+    const float* w = weight + j * L.G * 9;  // the G channels' 9 taps, one channel after another
+    reg acc = bias ? lanes.of(bias + j * L.G, 1) : V::zero();
+    for (int t = 0; t < 9; ++t)
+      if (L.any[t]) acc = V::fma(lanes.of(w + t, 9), V::load_masked(xu + L.offset[t], L.m[0][t]), acc);
+    return acc;
+  }
   // Without a table (G > 1): forward_units_assembled, weights per unit in registers.
   static void forward_units_assembled(const ConvGeom& g, const Layout& L, const float* x, const float* weight,
                                       const float* bias, float* y, long unit_begin, long unit_end) {
-    const int C = g.in_channels;
-    const long groups = C / L.G;
-    // one_hot[p]: 1 in the lanes of plane p of the vector, 0 elsewhere (p < G <= W).
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
-    for (long u = unit_begin; u < unit_end; ++u) {
-      const long j = u % groups;
-      const float* w = weight + j * L.G * 9;  // the G channels' 9 taps, one channel after another
-      // lane l: sum over p of value(channel j*G + p) * one_hot[p][l] = the value of lane l's channel.
-      const auto lanes = [&](const float* values, int stride) {
-        reg v = V::mul(V::set1(values[0]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
-        return v;
-      };
-      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
-      for (int t = 0; t < 9; ++t)
-        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u * W + L.offset[t], L.m[0][t]), acc);
-      V::store(y + u * W, acc);
-    }
+    const long groups = g.in_channels / L.G;
+    const GroupLanes lanes(L);
+    for (long u = unit_begin; u < unit_end; ++u)
+      V::store(y + u * W, assembled_unit(L, lanes, x + u * W, weight, bias, u % groups));
   }
 
   // ---- forward (also backward data, with reversed taps) ------------------------------------------------
@@ -368,15 +384,6 @@ struct ConvDepthwiseSmall {
     }
     const int C = g.in_channels, in_w = g.in_w, P_out = g.out_h * g.out_w;
     const long groups = C / L.G;  // plane groups per image (G > 1)
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
-    const auto lanes = [&](const float* values, int stride) {
-      reg v = V::mul(V::set1(values[0]), one_hot[0]);
-      for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(values[p * stride]), one_hot[p], v);
-      return v;
-    };
     // Subsamples plane group pg (its first plane: pg * G; plane i of it at in + i * P_in) into y.
     const auto subsample = [&](long pg, const float* in) {
       for (int i = 0; i < L.G; ++i) {
@@ -402,14 +409,9 @@ struct ConvDepthwiseSmall {
       }
       return;
     }
-    for (long pg = group_begin; pg < group_end; ++pg) {
-      const long u0 = pg;  // one vector per plane group
-      const long j = pg % groups;
-      const float* w = weight + j * L.G * 9;
-      reg acc = bias ? lanes(bias + j * L.G, 1) : V::zero();
-      for (int t = 0; t < 9; ++t)
-        if (L.any[t]) acc = V::fma(lanes(w + t, 9), V::load_masked(x + u0 * W + L.offset[t], L.m[0][t]), acc);
-      V::store(buffer, acc);
+    const GroupLanes lanes(L);
+    for (long pg = group_begin; pg < group_end; ++pg) {  // one vector per plane group
+      V::store(buffer, assembled_unit(L, lanes, x + pg * W, weight, bias, pg % groups));
       subsample(pg, buffer);
     }
   }
@@ -456,56 +458,57 @@ struct ConvDepthwiseSmall {
           for (int v = 0; v < NV; ++v) V::store(y_planes + ((pl + i) * NV + v) * W, acc[i][v]);
     }
   }
-  // forward_planes with the taps permuted from each plane's vectors (Picks): the same values, the same sums.
+  // G == 1, forward and backward data, with the taps permuted out of each plane's vectors (Picks):
+  // `planes` whole planes of NV vectors from in_planes into out_planes (both at the first plane; the first
+  // is channel c), PL planes in flight (4 of one vector, 2 of several: at least 4 independent accumulator
+  // chains of 9 taps each), each plane's 9 weights broadcast once, acc = bias (0 without) then the taps in
+  // order: forward_planes' values and sums. The forward passes x, w, bias -> y; the backward data dy, the
+  // reversed w, no bias -> dx, streamed when `stream` (store_dx; the caller fences).
   template <int NV>
-  static void forward_planes_picked(const Layout& L, int C, int c, const float* x_planes, const float* weight,
-                                    const float* bias, float* y_planes, long planes, const Picks& picks) {
-    using Lanes = DepthwiseLanes<W>;
-    typename Lanes::index at[9];
+  static void planes_picked(const Layout& L, int C, int c, const float* in_planes, const float* weight,
+                            const float* bias, float* out_planes, long planes, const Picks& picks, bool stream) {
+    if constexpr (picks_available) {
+      using Lanes = DepthwiseLanes<W>;
+      typename Lanes::index at[9];
 #pragma GCC unroll 9
-    for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
-    constexpr int PL = NV == 1 ? U : 1;  // planes per step
-    for (long pl = 0; pl < planes; pl += PL) {
-      const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
-      reg acc[PL][NV], xv[PL][NV + 2];  // xv[i][v + 1]: vector v of plane i; 0 around
-      const float* w[PL];
-#pragma GCC unroll 4
-      for (int i = 0; i < PL; ++i) {
-        const int ci = i < count ? c : (c == 0 ? C - 1 : c - 1);  // idle slots redo the step's last plane
-        const long pi = i < count ? pl + i : pl + count - 1;
-        w[i] = weight + static_cast<long>(ci) * 9;
-        const reg b = V::set1(bias ? bias[ci] : 0.0f);
-        xv[i][0] = xv[i][NV + 1] = V::zero();
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
-          acc[i][v] = b;
-          xv[i][v + 1] = V::load(x_planes + (pi * NV + v) * W);
-        }
-        if (i < count && ++c == C) c = 0;
-      }
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) {
+      for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
+      constexpr int PL = NV == 1 ? U : 2;  // planes per step
+      for (long pl = 0; pl < planes; pl += PL) {
+        const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
+        reg acc[PL][NV], around[PL][NV + 2];  // around[i][v + 1]: vector v of plane i; 0 around
+        const float* w[PL];
 #pragma GCC unroll 4
         for (int i = 0; i < PL; ++i) {
-          const reg wt = V::set1(w[i][t]);
+          const int ci = i < count ? c : (c == 0 ? C - 1 : c - 1);  // idle slots redo the step's last plane
+          const long pi = i < count ? pl + i : pl + count - 1;
+          w[i] = weight + static_cast<long>(ci) * 9;
+          const reg b = bias ? V::set1(bias[ci]) : V::zero();
+          around[i][0] = around[i][NV + 1] = V::zero();
 #pragma GCC unroll 4
           for (int v = 0; v < NV; ++v) {
-            reg tap;
-            if (t == 4)  // the centre: every lane of a plane reads itself
-              tap = xv[i][v + 1];
-            else if (L.offset[t] < 0)
-              tap = Lanes::pick(xv[i][v], xv[i][v + 1], at[t], L.m[v][t]);
-            else
-              tap = Lanes::pick(xv[i][v + 1], xv[i][v + 2], at[t], L.m[v][t]);
-            acc[i][v] = V::fma(wt, tap, acc[i][v]);
+            acc[i][v] = b;
+            around[i][v + 1] = V::load(in_planes + (pi * NV + v) * W);
+          }
+          if (i < count && ++c == C) c = 0;
+        }
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; ++t) {
+#pragma GCC unroll 4
+          for (int i = 0; i < PL; ++i) {
+            const reg wt = V::set1(w[i][t]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+              acc[i][v] =
+                  V::fma(wt, picked_tap<Lanes>(t, around[i][v], around[i][v + 1], around[i][v + 2], at[t], L.m[v][t]),
+                         acc[i][v]);
           }
         }
+#pragma GCC unroll 4
+        for (int i = 0; i < PL; ++i)
+          if (i < count)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) store_dx(stream, out_planes + ((pl + i) * NV + v) * W, acc[i][v]);
       }
-#pragma GCC unroll 4
-      for (int i = 0; i < PL; ++i)
-        if (i < count)
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) V::store(y_planes + ((pl + i) * NV + v) * W, acc[i][v]);
     }
   }
 
@@ -514,7 +517,7 @@ struct ConvDepthwiseSmall {
                                  const float* bias, float* y_planes, long planes, const Picks* picks = nullptr) {
     if constexpr (picks_available)
       if (picks) {
-        forward_planes_picked<1>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks);  // use_picks
+        planes_picked<1>(L, C, c, x_planes, weight, bias, y_planes, planes, *picks, false);  // use_picks
         return;
       }
     with_vectors(L.vectors, [&](auto vectors) {
@@ -589,13 +592,7 @@ struct ConvDepthwiseSmall {
       for (int t = 0; t < 9; ++t) {
 #pragma GCC unroll 4
         for (int i = 0; i < U; ++i) {
-          reg tap;
-          if (t == 4)
-            tap = xv[i];
-          else if (L.offset[t] < 0)
-            tap = Lanes::pick(V::zero(), xv[i], at[t], L.m[0][t]);
-          else
-            tap = Lanes::pick(xv[i], V::zero(), at[t], L.m[0][t]);
+          const reg tap = picked_tap<Lanes>(t, V::zero(), xv[i], V::zero(), at[t], L.m[0][t]);  // the unit alone
           acc[i] = V::fma(V::load(w9[i] + t * W), tap, acc[i]);
         }
       }
@@ -616,15 +613,18 @@ struct ConvDepthwiseSmall {
     const long planes = static_cast<long>(g.batch) * g.in_channels;
     if (L.G == 1) {  // whole planes, each plane's taps broadcast once (forward_planes)
       if constexpr (picks_available) {
-        // The taps permuted out of each plane's vectors (backward_data_picked): the same values as the
+        // The taps permuted out of each plane's vectors (planes_picked): the same values as the
         // masked loads, the same sums. One call on 14 images (a layer's backward group), warm caches, per
         // plane: 4x4 6.3 -> 3.6 ns, 8x8 21.9 -> 14.6 ns.
         if (picks_reach(g, L)) {
           Picks picks;
-          make_backward_picks(L, picks);
+          make_picks(L, picks);
+          const bool stream = stream_dx(dx);
           with_vectors(L.vectors, [&](auto vectors) {
-            backward_data_picked<decltype(vectors)::value>(L, g.in_channels, dy, reversed, dx, planes, picks);
+            planes_picked<decltype(vectors)::value>(L, g.in_channels, 0, dy, reversed, nullptr, dx, planes, picks,
+                                                    stream);
           });
+          store_dx_done(stream);
           return;
         }
       }
@@ -651,89 +651,23 @@ struct ConvDepthwiseSmall {
   static void store_dx_done(bool stream) {
     if (W == 16 && stream) V::stream_fence();
   }
-  // Backward data, G == 1, with the taps permuted out of each plane's vectors (Picks): PL planes in flight
-  // (4 of one vector, 2 of several: at least 4 independent accumulator chains of 9 taps each, 8 for 8x8
-  // planes where the forward's one plane at a time left 4), each plane's reversed taps broadcast once,
-  // acc = 0 then the taps in order (forward_planes' sums).
-  template <int NV>
-  static void backward_data_picked(const Layout& L, int C, const float* dy, const float* reversed, float* dx,
-                                   long planes, const Picks& picks) {
-    if constexpr (picks_available) {
-      using Lanes = DepthwiseLanes<W>;
-      typename Lanes::index at[9];
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
-      constexpr int PL = NV == 1 ? U : 2;  // planes per step
-      const bool stream = stream_dx(dx);
-      int c = 0;
-      for (long pl = 0; pl < planes; pl += PL) {
-        const int count = static_cast<int>(planes - pl < PL ? planes - pl : PL);
-        reg acc[PL][NV], dv[PL][NV + 2];  // dv[i][v + 1]: vector v of plane i; 0 around
-        const float* w[PL];
-#pragma GCC unroll 4
-        for (int i = 0; i < PL; ++i) {
-          const long pi = i < count ? pl + i : pl + count - 1;  // idle slots redo the step's last plane
-          w[i] = reversed + static_cast<long>(i < count ? c : (c == 0 ? C - 1 : c - 1)) * 9;
-          dv[i][0] = dv[i][NV + 1] = V::zero();
-#pragma GCC unroll 4
-          for (int v = 0; v < NV; ++v) {
-            acc[i][v] = V::zero();
-            dv[i][v + 1] = V::load(dy + (pi * NV + v) * W);
-          }
-          if (i < count && ++c == C) c = 0;
-        }
-#pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) {
-#pragma GCC unroll 4
-          for (int i = 0; i < PL; ++i) {
-            const reg wt = V::set1(w[i][t]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) {
-              reg tap;
-              if (t == 4)
-                tap = dv[i][v + 1];
-              else if (t < 4)  // offset <= 0: (previous, this)
-                tap = Lanes::pick(dv[i][v], dv[i][v + 1], at[t], L.m[v][t]);
-              else
-                tap = Lanes::pick(dv[i][v + 1], dv[i][v + 2], at[t], L.m[v][t]);
-              acc[i][v] = V::fma(wt, tap, acc[i][v]);
-            }
-          }
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < PL; ++i)
-          if (i < count)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) store_dx(stream, dx + ((pl + i) * NV + v) * W, acc[i][v]);
-      }
-      store_dx_done(stream);
-    }
-  }
-
-  // G > 1 planes per vector: plane group j's 9 tap vectors (lane l: w[j*G + l/P][t], assembled from
+  // G > 1 planes per vector: plane group j's 9 tap vectors (lane l: w[j*G + l/P][t], GroupLanes: assembled from
   // broadcasts as in forward_units_assembled) stay in registers while the group's vector of every image
   // is computed. The per-unit weights of forward_units (a table row per tap and unit: 138 KB for 960
   // channels, rebuilt per call) took 4x as long on MobileNetV2's 2x2 layers.
   static void backward_data_groups(const ConvGeom& g, const Layout& L, const float* dy, const float* reversed,
                                    float* dx) {
     const long groups = g.in_channels / L.G;
-    alignas(64) float ones[W];
-    for (int l = 0; l < W; ++l) ones[l] = 1.0f;
-    reg one_hot[W];
-    for (int p = 0; p < L.G; ++p) one_hot[p] = V::load_lanes(ones, p * L.P, (p + 1) * L.P);
+    const GroupLanes lanes(L);
     if constexpr (picks_available) {
-      backward_data_groups_picked(g, L, one_hot, dy, reversed, dx);
+      backward_data_groups_picked(g, L, lanes, dy, reversed, dx);
       return;
     }
     for (long j = 0; j < groups; ++j) {
       const float* w = reversed + j * L.G * 9;  // the G channels' 9 taps, one channel after another
       reg wt[9];
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) {
-        reg v = V::mul(V::set1(w[t]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(w[p * 9 + t]), one_hot[p], v);
-        wt[t] = v;
-      }
+      for (int t = 0; t < 9; ++t) wt[t] = lanes.of(w + t, 9);
       for (int n = 0; n < g.batch; ++n) {
         const long u = n * groups + j;
         reg acc = V::zero();
@@ -747,11 +681,11 @@ struct ConvDepthwiseSmall {
   // backward_data_groups with the taps permuted out of the unit's own vector (every lane reads inside its
   // plane), the plane group's images walked with the planes asked for ahead (Lookahead): the same values
   // and sums as the masked loads.
-  static void backward_data_groups_picked(const ConvGeom& g, const Layout& L, const reg* one_hot, const float* dy,
+  static void backward_data_groups_picked(const ConvGeom& g, const Layout& L, const GroupLanes& lanes, const float* dy,
                                           const float* reversed, float* dx) {
     using Lanes = DepthwiseLanes<W>;
     Picks picks;
-    make_backward_picks(L, picks);
+    make_picks(L, picks);
     typename Lanes::index at[9];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; ++t) at[t] = Lanes::load_index(picks.index[t]);
@@ -761,27 +695,15 @@ struct ConvDepthwiseSmall {
       const float* w = reversed + j * L.G * 9;  // the G channels' 9 taps, one channel after another
       reg wt[9];
 #pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t) {
-        reg v = V::mul(V::set1(w[t]), one_hot[0]);
-        for (int p = 1; p < L.G; ++p) v = V::fma(V::set1(w[p * 9 + t]), one_hot[p], v);
-        wt[t] = v;
-      }
+      for (int t = 0; t < 9; ++t) wt[t] = lanes.of(w + t, 9);
       for (int n = 0; n < g.batch; ++n) {
         ahead.prefetch(dy, dx, groups * W, groups * W);
         const long u = n * groups + j;
         const reg d = V::load(dy + u * W);
         reg acc = V::zero();
 #pragma GCC unroll 9
-        for (int t = 0; t < 9; ++t) {
-          reg tap;
-          if (t == 4)
-            tap = d;
-          else if (t < 4)  // offset <= 0: (previous, this)
-            tap = Lanes::pick(V::zero(), d, at[t], L.m[0][t]);
-          else
-            tap = Lanes::pick(d, V::zero(), at[t], L.m[0][t]);
-          acc = V::fma(wt[t], tap, acc);
-        }
+        for (int t = 0; t < 9; ++t)  // the unit alone in its vector: 0 on either side
+          acc = V::fma(wt[t], picked_tap<Lanes>(t, V::zero(), d, V::zero(), at[t], L.m[0][t]), acc);
         V::store(dx + u * W, acc);
       }
     }
@@ -832,7 +754,7 @@ struct ConvDepthwiseSmall {
     if constexpr (picks_available) {
       if (picks_reach(g, L)) {
         Picks picks;
-        make_backward_picks(L, picks);
+        make_picks(L, picks);
         with_vectors(L.vectors, [&](auto vectors) {
           backward_weight_picked<decltype(vectors)::value>(g, L, picks, x, dy, dweight, dbias);
         });
@@ -861,16 +783,6 @@ struct ConvDepthwiseSmall {
     }
   }
 
-  // The backward's picks: make_picks' with the vector pair chosen by the tap, (previous, this) for the
-  // taps before the centre (offsets <= 0), (this, next) after it, so the choice is known at compile time
-  // in the unrolled tap loops (a runtime test of the offset's sign per tap and vector cost a branch each).
-  static void make_backward_picks(const Layout& L, Picks& p) {
-    for (int t = 0; t < 9; ++t)
-      for (int l = 0; l < W; ++l) {
-        const long at = l + L.offset[t] + (t < 4 ? W : 0);
-        p.index[t][l] = static_cast<int32_t>(at & (2 * W - 1));
-      }
-  }
   // Every lane a tap reads (mask bit set) lies in the vector pair a pick takes it from: (previous, this)
   // for the taps before the centre, (this, next) after it; within its own vector when G > 1 (its own
   // plane).
@@ -942,16 +854,8 @@ struct ConvDepthwiseSmall {
             const reg d = V::load(dy + base + v * W);
             bias_acc = V::add(bias_acc, d);
 #pragma GCC unroll 9
-            for (int t = 0; t < 9; ++t) {
-              reg tap;
-              if (t == 4)  // the centre: every lane of a plane reads itself
-                tap = xv[v + 1];
-              else if (t < 4)  // offset <= 0: (previous, this)
-                tap = Lanes::pick(xv[v], xv[v + 1], at[t], L.m[v][t]);
-              else
-                tap = Lanes::pick(xv[v + 1], xv[v + 2], at[t], L.m[v][t]);
-              acc[t] = V::fma(d, tap, acc[t]);
-            }
+            for (int t = 0; t < 9; ++t)
+              acc[t] = V::fma(d, picked_tap<Lanes>(t, xv[v], xv[v + 1], xv[v + 2], at[t], L.m[v][t]), acc[t]);
           }
         }
         add_sums(L, j, acc, bias_acc, dweight, dbias);
