@@ -1,0 +1,16 @@
+// NEON GEMM and convolution entries: simd/gemm_conv_entries.h with 4-lane vectors, the 8 x 12
+// microkernel and this ISA's channel kernels for the BatchNorm hand-over sums.
+#if defined(__aarch64__)
+#include "engine/kernels/neon/vec.h"
+#include "engine/kernels/neon/vec_neon.h"
+
+#include "engine/kernels/simd/gemm_conv_entries.h"
+
+namespace plasmo::kernels {
+
+void fill_neon_gemm_conv(KernelTable& table) {
+  simd::fill_gemm_conv_entries<neon::ConvVec, neon::Micro, neon::Vec>(table);
+}
+
+}  // namespace plasmo::kernels
+#endif  // __aarch64__
