@@ -1,7 +1,7 @@
 // AVX2 + FMA vector traits for the generic GEMM and convolution templates (engine/kernels/simd/), plus
 // this ISA's GEMM microkernel shape. Included only by files in engine/kernels/avx2/ (built with -mavx2
 // -mfma). The simd/ templates instantiated with this ConvVec get their own symbols (see avx512/vec.h).
-// Named apart from vec_avx2.h's Vec (the other kernels' traits) so gemm_conv.cpp can hold both.
+// Named apart from vec_avx2.h's Vec (the other kernels' traits) so conv2d.cpp can hold both.
 #pragma once
 #include <immintrin.h>
 

@@ -4,8 +4,9 @@
 
 namespace plasmo::kernels {
 
-// Each of this folder's files fills the entries of one part (simd/gemm_conv_entries.h, simd/table_entries.h).
-void fill_avx512_gemm_conv(KernelTable& table);    // gemm_conv.cpp: GEMM and convolution
+// Each of this folder's files fills the entries of one part (simd/conv_entries.h, simd/table_entries.h).
+void fill_avx512_gemm(KernelTable& table);         // gemm.cpp: sgemm
+void fill_avx512_conv(KernelTable& table);         // conv2d.cpp: convolution
 void fill_avx512_pool(KernelTable& table);         // pool.cpp: pooling and upsample
 void fill_avx512_channel(KernelTable& table);      // channel.cpp: BatchNorm
 void fill_avx512_elementwise(KernelTable& table);  // elementwise.cpp
@@ -13,7 +14,8 @@ void fill_avx512_optim(KernelTable& table);        // optim.cpp: optimizer steps
 
 void fill_avx512_table(KernelTable& table) {
   table.isa = "avx512";
-  fill_avx512_gemm_conv(table);
+  fill_avx512_gemm(table);
+  fill_avx512_conv(table);
   fill_avx512_pool(table);
   fill_avx512_channel(table);
   fill_avx512_elementwise(table);

@@ -3,7 +3,7 @@
 //
 // Every template in simd/ is instantiated with this ConvVec, so its symbols differ from the AVX2 and NEON
 // instantiations and the linker can never hand an AVX-512 copy to a CPU without AVX-512. Named apart from
-// vec_avx512.h's Vec (the other kernels' traits) so gemm_conv.cpp can hold both.
+// vec_avx512.h's Vec (the other kernels' traits) so conv2d.cpp can hold both.
 #pragma once
 // GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps() (`__m512 __Y = __Y;`), which
 // -Wuninitialized reports at every use; the value is never read.

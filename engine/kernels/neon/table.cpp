@@ -4,8 +4,9 @@
 
 namespace plasmo::kernels {
 
-// Each of this folder's files fills the entries of one part (simd/gemm_conv_entries.h, simd/table_entries.h).
-void fill_neon_gemm_conv(KernelTable& table);    // gemm_conv.cpp: GEMM and convolution
+// Each of this folder's files fills the entries of one part (simd/conv_entries.h, simd/table_entries.h).
+void fill_neon_gemm(KernelTable& table);         // gemm.cpp: sgemm
+void fill_neon_conv(KernelTable& table);         // conv2d.cpp: convolution
 void fill_neon_pool(KernelTable& table);         // pool.cpp: pooling and upsample
 void fill_neon_channel(KernelTable& table);      // channel.cpp: BatchNorm
 void fill_neon_elementwise(KernelTable& table);  // elementwise.cpp
@@ -13,7 +14,8 @@ void fill_neon_optim(KernelTable& table);        // optim.cpp: optimizer steps
 
 void fill_neon_table(KernelTable& table) {
   table.isa = "neon";
-  fill_neon_gemm_conv(table);
+  fill_neon_gemm(table);
+  fill_neon_conv(table);
   fill_neon_pool(table);
   fill_neon_channel(table);
   fill_neon_elementwise(table);

@@ -1,8 +1,7 @@
-// The GEMM and convolution entries of a kernel table (contracts: kernels.h), written once for every ISA.
-// Each ISA's gemm_conv.cpp fills its table in one line, fill_gemm_conv_entries<ConvVec, Micro, Vec>, in a
-// file built with that ISA's flags only; the instantiations take the ISA's own types, so no two ISAs share
-// a symbol.
-//   ConvV, Micro: the GEMM and convolution traits and microkernel shape (<isa>/vec.h);
+// The convolution entries of a kernel table (contracts: kernels.h), written once for every ISA. Each
+// ISA's conv2d.cpp fills its table in one line, fill_conv_entries<ConvVec, Micro, Vec>, in a file built
+// with that ISA's flags only; the instantiations take the ISA's own types, so no two ISAs share a symbol.
+//   ConvV, Micro: the convolution (and GEMM) traits and microkernel shape (<isa>/vec.h);
 //   ChannelV: the channel kernels' traits (<isa>/vec_<isa>.h), for the BatchNorm hand-over sums that
 //   conv2d_backward_sums runs over dx: simd/channel.h's channel_act_grad_sums built with the same traits
 //   and flags as the table's channel_act_grad_sums (<isa>/channel.cpp), so the same bits.
@@ -11,7 +10,6 @@
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/channel.h"
 #include "engine/kernels/simd/conv.h"
-#include "engine/kernels/simd/gemm_driver.h"
 #include "engine/kernels/simd/handover_sums.h"
 
 namespace plasmo::kernels::simd {
@@ -25,7 +23,7 @@ static_assert(kHandOverPlane >= kSumBlock, "per-plane sums would not reproduce t
 // The table's signatures where Conv's (simd/conv.h) differ: the forward entries are forward_part with or
 // without packed weights, and backward_sums takes this ISA's hand-over sums.
 template <class ConvV, class Micro, class ChannelV>
-struct GemmConvEntries {
+struct ConvEntries {
   using Impl = Conv<ConvV, Micro>;
 
   static void forward(const ConvGeom& g, const float* x, const float* weight, const float* bias, float* y,
@@ -48,10 +46,9 @@ struct GemmConvEntries {
 };
 
 template <class ConvV, class Micro, class ChannelV>
-void fill_gemm_conv_entries(KernelTable& table) {
+void fill_conv_entries(KernelTable& table) {
   using Impl = Conv<ConvV, Micro>;
-  using Entries = GemmConvEntries<ConvV, Micro, ChannelV>;
-  table.sgemm = sgemm<ConvV, Micro>;
+  using Entries = ConvEntries<ConvV, Micro, ChannelV>;
   table.conv2d_scratch_floats = Impl::scratch_floats;
   table.conv2d_forward = Entries::forward;
   table.conv2d_forward_part = Entries::forward_part;
