@@ -1,18 +1,10 @@
-// AVX2 per-channel (BatchNorm) kernels: the generic versions of engine/kernels/simd/channel.h built for AVX2.
+// AVX2 per-channel (BatchNorm) entries: simd/table_entries.h with this ISA's vector traits.
 #include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
 
-#include "engine/kernels/simd/channel.h"
-#include "engine/kernels/simd/channel_prologue.h"
+#include "engine/kernels/simd/table_entries.h"
 
 namespace plasmo::kernels {
 
-void fill_avx2_channel(KernelTable& table) {
-  using V = avx2::Vec;
-  table.channel_mean_var = simd::channel_mean_var<V>;
-  table.channel_affine_act = simd::channel_affine_act<V>;
-  table.channel_act_grad_sums = simd::channel_act_grad_sums<V>;
-  table.channel_act_affine2 = simd::channel_act_affine2<V>;
-  table.channel_affine_act_copy = simd::channel_affine_act_copy<V>;
-}
+void fill_avx2_channel(KernelTable& table) { simd::fill_channel_entries<avx2::Vec>(table); }
 
 }  // namespace plasmo::kernels

@@ -1,23 +1,10 @@
-// AVX2 elementwise kernels: the generic versions of engine/kernels/simd/elementwise.h built for AVX2.
+// AVX2 elementwise entries: simd/table_entries.h with this ISA's vector traits.
 #include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
 
-#include "engine/kernels/simd/elementwise.h"
+#include "engine/kernels/simd/table_entries.h"
 
 namespace plasmo::kernels {
 
-void fill_avx2_elementwise(KernelTable& table) {
-  using V = avx2::Vec;
-  table.relu_forward = simd::relu_forward<V>;
-  table.relu_backward = simd::relu_backward<V>;
-  table.relu6_forward = simd::relu6_forward<V>;
-  table.relu6_backward = simd::relu6_backward<V>;
-  table.sigmoid_forward = simd::sigmoid_forward<V>;
-  table.sigmoid_backward = simd::sigmoid_backward<V>;
-  table.add = simd::add<V>;
-  table.mul = simd::mul<V>;
-  table.axpy = simd::axpy<V>;
-  table.scale = simd::scale<V>;
-  table.zero = simd::zero<V>;
-}
+void fill_avx2_elementwise(KernelTable& table) { simd::fill_elementwise_entries<avx2::Vec>(table); }
 
 }  // namespace plasmo::kernels

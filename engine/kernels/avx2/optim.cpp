@@ -1,15 +1,10 @@
-// AVX2 optimizer updates: the generic versions of engine/kernels/simd/optim.h built for AVX2.
+// AVX2 optimizer entries: simd/table_entries.h with this ISA's vector traits.
 #include "engine/kernels/avx2/vec_avx2.h"  // first: it sets up the intrinsics headers
 
-#include "engine/kernels/simd/optim.h"
+#include "engine/kernels/simd/table_entries.h"
 
 namespace plasmo::kernels {
 
-void fill_avx2_optim(KernelTable& table) {
-  using V = avx2::Vec;
-  table.sgd_step = simd::sgd_step<V>;
-  table.adam_step = simd::adam_step<V>;
-  table.rmsprop_step = simd::rmsprop_step<V>;
-}
+void fill_avx2_optim(KernelTable& table) { simd::fill_optim_entries<avx2::Vec>(table); }
 
 }  // namespace plasmo::kernels

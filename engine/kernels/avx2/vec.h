@@ -1,6 +1,7 @@
 // AVX2 + FMA vector traits for the generic GEMM and convolution templates (engine/kernels/simd/), plus
 // this ISA's GEMM microkernel shape. Included only by files in engine/kernels/avx2/ (built with -mavx2
-// -mfma). The simd/ templates instantiated with this Vec get their own symbols (see avx512/vec.h).
+// -mfma). The simd/ templates instantiated with this ConvVec get their own symbols (see avx512/vec.h).
+// Named apart from vec_avx2.h's Vec (the other kernels' traits) so conv2d.cpp can hold both.
 #pragma once
 #include <immintrin.h>
 
@@ -8,7 +9,7 @@
 
 namespace plasmo::kernels::avx2 {
 
-struct Vec {
+struct ConvVec {
   using reg = __m256;
   static constexpr int width = 8;
   static constexpr bool has_masked_io = true;  // vmaskmov never touches the lanes it skips
@@ -110,6 +111,6 @@ struct Vec {
 
 // 6 x 16 microkernel: 12 accumulators + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers; 12 chains
 // cover the FMA latency (2 ports x 4 cycles), and 2 loads + 6 broadcasts per 12 FMAs fit the load ports.
-using Micro = simd::MicroBcast<Vec, 6, 2>;
+using Micro = simd::MicroBcast<ConvVec, 6, 2>;
 
 }  // namespace plasmo::kernels::avx2

@@ -1,13 +1,10 @@
 // AVX-512 sgemm: the shared packed GEMM driver (simd/gemm_driver.h) with the 8 x 32 microkernel.
-#include "engine/kernels/avx512/gemm_conv.h"
 #include "engine/kernels/avx512/vec.h"
+#include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/gemm_driver.h"
 
-namespace plasmo::kernels::avx512 {
+namespace plasmo::kernels {
 
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
-           int ldc, bool accumulate) {
-  simd::sgemm<Vec, Micro>(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
+void fill_avx512_gemm(KernelTable& table) { table.sgemm = simd::sgemm<avx512::ConvVec, avx512::Micro>; }
 
-}  // namespace plasmo::kernels::avx512
+}  // namespace plasmo::kernels

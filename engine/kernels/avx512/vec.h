@@ -1,8 +1,9 @@
 // AVX-512 vector traits for the generic GEMM and convolution templates (engine/kernels/simd/), plus this
 // ISA's GEMM microkernel shape. Included only by files in engine/kernels/avx512/ (built with -mavx512f ...).
 //
-// Every template in simd/ is instantiated with this Vec, so its symbols differ from the AVX2 and NEON
-// instantiations and the linker can never hand an AVX-512 copy to a CPU without AVX-512.
+// Every template in simd/ is instantiated with this ConvVec, so its symbols differ from the AVX2 and NEON
+// instantiations and the linker can never hand an AVX-512 copy to a CPU without AVX-512. Named apart from
+// vec_avx512.h's Vec (the other kernels' traits) so conv2d.cpp can hold both.
 #pragma once
 // GCC 12's AVX-512 shuffle intrinsics start from _mm512_undefined_ps() (`__m512 __Y = __Y;`), which
 // -Wuninitialized reports at every use; the value is never read.
@@ -16,7 +17,7 @@
 
 namespace plasmo::kernels::avx512 {
 
-struct Vec {
+struct ConvVec {
   using reg = __m512;
   static constexpr int width = 16;
   static constexpr bool has_masked_io = true;  // partial loads never touch the lanes they skip
@@ -127,6 +128,6 @@ struct Vec {
 // 8 x 32 microkernel: 16 accumulators (the FMA units need >= 8 chains in flight: 2 ports x 4 cycles
 // latency; 16 leave room for load latency), 2 B loads + 8 broadcasts per 16 FMAs keeps the load ports
 // under the FMA ports. 8 rows divide every output-channel count of the models (64..512).
-using Micro = simd::MicroBcast<Vec, 8, 2>;
+using Micro = simd::MicroBcast<ConvVec, 8, 2>;
 
 }  // namespace plasmo::kernels::avx512

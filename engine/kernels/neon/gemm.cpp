@@ -1,15 +1,12 @@
 // NEON sgemm: the shared packed GEMM driver (simd/gemm_driver.h) with the 8 x 12 microkernel.
 #if defined(__aarch64__)
-#include "engine/kernels/neon/gemm_conv.h"
+#include "engine/kernels/kernels.h"
 #include "engine/kernels/neon/vec.h"
 #include "engine/kernels/simd/gemm_driver.h"
 
-namespace plasmo::kernels::neon {
+namespace plasmo::kernels {
 
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb, float* C,
-           int ldc, bool accumulate) {
-  simd::sgemm<Vec, Micro>(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-}
+void fill_neon_gemm(KernelTable& table) { table.sgemm = simd::sgemm<neon::ConvVec, neon::Micro>; }
 
-}  // namespace plasmo::kernels::neon
+}  // namespace plasmo::kernels
 #endif  // __aarch64__

@@ -1,17 +1,12 @@
-// NEON optimizer updates: the generic versions of engine/kernels/simd/optim.h built for NEON.
+// NEON optimizer entries: simd/table_entries.h with this ISA's vector traits.
 #if defined(__aarch64__)
 #include "engine/kernels/neon/vec_neon.h"  // first: it sets up the intrinsics headers
 
-#include "engine/kernels/simd/optim.h"
+#include "engine/kernels/simd/table_entries.h"
 
 namespace plasmo::kernels {
 
-void fill_neon_optim(KernelTable& table) {
-  using V = neon::Vec;
-  table.sgd_step = simd::sgd_step<V>;
-  table.adam_step = simd::adam_step<V>;
-  table.rmsprop_step = simd::rmsprop_step<V>;
-}
+void fill_neon_optim(KernelTable& table) { simd::fill_optim_entries<neon::Vec>(table); }
 
 }  // namespace plasmo::kernels
-#endif
+#endif  // __aarch64__

@@ -1,22 +1,12 @@
-// NEON pooling and upsample kernels: the generic versions of engine/kernels/simd/pool.h built for NEON.
+// NEON pooling and upsample entries: simd/table_entries.h with this ISA's vector traits.
 #if defined(__aarch64__)
 #include "engine/kernels/neon/vec_neon.h"  // first: it sets up the intrinsics headers
 
-#include "engine/kernels/simd/pool.h"
+#include "engine/kernels/simd/table_entries.h"
 
 namespace plasmo::kernels {
 
-void fill_neon_pool(KernelTable& table) {
-  using V = neon::Vec;
-  table.maxpool2d_forward = simd::maxpool2d_forward<V>;
-  table.maxpool2d_backward = simd::maxpool2d_backward<V>;
-  table.avgpool2d_forward = simd::avgpool2d_forward<V>;
-  table.avgpool2d_backward = simd::avgpool2d_backward<V>;
-  table.global_avgpool_forward = simd::global_avgpool_forward<V>;
-  table.global_avgpool_backward = simd::global_avgpool_backward<V>;
-  table.upsample2x_forward = simd::upsample2x_forward<V>;
-  table.upsample2x_backward = simd::upsample2x_backward<V>;
-}
+void fill_neon_pool(KernelTable& table) { simd::fill_pool_entries<neon::Vec>(table); }
 
 }  // namespace plasmo::kernels
-#endif
+#endif  // __aarch64__

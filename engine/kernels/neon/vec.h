@@ -1,6 +1,7 @@
 // NEON (AArch64 Advanced SIMD) vector traits for the generic GEMM and convolution templates
 // (engine/kernels/simd/), plus this ISA's GEMM microkernel. Included only by files in
-// engine/kernels/neon/, which the Makefile builds for ARCH=aarch64 only.
+// engine/kernels/neon/, which the Makefile builds for ARCH=aarch64 only. Named ConvVec, apart from
+// vec_neon.h's Vec (the other kernels' traits), so conv2d.cpp can hold both.
 //
 // NEON has no masked loads, so partial vectors go through a small buffer (has_masked_io = false makes
 // the templates take their scalar edge paths); whole vectors are plain ld1/st1.
@@ -9,7 +10,7 @@
 
 namespace plasmo::kernels::neon {
 
-struct Vec {
+struct ConvVec {
   using reg = float32x4_t;
   static constexpr int width = 4;
   static constexpr bool has_masked_io = false;

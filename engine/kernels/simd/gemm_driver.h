@@ -67,7 +67,7 @@ template <class V, int R>
 inline void copy_pad(const float* src, int count, float* dst) {
   constexpr int W = V::width;
   static_assert(R % W == 0 || R < W, "a sliver is whole vectors or shorter than one");
-  if (R < W) {
+  if constexpr (R < W) {  // a sliver shorter than one vector
     V::store_partial(dst, V::load_partial(src, count), R);
     return;
   }
