@@ -253,6 +253,7 @@ firmware-check: $(FW_ELF) $(PLASMO_INFER) $(PLASMO)
 
 # The doctest suite. TEST_ARGS passes doctest options, e.g. TEST_ARGS='-tc="Conv2d*"'.
 test: $(TESTS) $(PLASMO) $(PLASMO_INFER)
+	@scripts/check_isa_symbols.sh $(BUILD)
 	cd $(BUILD) && $(TEST_ENV) PLASMO_BIN=$(abspath $(PLASMO)) ./plasmo-tests $(TEST_ARGS)
 
 # The suite once per x86 ISA this CPU runs, each forced through PLASMO_ISA (K() then returns that
@@ -352,7 +353,8 @@ help:
 	@echo "make infer-static  build build/plasmo-infer-static (no shared libraries)"
 	@echo "make firmware   build the Cortex-M4F example (examples/firmware/) and print its footprint"
 	@echo "make firmware-run / firmware-check  run it under QEMU / compare it with plasmo predict (1e-4)"
-	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build)"
+	@echo "make test       build and run the test suite (SAN=address,undefined for a sanitizer build); first"
+	@echo "                scripts/check_isa_symbols.sh: no inline function shared by ISA-flagged and other objects"
 	@echo "make test-isa   run the suite once per x86 ISA of this CPU (PLASMO_ISA=ref, avx2, avx512)"
 	@echo "make test-arm   cross-build for aarch64 (NEON) into build-arm/ and run the suite under qemu"
 	@echo "make bench      plasmo vs PyTorch: kernels, models, targets, profile (make bench-deps installs torch)"

@@ -276,7 +276,7 @@ struct ConvDepthwiseStride1Backward {
 // in order: the tap accumulators see the planes in backward_weight's order (the same dweight bits).
 // dx is backward_data's (the same per-plane code); the sums are the ISA's channel_act_grad_sums on one
 // plane (N = 1, C = 1, the channel's coefficients), which for planes of at least kHandOverPlane values
-// gives the bits of its per-image call on the whole image (static_assert in <isa>/conv_handover.cpp).
+// gives the bits of its per-image call on the whole image (static_assert in simd/conv_entries.h).
 template <class V>
 struct ConvDepthwiseBackwardSums {
   using reg = typename V::reg;

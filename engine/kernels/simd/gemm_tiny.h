@@ -8,6 +8,10 @@
 #include <cmath>
 
 namespace plasmo::kernels::simd {
+// Internal linkage: each ISA's gemm.cpp compiles its own copy with its own flags. An ordinary inline
+// function here would be one weak symbol, and the linker would keep one ISA's copy for all of them
+// (scripts/check_isa_symbols.sh, run by make test, refuses that).
+namespace {
 
 constexpr int kTinyOutputs = 4;
 
@@ -43,4 +47,5 @@ inline void sgemm_tiny(bool trans_a, bool trans_b, int M, int N, int K, const fl
   for (int i = 0; i < outputs; ++i) C[static_cast<long>(i / N) * ldc + i % N] = acc[i];
 }
 
+}  // namespace
 }  // namespace plasmo::kernels::simd
