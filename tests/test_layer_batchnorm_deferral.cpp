@@ -8,6 +8,7 @@
 // - the fallback (a convolution that does not apply the prologue: forced off, or a 5x5 kernel) fills the
 //   output whole first, with the same bits;
 // - the default thresholds: small outputs are not deferred;
+// - a backward after a deferred forward whose consumer never ran is refused (its output was never written);
 // - MobileNetV2 (every BatchNorm + ReLU6 -> depthwise pair deferred): logits and every gradient bit for bit,
 //   1 and 2 threads.
 #include <doctest/doctest.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "engine/blocks.h"
+#include "engine/error.h"
 #include "engine/kernels/kernels.h"
 #include "engine/layers/batchnorm2d.h"
 #include "engine/layers/conv2d.h"
@@ -298,4 +300,23 @@ TEST_CASE("BatchNorm forward deferral: MobileNetV2 train step, logits and every 
     CHECK(different == 0);
   }
   set_thread_count(0);
+}
+
+TEST_CASE("BatchNorm2d forward deferral: a backward whose deferred output the convolution never wrote is refused") {
+  Block block = make_block(3, Act::ReLU6, 3, 1, true, 41);
+  Tensor x(Shape{2, 3, 5, 7});
+  Rng rng(42);
+  fill_uniform(x, rng, -1.0f, 1.0f);
+  const Tensor& a = block.bn->forward(x, Mode::Train);  // deferred: left for block.conv to write
+  Tensor dy(a.shape());
+  fill_uniform(dy, rng, -1.0f, 1.0f);
+  try {
+    block.bn->backward(dy);
+    FAIL("the backward ran on an output nobody wrote");
+  } catch (const UsageError& error) {
+    CHECK(std::string(error.what()).find("did not run") != std::string::npos);
+  }
+  // Once the convolution has run on it, the same backward goes through.
+  block.conv->forward(a, Mode::Train);
+  CHECK_NOTHROW(block.bn->backward(dy));
 }

@@ -299,6 +299,11 @@ const Tensor& BatchNorm2d::forward(const Tensor& x, Mode mode) {
 
 const Tensor& BatchNorm2d::backward(const Tensor& dy) {
   if (x_ == nullptr) throw UsageError(summary() + ": backward called before forward");
+  // The last train forward left its output to consumer_'s forward, which did not run on it: the output
+  // (and a backward through it) would be unwritten memory.
+  if (forward_deferred_)
+    throw UsageError(summary() + ": backward after a train forward whose output was left for " + consumer_->summary() +
+                     " to write, and that convolution's forward did not run on it");
   deferred_ = false;
   const Shape shape = x_->shape();
   if (dy.shape() != shape)

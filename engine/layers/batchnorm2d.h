@@ -38,7 +38,8 @@
 //   the statistics and coefficients and returns its output UNFILLED; the convolution writes it a few
 //   planes at a time (forward_apply, the same kernel values as channel_affine_act) while convolving those
 //   planes from L1, so the output is written once and never read back by the forward. A convolution that
-//   cannot has it filled whole first (forward_finish(false)). Only that convolution may consume it.
+//   cannot has it filled whole first (forward_finish(false)). Only that convolution may consume it; a
+//   backward after a deferred forward that the convolution did not run on throws UsageError.
 #pragma once
 #include <atomic>
 #include <vector>
