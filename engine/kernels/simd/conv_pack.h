@@ -349,6 +349,18 @@ struct PackPlanes {
   }
 };
 
+// Where the NR-column tile at C[row][col] starts in Y[n][row][p], columns j = col_offset + col = n * P + p
+// (ld = P), or null when the tile crosses into the next image: the direct() of PlanesTile and PlanesTileV
+// (conv_pointwise.h), which differ only in how they copy a tile that crosses images.
+template <int NR, class Tile>
+inline float* tile_within_plane(const Tile& tile, int row, int col, long& ld) {
+  const long j = tile.col_offset + col;
+  const int p = static_cast<int>(j % tile.P);
+  if (p + NR > tile.P) return nullptr;
+  ld = tile.P;
+  return tile.Y + (j / tile.P) * tile.image_stride + static_cast<long>(row) * tile.P + p;
+}
+
 // C[row][j] <-> Y[n][row][p] for columns j >= col_offset of the batch (Y points at the first output row
 // this GEMM writes, e.g. a group's first channel).
 template <int NR>
@@ -357,13 +369,7 @@ struct PlanesTile {
   long image_stride;
   int P;
   long col_offset;
-  float* direct(int row, int col, long& ld) const {
-    const long j = col_offset + col;
-    const int p = static_cast<int>(j % P);
-    if (p + NR > P) return nullptr;  // the tile crosses into the next image
-    ld = P;
-    return Y + (j / P) * image_stride + static_cast<long>(row) * P + p;
-  }
+  float* direct(int row, int col, long& ld) const { return tile_within_plane<NR>(*this, row, col, ld); }
   template <bool kStore>
   void copy(int row, int col, int rows, int cols, float* tmp, int ldt) const {
     Run runs[NR];

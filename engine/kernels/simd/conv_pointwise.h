@@ -27,13 +27,7 @@ struct PlanesTileV {
   long image_stride;
   int P;
   long col_offset;
-  float* direct(int row, int col, long& ld) const {
-    const long j = col_offset + col;
-    const int p = static_cast<int>(j % P);
-    if (p + NR > P) return nullptr;
-    ld = P;
-    return Y + (j / P) * image_stride + static_cast<long>(row) * P + p;
-  }
+  float* direct(int row, int col, long& ld) const { return tile_within_plane<NR>(*this, row, col, ld); }
   template <bool kStore>
   void copy(int row, int col, int rows, int cols, float* tmp, int ldt) const {
     constexpr int W = V::width;
