@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <set>
 
 #include "engine/error.h"
@@ -237,15 +238,29 @@ std::string RMSprop::summary() const {
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<Param> params,
                                           const OptimizerOptions& options) {
-  // Refuses an option the chosen optimizer does not have.
-  auto refuse = [&name](bool is_set, const char* option) {
-    require(!is_set, "optimizer " + name + " has no option " + option);
+  // The options not every optimizer has (all take lr and weight_decay), in the order they are refused.
+  struct OptionalOption {
+    const char* name;
+    bool is_set;
+    const char* hint;  // appended to the refusal
+  };
+  const OptionalOption optional_options[] = {
+      {"momentum", options.momentum.has_value(), " (Adam's is beta1)"},  // only Adam refuses momentum
+      {"dampening", options.dampening.has_value(), ""},
+      {"nesterov", options.nesterov.has_value(), ""},
+      {"beta1", options.beta1.has_value(), ""},
+      {"beta2", options.beta2.has_value(), ""},
+      {"alpha", options.alpha.has_value(), ""},
+      {"eps", options.eps.has_value(), ""},
+  };
+  // Refuses a set option the chosen optimizer does not have: one outside `accepted`.
+  auto accept_only = [&](std::initializer_list<std::string> accepted) {
+    for (const OptionalOption& option : optional_options)
+      if (option.is_set && std::find(accepted.begin(), accepted.end(), option.name) == accepted.end())
+        throw UsageError("optimizer " + name + " has no option " + option.name + option.hint);
   };
   if (name == "sgd") {
-    refuse(options.beta1.has_value(), "beta1");
-    refuse(options.beta2.has_value(), "beta2");
-    refuse(options.alpha.has_value(), "alpha");
-    refuse(options.eps.has_value(), "eps");
+    accept_only({"momentum", "dampening", "nesterov"});
     SGDOptions sgd;
     sgd.lr = options.lr.value_or(sgd.lr);
     sgd.momentum = options.momentum.value_or(sgd.momentum);
@@ -255,10 +270,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<P
     return std::make_unique<SGD>(std::move(params), sgd);
   }
   if (name == "adam") {
-    refuse(options.momentum.has_value(), "momentum (Adam's is beta1)");
-    refuse(options.dampening.has_value(), "dampening");
-    refuse(options.nesterov.has_value(), "nesterov");
-    refuse(options.alpha.has_value(), "alpha");
+    accept_only({"beta1", "beta2", "eps"});
     AdamOptions adam;
     adam.lr = options.lr.value_or(adam.lr);
     adam.beta1 = options.beta1.value_or(adam.beta1);
@@ -268,10 +280,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<P
     return std::make_unique<Adam>(std::move(params), adam);
   }
   if (name == "rmsprop") {
-    refuse(options.dampening.has_value(), "dampening");
-    refuse(options.nesterov.has_value(), "nesterov");
-    refuse(options.beta1.has_value(), "beta1");
-    refuse(options.beta2.has_value(), "beta2");
+    accept_only({"momentum", "alpha", "eps"});
     RMSpropOptions rmsprop;
     rmsprop.lr = options.lr.value_or(rmsprop.lr);
     rmsprop.alpha = options.alpha.value_or(rmsprop.alpha);

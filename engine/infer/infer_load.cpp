@@ -238,6 +238,22 @@ int read_meta(const StFile& file, Meta* meta, plasmo_error* error) {
   return PLASMO_OK;
 }
 
+// Opens the safetensors file and reads its metadata (plasmo_load_plan, plasmo_load_matching).
+int open_with_meta(const uint8_t* file_bytes, size_t file_size, StFile* file, Meta* meta, plasmo_error* error) {
+  const int status = st_open(file_bytes, file_size, file, error);
+  if (status != PLASMO_OK) return status;
+  return read_meta(*file, meta, error);
+}
+
+// The model's preprocessing, threshold and class names, as the metadata gives them.
+void copy_meta(const Meta& meta, plasmo_model* model) {
+  memcpy(model->mean, meta.mean, sizeof meta.mean);
+  memcpy(model->std, meta.std, sizeof meta.std);
+  model->normalize = meta.normalize;
+  model->threshold = meta.threshold;
+  memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
+}
+
 }  // namespace
 
 }  // namespace plasmo_infer
@@ -247,19 +263,13 @@ extern "C" int plasmo_load_plan(const uint8_t* file_bytes, size_t file_size, pla
   using namespace plasmo_infer;
   if (!model || !ops) return fail(error, PLASMO_ERR_ARGUMENT, "plasmo_load_plan: null model or ops");
   StFile file;
-  int status = st_open(file_bytes, file_size, &file, error);
-  if (status != PLASMO_OK) return status;
   Meta meta;
-  status = read_meta(file, &meta, error);
+  int status = open_with_meta(file_bytes, file_size, &file, &meta, error);
   if (status != PLASMO_OK) return status;
   LoadContext context = {&file, nullptr, error};
   status = plan(meta.arch, meta.width, meta.input_size, ops, max_ops, model, load_op, &context, error);
   if (status != PLASMO_OK) return status;
-  memcpy(model->mean, meta.mean, sizeof meta.mean);
-  memcpy(model->std, meta.std, sizeof meta.std);
-  model->normalize = meta.normalize;
-  model->threshold = meta.threshold;
-  memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
+  copy_meta(meta, model);
   return PLASMO_OK;
 }
 
@@ -287,10 +297,8 @@ extern "C" int plasmo_load_matching(const uint8_t* file_bytes, size_t file_size,
   using namespace plasmo_infer;
   if (!expected || !weights || !model) return fail(error, PLASMO_ERR_ARGUMENT, "plasmo_load_matching: null argument");
   StFile file;
-  int status = st_open(file_bytes, file_size, &file, error);
-  if (status != PLASMO_OK) return status;
   Meta meta;
-  status = read_meta(file, &meta, error);
+  int status = open_with_meta(file_bytes, file_size, &file, &meta, error);
   if (status != PLASMO_OK) return status;
   if (meta.arch != expected->arch)
     return fail3(error, PLASMO_ERR_ARCH, "the model file holds a ", plasmo_arch_name(meta.arch),
@@ -308,10 +316,6 @@ extern "C" int plasmo_load_matching(const uint8_t* file_bytes, size_t file_size,
     return fail(error, PLASMO_ERR_ARCH, "the model file plans differently from the expected model");
   *model = *expected;
   model->weights = weights;
-  memcpy(model->mean, meta.mean, sizeof meta.mean);
-  memcpy(model->std, meta.std, sizeof meta.std);
-  model->normalize = meta.normalize;
-  model->threshold = meta.threshold;
-  memcpy(model->class_names, meta.class_names, sizeof meta.class_names);
+  copy_meta(meta, model);
   return PLASMO_OK;
 }

@@ -60,24 +60,55 @@ void require_dy_shape(const Layer& layer, const Tensor& dy, const Shape& expecte
                      dy.shape().str());
 }
 
-// The geometry of planes [begin, end) of a batch whose per-plane geometry is `all`.
-kernels::PoolGeom plane_range(const kernels::PoolGeom& all, int64_t begin, int64_t end) {
-  kernels::PoolGeom g = all;
-  g.planes = static_cast<int>(end - begin);
-  return g;
+// Splits the planes of g over the thread pool: body(geometry of planes [begin, end), index of their first
+// input float, index of their first output float). Planes are independent, so the split never changes
+// the result.
+template <class Body>
+void split_planes(const kernels::PoolGeom& g, Body&& body) {
+  const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
+  split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
+    kernels::PoolGeom part = g;
+    part.planes = static_cast<int>(end - begin);
+    body(part, begin * in_plane, begin * out_plane);
+  });
 }
 
 }  // namespace
 
-// ---- MaxPool2d ----------------------------------------------------------------------------------------
+// ---- WindowPool2d (MaxPool2d, AvgPool2d) -------------------------------------------------------------
 
-MaxPool2d::MaxPool2d(int kernel, int stride, int padding) : kernel_(kernel), stride_(stride), padding_(padding) {
-  check_window_args(summary(), kernel, stride, padding);
+WindowPool2d::WindowPool2d(const char* kind, int kernel, int stride, int padding)
+    : kernel_(kernel), stride_(stride), padding_(padding) {
+  check_window_args(window_text(kind, kernel, stride, padding), kernel, stride, padding);
 }
 
-std::string MaxPool2d::summary() const { return window_text(kind(), kernel_, stride_, padding_); }
+std::string WindowPool2d::summary() const { return window_text(kind(), kernel_, stride_, padding_); }
 
-Shape MaxPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
+Shape WindowPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
+
+kernels::PoolGeom WindowPool2d::begin_forward(const Tensor& x) {
+  const Shape out = out_shape(x.shape());
+  in_shape_ = x.shape();
+  y_.resize(out);
+  return geometry();
+}
+
+bool WindowPool2d::begin_backward(const Tensor& dy) {
+  require_forward_done(*this, in_shape_);
+  require_dy_shape(*this, dy, y_.shape());
+  if (!needs_input_grad_) return false;
+  dx_.resize(in_shape_);
+  return true;
+}
+
+kernels::PoolGeom WindowPool2d::geometry() const {
+  return kernels::make_pool_geom(in_shape_.n() * in_shape_.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_,
+                                 padding_);
+}
+
+// ---- MaxPool2d ----------------------------------------------------------------------------------------
+
+MaxPool2d::MaxPool2d(int kernel, int stride, int padding) : WindowPool2d("MaxPool2d", kernel, stride, padding) {}
 
 void MaxPool2d::absorb(ReLU& relu) {
   if (relu.pool_ && relu.pool_ != this) throw UsageError(summary() + ": this ReLU is absorbed by another MaxPool2d");
@@ -88,75 +119,42 @@ void MaxPool2d::absorb(ReLU& relu) {
 // x [N, C, H, W] -> y [N, C, OH, OW]; argmax_[o] = h*W + w of the input that won output o. With the ReLU
 // folded in: y = max(0, window max), argmax_ = -1 where that is 0.
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode mode) {
-  const Shape out = out_shape(x.shape());
-  in_shape_ = x.shape();
-  y_.resize(out);
-  argmax_.resize(out.numel());
+  kernels::PoolGeom g = begin_forward(x);
+  argmax_.resize(y_.shape().numel());
   relu_folded_ = relu_ != nullptr && relu_->passed_through() == &x;
-  kernels::PoolGeom g =
-      kernels::make_pool_geom(out.n() * out.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_, padding_);
   g.relu = relu_folded_;
-  const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
-  split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
-    kernels::K().maxpool2d_forward(plane_range(g, begin, end), x.data() + begin * in_plane,
-                                   y_.data() + begin * out_plane, argmax_.data() + begin * out_plane);
+  split_planes(g, [&](const kernels::PoolGeom& part, size_t in_at, size_t out_at) {
+    kernels::K().maxpool2d_forward(part, x.data() + in_at, y_.data() + out_at, argmax_.data() + out_at);
   });
   return y_;
 }
 
 // dx[n][c][h][w] = sum of dy[n][c][o] over the outputs o with argmax_[o] == h*W + w (a scatter).
 const Tensor& MaxPool2d::backward(const Tensor& dy) {
-  require_forward_done(*this, in_shape_);
-  require_dy_shape(*this, dy, y_.shape());
-  if (!needs_input_grad_) return no_input_grad();
-  dx_.resize(in_shape_);
-  const kernels::PoolGeom g =
-      kernels::make_pool_geom(in_shape_.n() * in_shape_.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_, padding_);
-  const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
-  split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
-    kernels::K().maxpool2d_backward(plane_range(g, begin, end), dy.data() + begin * out_plane,
-                                    argmax_.data() + begin * out_plane, dx_.data() + begin * in_plane);
+  if (!begin_backward(dy)) return no_input_grad();
+  split_planes(geometry(), [&](const kernels::PoolGeom& part, size_t in_at, size_t out_at) {
+    kernels::K().maxpool2d_backward(part, dy.data() + out_at, argmax_.data() + out_at, dx_.data() + in_at);
   });
   return dx_;
 }
 
 // ---- AvgPool2d ----------------------------------------------------------------------------------------
 
-AvgPool2d::AvgPool2d(int kernel, int stride, int padding) : kernel_(kernel), stride_(stride), padding_(padding) {
-  check_window_args(summary(), kernel, stride, padding);
-}
-
-std::string AvgPool2d::summary() const { return window_text(kind(), kernel_, stride_, padding_); }
-
-Shape AvgPool2d::out_shape(const Shape& in) const { return pooled_shape(*this, in, kernel_, stride_, padding_); }
+AvgPool2d::AvgPool2d(int kernel, int stride, int padding) : WindowPool2d("AvgPool2d", kernel, stride, padding) {}
 
 // y[n][c][oh][ow] = (1 / kernel^2) * sum over the window of x (padding contributes 0, still counted).
 const Tensor& AvgPool2d::forward(const Tensor& x, Mode mode) {
-  const Shape out = out_shape(x.shape());
-  in_shape_ = x.shape();
-  y_.resize(out);
-  const kernels::PoolGeom g =
-      kernels::make_pool_geom(out.n() * out.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_, padding_);
-  const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
-  split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
-    kernels::K().avgpool2d_forward(plane_range(g, begin, end), x.data() + begin * in_plane,
-                                   y_.data() + begin * out_plane);
+  split_planes(begin_forward(x), [&](const kernels::PoolGeom& part, size_t in_at, size_t out_at) {
+    kernels::K().avgpool2d_forward(part, x.data() + in_at, y_.data() + out_at);
   });
   return y_;
 }
 
 // dx[h][w] = (1 / kernel^2) * sum of dy over the windows that contain (h, w).
 const Tensor& AvgPool2d::backward(const Tensor& dy) {
-  require_forward_done(*this, in_shape_);
-  require_dy_shape(*this, dy, y_.shape());
-  if (!needs_input_grad_) return no_input_grad();
-  dx_.resize(in_shape_);
-  const kernels::PoolGeom g =
-      kernels::make_pool_geom(in_shape_.n() * in_shape_.c(), in_shape_.h(), in_shape_.w(), kernel_, stride_, padding_);
-  const size_t in_plane = static_cast<size_t>(g.in_h) * g.in_w, out_plane = static_cast<size_t>(g.out_h) * g.out_w;
-  split_items(g.planes, static_cast<int64_t>(in_plane), [&](int64_t begin, int64_t end) {
-    kernels::K().avgpool2d_backward(plane_range(g, begin, end), dy.data() + begin * out_plane,
-                                    dx_.data() + begin * in_plane);
+  if (!begin_backward(dy)) return no_input_grad();
+  split_planes(geometry(), [&](const kernels::PoolGeom& part, size_t in_at, size_t out_at) {
+    kernels::K().avgpool2d_backward(part, dy.data() + out_at, dx_.data() + in_at);
   });
   return dx_;
 }

@@ -8,6 +8,7 @@
 // PyTorch, padding <= kernel/2, so every window holds at least one real input.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/kernels.h"
@@ -17,24 +18,44 @@ namespace plasmo {
 
 class ReLU;
 
+// What MaxPool2d and AvgPool2d share: the window (kernel, stride, padding) with its argument checks,
+// summary() and out_shape(), and the buffers with the checks that open each forward and backward.
+class WindowPool2d : public Layer {
+ public:
+  std::string summary() const override;  // e.g. "MaxPool2d(k3 s2 p1)"
+  Shape out_shape(const Shape& in) const override;
+
+  int kernel() const { return kernel_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
+
+ protected:
+  // `kind` is the derived layer's kind() (not yet callable here), for the argument check's message.
+  WindowPool2d(const char* kind, int kernel, int stride, int padding);
+  // Checks x, keeps its shape and sizes y_; returns the geometry of all N*C planes.
+  kernels::PoolGeom begin_forward(const Tensor& x);
+  // Checks dy against the last forward; false when no dx is wanted, else sizes dx_ and returns true.
+  bool begin_backward(const Tensor& dy);
+  // The geometry of all N*C planes of the last forward's input.
+  kernels::PoolGeom geometry() const;
+
+  int kernel_, stride_, padding_;
+  Shape in_shape_;
+  Tensor y_, dx_;
+};
+
 // A ReLU directly before the pool can be absorbed (absorb): the pool computes
 //   y = max over the window of relu(x) = relu(max over the window of x)   (max and ReLU commute, bit for bit)
 // on the pooled values (4x fewer for 2x2), and the ReLU passes its input on untouched (activations.h). The
 // gradients agree: where the window max is <= 0 every relu(x) of the window is 0 and no input gets dy (the
 // unfused ReLU's backward zeroes it), else the argmax is the same element (the first max, > 0, is the same
 // in x and relu(x)) and gets dy, as the unfused pair gives it. Parameters and names do not change.
-class MaxPool2d : public Layer {
+class MaxPool2d : public WindowPool2d {
  public:
   MaxPool2d(int kernel, int stride, int padding = 0);
   const char* kind() const override { return "MaxPool2d"; }
-  std::string summary() const override;  // "MaxPool2d(k3 s2 p1)"
-  Shape out_shape(const Shape& in) const override;
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
-
-  int kernel() const { return kernel_; }
-  int stride() const { return stride_; }
-  int padding() const { return padding_; }
 
   // Takes over `relu`, which must directly precede this pool and have no other consumer. A forward folds
   // the ReLU in when its input is the tensor the ReLU passed on (relu_folded()); any other input is pooled
@@ -45,10 +66,7 @@ class MaxPool2d : public Layer {
   const Tensor& input_grad() const { return dx_; }   // the last backward's dx
 
  private:
-  int kernel_, stride_, padding_;
-  Shape in_shape_;
   std::vector<int32_t> argmax_;  // per output: h*W + w of its max within the plane (-1: no gradient)
-  Tensor y_, dx_;
   ReLU* relu_ = nullptr;
   bool relu_folded_ = false;
 };
@@ -57,23 +75,12 @@ class MaxPool2d : public Layer {
 // shortcuts included) absorb it.
 void absorb_relus(Layer& root);
 
-class AvgPool2d : public Layer {
+class AvgPool2d : public WindowPool2d {
  public:
   AvgPool2d(int kernel, int stride, int padding = 0);
   const char* kind() const override { return "AvgPool2d"; }
-  std::string summary() const override;  // "AvgPool2d(k3 s2 p1)"
-  Shape out_shape(const Shape& in) const override;
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
-
-  int kernel() const { return kernel_; }
-  int stride() const { return stride_; }
-  int padding() const { return padding_; }
-
- private:
-  int kernel_, stride_, padding_;
-  Shape in_shape_;
-  Tensor y_, dx_;
 };
 
 class GlobalAvgPool : public Layer {

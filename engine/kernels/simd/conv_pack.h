@@ -15,6 +15,7 @@
 // the unit that maps to contiguous memory.
 #pragma once
 #include <cstring>
+#include <type_traits>
 
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/simd/gemm_driver.h"
@@ -350,8 +351,10 @@ struct PackPlanes {
 };
 
 // C[row][j] <-> Y[n][row][p] for columns j >= col_offset of the batch (Y points at the first output row
-// this GEMM writes, e.g. a group's first channel).
-template <int NR>
+// this GEMM writes, e.g. a group's first channel). A tile that crosses images is copied run by run: by
+// memcpy, or, with a vector-traits V (PlanesTileV, conv_pointwise.h), by V's loads and stores, for planes
+// so small (a 2x2 plane is 4 floats) that a library memcpy per run would cost more than the tile's math.
+template <int NR, class V = void>
 struct PlanesTile {
   float* Y;
   long image_stride;
@@ -366,6 +369,21 @@ struct PlanesTile {
   }
   template <bool kStore>
   void copy(int row, int col, int rows, int cols, float* tmp, int ldt) const {
+    if constexpr (std::is_void_v<V>)
+      copy_by_memcpy<kStore>(row, col, rows, cols, tmp, ldt);
+    else
+      copy_by_vectors<kStore>(row, col, rows, cols, tmp, ldt);
+  }
+  void load(int row, int col, int rows, int cols, float* tmp, int ldt) const {
+    copy<false>(row, col, rows, cols, tmp, ldt);
+  }
+  void store(int row, int col, int rows, int cols, const float* tmp, int ldt) const {
+    copy<true>(row, col, rows, cols, const_cast<float*>(tmp), ldt);
+  }
+
+ private:
+  template <bool kStore>
+  void copy_by_memcpy(int row, int col, int rows, int cols, float* tmp, int ldt) const {
     Run runs[NR];
     const int num_runs = split_runs(col_offset + col, cols, P, P, runs);
     for (int r = 0; r < rows; ++r)
@@ -378,11 +396,32 @@ struct PlanesTile {
           std::memcpy(t, y, sizeof(float) * runs[i].count);
       }
   }
-  void load(int row, int col, int rows, int cols, float* tmp, int ldt) const {
-    copy<false>(row, col, rows, cols, tmp, ldt);
-  }
-  void store(int row, int col, int rows, int cols, const float* tmp, int ldt) const {
-    copy<true>(row, col, rows, cols, const_cast<float*>(tmp), ldt);
+  template <bool kStore>
+  void copy_by_vectors(int row, int col, int rows, int cols, float* tmp, int ldt) const {
+    constexpr int W = V::width;
+    const long j = col_offset + col;
+    long n = j / P;
+    int p = static_cast<int>(j % P);
+    for (int done = 0; done < cols;) {
+      const int len = min_int(P - p, cols - done);
+      float* y = Y + n * image_stride + static_cast<long>(row) * P + p;
+      float* t = tmp + done;
+      for (int r = 0; r < rows; ++r, y += P, t += ldt)
+        for (int i = 0; i < len; i += W) {
+          const int m = min_int(W, len - i);
+          if (kStore) {
+            if (m == W)
+              V::store(y + i, V::load(t + i));
+            else
+              V::store_partial(y + i, V::load_partial(t + i, m), m);
+          } else {
+            V::store(t + i, m == W ? V::load(y + i) : V::load_partial(y + i, m));
+          }
+        }
+      done += len;
+      p = 0;
+      ++n;
+    }
   }
 };
 

@@ -19,55 +19,10 @@
 
 namespace plasmo::kernels::simd {
 
-// C[row][j] <-> Y[n][row][p] as PlanesTile, with the runs of a tile that crosses images copied by vector
-// loads and stores (a 2x2 plane is 4 floats: a library memcpy per run would cost more than the tile's math).
+// PlanesTile copying the runs of a tile that crosses images by vector loads and stores (a 2x2 plane is 4
+// floats: a library memcpy per run would cost more than the tile's math).
 template <class V, int NR>
-struct PlanesTileV {
-  float* Y;
-  long image_stride;
-  int P;
-  long col_offset;
-  float* direct(int row, int col, long& ld) const {
-    const long j = col_offset + col;
-    const int p = static_cast<int>(j % P);
-    if (p + NR > P) return nullptr;
-    ld = P;
-    return Y + (j / P) * image_stride + static_cast<long>(row) * P + p;
-  }
-  template <bool kStore>
-  void copy(int row, int col, int rows, int cols, float* tmp, int ldt) const {
-    constexpr int W = V::width;
-    const long j = col_offset + col;
-    long n = j / P;
-    int p = static_cast<int>(j % P);
-    for (int done = 0; done < cols;) {
-      const int len = min_int(P - p, cols - done);
-      float* y = Y + n * image_stride + static_cast<long>(row) * P + p;
-      float* t = tmp + done;
-      for (int r = 0; r < rows; ++r, y += P, t += ldt)
-        for (int i = 0; i < len; i += W) {
-          const int m = min_int(W, len - i);
-          if (kStore) {
-            if (m == W)
-              V::store(y + i, V::load(t + i));
-            else
-              V::store_partial(y + i, V::load_partial(t + i, m), m);
-          } else {
-            V::store(t + i, m == W ? V::load(y + i) : V::load_partial(y + i, m));
-          }
-        }
-      done += len;
-      p = 0;
-      ++n;
-    }
-  }
-  void load(int row, int col, int rows, int cols, float* tmp, int ldt) const {
-    copy<false>(row, col, rows, cols, tmp, ldt);
-  }
-  void store(int row, int col, int rows, int cols, const float* tmp, int ldt) const {
-    copy<true>(row, col, rows, cols, const_cast<float*>(tmp), ldt);
-  }
-};
+using PlanesTileV = PlanesTile<NR, V>;
 
 template <class V, class Micro>
 struct ConvPointwise {

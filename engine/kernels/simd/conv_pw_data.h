@@ -191,6 +191,15 @@ struct ConvPointwiseDataQuad {
     return static_cast<size_t>(g.batch) * kPixels * panel_vectors() * W;
   }
 
+  // out[v] = the W floats at src + v * W for v < NV, of which the last vector holds only `last` (1 to W)
+  // lanes, the rest 0: a row of W or the bias over the tile's input channels.
+  template <int NV>
+  [[gnu::always_inline]] static inline void load_columns(const float* src, int last, reg (&out)[NV]) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV - 1; ++v) out[v] = V::load(src + v * W);
+    out[NV - 1] = last >= W ? V::load(src + (NV - 1) * W) : V::load_partial(src + (NV - 1) * W, last);
+  }
+
   // Images [0, I) x input channels [0, cols) (cols <= NV * W) at dx (image stride dx_image), from dy (image
   // stride dy_image) and w = W + ci0 (row stride CI), over K output channels. The accumulators start at 0
   // (first) or at part[i][p][v * W ..] (the previous passes); they end in part (not last_pass) or,
@@ -211,9 +220,7 @@ struct ConvPointwiseDataQuad {
     const int last = cols - (NV - 1) * W;  // lanes of the last vector
     for (int oc = 0; oc < K; ++oc, w += CI, dy += kPixels) {
       reg b[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV - 1; ++v) b[v] = V::load(w + v * W);
-      b[NV - 1] = last >= W ? V::load(w + (NV - 1) * W) : V::load_partial(w + (NV - 1) * W, last);
+      load_columns<NV>(w, last, b);
 #pragma GCC unroll 4
       for (int i = 0; i < I; ++i)
 #pragma GCC unroll 4
@@ -234,9 +241,7 @@ struct ConvPointwiseDataQuad {
     }
     if (bias) {
       reg b[NV];
-#pragma GCC unroll 8
-      for (int v = 0; v < NV - 1; ++v) b[v] = V::load(bias + v * W);
-      b[NV - 1] = last >= W ? V::load(bias + (NV - 1) * W) : V::load_partial(bias + (NV - 1) * W, last);
+      load_columns<NV>(bias, last, b);
 #pragma GCC unroll 4
       for (int i = 0; i < I; ++i)
 #pragma GCC unroll 4

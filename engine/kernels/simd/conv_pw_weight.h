@@ -332,6 +332,15 @@ struct ConvPointwiseWeightBcast {
                   dw + static_cast<long>(oc) * g.in_channels + c0, g.in_channels, cols);
   }
 
+  // panel<PV> for the run-time width pv in [1, kPanelMax]: tries PV = 1, 2, ... in turn, so only the
+  // widths this ISA's registers allow are instantiated.
+  template <int PV = 1>
+  static void panel_of_width(int pv, const ConvGeom& g, const float* xT, long ld, const float* dy, int images,
+                             int pixels, float* dw, int c0, int cols) {
+    if (pv == PV) return panel<PV>(g, xT, ld, dy, images, pixels, dw, c0, cols);
+    if constexpr (PV < kPanelMax) panel_of_width<PV + 1>(pv, g, xT, ld, dy, images, pixels, dw, c0, cols);
+  }
+
   static void backward_weight(const ConvGeom& g, const float* x, const float* dy, float* dweight, float* scratch) {
     const int P = g.out_h * g.out_w, CI = g.in_channels;
     const int ld = row_floats(g);
@@ -357,28 +366,7 @@ struct ConvPointwiseWeightBcast {
         for (int v0 = 0; v0 < vectors; v0 += per_panel) {
           const int pv = min_int(per_panel, vectors - v0);
           const int c0 = v0 * W, cols = min_int(pv * W, CI - c0);
-          switch (pv) {
-            case 1:
-              panel<1>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            case 2:
-              panel<2>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            case 3:
-              if constexpr (kPanelMax >= 3) panel<3>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            case 4:
-              if constexpr (kPanelMax >= 4) panel<4>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            case 5:
-              if constexpr (kPanelMax >= 5) panel<5>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            case 6:
-              if constexpr (kPanelMax >= 6) panel<6>(g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
-              break;
-            default:
-              break;
-          }
+          panel_of_width(pv, g, xT, ld, dy_block, images, pixels, dweight, c0, cols);
         }
       }
     }

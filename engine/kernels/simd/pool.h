@@ -107,6 +107,18 @@ inline void relu_after_max(const PoolGeom& g, typename V::F& best, typename V::I
   best_index = V::iselect(positive, best_index, V::iset1(-1));
 }
 
+// Stores the window maxima of `lanes` (<= W) outputs at y and their input indices at argmax.
+template <class V>
+inline void store_window_max(typename V::F best, typename V::I best_index, int lanes, float* y, int32_t* argmax) {
+  if (lanes < V::W) {  // a row's last outputs
+    V::store_partial(y, best, lanes);
+    V::istore_partial(argmax, best_index, lanes);
+    return;
+  }
+  V::store(y, best);
+  V::istore(argmax, best_index);
+}
+
 // The 2x2 stride-2 pool without padding (the autoencoder's): windows do not overlap, so lanes read their
 // pairs straight from the two input rows (no padded copy). Window (a b / c d) of lane j: a, b =
 // top[2j], top[2j+1], c, d = bottom[2j], bottom[2j+1]. The reference takes the first max in the order
@@ -150,13 +162,7 @@ void maxpool2d_forward_2x2(const PoolGeom& g, const float* x, float* y, int32_t*
         I best_index = V::iadd(V::iadd(V::iset1(2 * oh * g.in_w + 2 * ow0), lane_left), offset);
         relu_after_max<V>(g, best, best_index);
         const size_t o = plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0;
-        if (lanes == V::W) {
-          V::store(y + o, best);
-          V::istore(argmax + o, best_index);
-        } else {
-          V::store_partial(y + o, best, lanes);
-          V::istore_partial(argmax + o, best_index, lanes);
-        }
+        store_window_max<V>(best, best_index, lanes, y + o, argmax + o);
       }
     }
   }
@@ -207,13 +213,7 @@ void maxpool2d_forward(const PoolGeom& g, const float* x, float* y, int32_t* arg
           relu_after_max<V>(g, best, best_index);
           const int lanes = chunk - j0 < V::W ? chunk - j0 : V::W;
           const size_t o = plane * out_size + static_cast<size_t>(oh) * g.out_w + ow0 + j0;
-          if (lanes == V::W) {
-            V::store(y + o, best);
-            V::istore(argmax + o, best_index);
-          } else {
-            V::store_partial(y + o, best, lanes);
-            V::istore_partial(argmax + o, best_index, lanes);
-          }
+          store_window_max<V>(best, best_index, lanes, y + o, argmax + o);
         }
       }
     }
